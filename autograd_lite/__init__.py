@@ -1,0 +1,54 @@
+"""autograd_lite: a small reverse-mode autodiff engine that shows its work.
+
+It records numpy operations on ``Tensor`` into a graph and differentiates any graph by one
+generic reverse-mode traversal. The equation numbers in the docs refer to the seed derivation
+(docs: EQUATIONS.md of the project's seed). Samples are columns: X is (n[0], m).
+"""
+from .autodiff import enable_grad, is_grad_enabled, name_scope, no_grad
+from .errors import GraphFreedError, SaturationWarning, ShapeError
+from .functional import grad, hvp, value_and_grad
+from .losses import binary_cross_entropy, binary_cross_entropy_with_logits
+from .ops import Primitive
+from .tensor import Tensor, as_tensor
+
+__version__ = "0.1.0"
+
+
+def _unary(method_name, doc):
+    def function(x, *args, **kwargs):
+        return getattr(as_tensor(x), method_name)(*args, **kwargs)
+    function.__name__ = method_name
+    function.__doc__ = doc
+    return function
+
+
+sigmoid = _unary("sigmoid", "ag.sigmoid(t) = t.sigmoid(): s(z) = 1 / (1 + e^-z), eq 7.")
+tanh = _unary("tanh", "ag.tanh(t) = t.tanh().")
+relu = _unary("relu", "ag.relu(t) = t.relu() (gradient 0 at 0).")
+exp = _unary("exp", "ag.exp(t) = t.exp().")
+log = _unary("log", "ag.log(t) = t.log() (eq 1).")
+sum = _unary("sum", "ag.sum(t, axis=None, keepdims=False) = t.sum(...).")  # noqa: A001
+mean = _unary("mean", "ag.mean(t, axis=None, keepdims=False) = t.mean(...) (eq 76).")
+softmax = _unary("softmax", "ag.softmax(t, axis=0) = t.softmax(axis).")
+log_softmax = _unary("log_softmax", "ag.log_softmax(t, axis=0) = t.log_softmax(axis).")
+reshape = _unary("reshape", "ag.reshape(t, shape) = t.reshape(shape).")
+transpose = _unary("transpose", "ag.transpose(t, axes=None) = t.transpose(axes).")
+
+
+def matmul(x, y):
+    """ag.matmul(x, y) = x @ y (eqs 26, 33)."""
+    return as_tensor(x) @ y
+
+
+def zero_grad(tensors):
+    """Reset ``.grad`` to None on each tensor (e.g. a list of parameters)."""
+    for tensor in tensors:
+        tensor.grad = None
+
+
+__all__ = [
+    "Tensor", "Primitive", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
+    "grad", "value_and_grad", "hvp", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "sigmoid", "tanh", "relu", "exp", "log", "sum", "mean", "softmax", "log_softmax", "reshape",
+    "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
+]

@@ -1,0 +1,261 @@
+"""The engine: graph nodes, grad mode, un-broadcasting, and the one reverse-mode traversal.
+
+Every gradient in autograd_lite, for every graph, comes from ``backpropagate`` below: it orders
+the graph topologically without recursion, calls each primitive's vjp once, sums gradients of
+shared subexpressions, un-broadcasts each gradient to its input's shape (``sum_to_shape``, the
+only place that does it), and frees the graph as it goes unless asked to keep it.
+
+This module works on anything shaped like a Tensor (``data``, ``grad``, ``requires_grad``,
+``_node``, ``_retains_grad``, ``name``); it never creates one, so it sits below ``tensor``.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .errors import GraphFreedError
+
+
+class Node:
+    """How a tensor was made: the primitive, its input tensors and its parameters.
+
+    ``inputs`` is emptied once backward has used the node (unless ``retain_graph=True``), which
+    releases the inputs' arrays; ``freed`` then makes a second backward fail clearly.
+    """
+
+    __slots__ = ("op", "inputs", "params", "freed")
+
+    def __init__(self, op, inputs, params):
+        self.op = op
+        self.inputs = inputs
+        self.params = params
+        self.freed = False
+
+    def __repr__(self):
+        return f"<node {self.op.name}{' (freed)' if self.freed else ''}>"
+
+
+# --- grad mode ------------------------------------------------------------------------------
+# NOTE: per thread, as in PyTorch: `no_grad()` in one thread never stops another thread from
+# recording its own graph.
+
+_grad_mode = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are recorded in this thread (the default)."""
+    return getattr(_grad_mode, "enabled", True)
+
+
+class _GradModeContext:
+    """Context manager and decorator that sets this thread's grad mode, restoring it after."""
+
+    enabled = True
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _grad_mode.enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc_info):
+        _grad_mode.enabled = self._previous
+        return False
+
+    def __call__(self, function):
+        import functools
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return function(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """``with ag.no_grad(): ...`` records nothing (evaluation, parameter updates).
+
+    It applies to the current thread only; other threads keep their own mode. Also usable as a
+    decorator: ``@ag.no_grad()``.
+    """
+
+    enabled = False
+
+
+class enable_grad(_GradModeContext):
+    """Turns recording back on inside a ``no_grad`` block (used by ``ag.grad``)."""
+
+    enabled = True
+
+
+# --- name scopes ------------------------------------------------------------------------------
+# Tensors made inside `with ag.name_scope("layer 1"):` remember the scope, so pictures can group
+# them (viz) and reports can say where a tensor lives. Per thread, like grad mode.
+
+_scope_state = threading.local()
+
+
+def current_scope():
+    """The innermost active name scope of this thread as a tuple of names, e.g. ('layer 1',)."""
+    return getattr(_scope_state, "stack", ())
+
+
+class name_scope:
+    """``with ag.name_scope("layer 1"): ...``: tensors made inside belong to that scope.
+
+    Scopes nest (``('model', 'layer 1')``). They change no value and no gradient.
+    """
+
+    def __init__(self, name: str):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name_scope: the name must be a non-empty string, got {name!r}")
+        self.name = name
+
+    def __enter__(self):
+        self._previous = current_scope()
+        _scope_state.stack = self._previous + (self.name,)
+        return self
+
+    def __exit__(self, *exc_info):
+        _scope_state.stack = self._previous
+        return False
+
+
+# --- un-broadcasting: the one place for every op ---------------------------------------------
+
+def sum_to_shape(grad, shape, op_name):
+    """Sum ``grad`` over the axes that broadcasting repeated, so it has ``shape``.
+
+    This is eq 80 in general: a bias column b (n, 1) added to every column of Z (n, m) gets
+    db = sum(dZ, axis=1) (the seed's 1/m is already inside dZ when the loss is a mean). Works
+    for ndarrays and Tensors alike (both have ``.sum`` and ``.reshape``). A gradient whose shape
+    cannot come from broadcasting ``shape`` is a bug in that op's vjp: it is refused here, with
+    both shapes, rather than silently reshaped.
+    """
+    grad_shape = grad.shape
+    if grad_shape == shape:
+        return grad
+    extra = len(grad_shape) - len(shape)
+    if extra >= 0 and all(n == 1 or n == grad_n for n, grad_n in zip(shape, grad_shape[extra:])):
+        axes = tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
+        if axes:
+            grad = grad.sum(axis=axes, keepdims=True)
+        if extra:
+            grad = grad.reshape(shape)
+        return grad
+    raise RuntimeError(
+        f"{op_name}: its vjp returned a gradient of shape {tuple(grad_shape)} for an input of "
+        f"shape {tuple(shape)}; a vjp must return the input's shape (or one that broadcasts from it)")
+
+
+# NOTE: hooks for observers such as the NaN sentinel (autograd_lite.check): each is called as
+# hook(op, output, inputs, input_grads) after every vjp in backward. Empty by default.
+backward_hooks: list = []
+
+
+# --- the traversal --------------------------------------------------------------------------
+
+def _describe(tensor) -> str:
+    label = repr(tensor.name) if tensor.name else "this tensor"
+    node = tensor._node
+    return f"{label} (made by {node.op.name})" if node is not None else label
+
+
+def _count_consumers(root):
+    """Walk the graph from ``root`` (iteratively) and count, for each tensor that needs a
+    gradient, how many times it is used as an input: its gradient is complete once that many
+    contributions have arrived. Refuses a graph an earlier backward() freed, before any work."""
+    consumers = {id(root): 0}
+    reached = [root]
+    stack = [root]
+    while stack:
+        tensor = stack.pop()
+        node = tensor._node
+        if node is None:
+            continue
+        if node.freed:
+            raise GraphFreedError(
+                f"backward: the graph behind {_describe(tensor)} was freed by an earlier "
+                f"backward(). Pass retain_graph=True to the first backward() to backpropagate "
+                f"through the same graph again, or run the forward pass again.")
+        for parent in node.inputs:
+            if not parent.requires_grad:
+                continue
+            key = id(parent)
+            if key in consumers:
+                consumers[key] += 1
+            else:
+                consumers[key] = 1
+                reached.append(parent)
+                stack.append(parent)
+    return consumers, reached
+
+
+def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
+                  accumulate=True, capture=()):
+    """Reverse mode from ``root`` seeded with ``root_grad`` (= dJ/droot).
+
+    - ``accumulate``: add each leaf's gradient into its ``.grad`` (and of non-leaves that asked
+      with ``retain_grad()``), as ndarrays: first order, what ``Tensor.backward`` does.
+    - ``capture``: tensors whose complete gradient is returned, in that order (None where the
+      root does not depend on one): what ``ag.grad`` does.
+    - ``create_graph``: run the vjps on Tensors so the gradients are themselves recorded and
+      can be differentiated again (higher order). Implies keeping the graph.
+    - ``retain_graph``: keep the graph for another backward; otherwise each node's inputs are
+      released as soon as its vjp has run.
+    """
+    consumers, _ = _count_consumers(root)
+    keep = retain_graph or create_graph
+    captured = {id(t): None for t in capture}
+    grads = {id(root): root_grad}
+    ready = [root]
+    while ready:
+        tensor = ready.pop()
+        key = id(tensor)
+        grad = grads.pop(key, None)
+        if key in captured:
+            captured[key] = grad
+        node = tensor._node
+        if accumulate and grad is not None and (node is None or tensor._retains_grad):
+            _accumulate_into(tensor, grad)
+        if node is None:
+            continue
+        inputs = node.inputs
+        wants = tuple(parent.requires_grad for parent in inputs)
+        if grad is None:
+            input_grads = (None,) * len(inputs)
+        elif create_graph:
+            input_grads = node.op.vjp(grad, inputs, tensor, wants, **node.params)
+        else:
+            input_grads = node.op.vjp(grad, tuple(p.data for p in inputs), tensor.data, wants,
+                                      **node.params)
+        if backward_hooks:
+            for hook in backward_hooks:
+                hook(node.op, tensor, inputs, input_grads)
+        if not keep:
+            node.inputs = ()
+            node.freed = True
+        for parent, wanted, parent_grad in zip(inputs, wants, input_grads):
+            if not wanted:
+                continue
+            parent_key = id(parent)
+            if parent_grad is not None:
+                parent_grad = sum_to_shape(parent_grad, parent.shape, node.op.name)
+                previous = grads.get(parent_key)
+                # NOTE: out of place on purpose: a vjp may hand the same array to two inputs
+                # (add returns g, g), so adding into one would corrupt the other.
+                grads[parent_key] = parent_grad if previous is None else previous + parent_grad
+            consumers[parent_key] -= 1
+            if consumers[parent_key] == 0:
+                ready.append(parent)
+    return [captured[id(t)] for t in capture]
+
+
+def _accumulate_into(tensor, grad):
+    """``tensor.grad += grad``; the first gradient is copied, so ``.grad`` never aliases an
+    array the engine or the user still holds."""
+    if tensor.grad is None:
+        tensor.grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
+    else:
+        tensor.grad = tensor.grad + grad

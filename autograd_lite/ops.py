@@ -1,0 +1,498 @@
+"""The primitives: each one's forward and vector-Jacobian product (vjp), side by side, once.
+
+A primitive is a small stateless object with
+
+- ``forward(*arrays, **params) -> ndarray``: plain numpy in, plain numpy out;
+- ``vjp(g, inputs, output, wants, **params) -> tuple``: given ``g = dJ/d(output)``, one
+  gradient ``dJ/d(input)`` per input (or None where ``wants[i]`` is False: that input needs no
+  gradient, so no work is done for it).
+
+Every vjp here is written ONCE and runs in two modes. In the ordinary first-order
+``backward()`` the engine passes ndarrays and the rule is plain numpy. Under ``create_graph``
+(``ag.grad`` and higher order) the engine passes Tensors, and the very same expression records
+new graph nodes, so the gradient can be differentiated again. That is why the rules below use
+only operators (``* / + - @``), methods that ndarrays and Tensors share (``.sum``,
+``.reshape``, ``.transpose``, ``.T``) and the small dual-mode helpers ``exp``, ``sigmoid``,
+``broadcast_to``, ``data_of`` defined next.
+
+A vjp may return a gradient in the *broadcast* shape of the output: the engine sums it back to
+the input's shape in one place for every op (``autodiff.sum_to_shape``, eq 80's sum over the
+columns) and asserts the result has the input's shape.
+
+This module imports only numpy: it knows nothing of Tensor or of the graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ShapeError, broadcast_error
+
+
+# --- dual-mode helpers: ndarray in -> numpy; Tensor in -> recorded Tensor op ------------------
+
+def _is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, float, int))
+
+
+def data_of(x):
+    """The raw ndarray behind ``x`` (a Tensor's ``.data``, or ``x`` itself)."""
+    return x if _is_array(x) else x.data
+
+
+def exp(x):
+    return np.exp(x) if _is_array(x) else x.exp()
+
+
+def log(x):
+    if _is_array(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+    return x.log()
+
+
+def sigmoid(x):
+    return SIGMOID.forward(x) if _is_array(x) else x.sigmoid()
+
+
+def broadcast_to(x, shape):
+    return np.broadcast_to(x, shape) if _is_array(x) else x.broadcast_to(shape)
+
+
+def index_add(g, shape, index):
+    return INDEX_ADD.forward(g, shape=shape, index=index) if _is_array(g) else INDEX_ADD(g, shape=shape, index=index)
+
+
+class Primitive:
+    """Base class of every primitive. Subclass it to add your own operation.
+
+    A subclass sets ``name`` (shown in errors and graph pictures) and defines ``forward`` and
+    ``vjp`` as described in this module's docstring. Calling the instance on Tensors applies it
+    and records it in the graph: ``my_op(x, y, some_param=3)``.
+    """
+
+    name = "primitive"
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
+
+    def vjp(self, g, inputs, output, wants, **params):
+        raise NotImplementedError(f"{type(self).__name__}.vjp is not defined")
+
+    def __call__(self, *inputs, **params):
+        # Imported here, not at the top: ops sits below the engine (see docs/architecture.md).
+        from .autodiff import apply
+        return apply(self, inputs, params)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+# --- elementwise binary ops (numpy broadcasting) ---------------------------------------------
+
+class _Broadcasting(Primitive):
+    """Binary elementwise op: turns numpy's broadcast failure into an error naming the op."""
+
+    def forward(self, x, y):
+        try:
+            return self.compute(x, y)
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+
+
+class Add(_Broadcasting):
+    """``x + y``. Adding the (n, 1) bias column to every column of (n, m) is eq 33's broadcast;
+    its gradient is un-broadcast by the engine: ``db = sum(dZ, axis=1)`` (eq 80)."""
+    name = "add"
+
+    def compute(self, x, y):
+        return x + y
+
+    def vjp(self, g, inputs, output, wants):
+        return g, g
+
+
+class Sub(_Broadcasting):
+    name = "sub"
+
+    def compute(self, x, y):
+        return x - y
+
+    def vjp(self, g, inputs, output, wants):
+        return g, (-g if wants[1] else None)
+
+
+class Mul(_Broadcasting):
+    """Elementwise product ``x * y`` (the seed's ∘, eqs 54, 78, 82)."""
+    name = "mul"
+
+    def compute(self, x, y):
+        return x * y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        return (g * y if wants[0] else None), (g * x if wants[1] else None)
+
+
+class Div(_Broadcasting):
+    name = "div"
+
+    def compute(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is ±inf or nan, as in numpy
+            return x / y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        return (g / y if wants[0] else None), (-g * output / y if wants[1] else None)
+
+
+class Pow(_Broadcasting):
+    """``x ** y`` with a Tensor exponent. d/dx = y x^(y-1); d/dy = x^y log x."""
+    name = "pow"
+
+    def compute(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x ** y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        grad_x = grad_y = None
+        if wants[0]:
+            # NOTE: y * x**(y-1), not y * out / x: the latter is 0/0 = nan at x = 0.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad_x = g * y * x ** (y - 1)
+            # Where the exponent is 0, x**0 = 1 is constant: the gradient is 0 even at x = 0.
+            zero_exponent = data_of(y) == 0
+            if np.any(zero_exponent):
+                grad_x = grad_x * ~zero_exponent
+        if wants[1]:
+            # NOTE: at x = 0 (and y > 0) x^y is 0 on a whole neighbourhood of y: gradient 0,
+            # not 0 * log(0) = nan. Adding the constant 1 where x == 0 gives log(1) = 0 there and
+            # leaves log(x) exact (and differentiable again) everywhere else. Negative x with a
+            # non-integer y stays nan: x^y is undefined there.
+            log_x = log(x + (data_of(x) == 0))
+            grad_y = g * output * log_x
+        return grad_x, grad_y
+
+
+class PowScalar(Primitive):
+    """``x ** p`` for a constant number p. ``0.0 ** 1.5`` has gradient 0 (p x^(p-1) = 1.5 * 0)."""
+    name = "pow"
+
+    def forward(self, x, exponent):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x ** exponent
+
+    def vjp(self, g, inputs, output, wants, exponent):
+        (x,) = inputs
+        if exponent == 0:
+            return (g * 0.0,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * exponent * x ** (exponent - 1),)
+
+
+# --- matrix product ---------------------------------------------------------------------------
+
+class MatMul(Primitive):
+    """``x @ y`` for 2-D and 1-D operands as numpy defines them (eqs 21, 26, 33: ``W A``).
+
+    A 1-D left operand is a row, a 1-D right operand a column; the vjp promotes them the same
+    way, so dW = dZ A^T (eqs 59, 79, 83) and dA = W^T dZ (eqs 65, 81) come from the one rule.
+    """
+    name = "matmul"
+
+    def forward(self, x, y):
+        if x.ndim == 0 or y.ndim == 0:
+            raise ShapeError(f"matmul: operands must be 1-D or 2-D, got a scalar "
+                             f"(shapes {x.shape} and {y.shape}); use * to scale")
+        if x.ndim > 2 or y.ndim > 2:
+            raise ShapeError(f"matmul: operands must be 1-D or 2-D, got shapes {x.shape} and {y.shape}")
+        inner_x = x.shape[-1]
+        inner_y = y.shape[0]
+        if inner_x != inner_y:
+            raise ShapeError(f"matmul: shapes {x.shape} and {y.shape} do not align "
+                             f"({inner_x} != {inner_y})")
+        return x @ y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        x2 = x.reshape((1, -1)) if x.ndim == 1 else x   # a 1-D left operand is a row
+        y2 = y.reshape((-1, 1)) if y.ndim == 1 else y   # a 1-D right operand is a column
+        g2 = g.reshape((x2.shape[0], y2.shape[1]))
+        grad_x = (g2 @ y2.T).reshape(x.shape) if wants[0] else None
+        grad_y = (x2.T @ g2).reshape(y.shape) if wants[1] else None
+        return grad_x, grad_y
+
+
+# --- elementwise unary ops --------------------------------------------------------------------
+
+class Neg(Primitive):
+    name = "neg"
+
+    def forward(self, x):
+        return -x
+
+    def vjp(self, g, inputs, output, wants):
+        return (-g,)
+
+
+class Exp(Primitive):
+    name = "exp"
+
+    def forward(self, x):
+        with np.errstate(over="ignore"):  # exp(800) = inf, as in numpy; the sentinel reports it
+            return np.exp(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * output,)
+
+
+class Log(Primitive):
+    """Natural log (eq 1). log(0) = -inf and log(x < 0) = nan, as in numpy, without numpy's
+    warning: ``binary_cross_entropy`` and the saturation sentinel explain it instead."""
+    name = "log"
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def vjp(self, g, inputs, output, wants):
+        (x,) = inputs
+        return (g / x,)
+
+
+class Sigmoid(Primitive):
+    """s(z) = 1 / (1 + e^-z) (eq 7), with s'(z) = s(z)(1 - s(z)) (eq 8)."""
+    name = "sigmoid"
+
+    def forward(self, z):
+        # NOTE: e^-|z| never overflows, so |z| up to 1000 and beyond gives no warning:
+        # z >= 0: 1 / (1 + e^-z);  z < 0: e^z / (1 + e^z); both written with e = e^-|z|.
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * output * (1.0 - output),)  # eq 8
+
+
+class Tanh(Primitive):
+    name = "tanh"
+
+    def forward(self, z):
+        return np.tanh(z)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * (1.0 - output * output),)
+
+
+class ReLU(Primitive):
+    name = "relu"
+
+    def forward(self, z):
+        return np.maximum(z, 0.0)
+
+    def vjp(self, g, inputs, output, wants):
+        # NOTE: the gradient at exactly 0 is taken as 0 (a subgradient), as in PyTorch and JAX.
+        # The mask is a constant: the step function's own derivative is 0 almost everywhere.
+        return (g * (data_of(inputs[0]) > 0),)
+
+
+class Abs(Primitive):
+    name = "abs"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * np.sign(data_of(inputs[0])),)  # gradient 0 at 0, like relu
+
+
+# --- reductions -------------------------------------------------------------------------------
+
+def normalize_axis(axis, ndim, op_name):
+    """``axis`` (None, int, negative int or tuple) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    result = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"{op_name}: axis {axis!r} is out of range for an array of {ndim} "
+                             f"dimension{'s' if ndim != 1 else ''}")
+        result.append(int(a) % max(ndim, 1))
+    if len(set(result)) != len(result):
+        raise ShapeError(f"{op_name}: axis {axis!r} repeats an axis")
+    return tuple(sorted(result))
+
+
+def _kept_shape(shape, axes):
+    """The shape of a reduction with keepdims=True: reduced axes become 1."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Primitive):
+    """Sum over ``axis`` (normalised tuple). Its vjp broadcasts g back (the reverse of eq 80)."""
+    name = "sum"
+
+    def forward(self, x, axis, keepdims):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, inputs, output, wants, axis, keepdims):
+        shape = inputs[0].shape
+        return (broadcast_to(g.reshape(_kept_shape(shape, axis)), shape),)
+
+
+class Mean(Primitive):
+    """Mean over ``axis``: the sum divided by the count of reduced elements (eq 76's 1/m)."""
+    name = "mean"
+
+    def forward(self, x, axis, keepdims):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, inputs, output, wants, axis, keepdims):
+        shape = inputs[0].shape
+        count = int(np.prod([shape[a] for a in axis])) if axis else 1
+        return (broadcast_to(g.reshape(_kept_shape(shape, axis)), shape) / count,)
+
+
+# --- shape ops --------------------------------------------------------------------------------
+
+class Reshape(Primitive):
+    name = "reshape"
+
+    def forward(self, x, shape):
+        try:
+            return np.reshape(x, shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape an array of shape {x.shape} "
+                             f"({x.size} elements) into shape {shape}") from None
+
+    def vjp(self, g, inputs, output, wants, shape):
+        return (g.reshape(inputs[0].shape),)
+
+
+class Transpose(Primitive):
+    """Axis permutation; ``axes=None`` reverses them (``.T``, the transpose of eqs 59, 65)."""
+    name = "transpose"
+
+    def forward(self, x, axes):
+        try:
+            return np.transpose(x, axes)
+        except ValueError:
+            raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
+
+    def vjp(self, g, inputs, output, wants, axes):
+        inverse = None if axes is None else tuple(np.argsort(axes))
+        return (g.transpose(inverse),)
+
+
+class BroadcastTo(Primitive):
+    """Repeat ``x`` to ``shape`` (eq 30-32's B[1]: b[1] repeated m times)."""
+    name = "broadcast_to"
+
+    def forward(self, x, shape):
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+
+    def vjp(self, g, inputs, output, wants, shape):
+        return (g,)  # the engine's un-broadcast sums it back to the input's shape
+
+
+class GetItem(Primitive):
+    """``x[index]`` (basic or integer-array indexing). Its vjp scatters g back, adding repeats."""
+    name = "getitem"
+
+    def forward(self, x, index):
+        try:
+            return np.asarray(x[index])
+        except IndexError as error:
+            raise IndexError(f"getitem: index {index!r} is invalid for shape {x.shape}: {error}") from None
+
+    def vjp(self, g, inputs, output, wants, index):
+        return (index_add(g, inputs[0].shape, index),)
+
+
+class IndexAdd(Primitive):
+    """zeros(shape) with g added at ``index`` (repeated indices add up): the vjp of getitem.
+    Its own vjp is getitem again, so indexing can be differentiated twice."""
+    name = "index_add"
+
+    def forward(self, g, shape, index):
+        result = np.zeros(shape, dtype=g.dtype)
+        np.add.at(result, index, g)
+        return result
+
+    def vjp(self, g, inputs, output, wants, shape, index):
+        return (g[index],)
+
+
+# --- softmax family and the fused loss ----------------------------------------------------------
+
+def _logsumexp(x, axis):
+    """log(sum(exp(x), axis)) with keepdims, shifted by the max so exp never overflows."""
+    shift = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    return shift + np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
+
+
+class Softmax(Primitive):
+    """Softmax along ``axis`` (default 0: each column, one sample, is a probability vector)."""
+    name = "softmax"
+
+    def forward(self, x, axis):
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    def vjp(self, g, inputs, output, wants, axis):
+        return (output * (g - (g * output).sum(axis=axis, keepdims=True)),)
+
+
+class LogSoftmax(Primitive):
+    """log(softmax(x)) along ``axis``, computed as x - logsumexp(x): stable for any x."""
+    name = "log_softmax"
+
+    def forward(self, x, axis):
+        return x - _logsumexp(x, axis)
+
+    def vjp(self, g, inputs, output, wants, axis):
+        return (g - exp(output) * g.sum(axis=axis, keepdims=True),)
+
+
+class BinaryCrossEntropyWithLogits(Primitive):
+    """Fused log-loss of sigmoid(Z) against labels Y: eq 1 averaged as eq 76, J = (1/m) ΣΣ L.
+
+    Forward: L = max(z, 0) - z y + log(1 + e^-|z|), exact for any z (no log of 0).
+    Backward: dJ/dZ = (sigmoid(Z) - Y) / m exactly: eq 78's dZ[N] = A[N] - Y with eq 76's 1/m.
+    m is the number of samples (columns; the length of a 1-D Z).
+    """
+    name = "binary_cross_entropy_with_logits"
+
+    def forward(self, z, y):
+        if z.shape != y.shape:
+            raise ShapeError(f"binary_cross_entropy_with_logits: logits Z has shape {z.shape} "
+                             f"but labels Y have shape {y.shape}; they must be equal")
+        if z.ndim == 0:
+            raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
+        m = z.shape[-1]
+        per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        return np.asarray(np.sum(per_element) / m)
+
+    def vjp(self, g, inputs, output, wants):
+        z, y = inputs
+        m = z.shape[-1]
+        grad_z = g * (sigmoid(z) - y) / m if wants[0] else None
+        grad_y = g * -z / m if wants[1] else None
+        return grad_z, grad_y
+
+
+# --- the instances the engine and Tensor use ------------------------------------------------------
+
+ADD, SUB, MUL, DIV, POW = Add(), Sub(), Mul(), Div(), Pow()
+POW_SCALAR, MATMUL, NEG = PowScalar(), MatMul(), Neg()
+EXP, LOG, SIGMOID, TANH, RELU, ABS = Exp(), Log(), Sigmoid(), Tanh(), ReLU(), Abs()
+SUM, MEAN = Sum(), Mean()
+RESHAPE, TRANSPOSE, BROADCAST_TO = Reshape(), Transpose(), BroadcastTo()
+GETITEM, INDEX_ADD = GetItem(), IndexAdd()
+SOFTMAX, LOG_SOFTMAX = Softmax(), LogSoftmax()
+BCE_WITH_LOGITS = BinaryCrossEntropyWithLogits()

@@ -1,0 +1,420 @@
+"""Tensor: an ndarray that remembers how it was made, so its gradient can be derived.
+
+Every operator and method here records one primitive of ``ops`` in the graph (when a gradient
+is needed and grad mode is on) through ``_record``; the derivative rules live in ``ops`` and
+the traversal in ``autodiff``. Nothing here knows a derivative.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import ops
+from .autodiff import Node, backpropagate, current_scope, is_grad_enabled
+from .errors import ShapeError
+
+# NOTE: hooks for observers such as the saturation sentinel (autograd_lite.check): each is
+# called as hook(op, inputs, output) after every recorded forward op. Empty by default, so the
+# cost when unused is one truthiness test per op.
+forward_hooks: list = []
+
+
+def _record(op, inputs, params):
+    """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record the node."""
+    result = op.forward(*[t.data for t in inputs], **params)
+    if type(result) is not np.ndarray:
+        result = np.asarray(result)
+    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+        output = Tensor._make(result, Node(op, inputs, params), True)
+    else:
+        output = Tensor._make(result, None, False)
+    if forward_hooks:
+        for hook in forward_hooks:
+            hook(op, inputs, output)
+    return output
+
+
+def apply(op, inputs, params):
+    """Apply a primitive (built in or user-defined) to Tensors, ndarrays or numbers."""
+    return _record(op, tuple(as_tensor(x) for x in inputs), params)
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor: Tensors pass through; numbers and arrays become constants
+    (no gradient). A plain number takes ``like``'s floating dtype, so ``1 - A`` keeps A's."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and isinstance(value, numbers.Number) and like.data.dtype.kind == "f":
+        return Tensor._make(np.asarray(value, dtype=like.data.dtype), None, False)
+    return Tensor(value)
+
+
+_NUMERIC_KINDS = "biuf"
+
+
+def _operand(value, like):
+    """The other operand of a binary operator as a Tensor, or None if we do not handle it
+    (then Python tries the other side and finally raises its own TypeError)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            return None
+        return as_tensor(value, like)
+    return None
+
+
+def _binary(op, x, y):
+    return _record(op, (x, y), {})
+
+
+class Tensor:
+    """An array with an optional gradient: the seed's W[l], b[l], Z[l], A[l], J.
+
+    ``Tensor(data, requires_grad=False, name=None, dtype=None)``
+
+    - ``data`` is copied into a new ndarray, float64 unless ``dtype`` says otherwise (so the
+      engine never writes into an array you own). Integer or boolean data is cast to float64;
+      asking for an integer ``dtype`` together with ``requires_grad=True`` is refused, since a
+      gradient of integers is meaningless.
+    - ``requires_grad=True`` marks a leaf whose gradient ``backward()`` fills: ``.grad`` is None
+      until then, then an ndarray of the tensor's shape that accumulates across backward calls
+      until reset (``t.grad = None`` or ``t.zero_grad()``).
+    - ``name`` labels the tensor in errors, reports and graph pictures (``"W[1]"``).
+
+    Operators ``+ - * / ** @`` and unary ``-`` broadcast like numpy and accept Tensors, ndarrays
+    and numbers on either side; ndarrays never swallow a Tensor (``ndarray + Tensor`` is a
+    Tensor). ``a += b`` rebinds ``a`` to a new Tensor; it never changes a recorded value.
+    Comparisons (``<``, ``>``, ...) return plain boolean ndarrays: they have no gradient.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_retains_grad", "_scope",
+                 "__weakref__")
+
+    # NOTE: tells numpy to return NotImplemented from every ufunc and operator given a Tensor,
+    # so `ndarray + Tensor` calls Tensor.__radd__ instead of making an object array.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, name=None, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is None:
+            array = np.array(data, dtype=np.float64, copy=True) if _is_numeric(data) else None
+        else:
+            array = np.array(data, dtype=dtype, copy=True)
+        if array is None:
+            raise TypeError(f"Tensor: data must be numbers or an array of numbers, got "
+                            f"{type(data).__name__} {_short(data)}")
+        if requires_grad and array.dtype.kind not in "fc":
+            raise TypeError(f"Tensor: requires_grad=True needs floating-point data, but dtype "
+                            f"{array.dtype} was asked for; leave dtype unset to get float64")
+        self.data = array
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._node = None
+        self._retains_grad = False
+        self._scope = current_scope()
+
+    @classmethod
+    def _make(cls, data, node, requires_grad):
+        """The engine's constructor: takes ``data`` as is (no copy, no checks)."""
+        tensor = object.__new__(cls)
+        tensor.data = data
+        tensor.grad = None
+        tensor.requires_grad = requires_grad
+        tensor.name = None
+        tensor._node = node
+        tensor._retains_grad = False
+        tensor._scope = current_scope()
+        return tensor
+
+    # --- what it is -----------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape, doc="The shape of ``data``.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
+    dtype = property(lambda self: self.data.dtype, doc="The dtype of ``data`` (float64 by default).")
+    size = property(lambda self: self.data.size, doc="The number of elements.")
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user (parameters, inputs), not by an operation."""
+        return self._node is None
+
+    @property
+    def op(self):
+        """The name of the primitive that made this tensor (None for a leaf)."""
+        return None if self._node is None else self._node.op.name
+
+    @property
+    def parents(self) -> tuple:
+        """The input tensors of the operation that made this one (empty for a leaf, or once
+        backward() has freed the graph)."""
+        return () if self._node is None else self._node.inputs
+
+    @property
+    def scope(self) -> tuple:
+        """The ``ag.name_scope`` names active when this tensor was made, outermost first."""
+        return self._scope
+
+    def named(self, name: str) -> "Tensor":
+        """Set ``name`` and return the tensor: ``Z1 = (W1 @ X + b1).named("Z[1]")``."""
+        self.name = name
+        return self
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: {self._label()} has shape {self.shape}; only a tensor with "
+                             f"one element converts to a Python number")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The data as an ndarray (the tensor's own array, not a copy)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of {self._label()} with shape {self.shape} is "
+                             f"ambiguous; use .data.any() or .data.all()")
+        return bool(self.data)
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=40)
+        extras = []
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        if self._node is not None:
+            extras.append(f"op={self._node.op.name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.data.dtype != np.float64:
+            extras.append(f"dtype={self.data.dtype}")
+        return f"Tensor({body}{', ' if extras else ''}{', '.join(extras)})"
+
+    def _label(self) -> str:
+        return repr(self.name) if self.name else "the tensor"
+
+    # --- gradients --------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Fill ``.grad`` of every leaf this tensor depends on that has ``requires_grad``.
+
+        ``grad`` is dJ/d(this tensor), needed unless the tensor has one element (a loss J, for
+        which it is 1). Gradients are plain ndarrays and add up across calls. The graph is
+        freed afterwards unless ``retain_graph=True``. First order only: for higher
+        derivatives use ``ag.grad``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward: {self._label()} does not require a gradient: none of the tensors it "
+                f"was computed from has requires_grad=True, or it was computed under no_grad()")
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward: {self._label()} has shape {self.shape}; backward() with no "
+                    f"argument needs a single-element tensor such as a loss J. Pass grad=, an "
+                    f"array of shape {self.shape} holding dJ/d(this tensor) (np.ones({self.shape}) "
+                    f"differentiates the sum), or reduce first with .sum() or .mean()")
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ShapeError(f"backward: grad has shape {grad.shape} but {self._label()} has "
+                                 f"shape {self.shape}; they must be equal")
+        backpropagate(self, grad, retain_graph=retain_graph)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep dJ/d(this tensor) in ``.grad`` at the next backward, also for a non-leaf
+        (e.g. dZ[l] and dA[l] of eqs 77-82, to compare with the hand derivation)."""
+        if not self.requires_grad:
+            raise RuntimeError(f"retain_grad: {self._label()} does not require a gradient")
+        self._retains_grad = True
+        return self
+
+    def zero_grad(self):
+        """Forget the accumulated gradient (``.grad`` becomes None)."""
+        self.grad = None
+
+    def detach(self) -> "Tensor":
+        """The same values with no history: a constant for the engine."""
+        return Tensor._make(self.data, None, False)
+
+    # --- arithmetic ---------------------------------------------------------------------------
+    def __add__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.ADD, self, other)
+
+    def __radd__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.ADD, other, self)
+
+    def __sub__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.SUB, self, other)
+
+    def __rsub__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.SUB, other, self)
+
+    def __mul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.MUL, self, other)
+
+    def __rmul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.MUL, other, self)
+
+    def __truediv__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.DIV, self, other)
+
+    def __rtruediv__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.DIV, other, self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, numbers.Real) and not isinstance(exponent, bool):
+            return _record(ops.POW_SCALAR, (self,), {"exponent": float(exponent)})
+        other = _operand(exponent, self)
+        return NotImplemented if other is None else _binary(ops.POW, self, other)
+
+    def __rpow__(self, base):
+        other = _operand(base, self)
+        return NotImplemented if other is None else _binary(ops.POW, other, self)
+
+    def __matmul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.MATMUL, self, other)
+
+    def __rmatmul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _binary(ops.MATMUL, other, self)
+
+    def __neg__(self):
+        return _record(ops.NEG, (self,), {})
+
+    def __pos__(self):
+        return self
+
+    # Comparisons: plain boolean arrays, no gradient (a step function's derivative is 0).
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    # --- elementwise functions ------------------------------------------------------------------
+    def exp(self):
+        return _record(ops.EXP, (self,), {})
+
+    def log(self):
+        """Natural log (eq 1)."""
+        return _record(ops.LOG, (self,), {})
+
+    def sigmoid(self):
+        """s(z) = 1 / (1 + e^-z) (eq 7); stable for any z."""
+        return _record(ops.SIGMOID, (self,), {})
+
+    def tanh(self):
+        return _record(ops.TANH, (self,), {})
+
+    def relu(self):
+        return _record(ops.RELU, (self,), {})
+
+    def abs(self):
+        return _record(ops.ABS, (self,), {})
+
+    def sqrt(self):
+        return self ** 0.5
+
+    # --- reductions -------------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        """Sum over ``axis`` (None: all; an int, negative, or a tuple)."""
+        return _record(ops.SUM, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "sum"),
+                                          "keepdims": bool(keepdims)})
+
+    def mean(self, axis=None, keepdims=False):
+        """Mean over ``axis``; ``J = L.mean()`` over the m columns is eq 76."""
+        return _record(ops.MEAN, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "mean"),
+                                           "keepdims": bool(keepdims)})
+
+    def softmax(self, axis=0):
+        """Softmax along ``axis``; the default 0 makes each column (sample) sum to 1."""
+        (axis,) = ops.normalize_axis(_single_axis(axis, "softmax"), self.ndim, "softmax")
+        return _record(ops.SOFTMAX, (self,), {"axis": axis})
+
+    def log_softmax(self, axis=0):
+        """log(softmax(x)) along ``axis`` (default 0, the units of each sample), stable."""
+        (axis,) = ops.normalize_axis(_single_axis(axis, "log_softmax"), self.ndim, "log_softmax")
+        return _record(ops.LOG_SOFTMAX, (self,), {"axis": axis})
+
+    # --- shape -----------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        """``t.reshape(4, 1)`` or ``t.reshape((4, 1))``; one -1 is inferred."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _record(ops.RESHAPE, (self,), {"shape": tuple(int(n) for n in shape)})
+
+    def transpose(self, *axes):
+        """Reverse the axes (``t.transpose()``, ``.T``) or permute them (``t.transpose(1, 0)``)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        axes = tuple(int(a) for a in axes) if axes else None
+        return _record(ops.TRANSPOSE, (self,), {"axes": axes})
+
+    @property
+    def T(self):
+        """The transpose (eqs 59, 65: dW = dZ A^T, dA = W^T dZ)."""
+        return _record(ops.TRANSPOSE, (self,), {"axes": None})
+
+    def broadcast_to(self, shape):
+        """Repeat along axes of length 1 to ``shape`` (eq 32's B[1] from b[1])."""
+        return _record(ops.BROADCAST_TO, (self,), {"shape": tuple(shape)})
+
+    def __getitem__(self, index):
+        return _record(ops.GETITEM, (self,), {"index": _raw_index(index)})
+
+
+def _is_numeric(data) -> bool:
+    try:
+        return np.asarray(data).dtype.kind in _NUMERIC_KINDS
+    except (ValueError, TypeError):  # ragged nested lists
+        return False
+
+
+def _short(data) -> str:
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _raw_index(index):
+    if isinstance(index, tuple):
+        return tuple(_raw(i) for i in index)
+    return _raw(index)
+
+
+def _single_axis(axis, op_name):
+    if isinstance(axis, tuple) or axis is None:
+        raise ShapeError(f"{op_name}: axis must be a single int, got {axis!r}")
+    return axis
