@@ -198,7 +198,7 @@ def forward(W, b, X, activations, perturb: dict | None = None):
     N = len(W)
     Z: list = [None] * (N + 1)
     A: list = [None] * (N + 1)
-    A[0] = X + perturb.get(("A", 0), 0.0)
+    A[0] = X + perturb[("A", 0)] if ("A", 0) in perturb else X  # eq 39: A[0] is X itself
     for l in range(1, N + 1):
         Z[l] = W[l - 1] @ A[l - 1] + b[l - 1] + perturb.get(("Z", l), 0.0)
         A[l] = ACTIVATIONS[activations[l - 1]].g(Z[l]) + perturb.get(("A", l), 0.0)
@@ -307,8 +307,12 @@ def _dW_eq55(d, l):
     return d.scale_dW * product(
         d, quantity="dW", layer=l, left=(f"dZ[{l}]", d.dZ[l]), right=(f"A[{l - 1}]", d.A[l - 1]),
         rule="eq 55, marked wrong in the seed",
-        corrected=f"Corrected (eqs 59, 79, 83): dW[{l}] = (1/m) dZ[{l}] A[{l - 1}]^T, "
+        corrected=f"Corrected, eq 59 (eqs 79, 83 for m samples): dW[{l}] = {_one_over_m(d)}dZ[{l}] A[{l - 1}]^T, "
                   f"{d.dZ[l].shape[0]} x m times m x {d.A[l - 1].shape[0]} = the shape of W[{l}].")
+
+
+def _one_over_m(d) -> str:
+    return "(1/m) " if d.convention == "seed" else ""
 
 
 def _dA_prev_eq64(d, h):
@@ -316,7 +320,7 @@ def _dA_prev_eq64(d, h):
     return product(
         d, quantity="dA", layer=h, left=(f"dZ[{h + 1}]", d.dZ[h + 1]),
         right=(f"W[{h + 1}]", d.W[h + 1]), rule="eq 64, marked wrong in the seed",
-        corrected=f"Corrected (eqs 65, 81): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
+        corrected=f"Corrected, eq 65 (eq 81 for m samples): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
                   f"{d.W[h + 1].shape[1]} x {d.W[h + 1].shape[0]} times "
                   f"{d.dZ[h + 1].shape[0]} x m = the shape of A[{h}].")
 
@@ -326,7 +330,7 @@ def _dA_prev_no_transpose(d, h):
     return product(
         d, quantity="dA", layer=h, left=(f"W[{h + 1}]", d.W[h + 1]),
         right=(f"dZ[{h + 1}]", d.dZ[h + 1]), rule="eq 65 without its transpose",
-        corrected=f"Corrected (eqs 65, 81): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
+        corrected=f"Corrected, eq 65 (eq 81 for m samples): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
                   f"{d.W[h + 1].shape[1]} x {d.W[h + 1].shape[0]} times "
                   f"{d.dZ[h + 1].shape[0]} x m = the shape of A[{h}].")
 
@@ -343,7 +347,7 @@ def _dZ_eq50(d, l):
     return product(
         d, quantity="dZ", layer=l, left=(f"dA[{l}]", d.dA[l]), right=(f"g'(Z[{l}])", g_prime),
         rule="eq 50, marked wrong in the seed",
-        corrected=f"Corrected (eqs 54, 78, 82): dZ[{l}] = dA[{l}] * g'(Z[{l}]) elementwise; "
+        corrected=f"Corrected, eq 54 (eqs 78, 82 for m samples): dZ[{l}] = dA[{l}] * g'(Z[{l}]) elementwise; "
                   f"both are n[{l}] x m, so only the elementwise product keeps that shape.")
 
 
