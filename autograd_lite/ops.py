@@ -80,7 +80,7 @@ class Primitive:
 
     def __call__(self, *inputs, **params):
         # Imported here, not at the top: ops sits below the engine (see docs/architecture.md).
-        from .autodiff import apply
+        from .tensor import apply
         return apply(self, inputs, params)
 
     def __repr__(self):
