@@ -381,7 +381,11 @@ class Transpose(Primitive):
             raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
 
     def vjp(self, g, inputs, output, wants, axes):
-        inverse = None if axes is None else tuple(np.argsort(axes))
+        if axes is None:
+            return (g.transpose(),)  # reversing the axes is its own inverse
+        # NOTE: axes may be negative (numpy allows it): argsort of the non-negative form.
+        ndim = len(axes)
+        inverse = tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
         return (g.transpose(inverse),)
 
 
