@@ -315,10 +315,10 @@ def normalize_axis(axis, ndim, op_name):
     axes = axis if isinstance(axis, tuple) else (axis,)
     result = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1):
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
             raise ShapeError(f"{op_name}: axis {axis!r} is out of range for an array of {ndim} "
                              f"dimension{'s' if ndim != 1 else ''}")
-        result.append(int(a) % max(ndim, 1))
+        result.append(int(a) % ndim)
     if len(set(result)) != len(result):
         raise ShapeError(f"{op_name}: axis {axis!r} repeats an axis")
     return tuple(sorted(result))
