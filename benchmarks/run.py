@@ -1,0 +1,222 @@
+"""Run the speed benchmarks and print the tables (microseconds, ratios, chain scaling, memory).
+
+    python -m benchmarks.run              # everything (a few minutes on 2 cores)
+    python -m benchmarks.run --quick      # fewer rounds, smaller chains: a smoke run
+    python -m benchmarks.run --only seed  # workloads whose name contains "seed"
+
+Every implementation's gradients are checked equal to the hand-written numpy step before
+anything is timed; a mismatch stops the run. Timing is interleaved in one process (each round
+runs every implementation once, in rotating order) and the median over rounds is reported, so
+a noisy neighbour slows all columns alike. Nothing here asserts a time: these are
+measurements, not tests (see docs/speed.md).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+import autograd_lite as ag
+
+from . import torch_column
+from .workloads import (WORKLOADS, engine_loss, engine_problem, engine_step, numpy_grads,
+                        numpy_step)
+
+
+# --- gradients equal before timing --------------------------------------------------------------
+
+def check_gradients(workload):
+    """Engine (and PyTorch) gradients of the first step equal the numpy floor's, or raise."""
+    X, Y, W, b = workload.problem()
+    J, dW, db = numpy_grads(W, b, X, Y)
+    X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
+    J_t = engine_loss(W_t, b_t, X_t, Y_t)
+    J_t.backward()
+    found = [("J", J_t.item(), J)]
+    found += [(f"dW[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(W_t, dW))]
+    found += [(f"db[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(b_t, db))]
+    if torch_column.available():
+        X_p, Y_p, W_p, b_p = torch_column.torch_problem(X, Y, W, b)
+        J_p = torch_column.torch_loss(W_p, b_p, X_p, Y_p)
+        J_p.backward()
+        found += [("torch J", J_p.item(), J)]
+        found += [(f"torch dW[{l + 1}]", p.grad.numpy(), g) for l, (p, g) in enumerate(zip(W_p, dW))]
+        found += [(f"torch db[{l + 1}]", p.grad.numpy(), g) for l, (p, g) in enumerate(zip(b_p, db))]
+    for label, value, expected in found:
+        if not np.allclose(value, expected, rtol=1e-9, atol=1e-13):
+            raise SystemExit(f"{workload.name}: {label} differs from the hand-written numpy step "
+                             f"(max |diff| {np.max(np.abs(np.asarray(value) - expected)):.3g}); "
+                             f"not timing a wrong answer")
+
+
+# --- interleaved timing -------------------------------------------------------------------------
+
+def _implementations(workload):
+    """name -> a no-argument callable running one training step on its own copy of the problem."""
+    X, Y, W, b = workload.problem()
+    W_np, b_np = [w.copy() for w in W], [v.copy() for v in b]
+    steps = {"numpy": lambda: numpy_step(W_np, b_np, X, Y)}
+    X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
+    steps["autograd_lite"] = lambda: engine_step(W_t, b_t, X_t, Y_t)
+    if torch_column.available():
+        X_p, Y_p, W_p, b_p = torch_column.torch_problem(X, Y, W, b)
+        steps["torch"] = lambda: torch_column.torch_step(W_p, b_p, X_p, Y_p)
+    return steps
+
+
+def time_interleaved(steps, budget):
+    """Per-step seconds of each implementation, one list entry per round.
+
+    The batch size (``inner``) makes one numpy batch last about a millisecond, so the timer's
+    own cost is negligible; the number of rounds fits the time ``budget`` (seconds).
+    """
+    for step in steps.values():  # warm up caches, BLAS threads, lazy imports
+        for _ in range(3):
+            step()
+    start = time.perf_counter()
+    steps["numpy"]()
+    numpy_seconds = time.perf_counter() - start
+    inner = max(1, int(1e-3 / max(numpy_seconds, 1e-9)))
+    start = time.perf_counter()
+    for step in steps.values():
+        for _ in range(inner):
+            step()
+    round_seconds = time.perf_counter() - start
+    rounds = int(min(301, max(9, budget / max(round_seconds, 1e-9))))
+    names = list(steps)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            step = steps[name]
+            start = time.perf_counter()
+            for _ in range(inner):
+                step()
+            times[name].append((time.perf_counter() - start) / inner)
+    return times, inner, rounds
+
+
+def _ratio_spread(times, name):
+    """Median and quartiles of the per-round ratio name / numpy (the round-to-round noise)."""
+    ratios = sorted(a / b for a, b in zip(times[name], times["numpy"]))
+    quartiles = statistics.quantiles(ratios, n=4)
+    return quartiles[0], quartiles[2]
+
+
+# --- chain scaling ------------------------------------------------------------------------------
+
+def chain_per_op(n_ops, repeats):
+    """Microseconds per op, forward and backward, of ``y = y * 1.0001`` repeated n_ops times on
+    a (16, 16) array (median over ``repeats``)."""
+    x = ag.Tensor(np.random.default_rng(0).standard_normal((16, 16)), requires_grad=True)
+    seed = np.ones((16, 16))
+    forward, backward = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        y = x
+        for _ in range(n_ops):
+            y = y * 1.0001
+        middle = time.perf_counter()
+        y.backward(seed)
+        end = time.perf_counter()
+        forward.append((middle - start) / n_ops * 1e6)
+        backward.append((end - middle) / n_ops * 1e6)
+        x.grad = None
+        del y
+    expected = 1.0001 ** n_ops
+    return statistics.median(forward), statistics.median(backward), expected
+
+
+# --- peak memory ----------------------------------------------------------------------------------
+
+def peak_memory(step):
+    """Peak bytes allocated above the starting level during one step (tracemalloc sees numpy)."""
+    step()  # warm: the first step may allocate lazily
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller chains")
+    parser.add_argument("--only", default="", help="only workloads whose name contains this text")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of timing per workload (default 6, quick 1)")
+    parser.add_argument("--no-chain", action="store_true", help="skip the chain scaling")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak memory table")
+    args = parser.parse_args(argv)
+    budget = args.budget if args.budget is not None else (1.0 if args.quick else 6.0)
+    workloads = [w for w in WORKLOADS if args.only in w.name]
+    if not workloads:
+        raise SystemExit(f"--only {args.only!r} matches no workload; names: "
+                         + "; ".join(w.name for w in WORKLOADS))
+
+    print(f"# autograd_lite speed, {time.strftime('%Y-%m-%d %H:%M')}, Python "
+          f"{platform.python_version()}, numpy {np.__version__}"
+          + (f", torch {torch_column.torch.__version__}" if torch_column.available() else "")
+          + f", {platform.machine()}\n")
+    for workload in workloads:
+        check_gradients(workload)
+    print("Gradients of every implementation equal the hand-written numpy step's (rtol 1e-9).\n")
+
+    has_torch = torch_column.available()
+    header = "| workload | numpy us | autograd_lite us | ratio | ratio quartiles |"
+    rule = "| --- | ---: | ---: | ---: | --- |"
+    if has_torch:
+        header += " torch us | torch ratio |"
+        rule += " ---: | ---: |"
+    print("## One training step (forward, backward, SGD update), median per step\n")
+    print(header)
+    print(rule)
+    for workload in workloads:
+        times, inner, rounds = time_interleaved(_implementations(workload), budget)
+        numpy_us = statistics.median(times["numpy"]) * 1e6
+        engine_us = statistics.median(times["autograd_lite"]) * 1e6
+        low, high = _ratio_spread(times, "autograd_lite")
+        row = (f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | "
+               f"{engine_us / numpy_us:.2f}x | {low:.2f}-{high:.2f} ({rounds} rounds x {inner}) |")
+        if has_torch:
+            torch_us = statistics.median(times["torch"]) * 1e6
+            row += f" {torch_us:,.1f} | {torch_us / numpy_us:.2f}x |"
+        print(row, flush=True)
+
+    if not args.no_chain:
+        print("\n## Chain of N ops `y = y * 1.0001` on a (16, 16) array, us per op\n")
+        print("| N | forward us/op | backward us/op |")
+        print("| ---: | ---: | ---: |")
+        sizes = (100, 1_000, 10_000) if args.quick else (100, 1_000, 10_000, 100_000)
+        for n_ops in sizes:
+            repeats = max(3, min(201, 200_000 // n_ops)) if not args.quick else 3
+            forward, backward, _ = chain_per_op(n_ops, repeats)
+            print(f"| {n_ops:,} | {forward:.2f} | {backward:.2f} |", flush=True)
+
+    if not args.no_memory:
+        print("\n## Peak memory of one step above the starting level (tracemalloc)\n")
+        print("| workload | numpy KiB | autograd_lite KiB | ratio |")
+        print("| --- | ---: | ---: | ---: |")
+        for workload in workloads:
+            steps = _implementations(workload)
+            numpy_peak = peak_memory(steps["numpy"])
+            engine_peak = peak_memory(steps["autograd_lite"])
+            print(f"| {workload.name} | {numpy_peak / 1024:,.1f} | {engine_peak / 1024:,.1f} | "
+                  f"{engine_peak / numpy_peak:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
