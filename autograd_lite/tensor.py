@@ -374,8 +374,8 @@ class Tensor:
 
     def transpose(self, *axes):
         """Reverse the axes (``t.transpose()``, ``.T``) or permute them (``t.transpose(1, 0)``)."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = axes[0]
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0] or ()  # t.transpose(None), as numpy allows: reverse the axes
         axes = tuple(int(a) for a in axes) if axes else None
         return _record(ops.TRANSPOSE, (self,), {"axes": axes})
 
