@@ -1,0 +1,100 @@
+"""Activation modules g[l] (eq 34): ``A[l] = g[l](Z[l])``, elementwise except Softmax.
+
+Each is one Tensor operation, so its derivative g'[l] (eqs 8, 78, 82) comes from the engine.
+Given a layer index (``Sigmoid(layer=1)``, or set by ``Sequential``/``MLP``), the output is
+named ``A[l]`` and made inside ``ag.name_scope("layer l")``.
+"""
+from __future__ import annotations
+
+from ..autodiff import name_scope
+from ..tensor import as_tensor
+from .module import Module
+
+
+class _Activation(Module):
+    """An activation: ``forward(Z) -> A``, named and scoped after its layer when it has one."""
+
+    function = "identity"
+
+    def __init__(self, layer=None):
+        self.layer = layer
+
+    def apply(self, Z):
+        raise NotImplementedError
+
+    def forward(self, Z):
+        Z = as_tensor(Z)
+        if self.layer is None:
+            return self.apply(Z)
+        with name_scope(f"layer {self.layer}"):
+            A = self.apply(Z)
+            return A if A is Z else A.named(f"A[{self.layer}]")
+
+    def extra_repr(self):
+        return "" if self.layer is None else f"layer={self.layer}"
+
+
+class Sigmoid(_Activation):
+    """``s(z) = 1 / (1 + e^-z)`` (eq 7), with ``s' = s (1 - s)`` (eq 8) from the engine."""
+    function = "sigmoid"
+
+    def apply(self, Z):
+        return Z.sigmoid()
+
+
+class Tanh(_Activation):
+    """``tanh(z)``, a sigmoid centred on 0 (``tanh(z) = 2 s(2z) - 1``)."""
+    function = "tanh"
+
+    def apply(self, Z):
+        return Z.tanh()
+
+
+class ReLU(_Activation):
+    """``max(z, 0)``; its gradient at exactly 0 is taken as 0."""
+    function = "relu"
+
+    def apply(self, Z):
+        return Z.relu()
+
+
+class Identity(_Activation):
+    """No activation: the output layer of a regression network (note after eq 38), or logits
+    for a fused loss. ``A[l]`` is ``Z[l]`` itself (no extra node), so it keeps the name Z[l]."""
+    function = "identity"
+
+    def apply(self, Z):
+        return Z
+
+
+class Softmax(_Activation):
+    """Each column (sample) of Z becomes a probability vector: the multi-class output of the
+    note after eq 38. ``axis=0`` because samples are columns."""
+    function = "softmax"
+
+    def __init__(self, layer=None, axis=0):
+        super().__init__(layer)
+        self.axis = axis
+
+    def apply(self, Z):
+        return Z.softmax(axis=self.axis)
+
+    def extra_repr(self):
+        extras = [] if self.layer is None else [f"layer={self.layer}"]
+        if self.axis != 0:
+            extras.append(f"axis={self.axis}")
+        return ", ".join(extras)
+
+
+ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "identity": Identity,
+               "softmax": Softmax}
+
+
+def activation(name_or_module, layer=None):
+    """An activation module from a name in ``ACTIVATIONS`` (or a module, returned as is)."""
+    if isinstance(name_or_module, Module):
+        return name_or_module
+    if name_or_module not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name_or_module!r}; choose from "
+                         f"{', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name_or_module](layer=layer)

@@ -1,0 +1,77 @@
+"""Saving and loading a module's parameters: one ``.npz`` keyed by dotted parameter name.
+
+Writes are atomic: the arrays go to a temporary file in the target's directory, which then
+replaces the target in one ``os.replace``, so a crash mid-write leaves the old file (or no
+file), never half of one. Reads use ``allow_pickle=False``: a parameter file holds numbers only,
+and loading it can never run code. Every name and shape is checked before any parameter changes.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from ..errors import ShapeError
+
+
+def save(module, path):
+    """Write ``module.named_parameters()`` to ``path`` (``.npz``; no suffix is added)."""
+    path = os.fspath(path)
+    arrays = {name: parameter.data for name, parameter in module.named_parameters()}
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def load(module, path):
+    """Read ``path`` (written by ``save``) into ``module``; unchanged on any error."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            state = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load: no parameter file at {path!r}") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"load: {path!r} is not a parameter file written by Module.save "
+                         f"(an .npz of numeric arrays): {error}") from None
+    if not isinstance(state, dict):  # np.load of a plain .npy gives one array
+        raise ValueError(f"load: {path!r} holds a single array, not an .npz keyed by parameter name")
+    load_state(module, state, source=f"load {path!r}")
+
+
+def load_state(module, state, source="load"):
+    """Check ``state`` (dotted name -> array) against ``module`` in full, then assign it all."""
+    parameters = dict(module.named_parameters())
+    missing = [name for name in parameters if name not in state]
+    unexpected = [name for name in state if name not in parameters]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected)}")
+        raise ValueError(f"{source}: the saved names do not match {type(module).__name__}'s "
+                         f"parameters ({'; '.join(parts)}); the model is unchanged")
+    arrays = {}
+    for name, parameter in parameters.items():
+        array = np.asarray(state[name])
+        if array.shape != parameter.shape:
+            raise ShapeError(f"{source}: parameter {name} ({parameter.name or name}) has shape "
+                             f"{parameter.shape} in the model but {array.shape} in the saved "
+                             f"state; the model is unchanged")
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{source}: parameter {name} holds dtype {array.dtype}, not numbers; "
+                             f"the model is unchanged")
+        arrays[name] = np.array(array, dtype=parameter.dtype, copy=True)
+    for name, parameter in parameters.items():
+        parameter.data = arrays[name]
