@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import ops
-from .autodiff import Node, backpropagate, current_scope, is_grad_enabled
+from .autodiff import Node, _scope_state, backpropagate, current_scope, is_grad_enabled
 from .errors import ShapeError
 
 # NOTE: hooks for observers such as the saturation sentinel (autograd_lite.check): each is
@@ -25,7 +25,14 @@ def _record(op, inputs, params):
     result = op.forward(*[t.data for t in inputs], **params)
     if type(result) is not np.ndarray:
         result = np.asarray(result)
-    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+    # NOTE: a loop with break instead of any(generator) (0.3 us less per op); the cheap
+    # requires_grad reads come first, so an op on constants never looks up the grad mode.
+    needs_grad = False
+    for t in inputs:
+        if t.requires_grad:
+            needs_grad = is_grad_enabled()
+            break
+    if needs_grad:
         output = Tensor._make(result, Node(op, inputs, params), True)
     else:
         output = Tensor._make(result, None, False)
@@ -51,6 +58,7 @@ def as_tensor(value, like=None):
 
 
 _NUMERIC_KINDS = "biuf"
+_INT64 = 2 ** 63  # ints beyond int64 stay on the general path (numpy makes them objects)
 
 
 def _operand(value, like):
@@ -58,6 +66,12 @@ def _operand(value, like):
     (then Python tries the other side and finally raises its own TypeError)."""
     if isinstance(value, Tensor):
         return value
+    # NOTE: fast path for a plain float or int (y * 1.0001, 1 - A): what as_tensor(value, like)
+    # gives below, without the ABC isinstance checks and the trial np.asarray (~1 us per op).
+    value_type = type(value)
+    if (value_type is float or (value_type is int and -_INT64 <= value < _INT64)) \
+            and like.data.dtype.kind == "f":
+        return Tensor._make(np.asarray(value, dtype=like.data.dtype), None, False)
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
         array = np.asarray(value)
         if array.dtype.kind not in _NUMERIC_KINDS:
@@ -67,7 +81,22 @@ def _operand(value, like):
 
 
 def _binary(op, x, y):
-    return _record(op, (x, y), {})
+    """``_record`` for the two-input operators, written out.
+
+    NOTE: no argument list, no ``**params``, no loop: binary operators are most of a network's
+    ops, and this saves about half a microsecond on each. Same behaviour as ``_record``.
+    """
+    result = op.forward(x.data, y.data)
+    if type(result) is not np.ndarray:
+        result = np.asarray(result)
+    if (x.requires_grad or y.requires_grad) and is_grad_enabled():
+        output = Tensor._make(result, Node(op, (x, y), {}), True)
+    else:
+        output = Tensor._make(result, None, False)
+    if forward_hooks:
+        for hook in forward_hooks:
+            hook(op, (x, y), output)
+    return output
 
 
 class Tensor:
@@ -128,7 +157,7 @@ class Tensor:
         tensor.name = None
         tensor._node = node
         tensor._retains_grad = False
-        tensor._scope = current_scope()
+        tensor._scope = _scope_state.stack  # NOTE: current_scope() without the call (~60 ns)
         return tensor
 
     # --- what it is -----------------------------------------------------------------------
