@@ -59,8 +59,12 @@ class ShapeClash(ValueError):
     """A backward rule that does not type-check: the math itself is wrong, not the numbers.
 
     Attributes: ``equation`` (the seed's number of the rule that failed), ``quantity`` and
-    ``layer`` (what it was computing, e.g. "dW", 2), ``shapes`` (operand label -> shape).
+    ``layer`` (what it was computing, e.g. "dW", 2), ``shapes`` (operand label -> shape), and
+    ``derivation``: the partly filled ``Derivation`` (quantities before the clash) when raised
+    by ``derive``.
     """
+
+    derivation = None
 
     def __init__(self, message: str, *, equation: int, quantity: str, layer: int, shapes: dict):
         super().__init__(message)
@@ -514,7 +518,7 @@ def derive(W: Sequence, b: Sequence, X, Y, activations: Sequence[str], loss: str
     Raises ValueError naming the offending argument and shapes for inconsistent input, and
     ``ShapeClash`` when a rule does not type-check.
     """
-    W, b, X, Y, activations = _validated(W, b, X, Y, activations, loss, convention)
+    W, b, X, Y, activations = validate_network(W, b, X, Y, activations, loss, convention)
     if simplify and (activations[-1], loss) not in SIMPLIFIES_TO_A_MINUS_Y:
         raise ValueError(f"derive: simplify=True needs a sigmoid output with log-loss or a softmax "
                          f"output with cross-entropy, not {activations[-1]} with {loss}")
@@ -525,18 +529,29 @@ def derive(W: Sequence, b: Sequence, X, Y, activations: Sequence[str], loss: str
                    dA=[None] * (N + 1), dZ=[None] * (N + 1), dW=[None] * (N + 1),
                    db=[None] * (N + 1))
 
+    try:
+        _backward(d, rules, simplify)
+    except ShapeClash as clash:
+        # Keep what was derived before the clash: a report can still show those quantities.
+        clash.derivation = d
+        raise
+    return d
+
+
+def _backward(d: Derivation, rules: Rules, simplify: bool) -> None:
+    """Eqs 77-84 from the output layer down, filling d in backward order."""
+    N, Z, A = d.N, d.Z, d.A
     d.dA[N] = _checked(d, "dA", N, rules.dA_output(d), A[N].shape, "A")
     for l in range(N, 0, -1):
         if l < N:
             d.dA[l] = _checked(d, "dA", l, rules.dA_prev(d, l), A[l].shape, "A")
         if simplify and l == N:
             # The closed form of eqs 77-78 combined (EQUATIONS.md, note under eq 84).
-            d.dZ[l] = d.scale_dA_N * (A[N] - Y)
+            d.dZ[l] = d.scale_dA_N * (A[N] - d.Y)
         else:
             d.dZ[l] = _checked(d, "dZ", l, rules.dZ(d, l), Z[l].shape, "Z")
         d.dW[l] = _checked(d, "dW", l, rules.dW(d, l), d.W[l].shape, "W")
         d.db[l] = _checked(d, "db", l, rules.db(d, l), d.b[l].shape, "b")
-    return d
 
 
 def _checked(d: Derivation, quantity: str, layer: int, value, expected: tuple,
@@ -559,12 +574,15 @@ def _shape_text(shape: tuple) -> str:
     return " x ".join(str(n) for n in shape) if shape else "a scalar"
 
 
-def _validated(W, b, X, Y, activations, loss, convention):
-    """Float64 copies of the inputs, or a ValueError that names what does not fit and why."""
+def validate_network(W, b, X, Y, activations, loss, convention="seed", caller="derive"):
+    """Float64 copies of the inputs, or a ValueError that names what does not fit and why.
+
+    ``caller`` starts each message ("derive", "compare") so the error names the operation.
+    """
     if convention not in CONVENTIONS:
-        raise ValueError(f"derive: convention must be one of {CONVENTIONS}, not {convention!r}")
+        raise ValueError(f"{caller}: convention must be one of {CONVENTIONS}, not {convention!r}")
     if loss not in LOSSES:
-        raise ValueError(f"derive: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        raise ValueError(f"{caller}: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     W = [np.asarray(w, dtype=np.float64) for w in W]
     b = [np.asarray(c, dtype=np.float64) for c in b]
     X = np.asarray(X, dtype=np.float64)
@@ -572,31 +590,31 @@ def _validated(W, b, X, Y, activations, loss, convention):
     activations = tuple(activations)
     N = len(W)
     if N == 0:
-        raise ValueError("derive: the network needs at least one layer (W is empty)")
+        raise ValueError(f"{caller}: the network needs at least one layer (W is empty)")
     if len(b) != N or len(activations) != N:
-        raise ValueError(f"derive: {N} weight matrices need {N} biases and {N} activations, "
+        raise ValueError(f"{caller}: {N} weight matrices need {N} biases and {N} activations, "
                          f"got {len(b)} biases and {len(activations)} activations")
     for name in activations:
         if name not in ACTIVATIONS:
-            raise ValueError(f"derive: unknown activation {name!r}; "
+            raise ValueError(f"{caller}: unknown activation {name!r}; "
                              f"choose one of {', '.join(ACTIVATIONS)}")
     if X.ndim != 2:
-        raise ValueError(f"derive: X must be n[0] x m (samples as columns, eq 25), got shape {X.shape}")
+        raise ValueError(f"{caller}: X must be n[0] x m (samples as columns, eq 25), got shape {X.shape}")
     n_prev = X.shape[0]
     for l, (w, c) in enumerate(zip(W, b), start=1):
         if w.ndim != 2 or w.shape[1] != n_prev:
-            raise ValueError(f"derive: W[{l}] must be n[{l}] x {n_prev} (eq 35), got shape {w.shape}")
+            raise ValueError(f"{caller}: W[{l}] must be n[{l}] x {n_prev} (eq 35), got shape {w.shape}")
         if c.shape != (w.shape[0], 1):
-            raise ValueError(f"derive: b[{l}] must be {w.shape[0]} x 1 (eq 36), got shape {c.shape}")
+            raise ValueError(f"{caller}: b[{l}] must be {w.shape[0]} x 1 (eq 36), got shape {c.shape}")
         n_prev = w.shape[0]
     if Y.shape != (n_prev, X.shape[1]):
-        raise ValueError(f"derive: Y must be n[{N}] x m = {n_prev} x {X.shape[1]} like A[{N}], "
+        raise ValueError(f"{caller}: Y must be n[{N}] x m = {n_prev} x {X.shape[1]} like A[{N}], "
                          f"got shape {Y.shape}")
     if activations[-1] not in LOSSES[loss].outputs:
-        raise ValueError(f"derive: {loss} needs a {' or '.join(LOSSES[loss].outputs)} output, "
+        raise ValueError(f"{caller}: {loss} needs a {' or '.join(LOSSES[loss].outputs)} output, "
                          f"not {activations[-1]}")
     if loss == "cross-entropy" and not np.allclose(Y.sum(axis=0), 1.0):
-        raise ValueError("derive: cross-entropy needs Y columns that sum to 1 (one-hot labels)")
+        raise ValueError(f"{caller}: cross-entropy needs Y columns that sum to 1 (one-hot labels)")
     return W, b, X, Y, activations
 
 

@@ -1,0 +1,23 @@
+"""Compare autodiff with the hand derivation: gradcheck, compare, fused-vs-composed, sentinel.
+
+- ``gradcheck(f, inputs)``: the engine's gradient of any function (a custom primitive too)
+  against central finite differences, first or second order, per element or along random
+  directions.
+- ``compare(W, b, X, Y, activations, loss)``: one network's dA, dZ, dW, db (eqs 77-84) three
+  ways — autodiff, ``autograd_lite.reference`` (the hand derivation), finite differences — per
+  layer in backward order, naming the first quantity where they part.
+- ``fused_vs_composed()``: the composed log-loss ``binary_cross_entropy(sigmoid(Z), Y)`` and
+  the fused ``binary_cross_entropy_with_logits(Z, Y)``: where they agree, where and why they
+  part at saturation.
+- ``sentinel()``: a context manager that reports saturated sigmoids, logs of values <= 0, exp
+  overflows and NaN/Inf origins, with the tensor's name and the operation, as they happen.
+"""
+
+from .compare import Comparison, compare
+from .fused import FusedComparison, fused_vs_composed
+from .gradcheck import GradcheckResult, PrecisionWarning, gradcheck
+from .sentinel import NonFiniteWarning, Sentinel, SentinelError, sentinel
+
+__all__ = ["gradcheck", "GradcheckResult", "PrecisionWarning", "compare", "Comparison",
+           "fused_vs_composed", "FusedComparison", "sentinel", "Sentinel", "SentinelError",
+           "NonFiniteWarning"]

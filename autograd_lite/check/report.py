@@ -1,0 +1,94 @@
+"""The terminal form of a ``compare`` result: one row per quantity, in backward order.
+
+Kept apart from ``compare`` so the computation and its presentation change independently;
+``Comparison.to_dict()`` is the same content as data.
+"""
+
+from __future__ import annotations
+
+PAIR_TITLES = {"autodiff-reference": "autodiff vs reference",
+               "autodiff-numeric": "autodiff vs numeric",
+               "reference-numeric": "reference vs numeric"}
+
+
+def format_comparison(c) -> str:
+    """The report of a ``Comparison`` c as text (see docs/check.md for how to read it)."""
+    sizes = "-".join(str(n) for n in c.layers)
+    lines = [
+        f"check: layers {sizes}, activations {','.join(c.activations)}, loss {c.loss}, m = {c.m}",
+        f"hand derivation: {c.rules}" + (f" - {c.wrong}" if c.wrong else ""),
+        f"J (eq 76): autodiff {c.J['autodiff']:.12g}, reference {c.J['reference']:.12g}"
+        f"  {'ok' if c.J['passed'] else 'DIFFERENT'}",
+        f"dA, dZ below are dJ/dA, dJ/dZ (1/m inside); the seed's per-sample dA, dZ "
+        f"(eqs 77-78, 81-82) are m = {c.m} times these. dW, db are the same in both.",
+        "",
+    ]
+    header = ["quantity", "eq", "shape"] + ["max|diff|", "relative", ""] * len(PAIR_TITLES)
+    rows = [header]
+    for row in c.rows:
+        cells = [row.label, str(row.equation), _shape(row)]
+        for name in PAIR_TITLES:
+            pair = row.pairs[name]
+            if pair is None:
+                cells += ["-", "-", "n/a"]
+            else:
+                cells += [f"{pair.max_abs:.1e}", f"{pair.relative:.1e}",
+                          "ok" if pair.passed else "FAIL"]
+        rows.append(cells)
+    lines += _table(rows)
+    lines.append("")
+    numeric_note = ""
+    sampled = [r for r in c.rows if r.numeric_elements < _size(r)]
+    if sampled:
+        numeric_note = (f" Finite differences were sampled for {', '.join(r.label for r in sampled)}.")
+    tolerance = (f"a pair agrees when max|diff| <= {c.atol:g} or relative <= {c.rtol:g}; "
+                 f"relative = ||a - b|| / (||a|| + ||b||); numeric: central differences, eps = {c.eps:g}.")
+    if c.passed:
+        lines.append(f"PASS: the three ways agree on all {len(c.rows)} quantities "
+                     f"({tolerance}){numeric_note}")
+    elif c.first_failure is not None:
+        lines.append(f"FAIL: the ways first part at {c.first_failure.label} "
+                     f"(eq {c.first_failure.equation}), in backward order. {c.explanation}")
+        lines.append(f"({tolerance}){numeric_note}")
+    else:
+        lines.append(f"FAIL: {c.explanation}")
+    lines.append(_sentinel(c.sentinel))
+    return "\n".join(lines)
+
+
+def _shape(row) -> str:
+    shapes = {s for s in row.shapes.values() if s is not None}
+    text = "x".join(map(str, row.shapes["autodiff"])) if row.shapes["autodiff"] else "-"
+    if row.shapes["reference"] is None:
+        return f"{text} (ref: none)"
+    if len(shapes) > 1:
+        return f"{text} (ref: {'x'.join(map(str, row.shapes['reference']))})"
+    return text
+
+
+def _size(row) -> int:
+    size = 1
+    for n in row.shapes["autodiff"] or ():
+        size *= n
+    return size
+
+
+def _table(rows) -> list:
+    """Aligned columns, under a first line that titles each pair's three columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths[-1] = max(widths[-1], 4)  # room for FAIL in the last group, so titles line up
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    titles, position = "", sum(widths[:3]) + 2 * 3
+    for i, title in enumerate(PAIR_TITLES.values()):
+        group = widths[3 + 3 * i: 6 + 3 * i]
+        titles = titles.ljust(position) + title
+        position += sum(group) + 2 * len(group)
+    return [titles] + lines
+
+
+def _sentinel(events) -> str:
+    if not events:
+        return "sentinel: no saturation, no log of a value <= 0, no overflow, no NaN or Inf"
+    first = events[0]
+    return (f"sentinel: {len(events)} event(s) while autodiff ran; first: {first['phase']} "
+            f"{first['kind']} at {first['tensor']} ({first['op']}): {first['detail']}")
