@@ -17,6 +17,7 @@ import numpy as np
 
 # name -> module; each module defines add_parser(subparsers) and run(args).
 COMMANDS = {
+    "graph": "autograd_lite.cli_graph",
 }
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "softmax")

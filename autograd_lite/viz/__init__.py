@@ -1,0 +1,157 @@
+"""Pictures of computation graphs, drawn so a learner can follow the seed's derivation on them.
+
+``draw(J)`` walks the graph behind a tensor and returns a ``GraphPicture``: tensor boxes carry
+the user's name in the seed's notation (``W[1]``, ``Z[1]``, ``A[1]``, ``J``) and the shape
+(``4×3``; ``4×m`` where the axis holds the m samples, eq 25), operation ellipses the primitive's
+name and the equation it carries out (matmul: eq 33; sigmoid: eq 7; mean: eq 76). Tensors made
+inside ``ag.name_scope("layer 1")`` are grouped in a labelled cluster.
+
+    >>> import numpy as np, autograd_lite as ag
+    >>> from autograd_lite.viz import draw
+    >>> W = ag.Tensor(np.ones((4, 3)), requires_grad=True, name="W[1]")
+    >>> X = ag.Tensor(np.ones((3, 5)), name="X")
+    >>> picture = draw((W @ X).sigmoid().mean())
+    >>> "4×m" in picture.source and "matmul" in picture.source
+    True
+
+Draw before ``backward()`` (it frees the graph), or call ``backward(retain_graph=True)``; to
+show gradients of intermediates (dZ[l], dA[l]) call ``retain_grad()`` on them before backward.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Real
+
+from . import emit, layers, model as _model
+from .picture import FORMATS, GraphPicture, GraphvizNotFoundError, key_table
+from .walk import display_names, sample_axes, walk
+
+DEFAULT_MAX_NODES = 400
+COLORS = (None, "grad", "compare")
+
+
+@dataclass(frozen=True)
+class _Options:
+    values: bool
+    grads: bool
+    max_elements: int
+
+
+def draw(root, *, backward=False, values=False, grads=False, color=None, compare=None,
+         tolerance=1e-6, layers_only=False, clusters=True, samples="auto",
+         max_nodes=DEFAULT_MAX_NODES, max_elements=16, rankdir="TB") -> GraphPicture:
+    """The picture of the graph behind ``root`` (any Tensor; usually the loss J).
+
+    - ``backward``: draw the backward flow instead: one box per gradient (dJ, dA[2], dZ[2],
+      dW[2], ...), each operation's vjp, and edges labelled with the local rule, e.g.
+      ``dW[1] = d(W[1]·X)·Xᵀ`` (eqs 79, 83). An input that was broadcast gets its own
+      un-broadcast node: ``db[1] = Σ over axis 1 of dZ[1]`` (eq 80). A gradient fed by several
+      uses shows ``+=`` and "sum of n contributions".
+    - ``values`` / ``grads``: print each tensor's value / gradient inside its box, in full when
+      it has at most ``max_elements`` elements, else as min · mean · max.
+    - ``color="grad"``: fill tensor boxes by max |grad| on a log scale (pale small, dark large).
+    - ``compare``: a mapping from tensor name to the relative difference between the hand
+      derivation and autodiff for that tensor's gradient (``{"dW[1]": 3e-16, "db[1]": 0.2}``;
+      "W[1]" and "dW[1]" both name W[1]'s gradient), e.g. taken from the comparison report of
+      ``autograd_lite.check``. Boxes turn green at most ``tolerance``, red above it; the red one
+      nearest the root, where the derivations first part in backward order, gets a thick border.
+      Giving ``compare`` implies ``color="compare"``.
+    - ``clusters``: group tensors by ``ag.name_scope`` (default True). A graph without any scope
+      is grouped by the seed's names instead (W[1], b[1], Z[1], A[1] -> "layer 1").
+    - ``layers_only``: collapse each layer to one box (its parameters, operations, results),
+      for big networks. A graph with no layers at all is drawn in full, and a note says so.
+    - ``samples``: where the sample axis m starts: "auto" (the last axis of leaves named X, Y
+      or A[0]), an int m (the last axis of every input leaf of that length), a list of tensors
+      or names, or None. m then follows the operations, so parameters never show it.
+    - ``max_nodes``: the size policy. Past it, the picture collapses to layers if there are
+      any, and if still too big keeps the nodes nearest the root and one "… n more nodes"
+      node; ``picture.notes`` and the caption say what happened. None: no limit.
+    - ``rankdir``: Graphviz direction, "TB" (top to bottom, default) or "LR", "BT", "RL".
+    """
+    from ..tensor import Tensor  # here, not at import time: viz sits above the engine
+
+    if not isinstance(root, Tensor):
+        raise TypeError(f"draw: expected a Tensor (such as the loss J), got {type(root).__name__}")
+    if color not in COLORS:
+        raise ValueError(f"draw: color must be one of {COLORS}, got {color!r}")
+    if compare is not None:
+        compare = _check_compare(compare)
+        color = "compare" if color is None else color
+    if color == "compare" and compare is None:
+        raise ValueError("draw: color='compare' needs compare=, a mapping from tensor name to "
+                         "relative difference (e.g. {'dW[1]': 1e-15})")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
+                                  or max_nodes < 2):
+        raise ValueError(f"draw: max_nodes must be an int of at least 2, or None, got {max_nodes!r}")
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"draw: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
+
+    graph = walk(root)
+    names = display_names(graph)
+    flags = sample_axes(graph, samples)
+    scopes, scope_source = layers.scopes_for(graph)
+    if not clusters:
+        scopes = [()] * len(graph.tensors)
+    options = _Options(bool(values), bool(grads), int(max_elements))
+    build = _model.build_backward if backward else _model.build_forward
+    picture = build(graph, names, flags, scopes, options)
+    if color == "grad":
+        _model.colour_by_gradient(picture, graph)
+    elif color == "compare":
+        _model.colour_by_comparison(picture, graph, names, compare, tolerance)
+
+    total = len(picture.nodes)
+    if layers_only:
+        if scope_source is None or not clusters:
+            picture.notes.append("layers only: this graph has no layers (no ag.name_scope and no "
+                                 "seed names such as W[1]), so every node is drawn")
+        else:
+            picture = layers.collapse(picture)
+    if max_nodes is not None and len(picture.nodes) > max_nodes:
+        if not layers_only and scope_source is not None and clusters:
+            picture = layers.collapse(picture)
+            picture.notes.append(f"{total} nodes is more than max_nodes={max_nodes}: each layer "
+                                 f"is collapsed to one box (pass layers_only=True to ask for this, "
+                                 f"or a larger max_nodes to draw every node)")
+        if len(picture.nodes) > max_nodes:
+            before = len(picture.nodes)
+            picture = layers.truncate(picture, max_nodes)
+            picture.notes.append(f"{before} nodes is more than max_nodes={max_nodes}: the "
+                                 f"{max_nodes - 1} nearest the root are drawn, the rest are "
+                                 f"counted in one '… more nodes' box")
+
+    caption = list(picture.notes) + list(picture.legend)
+    m = _sample_size(graph, flags)
+    if m is not None:
+        caption.insert(0, f"m = {m} samples (the columns, eq 25)")
+    if scope_source == "seed names" and clusters:
+        caption.append("layers inferred from the seed's names (W[l], b[l], Z[l], A[l])")
+    digraph = emit.to_digraph(picture, rankdir=rankdir, caption=caption)
+    return GraphPicture(digraph, picture.notes, "backward" if backward else "forward",
+                        key_table(graph, picture))
+
+
+def _check_compare(compare):
+    try:
+        items = list(compare.items())
+    except AttributeError:
+        raise TypeError(f"draw: compare must be a mapping from tensor name to relative "
+                        f"difference, got {type(compare).__name__}") from None
+    checked = {}
+    for name, value in items:
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"draw: compare[{name!r}] must be a number (a relative difference), "
+                            f"got {type(value).__name__}")
+        checked[str(name)] = float(value)
+    return checked
+
+
+def _sample_size(graph, flags):
+    for tensor, flag in zip(graph.tensors, flags):
+        for axis, is_sample in enumerate(flag):
+            if is_sample:
+                return tensor.shape[axis]
+    return None
+
+
+__all__ = ["draw", "GraphPicture", "GraphvizNotFoundError", "FORMATS"]

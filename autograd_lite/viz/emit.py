@@ -1,0 +1,76 @@
+"""The model as a ``graphviz.Digraph``: HTML-like labels, and one cluster per scope.
+
+Clusters nest like the scopes do (``('model', 'layer 1')`` is a cluster inside a cluster);
+their names are ``cluster_0``, ``cluster_1``, ... in order of first appearance, so the DOT
+source is the same every time the same graph is drawn.
+"""
+from __future__ import annotations
+
+import graphviz
+
+from .model import Model
+from .text import escape
+
+FONT = "Helvetica"
+MONO_FONT = "Courier"
+
+
+def html_label(node) -> str:
+    title = escape(node.title)
+    parts = [f"<I>{title}</I>" if node.italic else f"<B>{title}</B>"]
+    for text, style in node.lines:
+        body = escape(text)
+        if style == "mono":
+            body = f'<FONT FACE="{MONO_FONT}" POINT-SIZE="9">{body}</FONT>'
+        elif style == "small":
+            body = f'<FONT POINT-SIZE="9" COLOR="#555555">{body}</FONT>'
+        parts.append(body)
+    return "<" + "<BR/>".join(parts) + ">"
+
+
+def edge_label(text: str) -> str:
+    return "<" + "<BR/>".join(escape(line) for line in text.split("\n")) + ">"
+
+
+def to_digraph(model: Model, *, rankdir: str = "TB", caption=()) -> graphviz.Digraph:
+    digraph = graphviz.Digraph(
+        "autograd_lite",
+        graph_attr={"rankdir": rankdir, "fontname": FONT, "fontsize": "10", "nodesep": "0.3",
+                    "ranksep": "0.35"},
+        node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.08,0.04"},
+        edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"})
+    if caption:
+        digraph.attr(label=edge_label("\n".join(caption)), labelloc="b", labeljust="l")
+
+    # the scope tree: each scope's own nodes, and its child scopes, in order of appearance
+    members, children = {(): []}, {(): []}
+    for node in model.nodes.values():
+        scope = tuple(node.scope)
+        for depth in range(1, len(scope) + 1):
+            prefix = scope[:depth]
+            if prefix not in members:
+                members[prefix] = []
+                children[prefix] = []
+                children[prefix[:-1]].append(prefix)
+        members[scope].append(node)
+
+    cluster_names = {}
+    # NOTE: recursive over the scope tree only (as deep as name_scopes nest, a handful), never
+    # over the graph, whose walk is iterative.
+    def fill(container, scope):
+        for node in members[scope]:
+            container.node(node.key, label=html_label(node), **node.attrs)
+        for child in children[scope]:
+            cluster_names[child] = f"cluster_{len(cluster_names)}"
+            with container.subgraph(name=cluster_names[child]) as cluster:
+                cluster.attr(label=edge_label(child[-1]), style="rounded,dashed", color="#888888",
+                             fontcolor="#444444", fontsize="11", labelloc="t", labeljust="l")
+                fill(cluster, child)
+
+    fill(digraph, ())
+    for edge in model.edges:
+        attributes = dict(edge.attrs)
+        if edge.label:
+            attributes["label"] = edge_label(edge.label)
+        digraph.edge(edge.tail, edge.head, **attributes)
+    return digraph

@@ -1,0 +1,151 @@
+"""Layers and size: where each node is grouped, the "layers only" view, and the size policy.
+
+- Groups come from ``ag.name_scope`` (the nn modules wrap each layer in one). A graph with no
+  scope at all is grouped by the seed's names instead: ``W[1]``, ``b[1]``, ``Z[1]``, ``A[1]``
+  belong to "layer 1" (eqs 33-38), and an unnamed intermediate such as ``W[1]·X`` to the layer
+  of the tensors computed from it.
+- ``collapse`` turns each layer into one box (its parameters, its operations, its results).
+- ``truncate`` keeps the nodes nearest the root and stands one "… more" node in for the rest.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from .model import Edge, Model, Node
+
+_SEED_NAME = re.compile(r"^[A-Za-z]+\[(\d+)\]$")
+
+
+def scopes_for(graph) -> tuple:
+    """(scope per tensor, where the scopes came from: "name_scope", "seed names" or None)."""
+    scopes = [tuple(t.scope) for t in graph.tensors]
+    if any(scopes):
+        return scopes, "name_scope"
+    inferred = [()] * len(graph.tensors)
+    for k, tensor in enumerate(graph.tensors):
+        match = _SEED_NAME.match(str(tensor.name)) if tensor.name else None
+        if match and int(match.group(1)) >= 1:  # A[0] = X is the input, in no layer
+            inferred[k] = (f"layer {int(match.group(1))}",)
+    # an unnamed intermediate joins its users' layer when they all agree (root first, so every
+    # user is settled before the tensors it was computed from)
+    for k in range(len(graph.tensors) - 1, -1, -1):
+        tensor = graph.tensors[k]
+        if inferred[k] or tensor.name or tensor.is_leaf:
+            continue
+        users = {inferred[c] for c in graph.consumers[k]}
+        if len(users) == 1:
+            inferred[k] = users.pop()
+    return inferred, ("seed names" if any(inferred) else None)
+
+
+def collapse_depth(model: Model) -> int:
+    """How deep to collapse: 1 (the outermost scopes), or deeper while a single outer scope
+    (such as a model wrapping its layers) holds every scoped node."""
+    scopes = [n.scope for n in model.nodes.values() if n.scope]
+    depth = 1
+    while scopes and len({s[:depth] for s in scopes}) == 1 and all(len(s) > depth for s in scopes):
+        depth += 1
+    return depth
+
+
+def collapse(model: Model) -> Model:
+    """Each layer (scope at ``collapse_depth``) as one box listing its named tensors and its
+    operations; edges between layers carry the name of the tensor that crosses."""
+    depth = collapse_depth(model)
+    group_of, groups = {}, {}
+    for node in model.nodes.values():
+        if len(node.scope) >= depth:
+            group = node.scope[:depth]
+            group_of[node.key] = group
+            groups.setdefault(group, []).append(node)
+    if not groups:
+        return model
+    keys = {group: f"layer{j}" for j, group in enumerate(groups)}
+    nodes = {}
+    for node in model.nodes.values():
+        if node.key not in group_of:
+            nodes[node.key] = node
+        elif keys[group_of[node.key]] not in nodes:
+            group = group_of[node.key]
+            nodes[keys[group]] = _layer_box(keys[group], group, groups[group])
+    edges, seen = [], {}
+    for edge in model.edges:
+        tail = keys.get(group_of.get(edge.tail), edge.tail)
+        head = keys.get(group_of.get(edge.head), edge.head)
+        if tail == head:
+            continue
+        # name what crosses when it is hidden inside a box
+        crossing = ""
+        for key in (edge.tail, edge.head):
+            node = model.nodes[key]
+            if key in group_of and node.kind == "tensor" and node.summary:
+                crossing = node.summary
+                break
+        if (tail, head) in seen:
+            existing = seen[(tail, head)]
+            if crossing and crossing not in existing.label.split("\n"):
+                existing.label = "\n".join(filter(None, [existing.label, crossing]))
+            continue
+        seen[(tail, head)] = Edge(tail, head, crossing)
+        edges.append(seen[(tail, head)])
+    root = keys.get(group_of.get(model.root), model.root)
+    return Model(nodes, edges, root, list(model.notes), list(model.legend))
+
+
+def _layer_box(key, group, members) -> Node:
+    leaves = [n.summary for n in members if n.role == "leaf" and n.summary]
+    ops = []
+    for n in members:
+        if n.role == "op" and n.summary and n.summary not in ops:
+            ops.append(n.summary)
+    results = [n.summary for n in members if n.role == "result" and n.summary]
+    lines = []
+    for items, joiner in ((leaves, " · "), (ops, " → "), (results, " · ")):
+        for start in range(0, len(items), 3):
+            lines.append((joiner.join(items[start:start + 3]), "small" if joiner == " → " else ""))
+    hidden = len(members)
+    lines.append((f"{hidden} nodes", "small"))
+    return Node(key=key, kind="layer", title=group[-1], lines=lines, scope=group[:-1],
+                attrs={"shape": "box", "style": "filled,rounded", "fillcolor": "#e8e0f0"})
+
+
+def truncate(model: Model, max_nodes: int) -> Model:
+    """Keep the ``max_nodes - 1`` nodes nearest the root (breadth first, either direction)
+    and one node that says how many were left out; edges to left-out nodes go through it."""
+    neighbours = {key: [] for key in model.nodes}
+    for edge in model.edges:
+        neighbours[edge.tail].append(edge.head)
+        neighbours[edge.head].append(edge.tail)
+    kept = {model.root}
+    queue = deque([model.root])
+    while queue and len(kept) < max_nodes - 1:
+        for other in neighbours[queue.popleft()]:
+            if other not in kept and len(kept) < max_nodes - 1:
+                kept.add(other)
+                queue.append(other)
+    left_out = [n for n in model.nodes.values() if n.key not in kept]
+    if not left_out:
+        return model
+    counts = {}
+    for node in left_out:
+        counts[node.kind] = counts.get(node.kind, 0) + 1
+    detail = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.items())
+    more = Node(key="more", kind="more", title=f"… {len(left_out)} more nodes not drawn",
+                lines=[(detail, "small"), ("raise max_nodes (or None) to draw them", "small")],
+                attrs={"shape": "note", "style": "filled", "fillcolor": "#ffffff"})
+    nodes = {key: node for key, node in model.nodes.items() if key in kept}
+    nodes["more"] = more
+    edges, seen = [], set()
+    for edge in model.edges:
+        tail = edge.tail if edge.tail in kept else "more"
+        head = edge.head if edge.head in kept else "more"
+        if tail == head:
+            continue
+        if tail == "more" or head == "more":
+            if (tail, head) in seen:
+                continue
+            seen.add((tail, head))
+            edge = Edge(tail, head, "", {"style": "dashed"})
+        edges.append(edge)
+    return Model(nodes, edges, model.root, list(model.notes), list(model.legend))

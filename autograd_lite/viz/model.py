@@ -1,0 +1,268 @@
+"""The picture as plain data: nodes and edges for the forward or the backward view.
+
+Building a model first, and a ``graphviz.Digraph`` from it only at the end (``emit``), lets the
+size policy and the "layers only" view (``layers``) rewrite the picture without knowing Graphviz,
+and keeps each step testable.
+
+Node keys are stable: ``t17`` is tensor number 17 of the walk (``walk.py``), ``op17`` the
+operation that made it, ``ub17_1`` the un-broadcast of its input 1 in the backward view.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import text
+from .walk import wrap
+
+# Fills: parameters blue, inputs and constants grey, operations pale yellow (forward view);
+# the backward view keeps them, so the same tensor looks the same in both.
+PARAMETER_FILL = "#dbe9f6"
+CONSTANT_FILL = "#eeeeee"
+RESULT_FILL = "#ffffff"
+OP_FILL = "#fff3c4"
+UNBROADCAST_FILL = "#e5f5e0"
+NEUTRAL_OP_FILL = "#f7f7f7"   # operations while tensors are coloured by a measurement
+
+NON_COMMUTATIVE = {"sub", "div", "matmul", "pow", "binary_cross_entropy_with_logits"}
+
+
+@dataclass
+class Node:
+    """One box or ellipse. ``lines`` are (text, style) pairs, style "" | "mono" | "small"."""
+    key: str
+    kind: str                       # tensor, op, unbroadcast, layer, more
+    title: str
+    lines: list = field(default_factory=list)
+    attrs: dict = field(default_factory=dict)
+    scope: tuple = ()
+    summary: str | None = None      # how a collapsed layer box lists this node
+    role: str = ""                  # leaf, result, op
+    italic: bool = False            # the title is a derived expression, not the user's name
+    tensor: int | None = None       # its number in the walk
+
+
+@dataclass
+class Edge:
+    tail: str
+    head: str
+    label: str = ""
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Model:
+    nodes: dict
+    edges: list
+    root: str
+    notes: list = field(default_factory=list)     # said under the picture and in .notes
+    legend: list = field(default_factory=list)    # said under the picture only
+
+
+def _tensor_fill(tensor) -> str:
+    if tensor.is_leaf:
+        return PARAMETER_FILL if tensor.requires_grad else CONSTANT_FILL
+    return RESULT_FILL
+
+
+def _array_lines(label, array, options):
+    lines = [(line, "mono") for line in text.format_array(array, options.max_elements)]
+    return ([(label, "small")] if label else []) + lines
+
+
+def _grad_lines(tensor, options, label="grad", is_root=False):
+    if not tensor.requires_grad:
+        return []
+    if tensor.grad is None:
+        if is_root:
+            return []  # dJ/dJ = 1: nothing to show
+        if tensor.is_leaf:
+            return [("grad: none yet (run backward)", "small")]
+        return [("grad not kept (see retain_grad)", "small")]
+    return _array_lines(label, tensor.grad, options)
+
+
+def build_forward(graph, names, flags, scopes, options) -> Model:
+    """Tensors (boxes) and the operations that made them (ellipses), inputs to root."""
+    nodes, edges = {}, []
+    for k, tensor in enumerate(graph.tensors):
+        shape_text = text.format_shape(tensor.shape, flags[k])
+        lines = [(shape_text, "")]
+        if options.values:
+            lines += _array_lines("value", tensor.data, options)
+        if options.grads:
+            lines += _grad_lines(tensor, options, is_root=k == graph.root)
+        name, atomic = names[k]
+        nodes[f"t{k}"] = Node(
+            key=f"t{k}", kind="tensor", title=name, lines=lines, scope=scopes[k], tensor=k,
+            italic=not tensor.name, role="leaf" if tensor.is_leaf else "result",
+            summary=f"{name} {shape_text}" if tensor.name else None,
+            attrs={"shape": "box", "style": "filled,rounded", "fillcolor": _tensor_fill(tensor)})
+        if tensor.is_leaf:
+            continue
+        inputs = [graph.tensors[p] for p in graph.parents[k]]
+        input_shapes = [text.format_shape(x.shape, flags[p]) for x, p in zip(inputs, graph.parents[k])]
+        input_names = [names[p][0] for p in graph.parents[k]]
+        title, detail = text.op_label(tensor, inputs, input_shapes, input_names)
+        nodes[f"op{k}"] = Node(
+            key=f"op{k}", kind="op", title=title, lines=[(d, "small") for d in detail],
+            scope=scopes[k], summary=title, role="op", tensor=k,
+            attrs={"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL})
+        for i, p in enumerate(graph.parents[k]):
+            if tensor.op in NON_COMMUTATIVE and len(inputs) == 2:
+                edges.append(Edge(f"t{p}", f"op{k}", ("left", "right")[i], {"fontcolor": "#666666"}))
+            else:
+                edges.append(Edge(f"t{p}", f"op{k}"))
+        edges.append(Edge(f"op{k}", f"t{k}"))
+    root = f"t{graph.root}"
+    nodes[root].attrs["penwidth"] = "2"
+    return Model(nodes, edges, root)
+
+
+def build_backward(graph, names, flags, scopes, options) -> Model:
+    """The adjoint flow from the root down to every tensor that needs a gradient: gradient
+    boxes (dW[1], dZ[1], ...), each op's vjp, and edges labelled with the local rule. Where an
+    input was broadcast (the bias of eq 33), the sum back to its shape is a node of its own:
+    ``db[1] = Σ over axis 1 of dZ[1]`` (eq 80). Tensors needing no gradient (X, Y) are left out.
+    """
+    nodes, edges = {}, []
+    tensors = graph.tensors
+    grad_names = [text.gradient_name(*names[k]) for k in range(len(tensors))]
+    contributions = [len(graph.consumers[k]) for k in range(len(tensors))]
+    for k in range(len(tensors) - 1, -1, -1):
+        tensor = tensors[k]
+        if not tensor.requires_grad:
+            continue
+        shape_text = text.format_shape(tensor.shape, flags[k])
+        title = grad_names[k] + (" = 1" if k == graph.root and tensor.data.size == 1 else "")
+        lines = [(shape_text, "")]
+        if contributions[k] > 1:
+            lines.append((f"sum of {contributions[k]} contributions", "small"))
+        if options.grads:
+            lines += _grad_lines(tensor, options, label=None, is_root=k == graph.root)
+        nodes[f"t{k}"] = Node(
+            key=f"t{k}", kind="tensor", title=title, lines=lines, scope=scopes[k], tensor=k,
+            italic=not tensor.name, role="leaf" if tensor.is_leaf else "result",
+            summary=f"{grad_names[k]} {shape_text}" if tensor.name else None,
+            attrs={"shape": "box", "style": "filled,rounded", "fillcolor": _tensor_fill(tensor)})
+        if tensor.is_leaf:
+            continue
+        op = tensor.op
+        nodes[f"op{k}"] = Node(
+            key=f"op{k}", kind="op", title=f"{op} vjp", scope=scopes[k], summary=f"{op} vjp",
+            role="op", tensor=k, attrs={"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL})
+        edges.append(Edge(f"t{k}", f"op{k}"))
+        rule_names = [wrap(*names[p]) for p in graph.parents[k]] + [wrap(*names[k])]
+        for i, p in enumerate(graph.parents[k]):
+            source = tensors[p]
+            if not source.requires_grad:
+                continue
+            rhs = text.backward_rule(tensor, i, grad_names[k], rule_names)
+            assign = "+=" if contributions[p] > 1 else "="
+            equation = text.BACKWARD_EQUATIONS.get((op, i))
+            if op in text.BROADCASTING_OPS and source.shape != tensor.shape:
+                axes = text.describe_axes(text.unbroadcast_axes(source.shape, tensor.shape), tensor.ndim)
+                key = f"ub{k}_{i}"
+                nodes[key] = Node(
+                    key=key, kind="unbroadcast", title=f"Σ over {axes}",
+                    lines=[(f"un-broadcast ({text.UNBROADCAST_EQUATION})", "small")],
+                    scope=scopes[p] if scopes[p] else scopes[k], summary=f"Σ over {axes}",
+                    role="op", tensor=k,
+                    attrs={"shape": "box", "style": "filled,dashed", "fillcolor": UNBROADCAST_FILL})
+                edges.append(Edge(f"op{k}", key, _join(rhs if rhs != grad_names[k] else "",
+                                                      text.format_shape(tensor.shape, flags[k]))))
+                edges.append(Edge(key, f"t{p}", _join(
+                    f"{grad_names[p]} {assign} Σ over {axes} of {rhs}",
+                    f"({text.UNBROADCAST_EQUATION})")))
+            else:
+                edges.append(Edge(f"op{k}", f"t{p}", _join(
+                    f"{grad_names[p]} {assign} {rhs}", f"({equation})" if equation else "")))
+    root = f"t{graph.root}"
+    nodes[root].attrs["penwidth"] = "2"
+    return Model(nodes, edges, root)
+
+
+def _join(*parts) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+# --- colouring by a measurement ---------------------------------------------------------------
+
+# ColorBrewer YlOrRd, pale to dark: small to large gradient magnitudes.
+MAGNITUDE_PALETTE = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026")
+PASS_FILL = "#c7e9c0"
+FAIL_FILL = "#fcae91"
+
+
+def colour_by_gradient(model: Model, graph) -> None:
+    """Fill each tensor box by max |grad| on a log scale (pale: small, dark: large), so a
+    vanishing or exploding gradient stands out. Tensors without a gradient stay white."""
+    magnitudes = {}
+    for node in model.nodes.values():
+        if node.kind == "tensor":
+            grad = graph.tensors[node.tensor].grad
+            if grad is not None and np.size(grad):
+                magnitudes[node.key] = float(np.nanmax(np.abs(grad)))
+    for node in model.nodes.values():
+        if node.kind in ("op", "unbroadcast"):
+            node.attrs["fillcolor"] = NEUTRAL_OP_FILL
+        elif node.kind == "tensor":
+            node.attrs["fillcolor"] = RESULT_FILL
+    if not magnitudes:
+        model.notes.append("color='grad': no tensor in the picture has a gradient yet; run "
+                           "backward(retain_graph=True) before drawing (and retain_grad() for "
+                           "intermediates)")
+        return
+    positive = [m for m in magnitudes.values() if m > 0 and np.isfinite(m)]
+    low = np.log10(min(positive)) if positive else 0.0
+    high = np.log10(max(positive)) if positive else 0.0
+    top = len(MAGNITUDE_PALETTE) - 1
+    for key, magnitude in magnitudes.items():
+        if not np.isfinite(magnitude):
+            step = top
+        elif magnitude <= 0:
+            step = 0
+        else:
+            step = 0 if high == low else int(round((np.log10(magnitude) - low) / (high - low) * top))
+        node = model.nodes[key]
+        node.attrs["fillcolor"] = MAGNITUDE_PALETTE[step]
+        if step >= top - 1:
+            node.attrs["fontcolor"] = "white"
+        node.lines.append((f"max |grad| {magnitude:.2e}", "small"))
+    model.legend.append(f"fill: max |grad| on a log scale, from {10 ** low:.1e} (pale) to "
+                        f"{10 ** high:.1e} (dark); white: no gradient")
+
+
+def colour_by_comparison(model: Model, graph, names, differences, tolerance) -> None:
+    """Fill each tensor box named in ``differences`` (tensor name -> relative difference
+    between the hand-derived and the autodiff gradient, e.g. from the comparison report):
+    green at most ``tolerance``, red above it. The first red one in backward order (nearest
+    the root) gets a thick border: that is where the two derivations part."""
+    by_name = {}
+    for node in model.nodes.values():
+        if node.kind == "tensor" and graph.tensors[node.tensor].name:
+            by_name.setdefault(str(graph.tensors[node.tensor].name), node)
+    matched = []
+    for key, value in differences.items():
+        name = str(key)
+        node = by_name.get(name)
+        if node is None and name.startswith("d"):
+            node = by_name.get(name[1:])  # "dW[1]" is the gradient of "W[1]"
+        if node is None:
+            model.notes.append(f"compare: no tensor named {name!r} (or {name[1:]!r}) in the picture")
+            continue
+        difference = float(value)
+        passed = difference <= tolerance
+        node.attrs["fillcolor"] = PASS_FILL if passed else FAIL_FILL
+        node.lines.append((f"rel. diff {difference:.1e}", "small"))
+        matched.append((node.tensor, passed, node))
+    for node in model.nodes.values():
+        if node.kind in ("op", "unbroadcast"):
+            node.attrs["fillcolor"] = NEUTRAL_OP_FILL
+    failed = [(t, n) for t, passed, n in matched if not passed]
+    if failed:
+        first = max(failed, key=lambda pair: pair[0])[1]  # highest walk number: nearest the root
+        first.attrs["penwidth"] = "3"
+        first.lines.append(("first to differ in backward order", "small"))
+    model.legend.append(f"fill: relative difference hand vs autodiff, green ≤ {tolerance:g} < red")

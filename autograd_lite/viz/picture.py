@@ -1,0 +1,124 @@
+"""A drawn graph: its DOT source, rendering to a file with Graphviz ``dot``, notebook display.
+
+Rendering runs the real ``dot`` program. Without it, ``render`` and ``pipe`` raise
+``GraphvizNotFoundError`` saying how to install Graphviz, and the DOT source stays available
+(``picture.source``, or ``picture.render("graph.dot")``, which needs no ``dot``).
+Files are written whole or not at all: to a temporary file in the same directory, then moved
+into place with ``os.replace``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from pathlib import Path
+
+import graphviz
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+
+INSTALL_HINT = (
+    "Install Graphviz: Debian/Ubuntu `sudo apt-get install graphviz`, macOS `brew install "
+    "graphviz`, conda `conda install -c conda-forge graphviz`, Windows: "
+    "https://graphviz.org/download/ (then make sure `dot` is on PATH). The DOT source is still "
+    "available without it: picture.source, or picture.render('graph.dot').")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The Graphviz ``dot`` program is not installed (or not on PATH)."""
+
+
+class GraphPicture:
+    """The picture of a computation graph, as ``autograd_lite.viz.draw`` returns it.
+
+    - ``source``: the DOT text; ``digraph``: the ``graphviz.Digraph`` (to restyle it);
+    - ``notes``: what the size policy or the options changed (also written under the picture);
+    - ``render(path, format=None)``: write svg, png, pdf (via ``dot``) or dot (the source);
+    - ``pipe(format)``: the rendered bytes; ``key_of(tensor)``: that tensor's node name (``t3``);
+    - in Jupyter it displays itself as SVG.
+    """
+
+    def __init__(self, digraph, notes, view, keys):
+        self.digraph = digraph
+        self.notes = tuple(notes)
+        self.view = view
+        self._keys = keys  # WeakKeyDictionary tensor -> node key (the picture keeps no arrays alive)
+
+    @property
+    def source(self) -> str:
+        return self.digraph.source
+
+    def key_of(self, tensor) -> str:
+        """The DOT node name of ``tensor`` in this picture (``t`` + its walk number)."""
+        try:
+            return self._keys[tensor]
+        except (KeyError, TypeError):
+            label = repr(getattr(tensor, "name", None) or type(tensor).__name__)
+            raise KeyError(f"key_of: {label} is not in this picture") from None
+
+    def pipe(self, format: str = "svg") -> bytes:
+        """The picture rendered by ``dot`` in ``format`` (svg, png, pdf), as bytes."""
+        if format == "dot":
+            return self.source.encode("utf-8")
+        if format not in ("svg", "png", "pdf"):
+            raise ValueError(f"render: format {format!r} is not supported; use svg, png, pdf or dot")
+        try:
+            return self.digraph.pipe(format=format)
+        except graphviz.ExecutableNotFound:
+            raise GraphvizNotFoundError(
+                f"render: the Graphviz `dot` program was not found, so the picture cannot be "
+                f"rendered as {format}. {INSTALL_HINT}") from None
+        except graphviz.CalledProcessError as error:
+            stderr = (error.stderr or b"").decode("utf-8", "replace").strip()
+            raise RuntimeError(f"render: Graphviz `dot` failed on this graph: {stderr}") from None
+
+    def render(self, path, format: str | None = None) -> Path:
+        """Write the picture to ``path``; its suffix (.svg .png .pdf .dot) picks the format
+        unless ``format`` is given. Returns the path. Written whole or not at all."""
+        path = Path(path)
+        if format is None:
+            format = FORMATS.get(path.suffix.lower())
+            if format is None:
+                raise ValueError(f"render: cannot tell the format from the suffix {path.suffix!r} "
+                                 f"of {str(path)!r}; use .svg, .png, .pdf or .dot, or pass format=")
+        data = self.pipe(format)
+        directory = path.parent if str(path.parent) else Path(".")
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+        return path
+
+    # --- Jupyter ----------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        try:
+            return {"image/svg+xml": self.pipe("svg").decode("utf-8")}
+        except GraphvizNotFoundError as error:
+            return {"text/plain": f"{error}\n\n{self.source}"}
+
+    def _repr_svg_(self):
+        try:
+            return self.pipe("svg").decode("utf-8")
+        except GraphvizNotFoundError:
+            return None
+
+    def __str__(self):
+        return self.source
+
+    def __repr__(self):
+        notes = f"; {len(self.notes)} note(s): " + " | ".join(self.notes) if self.notes else ""
+        return f"<GraphPicture: {self.view} view{notes}>"
+
+
+def key_table(graph, model) -> weakref.WeakKeyDictionary:
+    """tensor -> node key, for the tensors that have a node in the final picture."""
+    table = weakref.WeakKeyDictionary()
+    for k, tensor in enumerate(graph.tensors):
+        if f"t{k}" in model.nodes:
+            table[tensor] = f"t{k}"
+    return table
