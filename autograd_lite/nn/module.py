@@ -49,30 +49,35 @@ class Module:
                     children.append((key, item))
         return children
 
-    def named_modules(self, prefix: str = "") -> list:
-        """``(dotted name, module)`` for this module (name ``""``) and every descendant, once each."""
-        found, seen, stack = [], set(), [(prefix, self)]
-        while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
-                continue
-            seen.add(id(module))
-            found.append((name, module))
-            children = module.named_children()
-            for child_name, child in reversed(children):
-                stack.append((f"{name}.{child_name}" if name else child_name, child))
-        return found
+    def named_modules(self) -> list:
+        """``(dotted name, module)`` for this module (name ``""``) and every descendant, once
+        each, in attribute order (depth first)."""
+        return [(name, item) for name, item in self._walk() if isinstance(item, Module)]
 
     def named_parameters(self) -> list:
         """``(dotted name, Parameter)`` for every parameter of this module and its descendants,
         in attribute order, each parameter once (``[("layers.0.W", W[1]), ...]``)."""
-        found, seen = [], set()
-        for module_name, module in self.named_modules():
-            for name, value in vars(module).items():
-                for key, item in _entries(name, value):
-                    if isinstance(item, Parameter) and id(item) not in seen:
-                        seen.add(id(item))
-                        found.append((f"{module_name}.{key}" if module_name else key, item))
+        return [(name, item) for name, item in self._walk() if isinstance(item, Parameter)]
+
+    def _walk(self):
+        """Every module and parameter reachable from this one, each once, in attribute order.
+
+        Depth first with an explicit stack (no recursion), so a module that refers back to an
+        ancestor, or a very deep nesting, cannot loop or overflow."""
+        found, seen = [], {id(self)}
+        stack = [("", self)]
+        while stack:
+            prefix, item = stack.pop()
+            found.append((prefix, item))
+            if isinstance(item, Parameter):
+                continue
+            pending = []
+            for name, value in vars(item).items():
+                for key, entry in _entries(name, value):
+                    if id(entry) not in seen:
+                        seen.add(id(entry))
+                        pending.append((f"{prefix}.{key}" if prefix else key, entry))
+            stack.extend(reversed(pending))
         return found
 
     def parameters(self) -> list:

@@ -37,15 +37,21 @@ def load(module, path):
     """Read ``path`` (written by ``save``) into ``module``; unchanged on any error."""
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            state = {name: archive[name] for name in archive.files}
+        archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"load: no parameter file at {path!r}") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+    except (ValueError, OSError, EOFError) as error:
         raise ValueError(f"load: {path!r} is not a parameter file written by Module.save "
                          f"(an .npz of numeric arrays): {error}") from None
-    if not isinstance(state, dict):  # np.load of a plain .npy gives one array
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy gives one array
         raise ValueError(f"load: {path!r} holds a single array, not an .npz keyed by parameter name")
+    try:
+        with archive:
+            state = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        # NOTE: object arrays fail here: allow_pickle=False refuses to unpickle them.
+        raise ValueError(f"load: {path!r} is not a parameter file written by Module.save "
+                         f"(an .npz of numeric arrays): {error}") from None
     load_state(module, state, source=f"load {path!r}")
 
 
