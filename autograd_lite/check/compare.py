@@ -64,6 +64,7 @@ class Row:
     pairs: dict                       # "autodiff-reference" -> PairDiff, None if not comparable
     numeric_elements: int             # how many elements finite differences checked
     values: dict = field(repr=False, default_factory=dict)  # way -> ndarray (None if missing)
+    sampled: np.ndarray | None = field(repr=False, default=None)  # elements numeric checked
 
     @property
     def label(self) -> str:
@@ -166,18 +167,19 @@ def compare(W, b, X, Y, activations, loss: str = "log-loss", *, rules: ref.Rules
                                                          caller="compare")
     N, m = len(W), X.shape[1]
     autodiff, J_autodiff, events = _autodiff(W, b, X, Y, activations, loss)
-    derivation, clash = _reference(W, b, X, Y, activations, loss, rules, convention)
     rng = np.random.default_rng(seed)
-
-    rows = []
-    for l in range(N, 0, -1):
-        for quantity in ref.QUANTITIES:
-            values = {"autodiff": autodiff[quantity][l],
-                      "reference": _reference_value(derivation, quantity, l)}
-            numeric, count = _numeric(W, b, X, Y, activations, loss, quantity, l, eps,
-                                      max_numeric, rng)
-            values["numeric"] = numeric
-            rows.append(_row(quantity, l, N, values, count, rtol, atol))
+    # NOTE: numpy's own divide/invalid warnings would repeat, less precisely, what the
+    # sentinel line of the report says about a saturated network.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        derivation, clash = _reference(W, b, X, Y, activations, loss, rules, convention)
+        rows = []
+        for l in range(N, 0, -1):
+            for quantity in ref.QUANTITIES:
+                values = {"autodiff": autodiff[quantity][l],
+                          "reference": _reference_value(derivation, quantity, l)}
+                values["numeric"], sampled = _numeric(W, b, X, Y, activations, loss, quantity,
+                                                      l, eps, max_numeric, rng)
+                rows.append(_row(quantity, l, N, values, sampled, rtol, atol))
 
     J = {"autodiff": J_autodiff, "reference": derivation.J, "equation": 76,
          "passed": bool(np.isclose(J_autodiff, derivation.J, rtol=1e-12, atol=1e-12))}
@@ -247,7 +249,8 @@ def _reference_value(derivation, quantity, layer):
 
 
 def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
-    """Central differences of J for the elements of one quantity (NaN where not sampled)."""
+    """Central differences of J for the elements of one quantity, and the mask of the
+    elements computed (all, or a random sample of ``max_numeric``; the rest hold 0)."""
     if quantity in ("dW", "db"):
         target = (W if quantity == "dW" else b)[l - 1]
         J = lambda: ref.J_of(W, b, X, Y, activations, loss)  # noqa: E731 - reads target in place
@@ -260,8 +263,10 @@ def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
     if len(indices) > max_numeric:
         chosen = rng.choice(len(indices), size=max_numeric, replace=False)
         indices = [indices[i] for i in sorted(chosen)]
-    grad = np.full(target.shape, np.nan)
+    grad = np.zeros(target.shape)
+    sampled = np.zeros(target.shape, dtype=bool)
     for index in indices:
+        sampled[index] = True
         saved = target[index]
         target[index] = saved + eps
         plus = J()
@@ -269,14 +274,13 @@ def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
         minus = J()
         target[index] = saved
         grad[index] = (plus - minus) / (2 * eps)
-    return grad, len(indices)
+    return grad, sampled
 
 
 # ---- comparing ------------------------------------------------------------------------------
 
-def _row(quantity, l, N, values, count, rtol, atol) -> Row:
+def _row(quantity, l, N, values, sampled, rtol, atol) -> Row:
     shapes = {way: (None if v is None else tuple(v.shape)) for way, v in values.items()}
-    sampled = ~np.isnan(values["numeric"])
     pairs = {}
     for a, c in PAIRS:
         left, right = values[a], values[c]
@@ -286,7 +290,8 @@ def _row(quantity, l, N, values, count, rtol, atol) -> Row:
         if "numeric" in (a, c):
             left, right = left[sampled], right[sampled]
         pairs[f"{a}-{c}"] = _pair(left, right, rtol, atol)
-    return Row(quantity, l, ref.equation_of(quantity, l, N), shapes, pairs, count, values)
+    return Row(quantity, l, ref.equation_of(quantity, l, N), shapes, pairs, int(sampled.sum()),
+               values, sampled)
 
 
 def _pair(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> PairDiff:
@@ -296,7 +301,10 @@ def _pair(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> PairDiff:
         diff = np.abs(a - b)
         max_abs = float(np.max(diff))
         denominator = np.linalg.norm(a) + np.linalg.norm(b)
-        relative = float(np.linalg.norm(a - b) / denominator) if denominator > 0 else 0.0
+        if not np.isfinite(denominator) or not np.isfinite(max_abs):
+            relative = float("nan")
+        else:
+            relative = float(np.linalg.norm(a - b) / denominator) if denominator > 0 else 0.0
     passed = bool(np.isfinite(max_abs) and (max_abs <= atol or relative <= rtol))
     return PairDiff(max_abs, relative, passed)
 
@@ -307,6 +315,10 @@ def _explain(row: Row, clash, rules, m, eps) -> str:
         return f"The hand derivation does not type-check here. {clash}"
     ok = {name: (p is not None and p.passed) for name, p in row.pairs.items()}
     where = f"{row.label} (eq {row.equation})"
+    if any(v is not None and v.shape == row.sampled.shape and not np.all(np.isfinite(v[row.sampled]))
+           for v in row.values.values()):
+        return (f"NaN or Inf at {where}: the network saturated or overflowed; the sentinel "
+                f"line below names the first operation where it happened")
     if ok["autodiff-numeric"] and not ok["autodiff-reference"]:
         text = f"The hand derivation differs from autodiff and finite differences at {where}"
         ratio = _ratio(row.values["reference"], row.values["autodiff"])

@@ -6,6 +6,8 @@ Kept apart from ``compare`` so the computation and its presentation change indep
 
 from __future__ import annotations
 
+import numpy as np
+
 PAIR_TITLES = {"autodiff-reference": "autodiff vs reference",
                "autodiff-numeric": "autodiff vs numeric",
                "reference-numeric": "reference vs numeric"}
@@ -18,7 +20,7 @@ def format_comparison(c) -> str:
         f"check: layers {sizes}, activations {','.join(c.activations)}, loss {c.loss}, m = {c.m}",
         f"hand derivation: {c.rules}" + (f" - {c.wrong}" if c.wrong else ""),
         f"J (eq 76): autodiff {c.J['autodiff']:.12g}, reference {c.J['reference']:.12g}"
-        f"  {'ok' if c.J['passed'] else 'DIFFERENT'}",
+        f"  {_J_verdict(c.J)}",
         f"dA, dZ below are dJ/dA, dJ/dZ (1/m inside); the seed's per-sample dA, dZ "
         f"(eqs 77-78, 81-82) are m = {c.m} times these. dW, db are the same in both.",
         "",
@@ -92,3 +94,11 @@ def _sentinel(events) -> str:
     first = events[0]
     return (f"sentinel: {len(events)} event(s) while autodiff ran; first: {first['phase']} "
             f"{first['kind']} at {first['tensor']} ({first['op']}): {first['detail']}")
+
+
+def _J_verdict(J: dict) -> str:
+    if J["passed"]:
+        return "ok"
+    if not (np.isfinite(J["autodiff"]) and np.isfinite(J["reference"])):
+        return "NOT FINITE"
+    return "DIFFERENT"

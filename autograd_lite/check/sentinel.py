@@ -113,6 +113,9 @@ class Sentinel:
         # Tensors whose gradient already received a NaN/Inf: a vjp that passes it on is not an origin.
         self._bad_grad = weakref.WeakSet()
         self._reported_leaves = weakref.WeakSet()
+        # Outputs of ops seen while watching: without grad they have no node, like a leaf, but
+        # a NaN in them was already judged when the op ran.
+        self._produced = weakref.WeakSet()
 
     # ---- switching on and off ----------------------------------------------------------------
     def __enter__(self) -> "Sentinel":
@@ -143,8 +146,10 @@ class Sentinel:
     def _forward(self, op, inputs, output):
         out = output.data
         arrays = [t.data for t in inputs]
+        self._produced.add(output)
         for t in inputs:
-            if t.is_leaf and t not in self._reported_leaves and _has_nonfinite(t.data):
+            if (t.is_leaf and t not in self._produced and t not in self._reported_leaves
+                    and _has_nonfinite(t.data)):
                 self._reported_leaves.add(t)
                 self._event(_nonfinite_event("forward", "leaf", t, (), t.data,
                                              "the data given to the engine already holds it"))
