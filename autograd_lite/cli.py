@@ -18,6 +18,7 @@ import numpy as np
 # name -> module; each module defines add_parser(subparsers) and run(args).
 COMMANDS = {
     "graph": "autograd_lite.cli_graph",
+    "check": "autograd_lite.cli_check",
 }
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "softmax")
