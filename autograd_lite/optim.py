@@ -5,8 +5,10 @@ gradients the engine left in ``.grad`` (dW[l], db[l] of eqs 79-80, 83-84) and mo
 parameter; it differentiates nothing. ``optimizer.lr`` can be changed between steps (a
 learning-rate schedule is a loop that sets it).
 
-Updates replace ``parameter.data`` with a new array rather than writing into the old one, so a
-graph kept with ``retain_graph=True`` still holds the values its forward pass used.
+Updates replace ``parameter.data`` with a new array rather than writing into the old one, so an
+array taken earlier (``before = W.numpy()``) stays a record of the old value. A graph kept with
+``retain_graph=True`` reads its parameters' current values at backward time: after a step,
+run the forward pass again.
 """
 from __future__ import annotations
 
