@@ -10,6 +10,7 @@ This module works on anything shaped like a Tensor (``data``, ``grad``, ``requir
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -216,7 +217,9 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
     - ``retain_graph``: keep the graph for another backward; otherwise each node's inputs are
       released as soon as its vjp has run.
     """
-    consumers, _ = _count_consumers(root)
+    # NOTE: the list of reached tensors is dropped at once: held here it would keep every
+    # tensor of the graph (and its array) alive until the end, defeating the freeing below.
+    consumers = _count_consumers(root)[0]
     keep = retain_graph or create_graph
     captured = {id(t): None for t in capture}
     grads = {id(root): root_grad}
@@ -225,22 +228,36 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
         tensor = ready.pop()
         key = id(tensor)
         grad = grads.pop(key, None)
-        if key in captured:
+        if captured and key in captured:
             captured[key] = grad
         node = tensor._node
         if accumulate and grad is not None and (node is None or tensor._retains_grad):
-            _accumulate_into(tensor, grad)
+            owned = _reference_count(grad) == _EXCLUSIVE_REFCOUNT and _plain_array(grad)
+            _accumulate_into(tensor, grad, owned)
         if node is None:
             continue
         inputs = node.inputs
-        wants = tuple(parent.requires_grad for parent in inputs)
+        # NOTE: one- and two-input ops (nearly all) skip the generator expressions: about
+        # 0.4 us less per node.
+        if len(inputs) == 2:
+            x, y = inputs
+            wants = (x.requires_grad, y.requires_grad)
+        elif len(inputs) == 1:
+            wants = (inputs[0].requires_grad,)
+        else:
+            wants = tuple([parent.requires_grad for parent in inputs])
         if grad is None:
             input_grads = (None,) * len(inputs)
         elif create_graph:
             input_grads = node.op.vjp(grad, inputs, tensor, wants, **node.params)
         else:
-            input_grads = node.op.vjp(grad, tuple(p.data for p in inputs), tensor.data, wants,
-                                      **node.params)
+            if len(inputs) == 2:
+                arrays = (x.data, y.data)
+            elif len(inputs) == 1:
+                arrays = (inputs[0].data,)
+            else:
+                arrays = tuple([parent.data for parent in inputs])
+            input_grads = node.op.vjp(grad, arrays, tensor.data, wants, **node.params)
         if backward_hooks:
             for hook in backward_hooks:
                 hook(node.op, tensor, inputs, input_grads)
@@ -252,7 +269,9 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
                 continue
             parent_key = id(parent)
             if parent_grad is not None:
-                parent_grad = sum_to_shape(parent_grad, parent.shape, node.op.name)
+                # NOTE: the shape test inline; sum_to_shape is called only when it has work.
+                if parent_grad.shape != parent.data.shape:
+                    parent_grad = sum_to_shape(parent_grad, parent.shape, node.op.name)
                 previous = grads.get(parent_key)
                 # NOTE: out of place on purpose: a vjp may hand the same array to two inputs
                 # (add returns g, g), so adding into one would corrupt the other.
@@ -260,13 +279,42 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
             consumers[parent_key] -= 1
             if consumers[parent_key] == 0:
                 ready.append(parent)
+        # Drop this node's references now, so that a gradient arriving at a leaf next is
+        # held by ``grads`` alone and the reference count can show that it needs no copy.
+        input_grads = parent_grad = previous = grad = None
     return [captured[id(t)] for t in capture]
 
 
-def _accumulate_into(tensor, grad):
-    """``tensor.grad += grad``; the first gradient is copied, so ``.grad`` never aliases an
-    array the engine or the user still holds."""
+def _accumulate_into(tensor, grad, owned=False):
+    """``tensor.grad += grad``, never aliasing an array the engine or the user still holds:
+    the first gradient is copied unless ``owned`` (see _EXCLUSIVE_REFCOUNT); later ones are added out
+    of place, so a ``.grad`` the user kept is never changed behind their back."""
     if tensor.grad is None:
-        tensor.grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
+        if owned and grad.dtype == tensor.data.dtype:
+            tensor.grad = grad  # NOTE: no copy: saves one array copy per parameter per step
+        else:
+            tensor.grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
     else:
         tensor.grad = tensor.grad + grad
+
+
+def _reference_count(array) -> int:
+    return sys.getrefcount(array)
+
+
+def _probe_exclusive_refcount():
+    fresh = np.empty(0)
+    return _reference_count(fresh)
+
+
+# NOTE: what _reference_count reports for an array held by exactly one local variable, measured
+# the way backpropagate asks (a local passed to _reference_count) rather than assumed, since it
+# differs between Python versions. If backpropagate's ``grad`` shows this count, nothing else
+# (the user, another tensor's .grad, a pending gradient) holds that array, and it can become a
+# leaf's .grad without a copy. None off CPython, where every first gradient is copied.
+_EXCLUSIVE_REFCOUNT = _probe_exclusive_refcount() if sys.implementation.name == "cpython" else None
+
+
+def _plain_array(grad) -> bool:
+    """A writeable ndarray that owns its memory (not a view of some other array)."""
+    return type(grad) is np.ndarray and grad.base is None and grad.flags.writeable
