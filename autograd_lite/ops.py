@@ -218,8 +218,15 @@ class MatMul(Primitive):
         x2 = x.reshape((1, -1)) if x.ndim == 1 else x   # a 1-D left operand is a row
         y2 = y.reshape((-1, 1)) if y.ndim == 1 else y   # a 1-D right operand is a column
         g2 = g.reshape((x2.shape[0], y2.shape[1]))
-        grad_x = (g2 @ y2.T).reshape(x.shape) if wants[0] else None
-        grad_y = (x2.T @ g2).reshape(y.shape) if wants[1] else None
+        grad_x = (g2 @ y2.T) if wants[0] else None
+        grad_y = (x2.T @ g2) if wants[1] else None
+        # NOTE: reshape back only a 1-D operand's gradient: a reshape to the same shape would
+        # make a view, and the engine copies a view before it becomes a .grad (dW of eq 83
+        # then arrives as a fresh array and is kept without a copy).
+        if grad_x is not None and x.ndim == 1:
+            grad_x = grad_x.reshape(x.shape)
+        if grad_y is not None and y.ndim == 1:
+            grad_y = grad_y.reshape(y.shape)
         return grad_x, grad_y
 
 
