@@ -159,11 +159,12 @@ class Pow(_Broadcasting):
         if wants[0]:
             # NOTE: y * x**(y-1), not y * out / x: the latter is 0/0 = nan at x = 0.
             # Where the exponent is 0, x**0 = 1 is constant: the gradient is 0 even at x = 0.
-            # NOTE: the exponent y - 1 is raised by 1 there (x**0 = 1, times y = 0 gives 0);
-            # masking afterwards would keep 0 * 0**-1 = 0 * inf = nan.
-            zero_exponent = data_of(y) == 0
+            # NOTE: only where x = 0 too is y x^(y-1) = 0 * inf = nan; there the exponent is
+            # raised by 1 (times y = 0 gives 0). Elsewhere it stays y - 1, so the mixed second
+            # derivative d/dy (y x^(y-1)) = x^(y-1) (1 + y log x) is right at y = 0 as well.
+            zero_base_and_exponent = (data_of(y) == 0) & (data_of(x) == 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                grad_x = g * y * x ** (y - 1 + zero_exponent)
+                grad_x = g * y * x ** (y - 1 + zero_base_and_exponent)
         if wants[1]:
             # NOTE: at x = 0 (and y > 0) x^y is 0 on a whole neighbourhood of y: gradient 0,
             # not 0 * log(0) = nan. Adding the constant 1 where x == 0 gives log(1) = 0 there and
