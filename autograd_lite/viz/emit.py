@@ -6,6 +6,8 @@ source is the same every time the same graph is drawn.
 """
 from __future__ import annotations
 
+import textwrap
+
 import graphviz
 
 from .model import Model
@@ -32,6 +34,12 @@ def edge_label(text: str) -> str:
     return "<" + "<BR/>".join(escape(line) for line in text.split("\n")) + ">"
 
 
+def caption_label(lines, width=100) -> str:
+    """The caption under the picture: left-aligned lines, long ones wrapped."""
+    wrapped = [part for line in lines for part in textwrap.wrap(line, width)]
+    return "<" + "".join(f'{escape(line)}<BR ALIGN="LEFT"/>' for line in wrapped) + ">"
+
+
 def to_digraph(model: Model, *, rankdir: str = "TB", caption=()) -> graphviz.Digraph:
     digraph = graphviz.Digraph(
         "autograd_lite",
@@ -40,7 +48,7 @@ def to_digraph(model: Model, *, rankdir: str = "TB", caption=()) -> graphviz.Dig
         node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.08,0.04"},
         edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"})
     if caption:
-        digraph.attr(label=edge_label("\n".join(caption)), labelloc="b", labeljust="l")
+        digraph.attr(label=caption_label(caption), labelloc="b", labeljust="l")
 
     # the scope tree: each scope's own nodes, and its child scopes, in order of appearance
     members, children = {(): []}, {(): []}

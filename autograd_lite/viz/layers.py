@@ -61,7 +61,12 @@ def collapse(model: Model) -> Model:
             groups.setdefault(group, []).append(node)
     if not groups:
         return model
-    keys = {group: f"layer{j}" for j, group in enumerate(groups)}
+    # numbered in the order the layers compute (their first operation), not the order the walk
+    # first met one of their parameters: layer0 is the first layer of the forward pass
+    def first_computation(group):
+        return min((n.tensor for n in groups[group] if n.role != "leaf" and n.tensor is not None),
+                   default=len(model.nodes))
+    keys = {group: f"layer{j}" for j, group in enumerate(sorted(groups, key=first_computation))}
     nodes = {}
     for node in model.nodes.values():
         if node.key not in group_of:

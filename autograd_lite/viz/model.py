@@ -86,8 +86,9 @@ def _grad_lines(tensor, options, label="grad", is_root=False):
 def build_forward(graph, names, flags, scopes, options) -> Model:
     """Tensors (boxes) and the operations that made them (ellipses), inputs to root."""
     nodes, edges = {}, []
+    shape_texts = [text.format_shape(t.shape, f) for t, f in zip(graph.tensors, flags)]
     for k, tensor in enumerate(graph.tensors):
-        shape_text = text.format_shape(tensor.shape, flags[k])
+        shape_text = shape_texts[k]
         lines = [(shape_text, "")]
         if options.values:
             lines += _array_lines("value", tensor.data, options)
@@ -102,7 +103,7 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
         if tensor.is_leaf:
             continue
         inputs = [graph.tensors[p] for p in graph.parents[k]]
-        input_shapes = [text.format_shape(x.shape, flags[p]) for x, p in zip(inputs, graph.parents[k])]
+        input_shapes = [shape_texts[p] for p in graph.parents[k]]
         input_names = [names[p][0] for p in graph.parents[k]]
         title, detail = text.op_label(tensor, inputs, input_shapes, input_names)
         nodes[f"op{k}"] = Node(

@@ -51,8 +51,11 @@ def format_shape(shape, sample_flags=()) -> str:
     """``(4, 5)`` -> ``4×5``, or ``4×m`` where the axis is the sample axis; ``()`` -> scalar."""
     if len(shape) == 0:
         return "scalar"
-    parts = ["m" if (i < len(sample_flags) and sample_flags[i]) else str(n)
-             for i, n in enumerate(shape)]
+    if not any(sample_flags):
+        parts = [str(n) for n in shape]
+    else:
+        parts = ["m" if (i < len(sample_flags) and sample_flags[i]) else str(n)
+                 for i, n in enumerate(shape)]
     return f"({parts[0]},)" if len(parts) == 1 else "×".join(parts)
 
 

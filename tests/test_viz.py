@@ -1,0 +1,411 @@
+"""Pictures of computation graphs (autograd_lite.viz), read against the seed's derivation.
+
+The seed's 3-4-1 network (eqs 21-29, m samples as columns, eq 25) is built the way
+EQUATIONS.md writes it, with the seed's names, and its picture must hold those names, the
+shapes of eqs 35-38 (with m for the sample axis), the primitives, and the edges between them.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autograd_lite as ag
+from autograd_lite.errors import GraphFreedError
+from autograd_lite.viz import GraphPicture, GraphvizNotFoundError, draw
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz `dot` is not installed (.ci/run installs it)")
+
+
+def seed_network(m=5, scopes=True, seed=0):
+    """Eqs 26-29 and the cost of eq 76 with log-loss (eq 1), the seed's names throughout."""
+    rng = np.random.default_rng(seed)
+    X = ag.Tensor(rng.standard_normal((3, m)), name="X")
+    Y = ag.Tensor((rng.random((1, m)) > 0.5) * 1.0, name="Y")
+    net = {"X": X, "Y": Y}
+    A = X
+    for l, (n_out, n_in) in ((1, (4, 3)), (2, (1, 4))):
+        scope = ag.name_scope(f"layer {l}") if scopes else _no_scope()
+        with scope:
+            W = ag.Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True, name=f"W[{l}]")
+            b = ag.Tensor(rng.standard_normal((n_out, 1)), requires_grad=True, name=f"b[{l}]")
+            Z = (W @ A + b).named(f"Z[{l}]")          # eqs 26, 28
+            A = Z.sigmoid().named(f"A[{l}]")          # eqs 27, 29
+        net.update({f"W{l}": W, f"b{l}": b, f"Z{l}": Z, f"A{l}": A})
+    net["J"] = ag.binary_cross_entropy(A, Y).named("J")  # eqs 1, 76
+    return net
+
+
+class _no_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+def node_line(source, key):
+    """The DOT line that declares node ``key``."""
+    for line in source.splitlines():
+        if re.match(rf"\s*{re.escape(key)} \[", line):
+            return line
+    raise AssertionError(f"node {key} not in the DOT source")
+
+
+def node_count(source):
+    return len(re.findall(r"^\s*[\w]+ \[label=", source, flags=re.MULTILINE))
+
+
+# --- the forward picture of the seed network --------------------------------------------------
+
+def test_seed_network_nodes_carry_names_and_shapes_of_eqs_35_to_38():
+    net = seed_network(m=5)
+    picture = draw(net["J"])
+    source = picture.source
+    expected = {"W1": "4×3", "b1": "4×1", "Z1": "4×m", "A1": "4×m",
+                "W2": "1×4", "b2": "1×1", "Z2": "1×m", "A2": "1×m", "X": "3×m", "Y": "1×m"}
+    names = {"W1": "W[1]", "b1": "b[1]", "Z1": "Z[1]", "A1": "A[1]", "W2": "W[2]",
+             "b2": "b[2]", "Z2": "Z[2]", "A2": "A[2]", "X": "X", "Y": "Y"}
+    for key, shape in expected.items():
+        line = node_line(source, picture.key_of(net[key]))
+        assert f"<B>{names[key]}</B><BR/>{shape}" in line, line
+    assert "<B>J</B><BR/>scalar" in node_line(source, picture.key_of(net["J"]))
+    assert "m = 5 samples" in source
+
+
+def test_seed_network_operations_and_edges_follow_eqs_26_to_29():
+    net = seed_network()
+    picture = draw(net["J"])
+    source = picture.source
+    key = picture.key_of
+    # Z[1] = W[1] X + b[1]: W[1] and X feed a matmul whose product feeds the add making Z[1]
+    product = key(net["Z1"]).replace("t", "op")
+    matmul_edges = re.findall(rf"(\w+) -> (op\d+) \[label=<left>", source)
+    matmul_of_W1 = [op for tail, op in matmul_edges if tail == key(net["W1"])]
+    assert len(matmul_of_W1) == 1
+    matmul = matmul_of_W1[0]
+    assert "<B>matmul</B>" in node_line(source, matmul) and "eq 33" in node_line(source, matmul)
+    assert f"{key(net['X'])} -> {matmul} [label=<right>" in source
+    assert f"{key(net['b1'])} -> {product}" in source
+    assert f"{product} -> {key(net['Z1'])}" in source
+    assert "<B>add</B>" in node_line(source, product)
+    assert "broadcasts b[1] 4×1 (eqs 30-33)" in node_line(source, product)
+    # A[1] = s(Z[1]) (eq 27)
+    sigmoid = key(net["A1"]).replace("t", "op")
+    assert f"{key(net['Z1'])} -> {sigmoid}" in source
+    assert "<B>sigmoid</B>" in node_line(source, sigmoid)
+    # the log-loss of eq 1 is made of log; the product W[1]·X is named by its expression
+    assert "<B>log</B>" in source and "<I>W[1]·X</I><BR/>4×m" in source
+    # parameters, inputs and results look different
+    assert "#dbe9f6" in node_line(source, key(net["W1"]))
+    assert "#eeeeee" in node_line(source, key(net["X"]))
+
+
+def test_clusters_follow_name_scopes():
+    net = seed_network()
+    source = draw(net["J"]).source
+    assert source.count("subgraph cluster_") == 2
+    assert "label=<layer 1>" in source and "label=<layer 2>" in source
+    layer_1 = source.split("label=<layer 1>")[1].split("}")[0]
+    assert "<B>W[1]</B>" in layer_1 and "<B>Z[1]</B>" in layer_1 and "<B>W[2]</B>" not in layer_1
+    assert "subgraph" not in draw(net["J"], clusters=False).source
+
+
+def test_nested_scopes_give_nested_clusters():
+    x = ag.Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    with ag.name_scope("model"):
+        with ag.name_scope("layer 1"):
+            y = (x * 2.0).named("y")
+        with ag.name_scope("layer 2"):
+            z = y.sigmoid().named("z")
+    source = draw(z.sum()).source
+    model = source.split("label=<model>")[1]
+    assert "label=<layer 1>" in model and "label=<layer 2>" in model
+    assert draw(z.sum(), layers_only=True).source.count("nodes</FONT>") == 2
+
+
+def test_without_scopes_layers_are_inferred_from_seed_names():
+    net = seed_network(scopes=False)
+    source = draw(net["J"]).source
+    assert "label=<layer 1>" in source and "label=<layer 2>" in source
+    assert "inferred from the seed's names" in source
+    layer_1 = source.split("label=<layer 1>")[1].split("}")[0]
+    assert "<I>W[1]·X</I>" in layer_1  # the unnamed product joins the layer of Z[1]
+
+
+def test_layers_only_collapses_each_layer_to_one_box():
+    for scopes in (True, False):
+        net = seed_network(scopes=scopes)
+        picture = draw(net["J"], layers_only=True)
+        source = picture.source
+        assert "<B>layer 1</B>" in source and "<B>layer 2</B>" in source
+        assert "matmul → add → sigmoid" in source
+        assert "W[1] 4×3 · b[1] 4×1" in source
+        assert "<B>W[1]</B>" not in source  # no separate box for what a layer holds
+        assert re.search(r"layer0 -> layer1 \[label=<A\[1\] 4×m>\]", source), source
+        assert f"{picture.key_of(net['X'])} -> layer0" in source
+
+
+def test_layers_only_without_any_layer_draws_everything_and_says_so():
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    picture = draw((x * x).sum(), layers_only=True)
+    assert any("no layers" in note for note in picture.notes)
+    assert "<B>mul</B>" in picture.source
+
+
+# --- the sample axis m --------------------------------------------------------------------------
+
+def test_m_follows_the_samples_not_sizes_that_happen_to_equal_m():
+    net = seed_network(m=4)  # m = n[1] = 4: W[2] is 1×4 and must not read 1×m
+    picture = draw(net["J"])
+    source = picture.source
+    assert "<B>W[2]</B><BR/>1×4" in node_line(source, picture.key_of(net["W2"]))
+    assert "<B>Z[1]</B><BR/>4×m" in node_line(source, picture.key_of(net["Z1"]))
+    assert "<B>W[1]</B><BR/>4×3" in node_line(source, picture.key_of(net["W1"]))
+
+
+def test_samples_option():
+    rng = np.random.default_rng(1)
+    X = ag.Tensor(rng.standard_normal((3, 7)))  # unnamed: "auto" cannot find it
+    W = ag.Tensor(rng.standard_normal((2, 3)), requires_grad=True, name="W")
+    Z = (W @ X).named("Z")
+    assert "2×m" not in draw(Z.sum()).source
+    assert "<B>Z</B><BR/>2×m" in draw(Z.sum(), samples=7).source
+    assert "<B>Z</B><BR/>2×m" in draw(Z.sum(), samples=[X]).source
+    assert "×m" not in draw(seed_network()["J"], samples=None).source
+    # a sum over the samples removes m; keepdims leaves a 1
+    assert "<I>sum(Z)</I><BR/>(2,)" in draw(Z.sum(axis=1), samples=7).source
+    assert "2×1" in draw(Z.sum(axis=1, keepdims=True), samples=7).source
+    assert "m×2" in draw(Z.T.sum(), samples=7).source
+    with pytest.raises(ValueError, match="samples=0"):
+        draw(Z, samples=0)
+
+
+# --- values, gradients, colours ------------------------------------------------------------------
+
+def test_values_small_in_full_large_as_min_mean_max():
+    W = ag.Tensor([[1.5, -2.0], [0.25, 4.0]], requires_grad=True, name="W")
+    X = ag.Tensor(np.arange(40.0).reshape(2, 20), name="X")
+    source = draw((W @ X).sum(), values=True).source
+    assert "[[1.5 -2]" in source and "[0.25 4]]" in source
+    assert "min 0 · mean 19.5 · max 39" in source
+
+
+def test_gradients_shown_after_backward_with_retain_graph():
+    net = seed_network()
+    net["Z1"].retain_grad()
+    net["J"].backward(retain_graph=True)
+    picture = draw(net["J"], grads=True)
+    source = picture.source
+    db2 = net["b2"].grad.item()
+    assert f"[[{db2:.3g}]]" in node_line(source, picture.key_of(net["b2"]))
+    z1 = node_line(source, picture.key_of(net["Z1"]))
+    assert "grad" in z1 and f"max {net['Z1'].grad.max():.3g}" in z1
+    assert "grad not kept (see retain_grad)" in node_line(source, picture.key_of(net["A1"]))
+    assert "grad: none yet" in draw(seed_network()["J"], grads=True).source
+
+
+def test_drawing_a_freed_graph_says_what_to_do():
+    net = seed_network()
+    net["J"].backward()
+    with pytest.raises(GraphFreedError, match="retain_graph=True"):
+        draw(net["J"])
+
+
+def test_colour_by_gradient_magnitude():
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = ag.Tensor(np.ones(3), requires_grad=True, name="y")
+    J = (x * 1e-6 + y * 10.0).sum().named("J")
+    J.backward(retain_graph=True)
+    picture = draw(J, color="grad")
+    small = node_line(picture.source, picture.key_of(x))
+    large = node_line(picture.source, picture.key_of(y))
+    assert 'fillcolor="#ffffb2"' in small and "max |grad| 1.00e-06" in small
+    assert 'fillcolor="#b10026"' in large and "max |grad| 1.00e+01" in large
+    assert "on a log scale" in picture.source
+    fresh = ag.Tensor(np.ones(3), requires_grad=True)
+    assert any("no tensor" in n for n in draw((fresh * 2).sum(), color="grad").notes)
+
+
+def test_colour_by_comparison_report_marks_where_derivations_part():
+    net = seed_network()
+    differences = {"dW[1]": 0.3, "db[1]": 0.2, "dW[2]": 1e-16, "b[2]": 2e-16, "dQ[7]": 0.0}
+    picture = draw(net["J"], compare=differences)
+    source = picture.source
+    W1 = node_line(source, picture.key_of(net["W1"]))
+    W2 = node_line(source, picture.key_of(net["W2"]))
+    b1 = node_line(source, picture.key_of(net["b1"]))
+    assert "#fcae91" in W1 and "rel. diff 3.0e-01" in W1
+    assert "#c7e9c0" in W2 and "#c7e9c0" in node_line(source, picture.key_of(net["b2"]))
+    # backward order reaches b[1] (added after W[1]·X) before W[1]: b[1] is where they part first
+    assert "first to differ" in b1 and "penwidth=3" in b1 and "first to differ" not in W1
+    assert any("dQ[7]" in note for note in picture.notes)
+    assert "#c7e9c0" in node_line(draw(net["J"], compare={"dW[1]": 0.3}, tolerance=0.5).source,
+                                  picture.key_of(net["W1"]))
+    with pytest.raises(TypeError, match="must be a number"):
+        draw(net["J"], compare={"dW[1]": "small"})
+    with pytest.raises(ValueError, match="needs compare"):
+        draw(net["J"], color="compare")
+
+
+# --- the backward view ----------------------------------------------------------------------------
+
+def test_backward_view_shows_the_unbroadcast_of_eq_80_and_the_rules():
+    net = seed_network()
+    picture = draw(net["J"], backward=True)
+    source = picture.source
+    assert "db[1] = Σ over axis 1 of dZ[1]" in source and "(eq 80)" in source
+    assert "db[2] = Σ over axis 1 of dZ[2]" in source
+    assert "<B>Σ over axis 1</B>" in source
+    assert "dZ[1] = dA[1] ∘ A[1](1 − A[1])" in source and "eqs 8, 78, 82" in source
+    assert "dW[1] = d(W[1]·X)·Xᵀ" in source and "eqs 59, 79, 83" in source
+    assert "dA[1] = W[2]ᵀ·d(W[2]·A[1])" in source and "eqs 65, 81" in source
+    assert "<B>dJ = 1</B>" in source
+    # A[2] is used twice by the log-loss (log A and 1 - A): its gradient adds up
+    assert "dA[2] +=" in source and "sum of 2 contributions" in source
+    # X and Y need no gradient: no box
+    assert "<B>X</B>" not in source and "<B>dX</B>" not in source
+    # the same tensor keeps its node name in both views
+    assert picture.key_of(net["W1"]) == draw(net["J"]).key_of(net["W1"])
+
+
+def test_backward_view_with_gradients_and_layers_only():
+    net = seed_network()
+    for name in ("Z1", "A1", "Z2", "A2"):
+        net[name].retain_grad()
+    net["J"].backward(retain_graph=True)
+    picture = draw(net["J"], backward=True, grads=True)
+    assert f"{net['b2'].grad.item():.3g}" in node_line(picture.source, picture.key_of(net["b2"]))
+    collapsed = draw(net["J"], backward=True, layers_only=True).source
+    assert "<B>layer 1</B><BR/>db[1] 4×1 · dW[1] 4×3" in collapsed
+    assert "sigmoid vjp → add vjp → Σ over axis 1" in collapsed
+    assert "layer1 -> layer0 [label=<dA[1] 4×m>]" in collapsed  # layer 2 hands dA[1] down
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 4), m=st.integers(1, 5),
+       bias=st.sampled_from(["column", "row", "vector", "one", "scalar", "full"]))
+def test_unbroadcast_label_names_the_axes_the_engine_sums(n, m, bias):
+    shape = {"column": (n, 1), "row": (1, m), "vector": (m,), "one": (1, 1), "scalar": (),
+             "full": (n, m)}[bias]
+    A = ag.Tensor(np.ones((n, m)), requires_grad=True, name="A")
+    b = ag.Tensor(np.ones(shape), requires_grad=True, name="b")
+    Z = (A + b).named("Z")
+    source = draw((Z * Z).sum(), backward=True).source
+    padded = (1,) * (2 - len(shape)) + shape
+    summed = [axis for axis in range(2) if padded[axis] == 1 and (n, m)[axis] != 1
+              or axis < 2 - len(shape)]
+    if not summed:
+        assert "Σ over" not in source
+    else:
+        where = ("all elements" if len(summed) == 2 else f"axis {summed[0]}")
+        assert f"db = Σ over {where} of dZ" in source
+    b.grad = None  # the picture does not touch the engine's state
+    assert b.grad is None
+
+
+# --- identities, size, depth ----------------------------------------------------------------------
+
+def test_node_names_are_stable_and_never_ids():
+    first, second = seed_network(seed=3), seed_network(seed=3)
+    assert draw(first["J"]).source == draw(second["J"]).source
+    assert draw(first["J"], backward=True).source == draw(second["J"], backward=True).source
+    assert str(id(first["J"])) not in draw(first["J"]).source
+
+
+def test_deep_graph_draws_without_recursion_error_and_is_summarised():
+    x = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="x")
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    picture = draw(y.sum(), max_nodes=100)
+    assert node_count(picture.source) <= 100
+    assert any("not drawn" in note or "max_nodes=100" in note for note in picture.notes)
+    assert "more nodes not drawn" in picture.source
+    short = x
+    for _ in range(500):
+        short = short * 1.0001
+    everything = draw(short.sum(), max_nodes=None)
+    assert node_count(everything.source) == 3 * 500 + 3  # each step: product, mul, constant
+
+
+def test_big_network_collapses_to_layers_first():
+    x = ag.Tensor(np.ones((3, 2)), name="X")
+    A = x
+    for l in range(1, 41):
+        with ag.name_scope(f"layer {l}"):
+            W = ag.Tensor(np.eye(3), requires_grad=True, name=f"W[{l}]")
+            A = (W @ A).tanh().named(f"A[{l}]")
+    picture = draw(A.sum(), max_nodes=60)
+    assert any("collapsed to one box" in note for note in picture.notes)
+    assert "<B>layer 40</B>" in picture.source and "more nodes" not in picture.source
+    small = draw(A.sum(), max_nodes=10)
+    assert node_count(small.source) <= 10 and "more nodes not drawn" in small.source
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        draw(np.ones(3))
+    J = seed_network()["J"]
+    with pytest.raises(ValueError, match="color"):
+        draw(J, color="rainbow")
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw(J, max_nodes=1)
+    with pytest.raises(KeyError, match="not in this picture"):
+        draw(J).key_of(ag.Tensor(1.0, name="elsewhere"))
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+@needs_dot
+def test_rendered_svg_parses_and_holds_the_labels(tmp_path):
+    net = seed_network()
+    path = draw(net["J"]).render(tmp_path / "seed.svg")
+    root = ElementTree.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    texts = {"".join(element.itertext()) for element in root.iter() if element.tag.endswith("text")}
+    for label in ("W[1]", "b[1]", "Z[1]", "A[1]", "W[2]", "J", "4×3", "4×m", "matmul", "sigmoid"):
+        assert label in texts, label
+    assert [p.name for p in tmp_path.iterdir()] == ["seed.svg"]  # no temporary file left
+
+
+@needs_dot
+def test_render_png_pdf_dot_by_suffix(tmp_path):
+    picture = draw(seed_network()["J"], backward=True)
+    assert picture.render(tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
+    assert picture.render(tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
+    assert picture.render(tmp_path / "g.dot").read_text(encoding="utf-8") == picture.source
+    assert picture.render(tmp_path / "g.out", format="svg").read_bytes().lstrip().startswith(b"<?xml")
+    with pytest.raises(ValueError, match="'.jpg'"):
+        picture.render(tmp_path / "g.jpg")
+
+
+@needs_dot
+def test_notebook_repr_is_svg():
+    picture = draw(seed_network()["J"])
+    assert isinstance(picture, GraphPicture)
+    assert "<svg" in picture._repr_svg_()
+    assert "<svg" in picture._repr_mimebundle_()["image/svg+xml"]
+
+
+def test_missing_dot_gives_a_clear_error_and_keeps_the_source(tmp_path, monkeypatch):
+    picture = draw(seed_network()["J"])
+    target = tmp_path / "seed.svg"
+    target.write_text("the previous picture")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz") as caught:
+        picture.render(target)
+    assert "picture.source" in str(caught.value)
+    assert target.read_text() == "the previous picture"  # not half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed.svg"]
+    assert picture.source.startswith("digraph")
+    assert picture.render(tmp_path / "seed.dot").read_text(encoding="utf-8") == picture.source
+    bundle = picture._repr_mimebundle_()
+    assert "image/svg+xml" not in bundle and "install Graphviz" in bundle["text/plain"].replace("Install", "install")
+    assert picture._repr_svg_() is None
