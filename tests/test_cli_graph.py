@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,15 @@ def test_python_dash_m_runs_the_command(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "<B>Z[2]</B>" in path.read_text(encoding="utf-8")
+
+
+@needs_dot
+def test_make_pictures_script_regenerates_the_docs_pictures(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_pictures.py"
+    result = subprocess.run([sys.executable, str(script), "--out-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["deep_layers.svg", "seed_backward.svg", "seed_gradients.svg", "seed_graph.svg"]
+    assert "db[1] = Σ over axis 1 of dZ[1]" in " ".join(svg_texts(tmp_path / "seed_backward.svg"))
+    assert "layer 3" in svg_texts(tmp_path / "deep_layers.svg")

@@ -20,12 +20,14 @@ MONO_FONT = "Courier"
 def html_label(node) -> str:
     title = escape(node.title)
     parts = [f"<I>{title}</I>" if node.italic else f"<B>{title}</B>"]
+    # grey small print, lighter on a dark fill (which has white text)
+    grey = "#dddddd" if node.attrs.get("fontcolor") == "white" else "#555555"
     for text, style in node.lines:
         body = escape(text)
         if style == "mono":
             body = f'<FONT FACE="{MONO_FONT}" POINT-SIZE="9">{body}</FONT>'
         elif style == "small":
-            body = f'<FONT POINT-SIZE="9" COLOR="#555555">{body}</FONT>'
+            body = f'<FONT POINT-SIZE="9" COLOR="{grey}">{body}</FONT>'
         parts.append(body)
     return "<" + "<BR/>".join(parts) + ">"
 

@@ -87,6 +87,8 @@ class GraphPicture:
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
+            # mkstemp makes the file private (0600); a picture is an ordinary file
+            os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
             os.replace(temporary, path)
         except BaseException:
             if os.path.exists(temporary):

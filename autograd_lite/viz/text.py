@@ -60,7 +60,7 @@ def format_shape(shape, sample_flags=()) -> str:
 
 
 def _number(value) -> str:
-    return f"{value:.3g}"
+    return f"{value + 0.0:.3g}"  # + 0.0 turns -0.0 (0 times a negative number) into 0
 
 
 def format_array(array, max_elements: int) -> list:
