@@ -188,8 +188,10 @@ class ProgressBar:
 
 # --- the loop ---------------------------------------------------------------------------------
 
-def _as_array(value, label):
-    return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=None)
+def _as_array(value):
+    """Plain data for slicing columns: a Tensor's array, or the array itself (labels keep
+    their integer dtype)."""
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
 def _check_samples(X, Y, label):
@@ -210,7 +212,7 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
     Returns ``{"loss": J, name_of_metric: value}``. With ``batch_size`` the forward pass runs
     in chunks (the loss is weighted by chunk size, so the result equals one full pass).
     """
-    X, Y = _as_array(X, "X"), _as_array(Y, "Y")
+    X, Y = _as_array(X), _as_array(Y)
     _check_samples(X, Y, "")
     m = X.shape[1]
     total, outputs = 0.0, []
@@ -244,10 +246,10 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
     Returns the ``History``. Stops with a FloatingPointError naming the epoch and batch if J
     becomes nan or inf (usually: the learning rate is too large).
     """
-    X, Y = _as_array(X, "X"), _as_array(Y, "Y")
+    X, Y = _as_array(X), _as_array(Y)
     _check_samples(X, Y, "")
     if validation is not None:
-        X_val, Y_val = (_as_array(v, "validation") for v in validation)
+        X_val, Y_val = (_as_array(v) for v in validation)
         _check_samples(X_val, Y_val, "validation ")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a whole number >= 0, got {epochs!r}")

@@ -305,6 +305,12 @@ def test_logits_model_with_the_fused_loss_matches_finite_differences():
     _finite_difference_check(model, lambda: binary_cross_entropy_with_logits(model(X), Y))
 
 
+def test_the_package_docstring_example_runs():
+    import doctest
+    result = doctest.testmod(nn)
+    assert result.attempted >= 3 and result.failed == 0
+
+
 def test_functional_layer_is_eq_33():
     F = nn.functional
     W, b, A = rng().standard_normal((2, 3)), np.ones((2, 1)), rng(1).standard_normal((3, 4))
