@@ -43,20 +43,27 @@ def test_compare_passes_on_correct_networks(layers, activations, loss, m):
     assert "PASS" in str(c) and c.sentinel == []
 
 
+OUTPUTS_OF = {"log-loss": ["sigmoid"], "mse": ["sigmoid", "tanh", "relu", "identity"],
+              "cross-entropy": ["softmax"]}
+
+
 @st.composite
 def small_networks(draw):
+    loss = draw(st.sampled_from(sorted(OUTPUTS_OF)))
     depth = draw(st.integers(1, 3))
     hidden = draw(st.lists(st.sampled_from(["sigmoid", "tanh", "relu", "identity"]),
                            min_size=depth - 1, max_size=depth - 1))
-    layers = [draw(st.integers(1, 4)) for _ in range(depth)] + [draw(st.integers(1, 3))]
-    return layers, hidden + ["sigmoid"], draw(st.sampled_from([1, 2, 4])), draw(st.integers(0, 999))
+    n_out = draw(st.integers(2 if loss == "cross-entropy" else 1, 3))
+    layers = [draw(st.integers(1, 4)) for _ in range(depth)] + [n_out]
+    activations = hidden + [draw(st.sampled_from(OUTPUTS_OF[loss]))]
+    return layers, activations, draw(st.sampled_from([1, 2, 4])), loss, draw(st.integers(0, 999))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(small_networks())
-def test_compare_passes_on_any_small_sigmoid_output_network(network):
-    layers, activations, m, seed = network
-    c = check.compare(**problem(layers, activations, m, seed=seed))
+def test_compare_passes_on_any_small_network(network):
+    layers, activations, m, loss, seed = network
+    c = check.compare(**problem(layers, activations, m, loss, seed=seed))
     assert c.passed, str(c)
 
 

@@ -12,15 +12,16 @@ The three ways:
   every Z[l] and A[l], ``J.backward()``.
 - ``reference``: ``autograd_lite.reference.derive`` — eqs 77-84 by hand, optionally with a
   deliberately wrong rule (``reference.wrong_rules``) or your own (``reference.Rules``).
-- ``numeric``: central finite differences of J, computed by the forward pass of eqs 33-34 and
-  eq 76 in plain numpy (``reference.J_of``), perturbing each element of W[l], b[l], Z[l], A[l].
+- ``numeric``: central finite differences of J (five-point stencil), computed by the forward
+  pass of eqs 33-34 and eq 76 in plain numpy (``reference.J_of``), perturbing each element of
+  W[l], b[l], Z[l], A[l]. For A[N] under a log the step shrinks so that A[N] stays inside (0, 1).
 
 Convention: every dA and dZ printed is dJ/dA, dJ/dZ (the autodiff convention: it carries the
 1/m of eq 76). The seed writes eqs 77-78, 81-82 per sample; its dA, dZ are these times m.
 dW and db are the same in both conventions (EQUATIONS.md, note under eq 84).
 
 Pass: a pair agrees when ``max |a - b| <= atol`` or ``relative <= rtol`` (defaults 1e-8 and
-1e-6: analytic ways agree to ~1e-15, central differences with eps = 1e-6 to ~1e-9).
+1e-6: analytic ways agree to ~1e-15, the five-point differences with eps = 1e-6 to ~1e-9).
 """
 
 from __future__ import annotations
@@ -249,8 +250,15 @@ def _reference_value(derivation, quantity, layer):
 
 
 def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
-    """Central differences of J for the elements of one quantity, and the mask of the
-    elements computed (all, or a random sample of ``max_numeric``; the rest hold 0)."""
+    """Finite differences of J for the elements of one quantity, and the mask of the elements
+    computed (all, or a random sample of ``max_numeric``; the rest hold 0).
+
+    The five-point central stencil ``(J(-2h) - 8 J(-h) + 8 J(h) - J(2h)) / 12h`` errs by
+    O(h^4) instead of O(h^2): a unit near saturation has a large third derivative, and the
+    plain two-point difference would blame the gradient for the stencil's own error.
+    """
+    N = len(W)
+    probabilities = None
     if quantity in ("dW", "db"):
         target = (W if quantity == "dW" else b)[l - 1]
         J = lambda: ref.J_of(W, b, X, Y, activations, loss)  # noqa: E731 - reads target in place
@@ -259,6 +267,8 @@ def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
         target = np.zeros_like((Z if quantity == "dZ" else A)[l])
         key = (quantity[1:], l)
         J = lambda: ref.J_of(W, b, X, Y, activations, loss, perturb={key: target})  # noqa: E731
+        if quantity == "dA" and l == N and loss in ("log-loss", "cross-entropy"):
+            probabilities = A[N]
     indices = list(np.ndindex(*target.shape))
     if len(indices) > max_numeric:
         chosen = rng.choice(len(indices), size=max_numeric, replace=False)
@@ -267,14 +277,25 @@ def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
     sampled = np.zeros(target.shape, dtype=bool)
     for index in indices:
         sampled[index] = True
+        h = eps if probabilities is None else _step_inside(probabilities[index], eps, loss)
+        if h == 0.0:  # a probability of exactly 0 or 1: log-loss has no derivative there
+            grad[index] = np.nan
+            continue
         saved = target[index]
-        target[index] = saved + eps
-        plus = J()
-        target[index] = saved - eps
-        minus = J()
+        values = []
+        for step in (-2 * h, -h, h, 2 * h):
+            target[index] = saved + step
+            values.append(J())
         target[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
+        grad[index] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
     return grad, sampled
+
+
+def _step_inside(a: float, eps: float, loss: str) -> float:
+    """A step that keeps the probability a and a +- 2h well inside (0, 1) where the loss
+    takes log(a) (and log(1 - a) for log-loss): at most 1/100 of the distance to the edge."""
+    room = a if loss == "cross-entropy" else min(a, 1.0 - a)
+    return max(0.0, min(eps, room / 100))
 
 
 # ---- comparing ------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def format_comparison(c) -> str:
     if sampled:
         numeric_note = (f" Finite differences were sampled for {', '.join(r.label for r in sampled)}.")
     tolerance = (f"a pair agrees when max|diff| <= {c.atol:g} or relative <= {c.rtol:g}; "
-                 f"relative = ||a - b|| / (||a|| + ||b||); numeric: central differences, eps = {c.eps:g}.")
+                 f"relative = ||a - b|| / (||a|| + ||b||); numeric: five-point central differences, step {c.eps:g}.")
     if c.passed:
         lines.append(f"PASS: the three ways agree on all {len(c.rows)} quantities "
                      f"({tolerance}){numeric_note}")
