@@ -130,6 +130,27 @@ def test_nested_scopes_give_nested_clusters():
     assert draw(z.sum(), layers_only=True).source.count("nodes</FONT>") == 2
 
 
+def test_parameters_made_outside_a_scope_join_the_layer_that_uses_them():
+    # as an nn layer does: W and b made in its constructor, used inside name_scope("layer 1")
+    W = ag.Tensor(np.ones((4, 3)), requires_grad=True, name="W[1]")
+    b = ag.Tensor(np.ones((4, 1)), requires_grad=True, name="b[1]")
+    X = ag.Tensor(np.ones((3, 5)), name="X")
+    with ag.name_scope("layer 1"):
+        A = (W @ X + b).sigmoid().named("A[1]")
+    source = draw(A.mean()).source
+    layer_1 = source.split("label=<layer 1>")[1].split("}")[0]
+    assert "<B>W[1]</B>" in layer_1 and "<B>b[1]</B>" in layer_1
+    assert "<B>X</B>" not in layer_1  # the input stays outside: it is no layer's parameter
+    shared = ag.Tensor(np.ones((3, 3)), requires_grad=True, name="S")
+    with ag.name_scope("one"):
+        u = (shared @ X).named("u")
+    with ag.name_scope("two"):
+        v = (shared @ u).named("v")
+    two_layers = draw(v.sum()).source
+    assert "<B>S</B>" not in two_layers.split("label=<one>")[1].split("}")[0]
+    assert "<B>S</B>" not in two_layers.split("label=<two>")[1].split("}")[0]
+
+
 def test_without_scopes_layers_are_inferred_from_seed_names():
     net = seed_network(scopes=False)
     source = draw(net["J"]).source

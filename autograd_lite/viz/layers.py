@@ -1,6 +1,7 @@
 """Layers and size: where each node is grouped, the "layers only" view, and the size policy.
 
-- Groups come from ``ag.name_scope`` (the nn modules wrap each layer in one). A graph with no
+- Groups come from ``ag.name_scope`` (the nn modules wrap each layer in one); a parameter made
+  outside any scope joins the one layer that uses it. A graph with no
   scope at all is grouped by the seed's names instead: ``W[1]``, ``b[1]``, ``Z[1]``, ``A[1]``
   belong to "layer 1" (eqs 33-38), and an unnamed intermediate such as ``W[1]·X`` to the layer
   of the tensors computed from it.
@@ -21,6 +22,13 @@ def scopes_for(graph) -> tuple:
     """(scope per tensor, where the scopes came from: "name_scope", "seed names" or None)."""
     scopes = [tuple(t.scope) for t in graph.tensors]
     if any(scopes):
+        # a parameter made outside any scope (an nn layer creates W and b in its constructor,
+        # then runs inside its scope) belongs to the layer that uses it, when only one does
+        for k, tensor in enumerate(graph.tensors):
+            if not scopes[k] and tensor.is_leaf and tensor.requires_grad:
+                users = {scopes[c] for c in graph.consumers[k]}
+                if len(users) == 1:
+                    scopes[k] = users.pop()
         return scopes, "name_scope"
     inferred = [()] * len(graph.tensors)
     for k, tensor in enumerate(graph.tensors):
