@@ -7,7 +7,8 @@ generic reverse-mode traversal. The equation numbers in the docs refer to the se
 from .autodiff import enable_grad, is_grad_enabled, name_scope, no_grad
 from .errors import GraphFreedError, SaturationWarning, ShapeError
 from .functional import grad, hvp, value_and_grad
-from .losses import binary_cross_entropy, binary_cross_entropy_with_logits
+from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                     mean_squared_error, softmax_cross_entropy)
 from .ops import Primitive
 from .tensor import Tensor, as_tensor
 
@@ -49,6 +50,10 @@ def zero_grad(tensors):
 __all__ = [
     "Tensor", "Primitive", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
     "grad", "value_and_grad", "hvp", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim",
     "sigmoid", "tanh", "relu", "exp", "log", "sum", "mean", "softmax", "log_softmax", "reshape",
     "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
 ]
+
+# Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).
+from . import nn, optim  # noqa: E402
