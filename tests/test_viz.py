@@ -380,6 +380,13 @@ def test_bad_arguments_are_named():
         draw(J, max_nodes=1)
     with pytest.raises(KeyError, match="not in this picture"):
         draw(J).key_of(ag.Tensor(1.0, name="elsewhere"))
+    constant = ag.Tensor(np.ones(3), name="x")
+    with pytest.raises(ValueError, match="'x' does not require a gradient"):
+        draw(constant, backward=True)
+    # a lone tensor is a picture of one box, in either view
+    assert node_count(draw(constant).source) == 1
+    leaf = ag.Tensor(np.ones(3), requires_grad=True, name="w")
+    assert "<B>dw</B>" in draw(leaf, backward=True).source
 
 
 # --- rendering ------------------------------------------------------------------------------------

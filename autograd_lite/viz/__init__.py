@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Real
 
+from ..tensor import Tensor
 from . import emit, layers, model as _model
 from .picture import FORMATS, GraphPicture, GraphvizNotFoundError, key_table
 from .walk import display_names, sample_axes, walk
@@ -68,8 +69,6 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
       node; ``picture.notes`` and the caption say what happened. None: no limit.
     - ``rankdir``: Graphviz direction, "TB" (top to bottom, default) or "LR", "BT", "RL".
     """
-    from ..tensor import Tensor  # here, not at import time: viz sits above the engine
-
     if not isinstance(root, Tensor):
         raise TypeError(f"draw: expected a Tensor (such as the loss J), got {type(root).__name__}")
     if color not in COLORS:
@@ -86,6 +85,10 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"draw: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
 
+    if backward and not root.requires_grad:
+        raise ValueError(f"draw(backward=True): {root.name or 'the tensor'!r} does not require a "
+                         f"gradient (nothing it was computed from has requires_grad=True, or it "
+                         f"was computed under no_grad()), so there is no backward flow to draw")
     graph = walk(root)
     names = display_names(graph)
     flags = sample_axes(graph, samples)
