@@ -191,6 +191,26 @@ def test_m_follows_the_samples_not_sizes_that_happen_to_equal_m():
     assert "<B>W[1]</B><BR/>4×3" in node_line(source, picture.key_of(net["W1"]))
 
 
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(1, 4), min_size=2, max_size=4), m=st.integers(1, 4))
+def test_m_marks_exactly_the_sample_columns_for_any_sizes(sizes, m):
+    # sizes and m are drawn from the same small range on purpose: they often coincide
+    X = ag.Tensor(np.ones((sizes[0], m)), name="X")
+    A, tensors = X, []
+    for l in range(1, len(sizes)):
+        W = ag.Tensor(np.ones((sizes[l], sizes[l - 1])), requires_grad=True, name=f"W[{l}]")
+        b = ag.Tensor(np.ones((sizes[l], 1)), requires_grad=True, name=f"b[{l}]")
+        Z = (W @ A + b).named(f"Z[{l}]")
+        A = Z.tanh().named(f"A[{l}]")
+        tensors += [(W, False), (b, False), (Z, True), (A, True)]
+    picture = draw(A.sum())
+    for tensor, has_samples in tensors:
+        rows = tensor.shape[0]
+        columns = "m" if has_samples and m > 1 else str(tensor.shape[1])
+        expected = f"<B>{tensor.name}</B><BR/>{rows}×{columns}"
+        assert expected in node_line(picture.source, picture.key_of(tensor))
+
+
 def test_samples_option():
     rng = np.random.default_rng(1)
     X = ag.Tensor(rng.standard_normal((3, 7)))  # unnamed: "auto" cannot find it
