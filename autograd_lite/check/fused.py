@@ -102,8 +102,8 @@ class FusedComparison:
             zs = ", ".join(f"{p.z:g} (y={p.y:g})" for p in self.parting if p.why == r.why)
             lines.append(f"They part at z = {zs}: {r.why}")
         lines.append("Fused dZ equals A - Y bit for bit in every row: that is its vjp. The exact "
-                     "column shows that A - Y itself keeps few digits once A is within 1e-9 of 1; "
-                     "only the composed chain turns that into NaN.")
+                     "column shows that A - Y itself keeps fewer digits the closer A is to 1 (see "
+                     "z = 30); only the composed chain turns that into NaN.")
         return "\n".join(lines)
 
     __repr__ = __str__
