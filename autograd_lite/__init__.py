@@ -50,10 +50,11 @@ def zero_grad(tensors):
 __all__ = [
     "Tensor", "Primitive", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
     "grad", "value_and_grad", "hvp", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim",
+    "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim", "draw",
     "sigmoid", "tanh", "relu", "exp", "log", "sum", "mean", "softmax", "log_softmax", "reshape",
     "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
 ]
 
 # Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).
 from . import nn, optim  # noqa: E402
+from .viz import draw  # noqa: E402
