@@ -148,14 +148,23 @@ def sum_to_shape(grad, shape, op_name):
     if grad_shape == shape:
         return grad
     extra = len(grad_shape) - len(shape)
-    if extra >= 0 and all(n == 1 or n == grad_n for n, grad_n in zip(shape, grad_shape[extra:])):
-        axes = tuple(range(extra)) + tuple(
-            extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
-        if axes:
-            grad = grad.sum(axis=axes, keepdims=True)
-        if extra:
-            grad = grad.reshape(shape)
-        return grad
+    if extra >= 0:
+        # NOTE: one plain loop instead of all() and two generator expressions (~1 us less on
+        # every bias gradient); the leading axes broadcasting added are always summed.
+        axes = list(range(extra))
+        for i, n in enumerate(shape):
+            if n != grad_shape[extra + i]:
+                if n != 1:
+                    break
+                axes.append(extra + i)
+        else:
+            if axes:
+                # NOTE: np.add.reduce is what ndarray.sum calls, minus a Python layer.
+                grad = (np.add.reduce(grad, axis=tuple(axes), keepdims=True)
+                        if type(grad) is np.ndarray else grad.sum(axis=tuple(axes), keepdims=True))
+            if extra:
+                grad = grad.reshape(shape)
+            return grad
     raise RuntimeError(
         f"{op_name}: its vjp returned a gradient of shape {tuple(grad_shape)} for an input of "
         f"shape {tuple(shape)}; a vjp must return the input's shape (or one that broadcasts from it)")
