@@ -216,6 +216,10 @@ class MatMul(Primitive):
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
+        if x.ndim == 2 and y.ndim == 2:
+            # NOTE: the common case (W A of eqs 33, 79-83) without the 1-D promotions below:
+            # g already has the output's 2-D shape. About 1 us less per matmul.
+            return (g @ y.T if wants[0] else None), (x.T @ g if wants[1] else None)
         x2 = x.reshape((1, -1)) if x.ndim == 1 else x   # a 1-D left operand is a row
         y2 = y.reshape((-1, 1)) if y.ndim == 1 else y   # a 1-D right operand is a column
         g2 = g.reshape((x2.shape[0], y2.shape[1]))
