@@ -12,7 +12,8 @@ def python_blocks():
 
 
 def run(block):
-    namespace = {}
+    import autograd_lite as ag
+    namespace = {"np": np, "ag": ag}  # later blocks assume the first block's imports
     exec(compile(block, str(README), "exec"), namespace)
     return namespace
 
