@@ -80,6 +80,22 @@ def _operand(value, like):
     return None
 
 
+def _unary(op, x):
+    """``_record`` for the one-input ops without parameters (sigmoid, exp, log, ...), written
+    out like ``_binary`` (NOTE: no argument list, no ``**params``: ~0.3 us less per op)."""
+    result = op.forward(x.data)
+    if type(result) is not np.ndarray:
+        result = np.asarray(result)
+    if x.requires_grad and is_grad_enabled():
+        output = Tensor._make(result, Node(op, (x,), {}), True)
+    else:
+        output = Tensor._make(result, None, False)
+    if forward_hooks:
+        for hook in forward_hooks:
+            hook(op, (x,), output)
+    return output
+
+
 def _binary(op, x, y):
     """``_record`` for the two-input operators, written out.
 
@@ -331,7 +347,7 @@ class Tensor:
         return NotImplemented if other is None else _binary(ops.MATMUL, other, self)
 
     def __neg__(self):
-        return _record(ops.NEG, (self,), {})
+        return _unary(ops.NEG, self)
 
     def __pos__(self):
         return self
@@ -351,24 +367,24 @@ class Tensor:
 
     # --- elementwise functions ------------------------------------------------------------------
     def exp(self):
-        return _record(ops.EXP, (self,), {})
+        return _unary(ops.EXP, self)
 
     def log(self):
         """Natural log (eq 1)."""
-        return _record(ops.LOG, (self,), {})
+        return _unary(ops.LOG, self)
 
     def sigmoid(self):
         """s(z) = 1 / (1 + e^-z) (eq 7); stable for any z."""
-        return _record(ops.SIGMOID, (self,), {})
+        return _unary(ops.SIGMOID, self)
 
     def tanh(self):
-        return _record(ops.TANH, (self,), {})
+        return _unary(ops.TANH, self)
 
     def relu(self):
-        return _record(ops.RELU, (self,), {})
+        return _unary(ops.RELU, self)
 
     def abs(self):
-        return _record(ops.ABS, (self,), {})
+        return _unary(ops.ABS, self)
 
     def sqrt(self):
         return self ** 0.5
