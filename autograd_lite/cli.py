@@ -13,7 +13,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 
-import numpy as np
+from .reference import random_problem
 
 # name -> module; each module defines add_parser(subparsers) and run(args).
 COMMANDS = {
@@ -97,21 +97,11 @@ def network_spec(args) -> NetworkSpec:
 def random_network(spec: NetworkSpec) -> dict:
     """Seeded data and parameters for ``spec`` as plain arrays (samples as columns).
 
-    Returns ``{"X": (n[0], m), "Y": (n[N], m), "W": [W[1], ...], "b": [b[1], ...]}``. The
-    weights are randn / sqrt(n[l-1]) rather than the seed's randn * 0.01, so that every layer's
-    gradient is large enough for a comparison to mean something.
+    Returns ``{"X": (n[0], m), "Y": (n[N], m), "W": [W[1], ...], "b": [b[1], ...]}``, drawn by
+    ``reference.random_problem`` (weights of variance 1/n[l-1] rather than the seed's
+    randn * 0.01, so every layer's gradient is large enough for a comparison to mean something).
     """
-    rng = np.random.default_rng(spec.seed)
-    n = spec.layers
-    X = rng.standard_normal((n[0], spec.m))
-    if spec.loss == "log-loss":
-        Y = (rng.random((n[-1], spec.m)) > 0.5).astype(np.float64)
-    elif spec.loss == "cross-entropy":
-        Y = np.eye(n[-1])[:, rng.integers(0, n[-1], spec.m)]
-    else:
-        Y = rng.standard_normal((n[-1], spec.m))
-    W = [rng.standard_normal((n[l], n[l - 1])) / np.sqrt(n[l - 1]) for l in range(1, len(n))]
-    b = [rng.standard_normal((n[l], 1)) * 0.1 for l in range(1, len(n))]
+    W, b, X, Y = random_problem(spec.layers, spec.activations, spec.m, spec.loss, spec.seed)
     return {"X": X, "Y": Y, "W": W, "b": b}
 
 

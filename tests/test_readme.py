@@ -38,3 +38,12 @@ def test_seed_network_block_gives_eqs_83_84():
 def test_every_python_block_runs():
     for block in python_blocks():
         run(block)
+
+
+def test_readme_check_report_is_what_the_command_prints(capsys):
+    from autograd_lite.cli import main
+    command = "autograd-lite check --layers 3,4,1 --activations sigmoid,sigmoid --m 5"
+    text = README.read_text(encoding="utf-8")
+    shown = text.split(f"$ {command}\n", 1)[1].split("```", 1)[0]
+    assert main(command.split()[1:]) == 0
+    assert capsys.readouterr().out == shown
