@@ -285,8 +285,9 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
                 # NOTE: out of place on purpose: a vjp may hand the same array to two inputs
                 # (add returns g, g), so adding into one would corrupt the other.
                 grads[parent_key] = parent_grad if previous is None else previous + parent_grad
-            consumers[parent_key] -= 1
-            if consumers[parent_key] == 0:
+            left = consumers[parent_key] - 1  # NOTE: one dict lookup fewer than -= then ==
+            consumers[parent_key] = left
+            if not left:
                 ready.append(parent)
         # Drop this node's references now, so that a gradient arriving at a leaf next is
         # held by ``grads`` alone and the reference count can show that it needs no copy.
