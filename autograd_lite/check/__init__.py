@@ -6,6 +6,8 @@
 - ``compare(W, b, X, Y, activations, loss)``: one network's dA, dZ, dW, db (eqs 77-84) three
   ways — autodiff, ``autograd_lite.reference`` (the hand derivation), finite differences — per
   layer in backward order, naming the first quantity where they part.
+- ``compare_model(model, X, Y, loss)``: the same for an ``nn.MLP`` / ``nn.Sequential``, with the
+  model's own forward pass as the autodiff way.
 - ``fused_vs_composed()``: the composed log-loss ``binary_cross_entropy(sigmoid(Z), Y)`` and
   the fused ``binary_cross_entropy_with_logits(Z, Y)``: where they agree, where and why they
   part at saturation.
@@ -14,10 +16,11 @@
 """
 
 from .compare import Comparison, compare
+from .model import compare_model
 from .fused import FusedComparison, fused_vs_composed
 from .gradcheck import GradcheckResult, PrecisionWarning, gradcheck
 from .sentinel import NonFiniteWarning, Sentinel, SentinelError, sentinel
 
-__all__ = ["gradcheck", "GradcheckResult", "PrecisionWarning", "compare", "Comparison",
+__all__ = ["gradcheck", "GradcheckResult", "PrecisionWarning", "compare", "Comparison", "compare_model",
            "fused_vs_composed", "FusedComparison", "sentinel", "Sentinel", "SentinelError",
            "NonFiniteWarning"]

@@ -166,8 +166,17 @@ def compare(W, b, X, Y, activations, loss: str = "log-loss", *, rules: ref.Rules
     """
     W, b, X, Y, activations = ref.validate_network(W, b, X, Y, activations, loss, convention,
                                                          caller="compare")
+    return compare_ways(W, b, X, Y, activations, loss, _autodiff(W, b, X, Y, activations, loss),
+                        rules=rules, convention=convention, rtol=rtol, atol=atol, eps=eps,
+                        max_numeric=max_numeric, seed=seed)
+
+
+def compare_ways(W, b, X, Y, activations, loss, autodiff_way, *, rules, convention, rtol, atol,
+                 eps, max_numeric, seed) -> Comparison:
+    """The comparison proper, given the autodiff way's ``(grads, J, sentinel events)``: what
+    ``compare`` builds from Tensor operations, or what ``compare_model`` gets from an nn model."""
+    autodiff, J_autodiff, events = autodiff_way
     N, m = len(W), X.shape[1]
-    autodiff, J_autodiff, events = _autodiff(W, b, X, Y, activations, loss)
     rng = np.random.default_rng(seed)
     # NOTE: numpy's own divide/invalid warnings would repeat, less precisely, what the
     # sentinel line of the report says about a saturated network.
@@ -354,12 +363,26 @@ def _explain(row: Row, clash, rules, m, eps) -> str:
         return text
     if ok["reference-numeric"] and not ok["autodiff-reference"]:
         return (f"Autodiff differs from the hand derivation and finite differences at {where}: "
-                f"a vjp in the engine is wrong (run check.gradcheck on the operation that makes "
-                f"{row.quantity[1:]}[{row.layer}])")
+                f"a vjp in the engine is wrong: {_consumer(row)}, so run check.gradcheck on that "
+                f"operation")
     if ok["autodiff-reference"]:
         return (f"Autodiff and the hand derivation agree at {where} but finite differences do "
                 f"not: a kink (relu at 0) within eps = {eps:g} of an element, or a saturated unit")
     return f"All three ways differ at {where}"
+
+
+def _consumer(row) -> str:
+    """Which operation's vjp produces this quantity: the one that *uses* it in the forward pass."""
+    l, label = row.layer, row.label
+    if row.quantity == "dZ":
+        return f"{label} comes from the vjp of the activation g[{l}] that makes A[{l}] from Z[{l}]"
+    if row.quantity == "dW":
+        return f"{label} comes from the vjp of the matmul W[{l}] A[{l - 1}] (eq 33)"
+    if row.quantity == "db":
+        return f"{label} comes from the vjp of the add of b[{l}] (eq 33)"
+    if row.equation == 77:  # dA[N]
+        return f"{label} comes from the vjp of the loss (eq 76)"
+    return f"{label} comes from the vjp of the matmul W[{l + 1}] A[{l}] (eq 33)"
 
 
 def _ratio(a, b):
