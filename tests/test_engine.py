@@ -358,3 +358,33 @@ def test_in_place_add_rebinds_and_never_mutates_a_recorded_value():
     alias = x
     x -= 1.0
     assert alias.data[0] == 1.0 and alias.is_leaf and x.op == "sub"
+
+
+def test_gradients_never_alias_each_other_the_seed_or_a_retained_gradient():
+    # The engine may hand one array to several inputs (add's vjp returns g, g) and may keep a
+    # leaf's first gradient without a copy; no two .grad arrays may share memory, and none may
+    # share memory with an array the user holds.
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    y = ag.Tensor([3.0, 4.0], requires_grad=True)
+    z = (x + y).retain_grad()
+    w = z + 0.0
+    seed = np.ones(2)
+    w.backward(seed)
+    grads = [x.grad, y.grad, z.grad]
+    for i, first in enumerate(grads):
+        assert not np.shares_memory(first, seed)
+        for second in grads[i + 1:]:
+            assert not np.shares_memory(first, second)
+    x.grad += 10.0                                   # the user edits one gradient in place
+    np.testing.assert_array_equal(y.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(z.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+
+
+def test_a_kept_gradient_is_not_changed_by_the_next_backward():
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    kept = x.grad
+    (x * 3).sum().backward()                         # accumulates out of place
+    np.testing.assert_array_equal(kept, [3.0, 3.0])
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
