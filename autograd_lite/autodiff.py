@@ -240,11 +240,14 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
         if captured and key in captured:
             captured[key] = grad
         node = tensor._node
-        if accumulate and grad is not None and (node is None or tensor._retains_grad):
+        if node is None:  # a leaf: its gradient is complete
+            if accumulate and grad is not None:
+                owned = _reference_count(grad) == _EXCLUSIVE_REFCOUNT and _plain_array(grad)
+                _accumulate_into(tensor, grad, owned)
+            continue
+        if tensor._retains_grad and accumulate and grad is not None:
             owned = _reference_count(grad) == _EXCLUSIVE_REFCOUNT and _plain_array(grad)
             _accumulate_into(tensor, grad, owned)
-        if node is None:
-            continue
         inputs = node.inputs
         # NOTE: one- and two-input ops (nearly all) skip the generator expressions: about
         # 0.4 us less per node.
@@ -266,7 +269,12 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
                 arrays = (inputs[0].data,)
             else:
                 arrays = tuple([parent.data for parent in inputs])
-            input_grads = node.op.vjp(grad, arrays, tensor.data, wants, **node.params)
+            # NOTE: a call without ** when there are no parameters (most ops): ~0.15 us less.
+            params = node.params
+            if params:
+                input_grads = node.op.vjp(grad, arrays, tensor.data, wants, **params)
+            else:
+                input_grads = node.op.vjp(grad, arrays, tensor.data, wants)
         if backward_hooks:
             for hook in backward_hooks:
                 hook(node.op, tensor, inputs, input_grads)
@@ -291,7 +299,7 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
                 ready.append(parent)
         # Drop this node's references now, so that a gradient arriving at a leaf next is
         # held by ``grads`` alone and the reference count can show that it needs no copy.
-        input_grads = parent_grad = previous = grad = None
+        input_grads = parent_grad = grad = None
     return [captured[id(t)] for t in capture]
 
 
