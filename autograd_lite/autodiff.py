@@ -313,7 +313,9 @@ def _accumulate_into(tensor, grad, owned=False):
         else:
             tensor.grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
     else:
-        tensor.grad = tensor.grad + grad
+        # NOTE: np.asarray because numpy returns a scalar (np.float64), not a 0-d array, for
+        # 0-d operands: .grad must stay an ndarray of the tensor's shape and dtype.
+        tensor.grad = np.asarray(tensor.grad + grad, dtype=tensor.data.dtype)
 
 
 def _reference_count(array) -> int:
