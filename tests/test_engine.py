@@ -388,3 +388,13 @@ def test_a_kept_gradient_is_not_changed_by_the_next_backward():
     (x * 3).sum().backward()                         # accumulates out of place
     np.testing.assert_array_equal(kept, [3.0, 3.0])
     np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_accumulated_gradient_stays_an_ndarray_of_the_tensors_shape_and_dtype(dtype):
+    # A regression: for a 0-d tensor the second backward left a numpy scalar in .grad.
+    x = ag.Tensor(2.0, requires_grad=True, dtype=dtype)
+    for expected in (4.0, 8.0, 12.0):
+        (x * x).backward()
+        assert type(x.grad) is np.ndarray and x.grad.shape == () and x.grad.dtype == dtype
+        assert x.grad == expected
