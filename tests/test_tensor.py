@@ -167,3 +167,18 @@ def test_the_function_forms_accept_arrays():
     assert ag.sum(np.ones((2, 3)), axis=1).shape == (2,)
     assert ag.matmul(np.ones((2, 3)), ag.Tensor(np.ones(3))).shape == (2,)
     assert ag.as_tensor(z).shape == (1, 3)
+
+
+@pytest.mark.parametrize("build", [
+    lambda t: t * t, lambda t: t + 1, lambda t: 1 - t, lambda t: -t, lambda t: t / 3,
+    lambda t: t ** 2, lambda t: 2.0 ** t, lambda t: t.exp(), lambda t: t.log(), lambda t: t.sigmoid(),
+    lambda t: t.tanh(), lambda t: t.relu(), lambda t: t.abs(), lambda t: t.sum(), lambda t: t.mean(),
+    lambda t: t.reshape(1, 1), lambda t: t.T, lambda t: ag.Tensor([1.0, 2.0]) @ ag.Tensor([3.0, t.item()]),
+])
+def test_results_on_0d_tensors_hold_ndarrays_not_numpy_scalars(build):
+    # numpy returns scalars (np.float64) for 0-d operands; .data must stay an ndarray.
+    x = ag.Tensor(2.0, requires_grad=True)
+    assert type(build(x).data) is np.ndarray
+    with ag.no_grad():
+        assert type(build(x).data) is np.ndarray
+    assert type(ag.grad(lambda t: build(t).sum())(x).data) is np.ndarray
