@@ -110,9 +110,20 @@ def _ratio_spread(times, name):
 
 # --- chain scaling ------------------------------------------------------------------------------
 
-def chain_per_op(n_ops, repeats):
+def chain_per_op(n_ops, repeats, collect_garbage=True):
     """Microseconds per op, forward and backward, of ``y = y * 1.0001`` repeated n_ops times on
-    a (16, 16) array (median over ``repeats``)."""
+    a (16, 16) array (median over ``repeats``). ``collect_garbage=False`` runs it with Python's
+    cyclic garbage collector paused, to show its share: it walks the live graph (a few
+    objects per op) more often as the graph grows."""
+    if not collect_garbage:
+        gc.disable()
+    try:
+        return _chain_per_op(n_ops, repeats)
+    finally:
+        gc.enable()
+
+
+def _chain_per_op(n_ops, repeats):
     x = ag.Tensor(np.random.default_rng(0).standard_normal((16, 16)), requires_grad=True)
     seed = np.ones((16, 16))
     forward, backward = [], []
@@ -197,13 +208,15 @@ def main(argv=None):
 
     if not args.no_chain:
         print("\n## Chain of N ops `y = y * 1.0001` on a (16, 16) array, us per op\n")
-        print("| N | forward us/op | backward us/op |")
-        print("| ---: | ---: | ---: |")
+        print("| N | forward us/op | backward us/op | forward, gc paused | backward, gc paused |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
         sizes = (100, 1_000, 10_000) if args.quick else (100, 1_000, 10_000, 100_000)
         for n_ops in sizes:
             repeats = max(3, min(201, 200_000 // n_ops)) if not args.quick else 3
             forward, backward, _ = chain_per_op(n_ops, repeats)
-            print(f"| {n_ops:,} | {forward:.2f} | {backward:.2f} |", flush=True)
+            forward_quiet, backward_quiet, _ = chain_per_op(n_ops, repeats, collect_garbage=False)
+            print(f"| {n_ops:,} | {forward:.2f} | {backward:.2f} | {forward_quiet:.2f} | "
+                  f"{backward_quiet:.2f} |", flush=True)
 
     if not args.no_memory:
         print("\n## Peak memory of one step above the starting level (tracemalloc)\n")
