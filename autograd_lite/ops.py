@@ -366,7 +366,9 @@ def normalize_axis(axis, ndim, op_name):
     axes = axis if isinstance(axis, tuple) else (axis,)
     result = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise ShapeError(f"{op_name}: axis must be None, an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
             raise ShapeError(f"{op_name}: axis {axis!r} is out of range for an array of {ndim} "
                              f"dimension{'s' if ndim != 1 else ''}")
         result.append(int(a) % ndim)

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import ops
-from .autodiff import Node, _scope_state, backpropagate, current_scope, is_grad_enabled
+from .autodiff import Node, _grad_mode, _scope_state, backpropagate, current_scope, is_grad_enabled
 from .errors import ShapeError
 
 # NOTE: hooks for observers such as the saturation sentinel (autograd_lite.check): each is
@@ -34,6 +34,8 @@ def _record(op, inputs, params):
             break
     if needs_grad:
         output = Tensor._make(result, Node(op, inputs, params), True)
+    elif _grad_mode.record_constants:  # only while ag.compile traces a step
+        output = Tensor._make(result, Node(op, inputs, params), False)
     else:
         output = Tensor._make(result, None, False)
     if forward_hooks:
@@ -88,6 +90,8 @@ def _unary(op, x):
         result = np.asarray(result)
     if x.requires_grad and is_grad_enabled():
         output = Tensor._make(result, Node(op, (x,), {}), True)
+    elif _grad_mode.record_constants:  # only while ag.compile traces a step
+        output = Tensor._make(result, Node(op, (x,), {}), False)
     else:
         output = Tensor._make(result, None, False)
     if forward_hooks:
@@ -107,6 +111,8 @@ def _binary(op, x, y):
         result = np.asarray(result)
     if (x.requires_grad or y.requires_grad) and is_grad_enabled():
         output = Tensor._make(result, Node(op, (x, y), {}), True)
+    elif _grad_mode.record_constants:  # only while ag.compile traces a step
+        output = Tensor._make(result, Node(op, (x, y), {}), False)
     else:
         output = Tensor._make(result, None, False)
     if forward_hooks:
@@ -390,13 +396,17 @@ class Tensor:
         return self ** 0.5
 
     # --- reductions -------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (None: all; an int, negative, or a tuple)."""
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        """Sum over ``axis`` (None: all; an int, negative, or a tuple). ``np.sum(t)`` works too
+        (``dtype`` and ``out`` exist only for numpy's sake and must be left unset)."""
+        _refuse_numpy_extras("sum", dtype, out)
         return _record(ops.SUM, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "sum"),
                                           "keepdims": bool(keepdims)})
 
-    def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis``; ``J = L.mean()`` over the m columns is eq 76."""
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        """Mean over ``axis``; ``J = L.mean()`` over the m columns is eq 76. ``np.mean(t)``
+        works too (``dtype`` and ``out`` must be left unset)."""
+        _refuse_numpy_extras("mean", dtype, out)
         return _record(ops.MEAN, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "mean"),
                                            "keepdims": bool(keepdims)})
 
@@ -455,8 +465,25 @@ def _raw(value):
 
 def _raw_index(index):
     if isinstance(index, tuple):
-        return tuple(_raw(i) for i in index)
-    return _raw(index)
+        return tuple(_index_part(i) for i in index)
+    return _index_part(index)
+
+
+def _index_part(part):
+    """An index as numpy wants it. A Tensor of whole numbers (Tensors hold float64) becomes an
+    integer array, so ``x[ag.Tensor([0, 2])]`` picks elements 0 and 2."""
+    if not isinstance(part, Tensor):
+        return part
+    data = part.data
+    if data.dtype.kind == "f" and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
+        return data.astype(np.intp)
+    return data
+
+
+def _refuse_numpy_extras(op_name, dtype, out):
+    if dtype is not None or out is not None:
+        raise TypeError(f"{op_name}: dtype= and out= are not supported (a Tensor's result is "
+                        f"always a new Tensor of the input's dtype)")
 
 
 def _single_axis(axis, op_name):

@@ -182,3 +182,24 @@ def test_results_on_0d_tensors_hold_ndarrays_not_numpy_scalars(build):
     with ag.no_grad():
         assert type(build(x).data) is np.ndarray
     assert type(ag.grad(lambda t: build(t).sum())(x).data) is np.ndarray
+
+
+def test_numpy_reductions_accept_a_tensor_and_return_a_tensor():
+    t = ag.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    total = np.sum(t)
+    assert isinstance(total, ag.Tensor) and total.item() == 15.0
+    np.mean(t, axis=0).sum().backward()
+    np.testing.assert_array_equal(t.grad, np.full((2, 3), 0.5))
+    with pytest.raises(TypeError, match="sum: dtype= and out= are not supported"):
+        np.sum(t, out=np.zeros(()))
+
+
+def test_a_tensor_of_whole_numbers_indexes_like_an_integer_array():
+    t = ag.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    t[ag.Tensor([1, 1])].sum().backward()   # row 1 twice: its gradient adds up
+    np.testing.assert_array_equal(t.grad, [[0, 0, 0], [2, 2, 2]])
+
+
+def test_a_bool_axis_is_refused():
+    with pytest.raises(ValueError, match=r"sum: axis must be None, an int or a tuple of ints, got True"):
+        ag.Tensor(np.ones((2, 3))).sum(axis=True)
