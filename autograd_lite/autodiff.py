@@ -46,6 +46,10 @@ class _GradMode(threading.local):
     # (about 40 ns); getattr(local, "enabled", True) on a thread that never set it goes
     # through AttributeError and costs about 380 ns, on every recorded op.
     enabled = True
+    # True only while an ag.compile tape traces a step: an op on constants then records its
+    # node as well (its result still does not require a gradient), so that the tape can
+    # replay it with the next call's values instead of baking in this call's result.
+    record_constants = False
 
 
 _grad_mode = _GradMode()
