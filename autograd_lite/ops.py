@@ -71,6 +71,11 @@ class Primitive:
     """
 
     name = "primitive"
+    # What the vjp reads besides g: the input arrays, the output array. A replay (ag.compile)
+    # drops a value as soon as no vjp still to run reads it, as a hand-written step would.
+    # NOTE: leaving them True is always correct; False where the rule below never looks.
+    vjp_reads_inputs = True
+    vjp_reads_output = True
 
     def forward(self, *arrays, **params):
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
@@ -103,6 +108,7 @@ class Add(_Broadcasting):
     """``x + y``. Adding the (n, 1) bias column to every column of (n, m) is eq 33's broadcast;
     its gradient is un-broadcast by the engine: ``db = sum(dZ, axis=1)`` (eq 80)."""
     name = "add"
+    vjp_reads_inputs = vjp_reads_output = False  # g, g
 
     def compute(self, x, y):
         return x + y
@@ -113,6 +119,7 @@ class Add(_Broadcasting):
 
 class Sub(_Broadcasting):
     name = "sub"
+    vjp_reads_inputs = vjp_reads_output = False  # g, -g
 
     def compute(self, x, y):
         return x - y
@@ -200,6 +207,7 @@ class MatMul(Primitive):
     way, so dW = dZ A^T (eqs 59, 79, 83) and dA = W^T dZ (eqs 65, 81) come from the one rule.
     """
     name = "matmul"
+    vjp_reads_output = False  # dW = dZ A^T, dA = W^T dZ (eqs 79-83)
 
     def forward(self, x, y):
         if x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[0]:
@@ -251,6 +259,7 @@ class Neg(Primitive):
 
 class Exp(Primitive):
     name = "exp"
+    vjp_reads_inputs = False  # g e^x, from the output
 
     def forward(self, x):
         with np.errstate(over="ignore"):  # exp(800) = inf, as in numpy; the sentinel reports it
@@ -293,6 +302,7 @@ if int(np.__version__.split(".")[0]) >= 2:
 class Sigmoid(Primitive):
     """s(z) = 1 / (1 + e^-z) (eq 7), with s'(z) = s(z)(1 - s(z)) (eq 8)."""
     name = "sigmoid"
+    vjp_reads_inputs = False  # eq 8 from the output s alone
 
     def forward(self, z):
         # NOTE: eq 7 as written, computed in ONE new array: -z, e^-z, 1 + e^-z and the
@@ -327,6 +337,7 @@ class Sigmoid(Primitive):
 
 class Tanh(Primitive):
     name = "tanh"
+    vjp_reads_inputs = False  # 1 - tanh^2, from the output
 
     def forward(self, z):
         return np.tanh(z)
@@ -524,6 +535,7 @@ class BinaryCrossEntropyWithLogits(Primitive):
     m is the number of samples (columns; the length of a 1-D Z).
     """
     name = "binary_cross_entropy_with_logits"
+    vjp_reads_output = False  # (s(Z) - Y) / m
 
     def forward(self, z, y):
         if z.shape != y.shape:

@@ -1,0 +1,212 @@
+"""ag.compile: a traced, replayed step gives the eager engine's J and gradients, and refuses a
+graph that changes. (Its speed is measured in benchmarks/, never here.)"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autograd_lite as ag
+from autograd_lite.tape import GraphChangedError
+
+ACTIVATIONS = {"sigmoid": lambda Z: Z.sigmoid(), "tanh": lambda Z: Z.tanh(),
+               "relu": lambda Z: Z.relu(), "exp": lambda Z: (Z * 0.1).exp()}
+
+
+def network(layers, m, seed=0):
+    """Seeded W[l] (n[l] x n[l-1]), b[l] (n[l] x 1), X (n[0] x m), Y in {0, 1} (eqs 25, 35-36)."""
+    rng = np.random.default_rng(seed)
+    W = [rng.standard_normal((n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(layers, layers[1:])]
+    b = [0.1 * rng.standard_normal((n_out, 1)) for n_out in layers[1:]]
+    X = rng.standard_normal((layers[0], m))
+    Y = (rng.random((layers[-1], m)) < 0.5).astype(float)
+    return W, b, X, Y
+
+
+def leaves(W, b):
+    return [ag.Tensor(w, requires_grad=True, name=f"W[{l + 1}]") for l, w in enumerate(W)], \
+           [ag.Tensor(v, requires_grad=True, name=f"b[{l + 1}]") for l, v in enumerate(b)]
+
+
+def make_loss(W, b, activations, fused=True):
+    """J of eqs 33-34 and 76: hidden activations g[l], sigmoid output, log-loss."""
+    def loss(X, Y):
+        A = X
+        for l, (W_l, b_l) in enumerate(zip(W, b)):
+            Z = W_l @ A + b_l                                        # eq 33
+            A = ACTIVATIONS[activations[l]](Z) if l < len(W) - 1 else Z
+        if fused:
+            return ag.binary_cross_entropy_with_logits(Z, Y)        # eqs 1, 7, 76
+        return ag.binary_cross_entropy(Z.sigmoid(), Y)              # composed, with 1 - Y, 1 - A
+    return loss
+
+
+def eager_grads(loss, params, *args):
+    for p in params:
+        p.grad = None
+    J = loss(*args)
+    J.backward()
+    return J.item(), [p.grad.copy() for p in params]
+
+
+def compiled_grads(step, params, *args):
+    for p in params:
+        p.grad = None
+    J = step(*args)
+    return J.item(), [p.grad.copy() for p in params]
+
+
+def test_the_seed_network_trains_the_same_compiled_and_eager():
+    """Eqs 74-75 applied for six steps: the compiled step (trace, check, four replays) leaves
+    W[l], b[l] where the eager engine leaves them."""
+    W, b, X, Y = network([3, 4, 1], m=8)
+    eager, compiled = leaves(W, b), leaves(W, b)
+    eager_loss = make_loss(*eager, ["sigmoid"])
+    step = ag.compile(make_loss(*compiled, ["sigmoid"]))
+    X_t, Y_t = ag.Tensor(X), ag.Tensor(Y)
+    for _ in range(6):
+        J_eager = eager_loss(X_t, Y_t)
+        J_eager.backward()
+        J_compiled = step(X_t, Y_t)
+        assert J_compiled.item() == pytest.approx(J_eager.item(), rel=1e-12)
+        assert not J_compiled.requires_grad
+        for p in eager[0] + eager[1] + compiled[0] + compiled[1]:
+            p.data -= 0.5 * p.grad                                   # eqs 74-75
+            p.grad = None
+    for p, q in zip(eager[0] + eager[1], compiled[0] + compiled[1]):
+        np.testing.assert_allclose(q.data, p.data, rtol=1e-12, atol=1e-15)
+    assert step.calls == 6
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=2, max_size=4), st.integers(1, 6),
+       st.lists(st.sampled_from(sorted(ACTIVATIONS)), min_size=3, max_size=3), st.booleans(),
+       st.integers(0, 99))
+def test_replayed_gradients_equal_the_engine(layers, m, activations, fused, seed):
+    W, b, X, Y = network(layers, m, seed)
+    W_t, b_t = leaves(W, b)
+    params = W_t + b_t
+    loss = make_loss(W_t, b_t, activations, fused)
+    step = ag.compile(loss)
+    for call in range(3):  # trace, check, replay: each with new data of the same shapes
+        X_call, Y_call = X + call, Y if call % 2 == 0 else 1 - Y
+        J, grads = eager_grads(loss, params, ag.Tensor(X_call), ag.Tensor(Y_call))
+        J_c, grads_c = compiled_grads(step, params, X_call, Y_call)
+        assert J_c == pytest.approx(J, rel=1e-12, abs=1e-15)
+        for g_c, g in zip(grads_c, grads):
+            np.testing.assert_allclose(g_c, g, rtol=1e-11, atol=1e-14)
+
+
+def test_values_computed_from_the_arguments_are_recomputed_on_replay():
+    """(X - mean) * 2 involves no parameter, yet must follow each call's X, not the traced one."""
+    W = ag.Tensor([[0.5, -1.0]], requires_grad=True, name="W")
+
+    def loss(X):
+        centred = (X - X.mean(axis=1, keepdims=True)) * 2.0
+        return ((W @ centred).sigmoid() * (1 - X[0:1, :])).sum()
+
+    step = ag.compile(loss)
+    for call in range(4):
+        X = np.arange(6.0).reshape(2, 3) * (call + 1) - call
+        W.grad = None
+        J_c = step(X).item()
+        dW_c = W.grad.copy()
+        W.grad = None
+        J = loss(ag.Tensor(X))
+        J.backward()
+        assert J_c == pytest.approx(J.item(), rel=1e-12)
+        np.testing.assert_allclose(dW_c, W.grad, rtol=1e-12)
+
+
+def test_an_argument_that_requires_grad_gets_its_gradient_and_grads_accumulate():
+    step = ag.compile(lambda x: (x ** 3).sum())
+    x = ag.Tensor([1.0, -2.0, 0.5], requires_grad=True)
+    for _ in range(3):
+        x.grad = None
+        step(x)
+        np.testing.assert_allclose(x.grad, 3 * x.data ** 2)
+    step(x)  # no reset: adds up, as backward() does
+    np.testing.assert_allclose(x.grad, 6 * x.data ** 2)
+
+
+def test_parameters_updated_in_place_or_reassigned_are_read_afresh():
+    W = ag.Tensor([[1.0, 2.0]], requires_grad=True, name="W")
+    step = ag.compile(lambda X: (W @ X).sum())
+    X = np.array([[1.0], [3.0]])
+    for _ in range(3):
+        step(X)
+    W.data -= 1.0                      # in place (eq 74)
+    assert step(X).item() == pytest.approx(0.0 * 1 + 1.0 * 3)
+    W.data = np.array([[2.0, 2.0]])    # a new array of the same shape
+    assert step(X).item() == pytest.approx(8.0)
+
+
+def test_refuses_an_argument_of_another_shape():
+    W, b, X, Y = network([3, 4, 1], m=5)
+    step = ag.compile(make_loss(*leaves(W, b), ["sigmoid"]))
+    for _ in range(3):
+        step(X, Y)
+    with pytest.raises(GraphChangedError, match=r"argument 0 has shape \(3, 2\).*traced with shape \(3, 5\)"):
+        step(X[:, :2], Y[:, :2])
+    with pytest.raises(GraphChangedError, match="called with 1 arguments, traced with 2"):
+        step(X)
+
+
+def test_refuses_a_parameter_whose_shape_changed():
+    W_t, b_t = leaves(*network([3, 4, 1], m=5)[:2])
+    X, Y = network([3, 4, 1], m=5)[2:]
+    step = ag.compile(make_loss(W_t, b_t, ["sigmoid"]))
+    for _ in range(3):
+        step(X, Y)
+    W_t[0].data = np.zeros((5, 3))
+    with pytest.raises(GraphChangedError, match=r"'W\[1\]' now has shape \(5, 3\).*traced with shape \(4, 3\)"):
+        step(X, Y)
+
+
+def test_refuses_a_graph_that_changes_on_the_second_call():
+    W = ag.Tensor(np.ones((1, 2)), requires_grad=True)
+    calls = []
+
+    def loss(X):
+        calls.append(1)
+        Z = W @ X
+        return (Z.sigmoid() if len(calls) == 1 else Z.tanh()).sum()
+
+    step = ag.compile(loss)
+    step(np.ones((2, 3)))
+    with pytest.raises(GraphChangedError, match=r"traced sigmoid\(#\d+\), now tanh\(#\d+\)"):
+        step(np.ones((2, 3)))
+
+
+def test_refuses_a_python_number_that_changed_between_calls():
+    W = ag.Tensor(np.ones((1, 2)), requires_grad=True)
+    settings_ = {"scale": 0.5}
+    step = ag.compile(lambda X: ((W @ X) * settings_["scale"]).sum())
+    step(np.ones((2, 3)))
+    settings_["scale"] = 0.25
+    with pytest.raises(GraphChangedError, match="traced the constant 0.5, now the constant 0.25"):
+        step(np.ones((2, 3)))
+
+
+def test_check_every_catches_a_parameter_replaced_by_another_tensor():
+    holder = {"W": ag.Tensor(np.ones((1, 2)), requires_grad=True, name="W")}
+    step = ag.compile(lambda X: (holder["W"] @ X).sum(), check_every=4)
+    X = np.ones((2, 3))
+    for _ in range(3):
+        step(X)
+    holder["W"] = ag.Tensor(np.ones((1, 2)), requires_grad=True, name="W")
+    with pytest.raises(GraphChangedError, match="traced the leaf 'W', now the leaf 'W'"):
+        step(X)  # the 4th call re-runs the function and compares
+
+
+def test_refuses_what_cannot_be_a_loss():
+    with pytest.raises(TypeError, match="expected a function"):
+        ag.compile(3)
+    with pytest.raises(ValueError, match="check_every must be a positive int"):
+        ag.compile(lambda x: x, check_every=0)
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match=r"single element.*got shape \(3,\)"):
+        ag.compile(lambda t: t * 2)(x)
+    with pytest.raises(TypeError, match="must return a Tensor, got float"):
+        ag.compile(lambda t: 1.0)(x)
+    with pytest.raises(RuntimeError, match="does not require a gradient"):
+        ag.compile(lambda t: t.sum())(np.ones(3))
