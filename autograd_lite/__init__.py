@@ -53,8 +53,10 @@ __all__ = [
     "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim", "draw",
     "sigmoid", "tanh", "relu", "exp", "log", "sum", "mean", "softmax", "log_softmax", "reshape",
     "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
+    "compile", "Tape", "GraphChangedError",
 ]
 
 # Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).
 from . import nn, optim  # noqa: E402
 from .viz import draw  # noqa: E402
+from .tape import GraphChangedError, Tape, compile  # noqa: E402,A004 - ag.compile(step): replayed steps
