@@ -25,8 +25,8 @@ import numpy as np
 import autograd_lite as ag
 
 from . import torch_column
-from .workloads import (WORKLOADS, engine_loss, engine_problem, engine_step, numpy_grads,
-                        numpy_step)
+from .workloads import (WORKLOADS, compiled_step_function, engine_loss, engine_problem,
+                        engine_step, numpy_grads, numpy_step)
 
 
 # --- gradients equal before timing --------------------------------------------------------------
@@ -41,6 +41,16 @@ def check_gradients(workload):
     found = [("J", J_t.item(), J)]
     found += [(f"dW[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(W_t, dW))]
     found += [(f"db[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(b_t, db))]
+    X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
+    from autograd_lite.tape import compile as compile_step
+    tape = compile_step(lambda X, Y: engine_loss(W_c, b_c, X, Y))
+    for _ in range(3):  # trace, check, then the replay whose gradients are compared
+        for p in W_c + b_c:
+            p.grad = None
+        J_c = tape(X_c, Y_c)
+    found += [("compiled J", J_c.item(), J)]
+    found += [(f"compiled dW[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(W_c, dW))]
+    found += [(f"compiled db[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(b_c, db))]
     if torch_column.available():
         X_p, Y_p, W_p, b_p = torch_column.torch_problem(X, Y, W, b)
         J_p = torch_column.torch_loss(W_p, b_p, X_p, Y_p)
@@ -64,6 +74,9 @@ def _implementations(workload):
     steps = {"numpy": lambda: numpy_step(W_np, b_np, X, Y)}
     X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
     steps["autograd_lite"] = lambda: engine_step(W_t, b_t, X_t, Y_t)
+    X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
+    compiled = compiled_step_function(W_c, b_c)
+    steps["compiled"] = lambda: compiled(X_c, Y_c)
     if torch_column.available():
         X_p, Y_p, W_p, b_p = torch_column.torch_problem(X, Y, W, b)
         steps["torch"] = lambda: torch_column.torch_step(W_p, b_p, X_p, Y_p)
@@ -186,8 +199,9 @@ def main(argv=None):
     print("Gradients of every implementation equal the hand-written numpy step's (rtol 1e-9).\n")
 
     has_torch = torch_column.available()
-    header = "| workload | numpy us | autograd_lite us | ratio | ratio quartiles |"
-    rule = "| --- | ---: | ---: | ---: | --- |"
+    header = ("| workload | numpy us | autograd_lite us | ratio | ratio quartiles | "
+              "compiled us | compiled ratio |")
+    rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: |"
     if has_torch:
         header += " torch us | torch ratio |"
         rule += " ---: | ---: |"
@@ -201,6 +215,8 @@ def main(argv=None):
         low, high = _ratio_spread(times, "autograd_lite")
         row = (f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | "
                f"{engine_us / numpy_us:.2f}x | {low:.2f}-{high:.2f} ({rounds} rounds x {inner}) |")
+        compiled_us = statistics.median(times["compiled"]) * 1e6
+        row += f" {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |"
         if has_torch:
             torch_us = statistics.median(times["torch"]) * 1e6
             row += f" {torch_us:,.1f} | {torch_us / numpy_us:.2f}x |"
@@ -220,14 +236,17 @@ def main(argv=None):
 
     if not args.no_memory:
         print("\n## Peak memory of one step above the starting level (tracemalloc)\n")
-        print("| workload | numpy KiB | autograd_lite KiB | ratio |")
-        print("| --- | ---: | ---: | ---: |")
+        print("| workload | numpy KiB | autograd_lite KiB | ratio | compiled KiB | compiled ratio |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for workload in workloads:
             steps = _implementations(workload)
             numpy_peak = peak_memory(steps["numpy"])
             engine_peak = peak_memory(steps["autograd_lite"])
+            steps["compiled"]()  # the trace and check calls run the eager engine: past them
+            compiled_peak = peak_memory(steps["compiled"])
             print(f"| {workload.name} | {numpy_peak / 1024:,.1f} | {engine_peak / 1024:,.1f} | "
-                  f"{engine_peak / numpy_peak:.2f}x |", flush=True)
+                  f"{engine_peak / numpy_peak:.2f}x | {compiled_peak / 1024:,.1f} | "
+                  f"{compiled_peak / numpy_peak:.2f}x |", flush=True)
     return 0
 
 

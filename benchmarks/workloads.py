@@ -125,3 +125,25 @@ def engine_step(W, b, X, Y, alpha=ALPHA):
         p.data -= alpha * p.grad
         p.grad = None
     return J
+
+
+# --- the stretch: the same step traced once and replayed (ag.compile) ------------------------------
+
+def compiled_step_function(W, b):
+    """``step(X, Y)``: ``engine_step`` with forward and backward replayed by an ``ag.compile``
+    tape (traced on the first call, checked on the second)."""
+    from autograd_lite.tape import compile as compile_step
+
+    tape = compile_step(lambda X, Y: engine_loss(W, b, X, Y))
+
+    def step(X, Y, alpha=ALPHA):
+        J = tape(X, Y)
+        for p in W:
+            p.data -= alpha * p.grad
+            p.grad = None
+        for p in b:
+            p.data -= alpha * p.grad
+            p.grad = None
+        return J
+
+    return step
