@@ -545,7 +545,8 @@ class BinaryCrossEntropyWithLogits(Primitive):
             raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
         m = z.shape[-1]
         per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        return np.asarray(np.sum(per_element) / m)
+        # NOTE: np.add.reduce is np.sum without its Python layer (~1 us), same pairwise sum
+        return np.asarray(np.add.reduce(per_element, axis=None) / m)
 
     def vjp(self, g, inputs, output, wants):
         z, y = inputs
