@@ -156,6 +156,10 @@ class _Program:
             vjp = functools.partial(op.vjp, **params) if params else op.vjp
             self.backward.append((vjp, inputs, k, wants, targets, op.name, []))
         self.op_of = {k: op for _, _, k, op, _ in self.forward}
+        # dJ/dJ = 1, made once. NOTE: read-only, so no vjp or .grad can ever write into it
+        # (a leaf reached by pass-through vjps gets a copy, as the engine gives).
+        self.root_grad = np.ones_like(root.data)
+        self.root_grad.flags.writeable = False
         self._plan_releases()
         self.grad_leaves = ([(k, None, i) for k, i, _, _, wants in self.arguments if wants]
                             + [(k, t, None) for k, t, _, _, wants in self.leaves if wants])
@@ -199,7 +203,7 @@ class _Program:
             for i in releases:
                 values[i] = None
         grads = [None] * self.n_slots
-        grads[self.root] = np.ones_like(values[self.root])
+        grads[self.root] = self.root_grad
         for vjp, inputs, k, wants, targets, name, releases in self.backward:
             g = grads[k]
             grads[k] = None  # consumed: freed as soon as its vjp has run
