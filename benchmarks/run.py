@@ -26,7 +26,7 @@ import autograd_lite as ag
 
 from . import torch_column
 from .workloads import (WORKLOADS, compiled_step_function, engine_loss, engine_problem,
-                        engine_step, numpy_grads, numpy_step)
+                        engine_step, nn_loss, nn_problem, nn_step, numpy_grads, numpy_step)
 
 
 # --- gradients equal before timing --------------------------------------------------------------
@@ -41,6 +41,12 @@ def check_gradients(workload):
     found = [("J", J_t.item(), J)]
     found += [(f"dW[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(W_t, dW))]
     found += [(f"db[{l + 1}]", p.grad, g) for l, (p, g) in enumerate(zip(b_t, db))]
+    X_n, Y_n, model, _ = nn_problem(X, Y, W, b)
+    J_n = nn_loss(model, X_n, Y_n)
+    J_n.backward()
+    found += [("nn J", J_n.item(), J)]
+    found += [(f"nn dW[{l + 1}]", linear.W.grad, g) for l, (linear, g) in enumerate(zip(model.layers, dW))]
+    found += [(f"nn db[{l + 1}]", linear.b.grad, g) for l, (linear, g) in enumerate(zip(model.layers, db))]
     X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
     from autograd_lite.tape import compile as compile_step
     tape = compile_step(lambda X, Y: engine_loss(W_c, b_c, X, Y))
@@ -74,6 +80,8 @@ def _implementations(workload):
     steps = {"numpy": lambda: numpy_step(W_np, b_np, X, Y)}
     X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
     steps["autograd_lite"] = lambda: engine_step(W_t, b_t, X_t, Y_t)
+    X_n, Y_n, model, optimizer = nn_problem(X, Y, W, b)
+    steps["nn"] = lambda: nn_step(model, optimizer, X_n, Y_n)
     X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
     compiled = compiled_step_function(W_c, b_c)
     steps["compiled"] = lambda: compiled(X_c, Y_c)
@@ -200,8 +208,8 @@ def main(argv=None):
 
     has_torch = torch_column.available()
     header = ("| workload | numpy us | autograd_lite us | ratio | ratio quartiles | "
-              "compiled us | compiled ratio |")
-    rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: |"
+              "nn + optim us | nn ratio | compiled us | compiled ratio |")
+    rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
     if has_torch:
         header += " torch us | torch ratio |"
         rule += " ---: | ---: |"
@@ -215,6 +223,8 @@ def main(argv=None):
         low, high = _ratio_spread(times, "autograd_lite")
         row = (f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | "
                f"{engine_us / numpy_us:.2f}x | {low:.2f}-{high:.2f} ({rounds} rounds x {inner}) |")
+        nn_us = statistics.median(times["nn"]) * 1e6
+        row += f" {nn_us:,.1f} | {nn_us / numpy_us:.2f}x |"
         compiled_us = statistics.median(times["compiled"]) * 1e6
         row += f" {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |"
         if has_torch:

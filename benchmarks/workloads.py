@@ -147,3 +147,29 @@ def compiled_step_function(W, b):
         return J
 
     return step
+
+
+# --- the same network built with autograd_lite.nn and stepped by autograd_lite.optim --------------
+
+def nn_problem(X, Y, W, b):
+    """``ag.nn.MLP`` (sigmoid hidden layers, identity output: logits for the fused loss) holding
+    copies of W[l], b[l], an ``ag.optim.SGD`` over its parameters, X and Y as Tensors."""
+    layers = [W[0].shape[1]] + [W_l.shape[0] for W_l in W]
+    model = ag.nn.MLP(layers, ["sigmoid"] * (len(W) - 1) + ["identity"])
+    for linear, W_l, b_l in zip(model.layers, W, b):
+        linear.W.data = W_l.copy()
+        linear.b.data = b_l.copy()
+    return ag.Tensor(X), ag.Tensor(Y), model, ag.optim.SGD(model.parameters(), lr=ALPHA)
+
+
+def nn_loss(model, X, Y):
+    return ag.binary_cross_entropy_with_logits(model(X), Y)
+
+
+def nn_step(model, optimizer, X, Y):
+    """``optimizer.zero_grad()``, forward, ``J.backward()``, ``optimizer.step()`` (eqs 74-75)."""
+    optimizer.zero_grad()
+    J = nn_loss(model, X, Y)
+    J.backward()
+    optimizer.step()
+    return J
