@@ -2,7 +2,7 @@
 
 It records numpy operations on ``Tensor`` into a graph and differentiates any graph by one
 generic reverse-mode traversal. The equation numbers in the docs refer to the seed derivation
-(docs: EQUATIONS.md of the project's seed). Samples are columns: X is (n[0], m).
+(docs/seed/EQUATIONS.md in the repository). Samples are columns: X is (n[0], m).
 """
 from .autodiff import enable_grad, is_grad_enabled, name_scope, no_grad
 from .errors import GraphFreedError, SaturationWarning, ShapeError
