@@ -305,8 +305,10 @@ def test_backward_view_shows_the_unbroadcast_of_eq_80_and_the_rules():
     assert "db[2] = Σ over axis 1 of dZ[2]" in source
     assert "<B>Σ over axis 1</B>" in source
     assert "dZ[1] = dA[1] ∘ A[1](1 − A[1])" in source and "eqs 8, 78, 82" in source
-    assert "dW[1] = d(W[1]·X)·Xᵀ" in source and "eqs 59, 79, 83" in source
-    assert "dA[1] = W[2]ᵀ·d(W[2]·A[1])" in source and "eqs 65, 81" in source
+    # d(W[1]·X) is dZ[1]: add's vjp passes it on unchanged, so the rules read as eqs 79-83
+    assert "dW[1] = dZ[1]·Xᵀ" in source and "eqs 59, 79, 83" in source
+    assert "dA[1] = W[2]ᵀ·dZ[2]" in source and "eqs 65, 81" in source
+    assert "d(W[1]·X) = dZ[1]<BR/>(add's vjp passes it on unchanged)" in source
     assert "<B>dJ = 1</B>" in source
     # A[2] is used twice by the log-loss (log A and 1 - A): its gradient adds up
     assert "dA[2] +=" in source and "sum of 2 contributions" in source
@@ -349,6 +351,127 @@ def test_unbroadcast_label_names_the_axes_the_engine_sums(n, m, bias):
         assert f"db = Σ over {where} of dZ" in source
     b.grad = None  # the picture does not touch the engine's state
     assert b.grad is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(combine=st.sampled_from(["add left", "add right", "sub left", "sub right", "mul"]),
+       bias=st.sampled_from(["full", "column", "scalar"]), product=st.sampled_from(["full", "column"]),
+       extra_use=st.booleans(), n=st.integers(1, 3), m=st.integers(1, 4))
+def test_gradient_passed_through_an_add_is_named_only_when_it_is_the_same_array(
+        combine, bias, product, extra_use, n, m):
+    # d(W·X) is renamed dZ only where add (or sub's left side) hands dZ on unchanged: one use,
+    # the same shape. The engine's own arrays are the judge: where the picture renames, equal.
+    rng = np.random.default_rng(n * 10 + m)
+    W = ag.Tensor(rng.standard_normal((n, 2)), requires_grad=True, name="W")
+    X = ag.Tensor(rng.standard_normal((2, m if product == "full" else 1)), name="X")
+    b = ag.Tensor(rng.standard_normal({"full": (n, m), "column": (n, 1), "scalar": ()}[bias]),
+                  requires_grad=True, name="b")
+    P = W @ X
+    Z = {"add left": lambda: P + b, "add right": lambda: b + P, "sub left": lambda: P - b,
+         "sub right": lambda: b - P, "mul": lambda: P * b}[combine]().named("Z")
+    J = Z.tanh().sum() + (P.sum() if extra_use else 0.0)
+    P.retain_grad()
+    Z.retain_grad()
+    J.backward(retain_graph=True)
+    picture = draw(J, backward=True)
+    renamed = "= dZ: " in node_line(picture.source, picture.key_of(P))
+    expected = (combine in ("add left", "add right", "sub left") and not extra_use
+                and P.shape == Z.shape)
+    assert renamed == expected
+    if renamed:
+        assert np.array_equal(P.grad, Z.grad)
+        assert "dW = dZ·Xᵀ" in picture.source
+    else:
+        assert "dW = d(W·X)·Xᵀ" in picture.source or "dW += d(W·X)·Xᵀ" in picture.source
+
+
+def test_a_named_product_keeps_its_own_gradient_name():
+    W = ag.Tensor(np.ones((2, 3)), requires_grad=True, name="W")
+    X = ag.Tensor(np.ones((3, 4)), name="X")
+    P = (W @ X).named("P")
+    source = draw((P + 1.0).sigmoid().sum(), backward=True).source
+    assert "dW = dP·Xᵀ" in source and "passes it on unchanged" not in source.split("dP =")[0][-80:]
+
+
+# --- colouring by the comparison report ---------------------------------------------------------
+
+def seed_report(net, rules=None):
+    """``check.compare`` on the arrays of the test's seed network: the same numbers."""
+    from autograd_lite import reference as ref
+    from autograd_lite.check import compare
+    return compare([net["W1"].data, net["W2"].data], [net["b1"].data, net["b2"].data],
+                   net["X"].data, net["Y"].data, ["sigmoid", "sigmoid"],
+                   rules=rules or ref.SEED_RULES, max_numeric=8)
+
+
+def test_compare_takes_the_report_and_marks_where_a_wrong_derivation_parts():
+    from autograd_lite import reference as ref
+    net = seed_network()
+    report = seed_report(net, ref.wrong_rules("g-prime-of-A", [2]))  # dZ[2] wrong (eq 78)
+    picture = draw(net["J"], backward=True, compare=report)
+    source, line = picture.source, lambda k: node_line(picture.source, picture.key_of(net[k]))
+    assert "#c7e9c0" in line("A2")                                   # dA[2] agrees
+    assert "#fcae91" in line("Z2") and "penwidth=3" in line("Z2") and "first to differ" in line("Z2")
+    for later in ("W2", "b2", "A1", "Z1", "W1", "b1"):               # all inherit the mistake
+        assert "#fcae91" in line(later) and "first to differ" not in line(later), later
+    relative = report.row("dZ[2]").pairs["autodiff-reference"].relative
+    assert f"rel. diff {relative:.1e}" in line("Z2")
+    assert "g&#x27; evaluated at A[l]" in source or "g' evaluated at A[l]" in source
+    assert "as in the comparison report" in source and not picture.notes
+    # the seed's own rules: every box green, nobody first
+    agree = draw(net["J"], compare=seed_report(net)).source
+    assert "#fcae91" not in agree and "first to differ" not in agree
+
+
+def test_compare_report_where_the_hand_derivation_does_not_type_check():
+    from autograd_lite import reference as ref
+    net = seed_network()
+    report = seed_report(net, ref.wrong_rules("eq50", [1]))  # dZ[1] = dA[1] g'(Z[1]) as a matmul
+    picture = draw(net["J"], compare=report)
+    line = lambda k: node_line(picture.source, picture.key_of(net[k]))  # noqa: E731
+    assert "#fcae91" in line("Z1") and "first to differ" in line("Z1")
+    assert "hand derivation: no value" in line("Z1")
+    for after in ("W1", "b1"):  # the derivation stopped: grey, not red
+        assert "#d9d9d9" in line(after) and "no value" in line(after)
+    assert "does not type-check" in picture.source and "grey: the hand derivation" in picture.source
+
+
+def test_compare_mapping_accepts_none_and_checks_tolerance():
+    net = seed_network()
+    picture = draw(net["J"], compare={"dW[2]": 1e-16, "dW[1]": None})
+    W1 = node_line(picture.source, picture.key_of(net["W1"]))
+    assert "#fcae91" in W1 and "first to differ" in W1  # the only one that fails
+    with pytest.raises(ValueError, match="tolerance"):
+        draw(net["J"], compare={"dW[1]": 0.1}, tolerance=-1)
+    with pytest.raises(TypeError, match="or None"):
+        draw(net["J"], compare={"dW[1]": [0.1]})
+
+
+def test_layers_only_boxes_take_the_colour_of_their_worst_member():
+    from autograd_lite import reference as ref
+    net = seed_network()
+    for name in ("Z1", "A1", "Z2", "A2"):
+        net[name].retain_grad()
+    net["J"].backward(retain_graph=True)
+    full = draw(net["J"], color="grad")
+    collapsed = draw(net["J"], color="grad", layers_only=True).source
+    for layer, box in ((1, "layer0"), (2, "layer1")):
+        members = {k: float(np.abs(net[k].grad).max()) for k in (f"W{layer}", f"b{layer}",
+                                                                  f"Z{layer}", f"A{layer}")}
+        worst = max(members, key=members.get)
+        least = min(members, key=members.get)
+        fill = re.search(r'fillcolor="(#\w+)"', node_line(full.source, full.key_of(net[worst])))[1]
+        line = node_line(collapsed, box)
+        assert f'fillcolor="{fill}"' in line
+        assert f"largest max |grad| {members[worst]:.1e} in d{net[worst].name}" in line
+        assert f"smallest {members[least]:.1e} in d{net[least].name}" in line
+    report = seed_report(net, ref.wrong_rules("no-1/m", [1]))  # dW[1], db[1] m times too large
+    collapsed = draw(net["J"], compare=report, layers_only=True).source
+    layer_1, layer_2 = node_line(collapsed, "layer0"), node_line(collapsed, "layer1")
+    assert "#fcae91" in layer_1 and "penwidth=3" in layer_1 and "first to differ: dW[1]" in layer_1
+    assert "of 4 gradients: 2 agree · 2 differ" in layer_1
+    assert "#c7e9c0" in layer_2 and "of 4 gradients: 4 agree" in layer_2
+    assert "penwidth=3" not in layer_2
 
 
 # --- identities, size, depth ----------------------------------------------------------------------

@@ -20,10 +20,9 @@ show gradients of intermediates (dZ[l], dA[l]) call ``retain_grad()`` on them be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
 
 from ..tensor import Tensor
-from . import emit, layers, model as _model
+from . import differences, emit, layers, model as _model
 from .picture import FORMATS, GraphPicture, GraphvizNotFoundError, key_table
 from .walk import display_names, sample_axes, walk
 
@@ -45,22 +44,30 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
 
     - ``backward``: draw the backward flow instead: one box per gradient (dJ, dA[2], dZ[2],
       dW[2], ...), each operation's vjp, and edges labelled with the local rule, e.g.
-      ``dW[1] = d(W[1]·X)·Xᵀ`` (eqs 79, 83). An input that was broadcast gets its own
-      un-broadcast node: ``db[1] = Σ over axis 1 of dZ[1]`` (eq 80). A gradient fed by several
-      uses shows ``+=`` and "sum of n contributions".
+      ``dW[1] = dZ[1]·Xᵀ`` (eqs 79, 83). The product ``W[1]·X`` feeds only the add of
+      ``b[1]``, whose vjp passes the gradient on unchanged, so d(W[1]·X) is dZ[1]: its box and
+      edge say so, and the rules below it use the seed's name. An input that was broadcast gets
+      its own un-broadcast node: ``db[1] = Σ over axis 1 of dZ[1]`` (eq 80). A gradient fed by
+      several uses shows ``+=`` and "sum of n contributions".
     - ``values`` / ``grads``: print each tensor's value / gradient inside its box, in full when
       it has at most ``max_elements`` elements, else as min · mean · max.
     - ``color="grad"``: fill tensor boxes by max |grad| on a log scale (pale small, dark large).
-    - ``compare``: a mapping from tensor name to the relative difference between the hand
-      derivation and autodiff for that tensor's gradient (``{"dW[1]": 3e-16, "db[1]": 0.2}``;
-      "W[1]" and "dW[1]" both name W[1]'s gradient), e.g. taken from the comparison report of
-      ``autograd_lite.check``. Boxes turn green at most ``tolerance``, red above it; the red one
-      nearest the root, where the derivations first part in backward order, gets a thick border.
-      Giving ``compare`` implies ``color="compare"``.
+    - ``compare``: the hand derivation against autodiff, per gradient. Either the report of
+      ``autograd_lite.check.compare`` (its own rtol/atol decide agreement, so the picture says
+      what the report says, and ``tolerance`` is not used), or a mapping from tensor name to
+      the relative difference (``{"dW[1]": 3e-16, "db[1]": 0.2}``; "W[1]" and "dW[1]" both
+      name W[1]'s gradient; None: the hand derivation has no value), judged by ``tolerance``.
+      Boxes turn green where they agree, red where they differ, grey where the hand derivation
+      has no value; the first red one in backward order (the report's rows, else nearest the
+      root) gets a thick border: that is where the two derivations part. Giving ``compare``
+      implies ``color="compare"``.
     - ``clusters``: group tensors by ``ag.name_scope`` (default True). A graph without any scope
       is grouped by the seed's names instead (W[1], b[1], Z[1], A[1] -> "layer 1").
     - ``layers_only``: collapse each layer to one box (its parameters, operations, results),
       for big networks. A graph with no layers at all is drawn in full, and a note says so.
+      Under a colouring, a layer box takes the fill of its worst member (``grad``: the largest
+      max |grad|, and it names the smallest too; ``compare``: the first to differ, else the
+      largest difference) and says which member that is.
     - ``samples``: where the sample axis m starts: "auto" (the last axis of leaves named X, Y
       or A[0]), an int m (the last axis of every input leaf of that length), a list of tensors
       or names, or None. m then follows the operations, so parameters never show it.
@@ -74,7 +81,7 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
     if color not in COLORS:
         raise ValueError(f"draw: color must be one of {COLORS}, got {color!r}")
     if compare is not None:
-        compare = _check_compare(compare)
+        compare = differences.read(compare, tolerance)
         color = "compare" if color is None else color
     if color == "compare" and compare is None:
         raise ValueError("draw: color='compare' needs compare=, a mapping from tensor name to "
@@ -99,9 +106,9 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
     build = _model.build_backward if backward else _model.build_forward
     picture = build(graph, names, flags, scopes, options)
     if color == "grad":
-        _model.colour_by_gradient(picture, graph)
+        _model.colour_by_gradient(picture, graph, names)
     elif color == "compare":
-        _model.colour_by_comparison(picture, graph, names, compare, tolerance)
+        _model.colour_by_comparison(picture, graph, compare)
 
     total = len(picture.nodes)
     if layers_only:
@@ -132,21 +139,6 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
     digraph = emit.to_digraph(picture, rankdir=rankdir, caption=caption)
     return GraphPicture(digraph, picture.notes, "backward" if backward else "forward",
                         key_table(graph, picture))
-
-
-def _check_compare(compare):
-    try:
-        items = list(compare.items())
-    except AttributeError:
-        raise TypeError(f"draw: compare must be a mapping from tensor name to relative "
-                        f"difference, got {type(compare).__name__}") from None
-    checked = {}
-    for name, value in items:
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"draw: compare[{name!r}] must be a number (a relative difference), "
-                            f"got {type(value).__name__}")
-        checked[str(name)] = float(value)
-    return checked
 
 
 def _sample_size(graph, flags):

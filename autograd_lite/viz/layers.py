@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from .model import Edge, Model, Node
+from .model import RESULT_FILL, Edge, Model, Node
+
+LAYER_FILL = "#e8e0f0"
 
 _SEED_NAME = re.compile(r"^[A-Za-z]+\[(\d+)\]$")
 
@@ -81,7 +83,7 @@ def collapse(model: Model) -> Model:
             nodes[node.key] = node
         elif keys[group_of[node.key]] not in nodes:
             group = group_of[node.key]
-            nodes[keys[group]] = _layer_box(keys[group], group, groups[group])
+            nodes[keys[group]] = _layer_box(keys[group], group, groups[group], model.colouring)
     edges, seen = [], {}
     for edge in model.edges:
         tail = keys.get(group_of.get(edge.tail), edge.tail)
@@ -103,10 +105,10 @@ def collapse(model: Model) -> Model:
         seen[(tail, head)] = Edge(tail, head, crossing)
         edges.append(seen[(tail, head)])
     root = keys.get(group_of.get(model.root), model.root)
-    return Model(nodes, edges, root, list(model.notes), list(model.legend))
+    return Model(nodes, edges, root, list(model.notes), list(model.legend), model.colouring)
 
 
-def _layer_box(key, group, members) -> Node:
+def _layer_box(key, group, members, coloured) -> Node:
     leaves = [n.summary for n in members if n.role == "leaf" and n.summary]
     ops = []
     for n in members:
@@ -119,8 +121,43 @@ def _layer_box(key, group, members) -> Node:
             lines.append((joiner.join(items[start:start + 3]), "small" if joiner == " → " else ""))
     hidden = len(members)
     lines.append((f"{hidden} nodes", "small"))
-    return Node(key=key, kind="layer", title=group[-1], lines=lines, scope=group[:-1],
-                attrs={"shape": "box", "style": "filled,rounded", "fillcolor": "#e8e0f0"})
+    # under a colouring, a layer with nothing measured is white like an unmeasured tensor
+    box = Node(key=key, kind="layer", title=group[-1], lines=lines, scope=group[:-1],
+               attrs={"shape": "box", "style": "filled,rounded",
+                      "fillcolor": RESULT_FILL if coloured else LAYER_FILL})
+    _colour_by_worst(box, members)
+    return box
+
+
+def _colour_by_worst(box, members) -> None:
+    """A layer box under a colouring takes the fill of its worst member (largest max |grad|;
+    for compare: the first to differ, else the largest difference, else a missing hand value)
+    and says which member that is, so a collapsed picture still shows where to look."""
+    measured = [n for n in members if n.measure is not None]
+    if not measured:
+        return
+    worst = max(measured, key=lambda n: n.measure.rank)
+    box.attrs["fillcolor"] = worst.attrs["fillcolor"]
+    if "fontcolor" in worst.attrs:
+        box.attrs["fontcolor"] = worst.attrs["fontcolor"]
+    if worst.measure.kind == "grad":
+        least = min(measured, key=lambda n: n.measure.rank)
+        box.lines.append((f"largest max |grad| {worst.measure.summary}", "small"))
+        if least is not worst:
+            box.lines.append((f"smallest {least.measure.summary}", "small"))
+        return
+    states = [n.measure.state for n in measured]
+    counts = [f"{states.count(state)} {words}" for state, words in
+              (("agree", "agree"), ("differ", "differ"), ("no value", "without a hand value"))
+              if state in states]
+    box.lines.append((f"of {len(measured)} gradients: " + " · ".join(counts), "small"))
+    first = next((n.measure.first for n in measured if n.measure.first), None)
+    if first:
+        box.attrs["penwidth"] = "3"
+        box.lines.append((f"first to differ: {first}", "small"))
+    else:
+        box.lines.append((f"{'worst' if 'differ' in states else 'largest'}: "
+                          f"{worst.measure.summary}", "small"))
 
 
 def truncate(model: Model, max_nodes: int) -> Model:
@@ -161,4 +198,5 @@ def truncate(model: Model, max_nodes: int) -> Model:
             seen.add((tail, head))
             edge = Edge(tail, head, "", {"style": "dashed"})
         edges.append(edge)
-    return Model(nodes, edges, model.root, list(model.notes), list(model.legend))
+    return Model(nodes, edges, model.root, list(model.notes), list(model.legend),
+                 model.colouring)

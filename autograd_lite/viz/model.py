@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import text
+from .differences import rank
 from .walk import wrap
 
 # Fills: parameters blue, inputs and constants grey, operations pale yellow (forward view);
@@ -29,6 +30,18 @@ NON_COMMUTATIVE = {"sub", "div", "matmul", "pow", "binary_cross_entropy_with_log
 
 
 @dataclass
+class Measure:
+    """What a colouring measured on a node, so that a collapsed layer box can take the colour
+    of its worst member: ``rank`` orders members (larger is worse), ``summary`` says it in a
+    few words (``dW[1] rel. diff 1.4e-01``, ``2.1e-01 in dA[1]``)."""
+    kind: str                       # grad, compare
+    rank: tuple
+    summary: str
+    state: str = ""                 # compare: "agree", "differ" or "no value"
+    first: str | None = None        # compare: this node is the first to differ (its name)
+
+
+@dataclass
 class Node:
     """One box or ellipse. ``lines`` are (text, style) pairs, style "" | "mono" | "small"."""
     key: str
@@ -41,6 +54,7 @@ class Node:
     role: str = ""                  # leaf, result, op
     italic: bool = False            # the title is a derived expression, not the user's name
     tensor: int | None = None       # its number in the walk
+    measure: Measure | None = None  # set by a colouring
 
 
 @dataclass
@@ -58,6 +72,7 @@ class Model:
     root: str
     notes: list = field(default_factory=list)     # said under the picture and in .notes
     legend: list = field(default_factory=list)    # said under the picture only
+    colouring: str | None = None                  # "grad" or "compare" once coloured
 
 
 def _tensor_fill(tensor) -> str:
@@ -130,6 +145,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
     nodes, edges = {}, []
     tensors = graph.tensors
     grad_names = [text.gradient_name(*names[k]) for k in range(len(tensors))]
+    flow_names, passed_by = pass_through_names(graph, grad_names)
     contributions = [len(graph.consumers[k]) for k in range(len(tensors))]
     for k in range(len(tensors) - 1, -1, -1):
         tensor = tensors[k]
@@ -140,7 +156,10 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
         lines = [(shape_text, "")]
         if contributions[k] > 1:
             lines.append((f"sum of {contributions[k]} contributions", "small"))
-        if options.grads:
+        if passed_by[k] is not None:
+            lines.append((f"= {flow_names[k]}: {tensors[passed_by[k]].op} passes it on unchanged",
+                          "small"))
+        if options.grads and (passed_by[k] is None or tensor.grad is not None):
             lines += _grad_lines(tensor, options, label=None, is_root=k == graph.root)
         nodes[f"t{k}"] = Node(
             key=f"t{k}", kind="tensor", title=title, lines=lines, scope=scopes[k], tensor=k,
@@ -159,9 +178,12 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
             source = tensors[p]
             if not source.requires_grad:
                 continue
-            rhs = text.backward_rule(tensor, i, grad_names[k], rule_names)
+            # the output's gradient under the name the seed gives it: dZ[1], not d(W[1]·X)
+            rhs = text.backward_rule(tensor, i, flow_names[k], rule_names)
             assign = "+=" if contributions[p] > 1 else "="
             equation = text.BACKWARD_EQUATIONS.get((op, i))
+            if passed_by[p] == k:
+                equation = f"{op}'s vjp passes it on unchanged"
             if op in text.BROADCASTING_OPS and source.shape != tensor.shape:
                 axes = text.describe_axes(text.unbroadcast_axes(source.shape, tensor.shape), tensor.ndim)
                 key = f"ub{k}_{i}"
@@ -184,6 +206,36 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
     return Model(nodes, edges, root)
 
 
+# (op, input slot) whose vjp hands the output's gradient to that input unchanged, when the
+# input has the output's shape (nothing to un-broadcast): add's both inputs, sub's left one.
+PASS_THROUGH = {("add", 0), ("add", 1), ("sub", 0)}
+
+
+def pass_through_names(graph, grad_names) -> tuple:
+    """(flow name, passed by) per tensor: the name under which the backward rules of the op
+    that made tensor k use its gradient, and the consumer that passed it on (or None).
+
+    The product ``W[1]·X`` of eq 33 has one use, the add of ``b[1]``, whose vjp returns the
+    output's gradient unchanged to an input of the output's shape; so d(W[1]·X) IS dZ[1], and
+    matmul's rules read ``dW[1] = dZ[1]·Xᵀ`` as eqs 79 and 83 write them. Only unnamed,
+    non-leaf tensors with exactly one use (one argument slot) are renamed: any other use would
+    add a contribution, and a user's own name is kept.
+    """
+    flow = list(grad_names)
+    passed_by = [None] * len(graph.tensors)
+    for k in range(len(graph.tensors) - 1, -1, -1):  # consumers first: chains resolve
+        tensor = graph.tensors[k]
+        if tensor.name or tensor.is_leaf or len(graph.consumers[k]) != 1:
+            continue
+        c = graph.consumers[k][0]
+        consumer = graph.tensors[c]
+        slot = graph.parents[c].index(k)
+        if (consumer.op, slot) in PASS_THROUGH and tensor.shape == consumer.shape:
+            flow[k] = flow[c]
+            passed_by[k] = c
+    return flow, passed_by
+
+
 def _join(*parts) -> str:
     return "\n".join(p for p in parts if p)
 
@@ -194,11 +246,13 @@ def _join(*parts) -> str:
 MAGNITUDE_PALETTE = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026")
 PASS_FILL = "#c7e9c0"
 FAIL_FILL = "#fcae91"
+NO_VALUE_FILL = "#d9d9d9"
 
 
-def colour_by_gradient(model: Model, graph) -> None:
+def colour_by_gradient(model: Model, graph, names) -> None:
     """Fill each tensor box by max |grad| on a log scale (pale: small, dark: large), so a
     vanishing or exploding gradient stands out. Tensors without a gradient stay white."""
+    model.colouring = "grad"
     magnitudes = {}
     for node in model.nodes.values():
         if node.kind == "tensor":
@@ -231,39 +285,59 @@ def colour_by_gradient(model: Model, graph) -> None:
         if step >= top - 1:
             node.attrs["fontcolor"] = "white"
         node.lines.append((f"max |grad| {magnitude:.2e}", "small"))
+        name = text.gradient_name(*names[node.tensor])
+        node.measure = Measure("grad", (step, magnitude if np.isfinite(magnitude) else np.inf),
+                               f"{magnitude:.1e} in {name}")
     model.legend.append(f"fill: max |grad| on a log scale, from {10 ** low:.1e} (pale) to "
                         f"{10 ** high:.1e} (dark); white: no gradient")
 
 
-def colour_by_comparison(model: Model, graph, names, differences, tolerance) -> None:
-    """Fill each tensor box named in ``differences`` (tensor name -> relative difference
-    between the hand-derived and the autodiff gradient, e.g. from the comparison report):
-    green at most ``tolerance``, red above it. The first red one in backward order (nearest
-    the root) gets a thick border: that is where the two derivations part."""
+def colour_by_comparison(model: Model, graph, differences) -> None:
+    """Fill each tensor box named in ``differences`` (``differences.read``: the hand-derived
+    against the autodiff gradient, e.g. from the comparison report): green where they agree,
+    red where they differ, grey where the hand derivation has no value. The first red one in
+    backward order gets a thick border: that is where the two derivations part. Backward
+    order is the report's row order when there is one, else the walk's (nearest the root)."""
+    model.colouring = "compare"
     by_name = {}
     for node in model.nodes.values():
         if node.kind == "tensor" and graph.tensors[node.tensor].name:
             by_name.setdefault(str(graph.tensors[node.tensor].name), node)
-    matched = []
-    for key, value in differences.items():
-        name = str(key)
+    matched = {}
+    for name, difference in differences.by_name.items():
         node = by_name.get(name)
         if node is None and name.startswith("d"):
             node = by_name.get(name[1:])  # "dW[1]" is the gradient of "W[1]"
         if node is None:
             model.notes.append(f"compare: no tensor named {name!r} (or {name[1:]!r}) in the picture")
             continue
-        difference = float(value)
-        passed = difference <= tolerance
-        node.attrs["fillcolor"] = PASS_FILL if passed else FAIL_FILL
-        node.lines.append((f"rel. diff {difference:.1e}", "small"))
-        matched.append((node.tensor, passed, node))
+        matched[name] = (node, difference)
+    failed = [name for name, (_, difference) in matched.items() if not difference.passed]
+    first = None
+    if failed and differences.order is not None:
+        first = next(name for name in differences.order if name in failed)
+    elif failed:  # highest walk number: nearest the root
+        first = max(failed, key=lambda name: matched[name][0].tensor)
+    for name, (node, difference) in matched.items():
+        if difference.relative is None:
+            node.attrs["fillcolor"] = FAIL_FILL if name == first else NO_VALUE_FILL
+            node.lines.append(("hand derivation: no value", "small"))
+            summary = f"no hand value for {name}"
+        else:
+            node.attrs["fillcolor"] = PASS_FILL if difference.passed else FAIL_FILL
+            node.lines.append((f"rel. diff {difference.relative:.1e}", "small"))
+            summary = f"{name} rel. diff {difference.relative:.1e}"
+        state = ("agree" if difference.passed else
+                 "no value" if difference.relative is None and name != first else "differ")
+        node.measure = Measure("compare", rank(difference, name == first), summary, state)
+        if name == first:
+            node.attrs["penwidth"] = "3"
+            node.lines.append(("first to differ in backward order", "small"))
+            node.measure.first = name
     for node in model.nodes.values():
         if node.kind in ("op", "unbroadcast"):
             node.attrs["fillcolor"] = NEUTRAL_OP_FILL
-    failed = [(t, n) for t, passed, n in matched if not passed]
-    if failed:
-        first = max(failed, key=lambda pair: pair[0])[1]  # highest walk number: nearest the root
-        first.attrs["penwidth"] = "3"
-        first.lines.append(("first to differ in backward order", "small"))
-    model.legend.append(f"fill: relative difference hand vs autodiff, green ≤ {tolerance:g} < red")
+    model.legend.extend(differences.legend)
+    if any(d.relative is None for _, d in matched.values()):
+        model.legend.append("grey: the hand derivation has no value there (it stopped at the "
+                            "first to differ)")
