@@ -72,13 +72,13 @@ def _from_report(report) -> Differences:
     rtol, atol = getattr(report, "rtol", None), getattr(report, "atol", None)
     legend = []
     wrong = getattr(report, "wrong", "")
-    if wrong:
+    explanation = getattr(report, "explanation", "")
+    if wrong and wrong not in explanation:  # the report's explanation names it when it parts
         legend.append(f"hand derivation with a deliberately wrong rule: {wrong}")
     if rtol is not None and atol is not None:
         legend.append(f"fill: hand vs autodiff as in the comparison report: green when they agree "
                       f"(relative ≤ {rtol:g} or max |diff| ≤ {atol:g}), red where they differ")
     first = getattr(report, "first_failure", None)
-    explanation = getattr(report, "explanation", "")
     if first is not None and explanation and first.label in by_name and not by_name[first.label].passed:
         legend.append(f"report: {explanation}")
     return Differences(by_name, tuple(order), tuple(legend))
