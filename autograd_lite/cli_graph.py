@@ -3,19 +3,30 @@
     autograd-lite graph --output seed.svg
     autograd-lite graph --layers 3,4,1 --backward --grads --output seed_backward.png
     autograd-lite graph --layers 3,16,16,16,1 --layers-only --output deep.svg
+    autograd-lite graph --backward --wrong eq50 --wrong-layer 1 --output where_they_part.svg
 
 The network is built from Tensor operations with the seed's names, one ``ag.name_scope`` per
 layer: ``Z[l] = W[l] A[l-1] + b[l]`` (eq 33), ``A[l] = g[l](Z[l])`` (eq 34), ``A[0] = X``,
 and the cost J of eq 76. The suffix of ``--output`` picks the format (.svg .png .pdf .dot);
-without ``--output`` the DOT source is printed. Exit status: 0 written, 1 rendering failed
-(e.g. Graphviz missing: the message says how to install it), 2 bad options.
+without ``--output`` the DOT source is printed.
+
+``--compare`` runs ``autograd_lite.check.compare`` on the same network and arrays and colours
+each dA, dZ, dW, db by the hand derivation's difference from autodiff (eqs 77-84); ``--wrong
+VARIANT`` (implies ``--compare``) swaps in one deliberately wrong rule, as ``autograd-lite
+check --wrong`` does, so a learner sees on the picture where a wrong derivation parts.
+
+Exit status: 0 written (whatever the comparison found: the picture is the answer, and stderr
+names the first gradient to differ), 1 rendering failed (e.g. Graphviz missing: the message
+says how to install it), 2 bad options.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 from . import Tensor, binary_cross_entropy, name_scope
+from . import reference as ref
 from .cli import UsageError, add_network_options, network_spec, random_network
 from .viz import FORMATS, GraphvizNotFoundError, draw
 
@@ -37,6 +48,16 @@ def add_parser(subparsers):
                         help="run backward and print each gradient (dZ and dA included) in its box")
     parser.add_argument("--color", choices=("grad",), default=None,
                         help="grad: fill boxes by max |gradient| on a log scale (runs backward)")
+    parser.add_argument("--compare", action="store_true",
+                        help="fill each dA, dZ, dW, db by how far the hand derivation (eqs 77-84) "
+                             "is from autodiff, as in `autograd-lite check`: green agree, red "
+                             "differ, thick border where they first part")
+    parser.add_argument("--wrong", default=None, choices=sorted(ref.WRONG_VARIANTS),
+                        help="with --compare (implied): the hand derivation uses one deliberately "
+                             "wrong rule, to see where it parts on the picture: " + "; ".join(
+                                 f"{name}: {text}" for name, (_, text) in ref.WRONG_VARIANTS.items()))
+    parser.add_argument("--wrong-layer", default=None,
+                        help="with --wrong: make the mistake in this layer only (1..N)")
     parser.add_argument("--layers-only", action="store_true",
                         help="collapse each layer to one box (for big networks)")
     parser.add_argument("--max-nodes", default="400",
@@ -95,7 +116,13 @@ def run(args) -> int:
         raise UsageError(f"--output {args.output!r}: the suffix picks the format; use .svg, .png, "
                          f".pdf or .dot")
 
-    network = build_network(spec, random_network(spec))
+    rules = _rules(args, len(spec.layers) - 1)
+    if rules is not None and args.color == "grad":
+        raise UsageError("--color grad and --compare each colour the picture; choose one")
+
+    arrays = random_network(spec)
+    network = build_network(spec, arrays)
+    report = None if rules is None else _compare(spec, arrays, network, rules)
     if args.grads or args.color == "grad":
         for l in range(1, len(spec.layers)):
             network["Z"][l].retain_grad()       # dZ[l], eqs 78 and 82
@@ -103,10 +130,12 @@ def run(args) -> int:
                 network["A"][l].retain_grad()   # dA[l], eqs 77 and 81
         network["J"].backward(retain_graph=True)  # keep the graph: it is drawn next
     picture = draw(network["J"], backward=args.backward, values=args.values, grads=args.grads,
-                   color=args.color, layers_only=args.layers_only,
+                   color=args.color, compare=report, layers_only=args.layers_only,
                    max_nodes=max_nodes or None, rankdir=args.direction)
     for note in picture.notes:
         print(f"note: {note}", file=sys.stderr)
+    if report is not None:
+        print(_verdict(report), file=sys.stderr)
     if args.output is None:
         print(picture.source)
         return 0
@@ -120,3 +149,53 @@ def run(args) -> int:
         return 1
     print(f"wrote {path}")
     return 0
+
+
+def _rules(args, N: int):
+    """The hand derivation's rules for --compare / --wrong, or None without either."""
+    if args.wrong_layer is not None and args.wrong is None:
+        raise UsageError("--wrong-layer needs --wrong VARIANT")
+    if args.wrong is None:
+        return ref.SEED_RULES if args.compare else None
+    if args.wrong_layer is None:
+        return ref.wrong_rules(args.wrong)
+    try:
+        layer = int(args.wrong_layer)
+    except ValueError:
+        raise UsageError(f"--wrong-layer must be a whole number, got {args.wrong_layer!r}") from None
+    if not 1 <= layer <= N:
+        raise UsageError(f"--wrong-layer must be a layer 1..{N} of this network, got {layer}")
+    return ref.wrong_rules(args.wrong, [layer])
+
+
+# Finite differences are the report's third way; the picture colours hand vs autodiff only,
+# so a small sample per quantity is enough for the report's explanation of who is odd one out.
+MAX_NUMERIC = 32
+
+
+def _compare(spec, arrays, network, rules):
+    """The comparison report of the drawn network: the same arrays, so the same numbers."""
+    # imported here: `autograd-lite graph` without --compare never loads the checker
+    from .check import compare
+    try:
+        report = compare(arrays["W"], arrays["b"], arrays["X"], arrays["Y"], spec.activations,
+                         spec.loss, rules=rules, max_numeric=MAX_NUMERIC, seed=spec.seed)
+    except ValueError as error:  # a network the reference refuses: a usage problem
+        raise UsageError(str(error)) from None
+    # an identity activation: A[l] is Z[l] itself, so dA[l] has no box of its own to colour;
+    # dZ[l] = dA[l] (g' = 1) shows the same difference
+    merged = {f"dA[{l}]" for l in range(1, len(spec.layers))
+              if network["A"][l] is network["Z"][l]}
+    if not merged:
+        return report
+    return dataclasses.replace(report, rows=[row for row in report.rows if row.label not in merged])
+
+
+def _verdict(report) -> str:
+    first = next((row for row in report.rows
+                  if not (row.pairs["autodiff-reference"] and row.pairs["autodiff-reference"].passed)),
+                 None)
+    if first is None:
+        return "compare: the hand derivation agrees with autodiff on every gradient"
+    return (f"compare: the hand derivation first parts from autodiff at {first.label} "
+            f"(eq {first.equation}). {report.explanation}")

@@ -23,6 +23,9 @@ PICTURES = {
     "seed_backward.svg": ["--backward", "--grads"],
     # values and gradients in every box, boxes coloured by max |gradient|
     "seed_gradients.svg": ["--values", "--grads", "--color", "grad", "--m", "4"],
+    # a deliberately wrong derivation (g' evaluated at A[2] instead of Z[2], eq 78) coloured by
+    # the comparison report: dA[2] agrees, dZ[2] is where it parts, everything below inherits it
+    "seed_wrong_derivation.svg": ["--backward", "--wrong", "g-prime-of-A", "--wrong-layer", "2"],
     # a deeper network, each layer collapsed to one box
     "deep_layers.svg": ["--layers", "3,16,16,16,1", "--activations", "relu,relu,tanh,sigmoid",
                         "--layers-only"],

@@ -69,7 +69,62 @@ def test_size_policy_is_reported(capsys):
     assert "note: " in captured.err and "collapsed to one box" in captured.err
 
 
+def node_line(source, name):
+    """The DOT line of the box whose title is ``name`` (bold: a user's name)."""
+    return next(line for line in source.splitlines() if f"<B>{name}</B>" in line and "label=" in line)
+
+
+def test_compare_colours_every_gradient_by_the_check_report(capsys):
+    assert main(["graph", "--compare"]) == 0
+    captured = capsys.readouterr()
+    assert "agrees with autodiff on every gradient" in captured.err
+    for name in ("W[1]", "b[1]", "Z[1]", "A[1]", "W[2]", "b[2]", "Z[2]", "A[2]"):
+        assert "#c7e9c0" in node_line(captured.out, name) and "rel. diff" in node_line(captured.out, name)
+    assert "#fcae91" not in captured.out and "note:" not in captured.err
+
+
+def test_wrong_derivation_parts_where_the_check_says(capsys):
+    assert main(["graph", "--backward", "--wrong", "g-prime-of-A", "--wrong-layer", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "first parts from autodiff at dZ[2] (eq 78)" in captured.err
+    first = node_line(captured.out, "dZ[2]")
+    assert "#fcae91" in first and "penwidth=3" in first and "first to differ" in first
+    assert "#c7e9c0" in node_line(captured.out, "dA[2]")
+    assert "#fcae91" in node_line(captured.out, "dW[1]")
+    assert "evaluated at A[l] instead of Z[l] (layer 2 only)" in captured.out
+    # the check command, on the same options, names the same quantity
+    assert main(["check", "--wrong", "g-prime-of-A", "--wrong-layer", "2"]) == 1
+    assert "first part at dZ[2] (eq 78)" in capsys.readouterr().out
+
+
+def test_wrong_derivation_on_layer_boxes(capsys):
+    # eq 50 in layer 2: dZ[2] = dA[2] g'(Z[2]) as a matrix product, 4×m times 4×m: no value
+    assert main(["graph", "--layers", "3,5,4,1", "--wrong", "eq50", "--wrong-layer", "2",
+                 "--layers-only"]) == 0
+    out = capsys.readouterr().out
+    layer_2 = node_line(out, "layer 2")
+    assert "first to differ: dZ[2]" in layer_2 and "#fcae91" in layer_2 and "penwidth=3" in layer_2
+    assert "1 agree · 1 differ · 2 without a hand value" in layer_2   # dA[2] | dZ[2] | dW, db
+    assert "#c7e9c0" in node_line(out, "layer 3") and "4 agree" in node_line(out, "layer 3")
+    assert "#d9d9d9" in node_line(out, "layer 1")  # the hand derivation stopped above it
+    # the cost J measured nothing: white, like an unmeasured tensor
+    assert 'fillcolor="#ffffff"' in node_line(out, "cost J (log-loss, eq 76)")
+
+
+def test_compare_on_an_identity_output_colours_dz_for_da(capsys):
+    assert main(["graph", "--layers", "2,3,1", "--activations", "tanh,identity", "--loss", "mse",
+                 "--wrong", "no-1/m"]) == 0
+    captured = capsys.readouterr()
+    assert "note:" not in captured.err and "first parts from autodiff at dW[2]" in captured.err
+    assert "#c7e9c0" in node_line(captured.out, "Z[2]")
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--wrong-layer", "1"], "--wrong-layer needs --wrong"),
+    (["--wrong", "eq55", "--wrong-layer", "3"], "layer 1..2"),
+    (["--wrong", "eq55", "--wrong-layer", "one"], "--wrong-layer"),
+    (["--wrong", "eq99"], "invalid choice"),
+    (["--compare", "--color", "grad"], "choose one"),
     (["--output", "seed.jpg"], "suffix picks the format"),
     (["--max-nodes", "many"], "--max-nodes"),
     (["--layers", "3,x,1"], "--layers"),
@@ -116,6 +171,13 @@ def test_make_pictures_script_regenerates_the_docs_pictures(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["deep_layers.svg", "seed_backward.svg", "seed_gradients.svg", "seed_graph.svg"]
+    assert names == ["deep_layers.svg", "seed_backward.svg", "seed_gradients.svg", "seed_graph.svg",
+                     "seed_wrong_derivation.svg"]
     assert "db[1] = Σ over axis 1 of dZ[1]" in " ".join(svg_texts(tmp_path / "seed_backward.svg"))
     assert "layer 3" in svg_texts(tmp_path / "deep_layers.svg")
+    assert "first to differ in backward order" in svg_texts(tmp_path / "seed_wrong_derivation.svg")
+    # the committed pictures say what the code draws today (their words; the layout may vary
+    # with the Graphviz version)
+    docs = script.parents[1] / "docs"
+    for name in names:
+        assert svg_texts(tmp_path / name) == svg_texts(docs / name), f"docs/{name} is stale"

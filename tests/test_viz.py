@@ -580,3 +580,19 @@ def test_missing_dot_gives_a_clear_error_and_keeps_the_source(tmp_path, monkeypa
     bundle = picture._repr_mimebundle_()
     assert "image/svg+xml" not in bundle and "install Graphviz" in bundle["text/plain"].replace("Install", "install")
     assert picture._repr_svg_() is None
+
+
+@needs_dot
+def test_the_python_examples_of_docs_graphs_md_run(tmp_path, monkeypatch):
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "graphs.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in blocks:  # the second block uses the first one's network, as a reader would
+        exec(compile(block, "docs/graphs.md", "exec"), namespace)
+    picture = tmp_path / "where_they_part.svg"
+    texts = {"".join(e.itertext()) for e in ElementTree.parse(picture).getroot().iter()
+             if e.tag.endswith("text")}
+    assert "first to differ in backward order" in texts
