@@ -596,3 +596,14 @@ def test_the_python_examples_of_docs_graphs_md_run(tmp_path, monkeypatch):
     texts = {"".join(e.itertext()) for e in ElementTree.parse(picture).getroot().iter()
              if e.tag.endswith("text")}
     assert "first to differ in backward order" in texts
+
+
+def test_compare_takes_the_report_of_an_nn_model():
+    from autograd_lite.check import compare_model
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((3, 5)), (rng.random((1, 5)) > 0.5) * 1.0
+    model = ag.nn.MLP([3, 4, 1])
+    J = ag.binary_cross_entropy(model(ag.Tensor(X, name="X")), ag.Tensor(Y, name="Y"))
+    picture = draw(J, compare=compare_model(model, X, Y), layers_only=True)
+    assert not picture.notes  # the model's W[l], b[l], Z[l], A[l] carry the report's names
+    assert picture.source.count("of 4 gradients: 4 agree") == 2 and "#fcae91" not in picture.source
