@@ -179,10 +179,34 @@ def sum_to_shape(grad, shape, op_name):
     grad_shape = grad.shape
     if grad_shape == shape:
         return grad
+    key = (grad_shape, shape)
+    plan = _sum_plans.get(key) if type(shape) is tuple else None
+    if plan is None:
+        plan = _plan_sum(grad_shape, tuple(shape), op_name)
+        if type(shape) is tuple and len(_sum_plans) < 1024:
+            _sum_plans[key] = plan
+    axes, reshape = plan
+    if axes is not None:
+        # NOTE: np.add.reduce is what ndarray.sum calls, minus a Python layer.
+        grad = (np.add.reduce(grad, axis=axes, keepdims=True)
+                if type(grad) is np.ndarray else grad.sum(axis=axes, keepdims=True))
+    if reshape:
+        grad = grad.reshape(shape)
+    return grad
+
+
+# NOTE: (gradient shape, input shape) -> what sum_to_shape does, worked out once per pair of
+# shapes: the same few pairs come back on every step (each bias gradient of eq 80), and
+# finding the axes again costs about 1 us each time.
+_sum_plans: dict = {}
+
+
+def _plan_sum(grad_shape, shape, op_name):
+    """(axes to sum with keepdims: an int, a tuple or None; whether to reshape to ``shape``
+    afterwards), or RuntimeError if broadcasting ``shape`` cannot give ``grad_shape``."""
     extra = len(grad_shape) - len(shape)
     if extra >= 0:
-        # NOTE: one plain loop instead of all() and two generator expressions (~1 us less on
-        # every bias gradient); the leading axes broadcasting added are always summed.
+        # The leading axes broadcasting added are always summed.
         axes = list(range(extra))
         for i, n in enumerate(shape):
             if n != grad_shape[extra + i]:
@@ -190,13 +214,8 @@ def sum_to_shape(grad, shape, op_name):
                     break
                 axes.append(extra + i)
         else:
-            if axes:
-                # NOTE: np.add.reduce is what ndarray.sum calls, minus a Python layer.
-                grad = (np.add.reduce(grad, axis=tuple(axes), keepdims=True)
-                        if type(grad) is np.ndarray else grad.sum(axis=tuple(axes), keepdims=True))
-            if extra:
-                grad = grad.reshape(shape)
-            return grad
+            summed = None if not axes else axes[0] if len(axes) == 1 else tuple(axes)
+            return summed, bool(extra)
     raise RuntimeError(
         f"{op_name}: its vjp returned a gradient of shape {tuple(grad_shape)} for an input of "
         f"shape {tuple(shape)}; a vjp must return the input's shape (or one that broadcasts from it)")
