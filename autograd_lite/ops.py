@@ -95,7 +95,12 @@ class Primitive:
 # --- elementwise binary ops (numpy broadcasting) ---------------------------------------------
 
 class _Broadcasting(Primitive):
-    """Binary elementwise op: turns numpy's broadcast failure into an error naming the op."""
+    """Binary elementwise op: turns numpy's broadcast failure into an error naming the op.
+
+    A subclass's ``compute(x, y)`` is the numpy expression. NOTE: where it is exactly one
+    ufunc (add, subtract, multiply), ``compute`` is that ufunc itself: one Python call fewer
+    per op (~0.1 us), the same result as the operator.
+    """
 
     def forward(self, x, y):
         try:
@@ -110,8 +115,7 @@ class Add(_Broadcasting):
     name = "add"
     vjp_reads_inputs = vjp_reads_output = False  # g, g
 
-    def compute(self, x, y):
-        return x + y
+    compute = staticmethod(np.add)  # x + y
 
     def vjp(self, g, inputs, output, wants):
         return g, g
@@ -121,8 +125,7 @@ class Sub(_Broadcasting):
     name = "sub"
     vjp_reads_inputs = vjp_reads_output = False  # g, -g
 
-    def compute(self, x, y):
-        return x - y
+    compute = staticmethod(np.subtract)  # x - y
 
     def vjp(self, g, inputs, output, wants):
         return g, (-g if wants[1] else None)
@@ -132,8 +135,7 @@ class Mul(_Broadcasting):
     """Elementwise product ``x * y`` (the seed's ∘, eqs 54, 78, 82)."""
     name = "mul"
 
-    def compute(self, x, y):
-        return x * y
+    compute = staticmethod(np.multiply)  # x * y
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs

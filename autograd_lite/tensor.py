@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import ops
-from .autodiff import Node, _grad_mode, _scope_state, backpropagate, current_scope, is_grad_enabled
+from .autodiff import Node, _grad_mode, _scope_state, backpropagate, current_scope
 from .errors import ShapeError
 
 # NOTE: hooks for observers such as the saturation sentinel (autograd_lite.check): each is
@@ -30,7 +30,7 @@ def _record(op, inputs, params):
     needs_grad = False
     for t in inputs:
         if t.requires_grad:
-            needs_grad = is_grad_enabled()
+            needs_grad = _grad_mode.enabled
             break
     params = params or None  # NOTE: stored as None when empty (see autodiff.Node.params)
     if needs_grad:
@@ -89,7 +89,8 @@ def _unary(op, x):
     result = op.forward(x.data)
     if type(result) is not np.ndarray:
         result = np.asarray(result)
-    if x.requires_grad and is_grad_enabled():
+    # NOTE: the grad mode read inline (is_grad_enabled() without the call, ~50 ns per op).
+    if x.requires_grad and _grad_mode.enabled:
         output = _made_by(result, op, (x,), None, True)
     elif _grad_mode.record_constants:  # only while ag.compile traces a step
         output = _made_by(result, op, (x,), None, False)
@@ -110,7 +111,7 @@ def _binary(op, x, y):
     result = op.forward(x.data, y.data)
     if type(result) is not np.ndarray:
         result = np.asarray(result)
-    if (x.requires_grad or y.requires_grad) and is_grad_enabled():
+    if (x.requires_grad or y.requires_grad) and _grad_mode.enabled:
         output = _made_by(result, op, (x, y), None, True)
     elif _grad_mode.record_constants:  # only while ag.compile traces a step
         output = _made_by(result, op, (x, y), None, False)
