@@ -75,20 +75,32 @@ def check_gradients(workload):
 
 def _implementations(workload):
     """name -> a no-argument callable running one training step on its own copy of the problem."""
+    return _implementations_and_parameters(workload)[0]
+
+
+def _implementations_and_parameters(workload):
+    """The steps of ``_implementations`` and, for each, a callable giving its current W[l], b[l]
+    as ndarrays (W[1..N] then b[1..N]): after the same number of steps they must agree."""
     X, Y, W, b = workload.problem()
     W_np, b_np = [w.copy() for w in W], [v.copy() for v in b]
     steps = {"numpy": lambda: numpy_step(W_np, b_np, X, Y)}
+    parameters = {"numpy": lambda: W_np + b_np}
     X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
     steps["autograd_lite"] = lambda: engine_step(W_t, b_t, X_t, Y_t)
+    parameters["autograd_lite"] = lambda: [p.data for p in W_t + b_t]
     X_n, Y_n, model, optimizer = nn_problem(X, Y, W, b)
     steps["nn"] = lambda: nn_step(model, optimizer, X_n, Y_n)
+    parameters["nn"] = lambda: ([linear.W.data for linear in model.layers]
+                                + [linear.b.data for linear in model.layers])
     X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
     compiled = compiled_step_function(W_c, b_c)
     steps["compiled"] = lambda: compiled(X_c, Y_c)
+    parameters["compiled"] = lambda: [p.data for p in W_c + b_c]
     if torch_column.available():
         X_p, Y_p, W_p, b_p = torch_column.torch_problem(X, Y, W, b)
         steps["torch"] = lambda: torch_column.torch_step(W_p, b_p, X_p, Y_p)
-    return steps
+        parameters["torch"] = lambda: [p.detach().numpy() for p in W_p + b_p]
+    return steps, parameters
 
 
 def time_interleaved(steps, budget):
@@ -147,6 +159,7 @@ def chain_per_op(n_ops, repeats, collect_garbage=True):
 def _chain_per_op(n_ops, repeats):
     x = ag.Tensor(np.random.default_rng(0).standard_normal((16, 16)), requires_grad=True)
     seed = np.ones((16, 16))
+    expected = 1.0001 ** n_ops  # dy/dx, elementwise
     forward, backward = [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -158,9 +171,13 @@ def _chain_per_op(n_ops, repeats):
         end = time.perf_counter()
         forward.append((middle - start) / n_ops * 1e6)
         backward.append((end - middle) / n_ops * 1e6)
+        # after timing: a wrong value or gradient stops the run, as in check_gradients
+        if not (np.allclose(y.data, x.data * expected, rtol=1e-9)
+                and np.allclose(x.grad, expected, rtol=1e-9)):
+            raise SystemExit(f"chain of {n_ops} ops: y or dy/dx differs from 1.0001^{n_ops} "
+                             f"= {expected!r}; not reporting the time of a wrong answer")
         x.grad = None
         del y
-    expected = 1.0001 ** n_ops
     return statistics.median(forward), statistics.median(backward), expected
 
 
