@@ -292,12 +292,10 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
         op = tensor._op
         if op is None:  # a leaf: its gradient is complete
             if accumulate and grad is not None:
-                _accumulate_into(tensor, grad, _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
-                                 and _plain_array(grad))
+                _accumulate_into(tensor, grad, _getrefcount(grad) == _EXCLUSIVE_REFCOUNT)
             continue
         if tensor._retains_grad and accumulate and grad is not None:
-            _accumulate_into(tensor, grad, _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
-                             and _plain_array(grad))
+            _accumulate_into(tensor, grad, _getrefcount(grad) == _EXCLUSIVE_REFCOUNT)
         inputs = tensor._inputs
         # NOTE: one- and two-input ops (nearly all) skip the generator expressions: about
         # 0.4 us less per node.
@@ -354,12 +352,15 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
     return [captured[t] for t in capture]
 
 
-def _accumulate_into(tensor, grad, owned=False):
+def _accumulate_into(tensor, grad, exclusive=False):
     """``tensor.grad += grad``, never aliasing an array the engine or the user still holds:
-    the first gradient is copied unless ``owned`` (see _EXCLUSIVE_REFCOUNT); later ones are added out
-    of place, so a ``.grad`` the user kept is never changed behind their back."""
+    the first gradient is copied unless ``exclusive`` (nothing else holds ``grad``, see
+    _EXCLUSIVE_REFCOUNT) and it is a writeable ndarray of the tensor's dtype that owns its
+    memory (not a view of some other array); later ones are added out of place, so a ``.grad``
+    the user kept is never changed behind their back."""
     if tensor.grad is None:
-        if owned and grad.dtype == tensor.data.dtype:
+        if (exclusive and type(grad) is np.ndarray and grad.base is None
+                and grad.dtype == tensor.data.dtype and grad.flags.writeable):
             tensor.grad = grad  # NOTE: no copy: saves one array copy per parameter per step
         else:
             tensor.grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
@@ -384,8 +385,3 @@ def _probe_exclusive_refcount():
 # else (the user, another tensor's .grad, a pending gradient) holds that array, and it can
 # become a leaf's .grad without a copy. None off CPython, where every first gradient is copied.
 _EXCLUSIVE_REFCOUNT = _probe_exclusive_refcount() if sys.implementation.name == "cpython" else None
-
-
-def _plain_array(grad) -> bool:
-    """A writeable ndarray that owns its memory (not a view of some other array)."""
-    return type(grad) is np.ndarray and grad.base is None and grad.flags.writeable

@@ -23,7 +23,7 @@ import functools
 
 from . import ops
 from .autodiff import (_EXCLUSIVE_REFCOUNT, _accumulate_into, _getrefcount, _grad_mode,
-                       _plain_array, enable_grad, sum_to_shape)
+                       enable_grad, sum_to_shape)
 from .tensor import Tensor
 
 # NOTE: primitives whose forward is exactly this numpy function once its argument checks have
@@ -230,8 +230,8 @@ class _Program:
             grads[k] = None
             if grad is None:
                 continue
-            owned = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT and _plain_array(grad)
-            _accumulate_into(args[index] if tensor is None else tensor, grad, owned)
+            _accumulate_into(args[index] if tensor is None else tensor, grad,
+                             _getrefcount(grad) == _EXCLUSIVE_REFCOUNT)
         return Tensor._make(values[self.root], None, False)
 
     def _load(self, args, values):
