@@ -292,10 +292,13 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
         op = tensor._op
         if op is None:  # a leaf: its gradient is complete
             if accumulate and grad is not None:
-                _accumulate_into(tensor, grad, _getrefcount(grad) == _EXCLUSIVE_REFCOUNT)
+                # counted before the call: as an argument on the stack it would count once more
+                exclusive = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
+                _accumulate_into(tensor, grad, exclusive)
             continue
         if tensor._retains_grad and accumulate and grad is not None:
-            _accumulate_into(tensor, grad, _getrefcount(grad) == _EXCLUSIVE_REFCOUNT)
+            exclusive = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
+            _accumulate_into(tensor, grad, exclusive)
         inputs = tensor._inputs
         # NOTE: one- and two-input ops (nearly all) skip the generator expressions: about
         # 0.4 us less per node.

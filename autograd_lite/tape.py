@@ -230,8 +230,9 @@ class _Program:
             grads[k] = None
             if grad is None:
                 continue
-            _accumulate_into(args[index] if tensor is None else tensor, grad,
-                             _getrefcount(grad) == _EXCLUSIVE_REFCOUNT)
+            # counted before the call: as an argument on the stack it would count once more
+            exclusive = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
+            _accumulate_into(args[index] if tensor is None else tensor, grad, exclusive)
         return Tensor._make(values[self.root], None, False)
 
     def _load(self, args, values):

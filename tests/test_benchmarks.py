@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import autograd_lite as ag
 from benchmarks import run, workloads
 from benchmarks.workloads import WORKLOADS, Workload
 
@@ -103,3 +104,42 @@ def test_peak_memory_sees_numpy_arrays():
     """tracemalloc sees numpy's allocations: a step making a 1 MiB array peaks above 1 MiB."""
     peak = run.peak_memory(lambda: np.ones(1 << 17).sum())
     assert 1 << 20 <= peak < 2 << 20
+
+
+def test_backward_keeps_a_fresh_leaf_gradient_without_copying_it():
+    """What the step timings rely on: dW of eq 83, made fresh by the matmul vjp and held by
+    nothing else, becomes W.grad as is (no copy per parameter per step); a gradient something
+    else still holds is copied, so a .grad never aliases it."""
+    made = []
+
+    class Spy(ag.Primitive):
+        name = "spy"
+
+        def forward(self, x):
+            return 2 * x
+
+        def vjp(self, g, inputs, output, wants):
+            grad = 2 * g
+            made.append(grad)  # held by this list: must be copied
+            return (grad,)
+
+    W = ag.Tensor(np.ones((2, 3)), requires_grad=True)
+    A = ag.Tensor(np.ones((3, 4)))
+    ids = []
+    matmul_vjp = ag.ops.MatMul.vjp
+
+    def recording_vjp(self, g, inputs, output, wants):
+        grads = matmul_vjp(self, g, inputs, output, wants)
+        ids.append(id(grads[0]))  # only its id: the array itself stays exclusive
+        return grads
+
+    ag.ops.MatMul.vjp = recording_vjp
+    try:
+        (W @ A).sum().backward()
+    finally:
+        ag.ops.MatMul.vjp = matmul_vjp
+    assert id(W.grad) == ids[0]
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    Spy()(x).sum().backward()
+    assert not np.shares_memory(x.grad, made[0])
+    np.testing.assert_array_equal(x.grad, 2 * np.ones(3))

@@ -234,3 +234,41 @@ def test_every_kind_of_primitive_replays_exactly():
         assert J_c == pytest.approx(J, rel=1e-12)
         for g_c, g in zip(grads_c, grads):
             np.testing.assert_allclose(g_c, g, rtol=1e-12, atol=1e-15)
+
+
+class _Twice(ag.Primitive):
+    """2x, whose vjp records the id of every gradient array it makes, and keeps the array
+    itself too when ``keep`` is set (as a user holding it would)."""
+    name = "twice"
+
+    def __init__(self):
+        self.ids, self.kept, self.keep = [], [], False
+
+    def forward(self, x):
+        return 2 * x
+
+    def vjp(self, g, inputs, output, wants):
+        grad = 2 * g
+        self.ids.append(id(grad))
+        if self.keep:
+            self.kept.append(grad)
+        return (grad,)
+
+
+def test_a_replay_keeps_a_fresh_leaf_gradient_without_copying_it_and_never_aliases():
+    """The replay hands a leaf the very array its vjp made when nothing else holds it (no copy
+    per parameter per step), but a gradient something else still holds is copied: .grad never
+    aliases it."""
+    twice = _Twice()
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda: twice(x).sum())
+    for _ in range(3):  # trace, check, replay
+        x.grad = None
+        twice.ids.clear()
+        step()
+    assert id(x.grad) == twice.ids[0]
+    twice.keep = True
+    x.grad = None
+    step()
+    assert not np.shares_memory(x.grad, twice.kept[0])
+    np.testing.assert_array_equal(x.grad, 2 * np.ones(3))
