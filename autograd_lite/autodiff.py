@@ -195,6 +195,13 @@ def sum_to_shape(grad, shape, op_name):
     return grad
 
 
+def unbroadcast_axes(input_shape, output_shape) -> tuple:
+    """The axes of ``output_shape`` that ``sum_to_shape`` sums to get back to ``input_shape``
+    (e.g. ``(1,)`` for a bias b (n, 1) added to Z (n, m): eq 80). For pictures and reports."""
+    axes, _ = _plan_sum(tuple(output_shape), tuple(input_shape), "unbroadcast_axes")
+    return () if axes is None else (axes,) if isinstance(axes, int) else axes
+
+
 # NOTE: (gradient shape, input shape) -> what sum_to_shape does, worked out once per pair of
 # shapes: the same few pairs come back on every step (each bias gradient of eq 80), and
 # finding the axes again costs about 1 us each time.

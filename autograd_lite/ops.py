@@ -83,6 +83,12 @@ class Primitive:
     def vjp(self, g, inputs, output, wants, **params):
         raise NotImplementedError(f"{type(self).__name__}.vjp is not defined")
 
+    def formula(self, i, g, names, params, input_shapes):
+        """The vjp for input ``i`` as a formula, for graph pictures: ``g`` is the output's
+        gradient name, ``names`` the inputs' names then the output's, ``params`` the op's
+        parameters, ``input_shapes`` the inputs' shapes. Override it beside your ``vjp``."""
+        return f"vjp of {self.name} applied to {g}"
+
     def __call__(self, *inputs, **params):
         # Imported here, not at the top: ops sits below the engine (see docs/architecture.md).
         from .tensor import apply
@@ -116,6 +122,9 @@ class Add(_Broadcasting):
     def vjp(self, g, inputs, output, wants):
         return g, g
 
+    def formula(self, i, g, names, params, input_shapes):
+        return g
+
 
 class Sub(_Broadcasting):
     name = "sub"
@@ -126,6 +135,9 @@ class Sub(_Broadcasting):
 
     def vjp(self, g, inputs, output, wants):
         return g, (-g if wants[1] else None)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return g if i == 0 else f"−{g}"
 
 
 class Mul(_Broadcasting):
@@ -139,6 +151,10 @@ class Mul(_Broadcasting):
         x, y = inputs
         return (g * y if wants[0] else None), (g * x if wants[1] else None)
 
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g} ∘ {y}" if i == 0 else f"{g} ∘ {x}"
+
 
 class Div(_Broadcasting):
     name = "div"
@@ -150,6 +166,10 @@ class Div(_Broadcasting):
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
         return (g / y if wants[0] else None), (-g * output / y if wants[1] else None)
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g} / {y}" if i == 0 else f"−{g} ∘ {out} / {y}"
 
 
 class Pow(_Broadcasting):
@@ -181,6 +201,10 @@ class Pow(_Broadcasting):
             grad_y = g * output * log_x
         return grad_x, grad_y
 
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g} ∘ {y}·{x}^({y}−1)" if i == 0 else f"{g} ∘ {out} ∘ log {x}"
+
 
 class PowScalar(Primitive):
     """``x ** p`` for a constant number p. ``0.0 ** 1.5`` has gradient 0 (p x^(p-1) = 1.5 * 0)."""
@@ -196,6 +220,10 @@ class PowScalar(Primitive):
             return (g * 0.0,)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (g * exponent * x ** (exponent - 1),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        p = params["exponent"]
+        return f"{g} ∘ {p:g}·{names[0]}^{p - 1:g}"
 
 
 # --- matrix product ---------------------------------------------------------------------------
@@ -244,6 +272,10 @@ class MatMul(Primitive):
             grad_y = grad_y.reshape(y.shape)
         return grad_x, grad_y
 
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g}·{y}ᵀ" if i == 0 else f"{x}ᵀ·{g}"
+
 
 # --- elementwise unary ops --------------------------------------------------------------------
 
@@ -256,6 +288,9 @@ class Neg(Primitive):
     def vjp(self, g, inputs, output, wants):
         return (-g,)
 
+    def formula(self, i, g, names, params, input_shapes):
+        return f"−{g}"
+
 
 class Exp(Primitive):
     name = "exp"
@@ -267,6 +302,9 @@ class Exp(Primitive):
 
     def vjp(self, g, inputs, output, wants):
         return (g * output,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ {names[-1]}"
 
 
 class Log(Primitive):
@@ -281,6 +319,9 @@ class Log(Primitive):
     def vjp(self, g, inputs, output, wants):
         (x,) = inputs
         return (g / x,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} / {names[0]}"
 
 
 def _exp_in_place_raising_on_overflow(x):
@@ -336,6 +377,10 @@ class Sigmoid(Primitive):
         grad *= 1.0 - output
         return (grad,)
 
+    def formula(self, i, g, names, params, input_shapes):
+        out = names[-1]
+        return f"{g} ∘ {out}(1 − {out})"  # eq 8
+
 
 class Tanh(Primitive):
     name = "tanh"
@@ -346,6 +391,9 @@ class Tanh(Primitive):
 
     def vjp(self, g, inputs, output, wants):
         return (g * (1.0 - output * output),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ (1 − {names[-1]}²)"
 
 
 class ReLU(Primitive):
@@ -359,6 +407,9 @@ class ReLU(Primitive):
         # The mask is a constant: the step function's own derivative is 0 almost everywhere.
         return (g * (data_of(inputs[0]) > 0),)
 
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ [{names[0]} > 0]"
+
 
 class Abs(Primitive):
     name = "abs"
@@ -368,6 +419,9 @@ class Abs(Primitive):
 
     def vjp(self, g, inputs, output, wants):
         return (g * np.sign(data_of(inputs[0])),)  # gradient 0 at 0, like relu
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ sign({names[0]})"
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -390,6 +444,22 @@ def normalize_axis(axis, ndim, op_name):
     return tuple(sorted(result))
 
 
+def describe_axes(axes, ndim) -> str:
+    """``(1,)`` -> ``axis 1``; every axis -> ``all elements`` (for formulas and pictures)."""
+    axes = tuple(axes)
+    if ndim > 1 and len(axes) == ndim:
+        return "all elements"
+    if len(axes) == 1:
+        return f"axis {axes[0]}"
+    return "axes " + ", ".join(str(a) for a in axes)
+
+
+def short_repr(value) -> str:
+    """``repr(value)``, cut to 20 characters (an index in a formula or a picture)."""
+    text = repr(value)
+    return text if len(text) <= 20 else text[:17] + "..."
+
+
 def _kept_shape(shape, axes):
     """The shape of a reduction with keepdims=True: reduced axes become 1."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -406,6 +476,9 @@ class Sum(Primitive):
         shape = inputs[0].shape
         return (broadcast_to(g.reshape(_kept_shape(shape, axis)), shape),)
 
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} repeated over {describe_axes(params['axis'], len(input_shapes[0]))}"
+
 
 class Mean(Primitive):
     """Mean over ``axis``: the sum divided by the count of reduced elements (eq 76's 1/m)."""
@@ -418,6 +491,11 @@ class Mean(Primitive):
         shape = inputs[0].shape
         count = int(np.prod([shape[a] for a in axis])) if axis else 1
         return (broadcast_to(g.reshape(_kept_shape(shape, axis)), shape) / count,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        axes, shape = params["axis"], input_shapes[0]
+        count = int(np.prod([shape[a] for a in axes])) if axes else 1
+        return f"{g} repeated over {describe_axes(axes, len(shape))}, / {count}"
 
 
 # --- shape ops --------------------------------------------------------------------------------
@@ -434,6 +512,9 @@ class Reshape(Primitive):
 
     def vjp(self, g, inputs, output, wants, shape):
         return (g.reshape(inputs[0].shape),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} reshaped back"
 
 
 class Transpose(Primitive):
@@ -454,6 +535,9 @@ class Transpose(Primitive):
         inverse = tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
         return (g.transpose(inverse),)
 
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g}ᵀ"
+
 
 class BroadcastTo(Primitive):
     """Repeat ``x`` to ``shape`` (eq 30-32's B[1]: b[1] repeated m times)."""
@@ -467,6 +551,9 @@ class BroadcastTo(Primitive):
 
     def vjp(self, g, inputs, output, wants, shape):
         return (g,)  # the engine's un-broadcast sums it back to the input's shape
+
+    def formula(self, i, g, names, params, input_shapes):
+        return g
 
 
 class GetItem(Primitive):
@@ -482,6 +569,9 @@ class GetItem(Primitive):
     def vjp(self, g, inputs, output, wants, index):
         return (index_add(g, inputs[0].shape, index),)
 
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} put back at [{short_repr(params['index'])}]"
+
 
 class IndexAdd(Primitive):
     """zeros(shape) with g added at ``index`` (repeated indices add up): the vjp of getitem.
@@ -495,6 +585,9 @@ class IndexAdd(Primitive):
 
     def vjp(self, g, inputs, output, wants, shape, index):
         return (g[index],)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g}[{short_repr(params['index'])}]"
 
 
 # --- softmax family and the fused loss ----------------------------------------------------------
@@ -517,6 +610,10 @@ class Softmax(Primitive):
     def vjp(self, g, inputs, output, wants, axis):
         return (output * (g - (g * output).sum(axis=axis, keepdims=True)),)
 
+    def formula(self, i, g, names, params, input_shapes):
+        out = names[-1]
+        return f"{out} ∘ ({g} − Σ {g} ∘ {out})"
+
 
 class LogSoftmax(Primitive):
     """log(softmax(x)) along ``axis``, computed as x - logsumexp(x): stable for any x."""
@@ -527,6 +624,9 @@ class LogSoftmax(Primitive):
 
     def vjp(self, g, inputs, output, wants, axis):
         return (g - exp(output) * g.sum(axis=axis, keepdims=True),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} − softmax ∘ Σ {g}"
 
 
 class BinaryCrossEntropyWithLogits(Primitive):
@@ -562,6 +662,10 @@ class BinaryCrossEntropyWithLogits(Primitive):
             grad_z /= m
         grad_y = g * -z / m if wants[1] else None
         return grad_z, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g}·(sigmoid({x}) − {y}) / m" if i == 0 else f"−{g}·{x} / m"  # eq 78
 
 
 # --- the instances the engine and Tensor use ------------------------------------------------------

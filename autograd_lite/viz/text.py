@@ -10,6 +10,9 @@ import html
 
 import numpy as np
 
+from ..autodiff import unbroadcast_axes  # noqa: F401 - the engine's own axes, re-exported
+from ..ops import describe_axes, short_repr  # noqa: F401 - shared with the ops' formulas
+
 # Forward: the equation an operation carries out in the seed's network.
 FORWARD_EQUATIONS = {
     "matmul": "eq 33",
@@ -80,16 +83,6 @@ def format_array(array, max_elements: int) -> list:
     return [line] + ([f"{bad} NaN or infinite"] if bad else [])
 
 
-def describe_axes(axes, ndim) -> str:
-    """``(1,)`` -> ``axis 1``; every axis -> ``all elements``."""
-    axes = tuple(axes)
-    if ndim > 1 and len(axes) == ndim:
-        return "all elements"
-    if len(axes) == 1:
-        return f"axis {axes[0]}"
-    return "axes " + ", ".join(str(a) for a in axes)
-
-
 def op_label(tensor, inputs, input_shapes_text, input_names) -> tuple:
     """(title, detail lines) for an operation node in the forward view."""
     op = tensor.op
@@ -107,7 +100,7 @@ def op_label(tensor, inputs, input_shapes_text, input_names) -> tuple:
     elif op == "transpose" and params.get("axes") is not None:
         detail.append(f"axes {tuple(params['axes'])}")
     elif op == "getitem":
-        detail.append(f"[{_short(params['index'])}]")
+        detail.append(f"[{short_repr(params['index'])}]")
     if op in BROADCASTING_OPS:
         for x, shape_text, name in zip(inputs, input_shapes_text, input_names):
             if x.shape != tensor.shape:
@@ -117,11 +110,6 @@ def op_label(tensor, inputs, input_shapes_text, input_names) -> tuple:
     return op, detail
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 20 else text[:17] + "..."
-
-
 def gradient_name(text: str, atomic: bool) -> str:
     """``W[1]`` -> ``dW[1]``; an expression -> ``d(W[1]·X)`` (dX means dJ/dX, EQUATIONS.md)."""
     return f"d{text}" if atomic else f"d({text})"
@@ -129,70 +117,12 @@ def gradient_name(text: str, atomic: bool) -> str:
 
 def backward_rule(tensor, i, g, names) -> str:
     """The right-hand side of d(input i) = ... for the vjp of the op that made ``tensor``,
-    written with the names in the picture. ``g`` is the output's gradient name; ``names`` the
-    (wrapped) display names of the inputs then the output (the last entry)."""
-    op = tensor.op
-    params = tensor._node.params
-    x = names[0]
-    y = names[1] if len(names) > 2 else "?"
-    out = names[-1]
-    g_ = g  # a gradient name is dX or d(expression): never needs parentheses
-    if op == "add":
-        return g
-    if op == "sub":
-        return g if i == 0 else f"−{g_}"
-    if op == "mul":
-        return f"{g_} ∘ {y}" if i == 0 else f"{g_} ∘ {x}"
-    if op == "div":
-        return f"{g_} / {y}" if i == 0 else f"−{g_} ∘ {out} / {y}"
-    if op == "pow" and "exponent" in params:
-        p = params["exponent"]
-        return f"{g_} ∘ {p:g}·{x}^{p - 1:g}"
-    if op == "pow":
-        return f"{g_} ∘ {y}·{x}^({y}−1)" if i == 0 else f"{g_} ∘ {out} ∘ log {x}"
-    if op == "matmul":
-        return f"{g_}·{y}ᵀ" if i == 0 else f"{x}ᵀ·{g_}"
-    if op == "neg":
-        return f"−{g_}"
-    if op == "exp":
-        return f"{g_} ∘ {out}"
-    if op == "log":
-        return f"{g_} / {x}"
-    if op == "sigmoid":
-        return f"{g_} ∘ {out}(1 − {out})"
-    if op == "tanh":
-        return f"{g_} ∘ (1 − {out}²)"
-    if op == "relu":
-        return f"{g_} ∘ [{x} > 0]"
-    if op == "abs":
-        return f"{g_} ∘ sign({x})"
-    if op == "sum":
-        return f"{g_} repeated over {describe_axes(params['axis'], tensor._node.inputs[0].ndim)}"
-    if op == "mean":
-        axes = params["axis"]
-        shape = tensor._node.inputs[0].shape
-        count = int(np.prod([shape[a] for a in axes])) if axes else 1
-        return f"{g_} repeated over {describe_axes(axes, len(shape))}, / {count}"
-    if op == "transpose":
-        return f"{g_}ᵀ"
-    if op == "reshape":
-        return f"{g_} reshaped back"
-    if op == "broadcast_to":
-        return g
-    if op == "getitem":
-        return f"{g_} put back at [{_short(params['index'])}]"
-    if op == "softmax":
-        return f"{out} ∘ ({g} − Σ {g_} ∘ {out})"
-    if op == "log_softmax":
-        return f"{g} − softmax ∘ Σ {g_}"
-    if op == "binary_cross_entropy_with_logits":
-        return f"{g_}·(sigmoid({x}) − {y}) / m" if i == 0 else f"−{g_}·{x} / m"
-    return f"vjp of {op} applied to {g}"
+    written with the names in the picture. ``g`` is the output's gradient name (dX or
+    d(expression): never needs parentheses); ``names`` the (wrapped) display names of the
+    inputs then the output (the last entry). The formula itself lives beside the vjp it
+    describes (``Primitive.formula`` in ops), so a custom primitive can give its own."""
+    node = tensor._node
+    return node.op.formula(i, g, tuple(names), node.params or {},
+                           tuple(x.shape for x in node.inputs))
 
 
-def unbroadcast_axes(input_shape, output_shape) -> tuple:
-    """The axes of the output's shape that autodiff.sum_to_shape sums to get back to
-    ``input_shape``: the leading axes the input lacks, and those where it has length 1."""
-    extra = len(output_shape) - len(input_shape)
-    return tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(input_shape) if n == 1 and output_shape[extra + i] != 1)
