@@ -248,8 +248,13 @@ class MatMul(Primitive):
         inner_x = x.shape[-1]
         inner_y = y.shape[0]
         if inner_x != inner_y:
+            hint = ""
+            if x.ndim == 2 and y.ndim == 2 and y.shape[1] == inner_x:
+                # The most common slip with the seed's layout: X given with samples as rows.
+                hint = (f"; the second operand's rows have {inner_x} entries: if it holds "
+                        f"samples as rows, transpose it (samples are columns, eq 25)")
             raise ShapeError(f"matmul: shapes {x.shape} and {y.shape} do not align "
-                             f"({inner_x} != {inner_y})")
+                             f"({inner_x} != {inner_y}){hint}")
         return x @ y
 
     def vjp(self, g, inputs, output, wants):

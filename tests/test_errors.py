@@ -237,3 +237,13 @@ def test_grad_of_a_function_that_does_not_return_a_scalar_tensor():
 def test_name_scope_needs_a_name():
     with pytest.raises(ValueError, match=exact("name_scope: the name must be a non-empty string, got ''")):
         ag.name_scope("")
+
+
+def test_matmul_hints_at_samples_as_rows():
+    W = ag.Tensor(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"matmul: shapes \(4, 3\) and \(5, 3\) do not align "
+                                         r"\(3 != 5\); .*transpose it \(samples are columns, eq 25\)"):
+        W @ ag.Tensor(np.ones((5, 3)))
+    with pytest.raises(ValueError) as error:  # no hint where transposing would not help
+        W @ ag.Tensor(np.ones((4, 5)))
+    assert str(error.value) == "matmul: shapes (4, 3) and (4, 5) do not align (3 != 4)"
