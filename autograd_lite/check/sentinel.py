@@ -26,6 +26,8 @@ or ``NonFiniteWarning`` at once, and a record), "record" (only the record), or "
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -121,9 +123,14 @@ class Sentinel:
     def __enter__(self) -> "Sentinel":
         tensor_module.forward_hooks.append(self._forward)
         autodiff.backward_hooks.append(self._backward)
+        # numpy's own "invalid value in multiply" warnings would repeat, without the tensor's
+        # name or the operation, what the sentinel reports; it speaks for them while active.
+        self._numpy_errors = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+        self._numpy_errors.__enter__()
         return self
 
     def __exit__(self, *exc_info):
+        self._numpy_errors.__exit__(*exc_info)
         _remove(tensor_module.forward_hooks, self._forward)
         _remove(autodiff.backward_hooks, self._backward)
         return False
@@ -216,7 +223,7 @@ class Sentinel:
         if self.action == "raise":
             raise SentinelError(event)
         if self.action == "warn":
-            warnings.warn(event.describe(), category, stacklevel=4)
+            warnings.warn(event.describe(), category, stacklevel=_stacklevel_outside_package())
 
 
 def sentinel(action: str = "warn", max_events: int = 50) -> Sentinel:
@@ -276,3 +283,15 @@ def _expression(t, depth: int) -> str:
 
 def _names(inputs) -> tuple:
     return tuple(_describe(t) for t in inputs)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _stacklevel_outside_package() -> int:
+    """The stacklevel that makes a warning point at the user's line (the first frame outside
+    autograd_lite), not at the engine's internals where the hook happened to run."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
