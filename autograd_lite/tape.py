@@ -24,6 +24,7 @@ import functools
 from . import ops
 from .autodiff import (_EXCLUSIVE_REFCOUNT, _accumulate_into, _getrefcount, _grad_mode,
                        enable_grad, sum_to_shape)
+from .tape_kernels import fast_replay
 from .tensor import Tensor
 
 # NOTE: primitives whose forward is exactly this numpy function once its argument checks have
@@ -74,6 +75,8 @@ class Tape:
         self.check_every = check_every
         self.calls = 0
         self._program = None
+        self._replay = None   # made on the first replay (the third call)
+        self._source = None
 
     def __call__(self, *args):
         self.calls += 1
@@ -81,11 +84,21 @@ class Tape:
                                     and self.calls % self.check_every == 0)
         if self._program is None or check:
             J, program = self._trace(args)
-            if self._program is not None:
+            if self._program is None:
+                self._program = program
+            else:  # the same graph: the program already made (and its fast replay) stays
                 self._program.refuse_if_different(program)
-            self._program = program
             return J
-        return self._program.replay(args)
+        if self._replay is None:
+            self._replay, self._source = self._program.fast_replay()
+        return self._replay(args)
+
+    @property
+    def source(self):
+        """The Python source of the replayed step (numpy calls into preallocated buffers), or
+        None before the first replay or when the graph is replayed op by op (an op without a
+        kernel in ``tape_kernels``)."""
+        return self._source
 
     def _trace(self, args):
         """Run ``loss`` eagerly with constant ops recorded too, read its graph, backpropagate."""
@@ -124,6 +137,9 @@ class _Program:
         self.leaves = []     # (slot, tensor, shape, dtype, requires_grad)
         self.forward = []    # (function of the input arrays, input slots, output slot, op, params)
         self.signature = []  # what a graph change would alter, slot by slot
+        self.shapes = [t.data.shape for t in order]
+        self.dtypes = [t.data.dtype for t in order]
+        self.params_of = [t._params for t in order]
         needs = [False] * len(order)
         for k, t in enumerate(order):
             node = t._node
@@ -234,6 +250,19 @@ class _Program:
             exclusive = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
             _accumulate_into(args[index] if tensor is None else tensor, grad, exclusive)
         return Tensor._make(values[self.root], None, False)
+
+    def fast_replay(self):
+        """(replay, source): the generated straight-line replay of ``tape_kernels`` when every op
+        has a kernel there, else (``self.replay``, None)."""
+        made = fast_replay(self, self.replay)
+        return made if made is not None else (self.replay, None)
+
+    def load(self, args):
+        """The arrays of a call, slot by slot, after every check of ``_load`` (which raises
+        GraphChangedError naming what differs)."""
+        values = [None] * self.n_slots
+        self._load(args, values)
+        return values
 
     def _load(self, args, values):
         """Put this call's arrays in the leaf slots, refusing what the trace did not see."""
