@@ -43,11 +43,11 @@ F64 = np.dtype(np.float64)
 #
 # A forward kernel ``forward(e, r, xs, out, in_shapes, out_shape, params)`` returns the lines
 # that set the name ``r`` to the op's output; ``xs`` are the input names, ``out`` the name of
-# the buffer to write into or "None" for a fresh array. A vjp kernel ``vjp(e, i, g, xs, o, out,
-# in_shapes, out_shape, params)`` returns (lines, expression) for input i's gradient before any
-# un-broadcasting, in the shape ``raw_shape`` gives; an expression that is only a view of g or
-# of a value (no ``out`` written) is marked by returning ``out`` unused: see Kernel.vjp_writes.
-# ``e.scratch(shape, dtype)`` gives a buffer for intermediate steps.
+# the buffer to write into, or "None" for a fresh array. A vjp kernel ``vjp(e, i, g, xs, o, r,
+# out, in_shapes, out_shape, params)`` returns (lines, name) for input i's gradient before any
+# un-broadcasting (in the shape ``raw_shape`` gives), written into ``out`` and named ``r``; or,
+# where ``vjp_writes[i]`` is False, ([], an expression that is a view of g). ``o`` names the
+# output, ``e.scratch(shape, dtype)`` gives a buffer for intermediate steps.
 
 def _elementwise_raw_shape(i, in_shapes, out_shape):
     return out_shape  # the engine sums it back to the input's shape (eq 80)
@@ -283,11 +283,10 @@ def write_replay(program):
     body.append(f"if len(args) != {program.n_arguments}: load(args)")
     for k, index, shape, dtype, requires_grad in program.arguments:
         body += [f"a = args[{index}]",
-                 f"if type(a) is not Tensor or a.requires_grad is not {requires_grad}: "
-                 f"v{k} = load(args)[{k}]",
-                 "else:",
-                 f"    v{k} = a.data",
-                 f"    if v{k}.shape != {shape!r} or v{k}.dtype is not F64: v{k} = load(args)[{k}]"]
+                 f"if type(a) is Tensor and a.requires_grad is {requires_grad}: v{k} = a.data",
+                 f"elif type(a) is ndarray and {not requires_grad}: v{k} = a",
+                 f"else: v{k} = load(args)[{k}]",
+                 f"if v{k}.shape != {shape!r} or v{k}.dtype is not F64: v{k} = load(args)[{k}]"]
     for k, tensor, shape, dtype, requires_grad in program.leaves:
         leaf = e.constant("L", tensor)
         body += [f"v{k} = {leaf}.data",
@@ -327,6 +326,10 @@ def write_replay(program):
             lines, value = kernel.vjp(e, position, grad[k], xs, f"v{k}", e.name("d"), out,
                                       in_shapes, shapes[k], params)
             body += lines
+            if not writes and value != grad[k]:  # a view, made once however often it is read
+                name = e.name("d")
+                body.append(f"{name} = {value}")
+                value = name
             is_fresh = out == "None"
             if reduce:  # eq 80: summed over the broadcast axes, as sum_to_shape does
                 axes, _ = _plan_sum(raw_shape, shape, "compile")
@@ -339,9 +342,14 @@ def write_replay(program):
                 target, name = e.out(shape, final), e.name("d")
                 body.append(f"{name} = add({grad[i]}, {value}, {target})")
                 grad[i], fresh[i] = name, target == "None"
+    # J is handed out: a 0-d ndarray (never a numpy scalar, as the engine's _record makes it)
+    # that no buffer holds (transpose's view of a buffer is copied)
+    root_op = program.op_of.get(program.root)
+    body.append(f"v{program.root} = asarray(v{program.root})" if root_op is not ops.TRANSPOSE
+                else f"v{program.root} = v{program.root}.copy()")
     results = [f"v{program.root}"] + [grad.get(k, "None") for k, _, _ in program.grad_leaves]
     body.append(f"return ({', '.join(results)},)")
-    e.constants.update(Tensor=Tensor, F64=F64, ROOT_GRAD=program.root_grad, load=program.load)
+    e.constants.update(Tensor=Tensor, ndarray=np.ndarray, F64=F64, ROOT_GRAD=program.root_grad, load=program.load)
     return "\n".join(["def compute(args):"] + ["    " + line for line in body]), e.constants, \
         [fresh.get(k) for k, _, _ in program.grad_leaves]
 
@@ -394,3 +402,30 @@ else:  # pragma: no cover - numpy 1
             with np.errstate(over="raise", divide="raise", invalid="raise"):
                 return function(args)
         return guarded
+
+
+def run_kernel(op, arrays, params, g, *, fresh=False, root=False):
+    """``op``'s kernels run alone, for the test that holds them to the primitive's own rules:
+    (output, [gradient of each input before un-broadcasting]) given the input ``arrays``, the
+    op's ``params`` and the output's gradient ``g`` (as dJ/dJ when ``root``). ``fresh``
+    writes into new arrays instead of buffers."""
+    kernel = KERNELS[op]
+    e = _Emitter()
+    in_shapes = tuple(a.shape for a in arrays)
+    xs = [f"x{i}" for i in range(len(arrays))]
+    output = op.forward(*arrays, **params)
+    lines = kernel.forward(e, "y", xs, e.out(output.shape, fresh), in_shapes, output.shape, params)
+    names = []
+    for i in range(len(arrays)):
+        raw_shape = kernel.raw_shape(i, in_shapes, output.shape)
+        out = e.out(raw_shape, fresh) if kernel.vjp_writes[i] else None
+        more, value = kernel.vjp(e, i, "ROOT_GRAD" if root else "g", xs, "y", f"d{i}", out,
+                                 in_shapes, output.shape, params)
+        lines += more
+        names.append(value)
+    source = "\n".join(["def run(" + ", ".join(xs) + ", g):"] + ["    " + line for line in lines]
+                       + [f"    return y, ({', '.join(names)},)"])
+    namespace = dict(e.constants, ROOT_GRAD=g)
+    exec(compile(source, "<kernel>", "exec"), namespace)  # noqa: S102
+    # the same floating-point settings as a replay: an event raises FloatingPointError
+    return _raising_on_floating_point_events(namespace["run"])(*arrays, g)

@@ -272,3 +272,184 @@ def test_a_replay_keeps_a_fresh_leaf_gradient_without_copying_it_and_never_alias
     step()
     assert not np.shares_memory(x.grad, twice.kept[0])
     np.testing.assert_array_equal(x.grad, 2 * np.ones(3))
+
+
+# --- the fast replay (autograd_lite/tape_kernels.py) ---------------------------------------------
+
+from autograd_lite import ops  # noqa: E402
+from autograd_lite.tape_kernels import KERNELS, run_kernel  # noqa: E402
+
+
+def _kernel_cases(rng, n, m):
+    """op -> (input arrays, params) for every primitive with a kernel, broadcasting included."""
+    x = rng.standard_normal((n, m))
+    away_from_0 = rng.uniform(0.5, 2.0, (n, 1)) * rng.choice([-1.0, 1.0], (n, 1))
+    return {
+        ops.ADD: ((x, rng.standard_normal((n, 1))), {}),            # eq 33's bias column
+        ops.SUB: ((x, rng.standard_normal((1, m))), {}),
+        ops.MUL: ((x, rng.standard_normal((n, m))), {}),
+        ops.DIV: ((rng.standard_normal(()), away_from_0), {}),     # both broadcast
+        ops.MATMUL: ((rng.standard_normal((n + 1, n)), x), {}),    # W A (eq 33)
+        ops.NEG: ((x,), {}),
+        ops.EXP: ((x,), {}),
+        ops.LOG: ((np.abs(x) + 0.1,), {}),
+        ops.SIGMOID: ((3 * x,), {}),                                # eq 7
+        ops.TANH: ((x,), {}),
+        ops.RELU: ((x,), {}),
+        ops.SUM: ((x,), {"axis": (1,), "keepdims": True}),          # eq 80's sum over columns
+        ops.TRANSPOSE: ((x,), {"axes": None}),
+        ops.BCE_WITH_LOGITS: ((3 * x, (rng.random((n, m)) < 0.5).astype(float)), {}),  # eq 76
+    }
+
+
+def _same(found, expected):
+    assert np.shape(found) == np.shape(expected)
+    np.testing.assert_array_equal(found, expected)  # bit for bit: the same numpy operations
+
+
+def test_the_kernel_table_is_fully_covered_by_the_check_below():
+    assert set(_kernel_cases(np.random.default_rng(0), 2, 3)) == set(KERNELS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(0, 999), st.booleans())
+def test_every_kernel_equals_its_primitives_own_forward_and_vjp(n, m, seed, fresh):
+    """The replay's numpy kernels repeat each primitive's forward and vjp (written once, in
+    ops): held to them bit for bit, into buffers and into fresh arrays, so they cannot drift."""
+    rng = np.random.default_rng(seed)
+    for op, (arrays, params) in _kernel_cases(rng, n, m).items():
+        expected = op.forward(*arrays, **params)
+        g = rng.standard_normal(np.shape(expected))
+        output, grads = run_kernel(op, arrays, params, g, fresh=fresh)
+        _same(output, expected)
+        wants = (True,) * len(arrays)
+        for found, rule in zip(grads, op.vjp(g, arrays, expected, wants, **params)):
+            _same(found, rule)
+        if np.ndim(expected) == 0:  # the loss itself: its vjp seeded with dJ/dJ = 1
+            ones = np.ones(())
+            _, grads = run_kernel(op, arrays, params, ones, fresh=fresh, root=True)
+            for found, rule in zip(grads, op.vjp(ones, arrays, expected, wants, **params)):
+                _same(found, rule)
+    # the summed-over-everything form of sum, and a permutation for transpose
+    x = rng.standard_normal((n, m))
+    for op, params in ((ops.SUM, {"axis": (0, 1), "keepdims": False}),
+                       (ops.TRANSPOSE, {"axes": (1, 0)})):
+        expected = op.forward(x, **params)
+        g = rng.standard_normal(np.shape(expected))
+        output, (grad,) = run_kernel(op, (x,), params, g, fresh=fresh)
+        _same(output, expected)
+        _same(grad, op.vjp(g, (x,), expected, (True,), **params)[0])
+
+
+def _seed_step(m=4, seed=0):
+    W, b, X, Y = network([3, 4, 1], m, seed)
+    W_t, b_t = leaves(W, b)
+    return ag.compile(make_loss(W_t, b_t, ["sigmoid"])), W_t + b_t, X, Y
+
+
+def test_the_seed_network_replays_through_the_kernels():
+    step, params, X, Y = _seed_step()
+    for _ in range(3):
+        step(X, Y)
+    assert "dot(" in step.source and "def compute(args)" in step.source
+
+
+def test_what_a_replay_hands_out_is_never_overwritten_by_a_later_one():
+    """J and every .grad are fresh arrays, not the replay's buffers: keeping them (without a
+    copy) across later replays with other data leaves them as they were."""
+    step, params, X, Y = _seed_step(m=5)
+    for _ in range(3):
+        for p in params:
+            p.grad = None
+        step(X, Y)
+    kept_J, kept_grads = step(X, Y), [p.grad for p in params]  # accumulated: 2x
+    expected_J = kept_J.item()
+    expected_grads = [g.copy() for g in kept_grads]
+    for call in range(3):
+        for p in params:
+            p.grad = None
+        step(X * (call + 2), 1 - Y)
+        assert kept_J.item() == expected_J
+        for g, expected in zip(kept_grads, expected_grads):
+            np.testing.assert_array_equal(g, expected)
+        for p, g in zip(params, kept_grads):
+            assert not np.shares_memory(p.grad, g)
+    J, grads = eager_grads(make_loss(params[:2], params[2:], ["sigmoid"]), params,
+                           ag.Tensor(X * 4), ag.Tensor(1 - Y))
+    for p, g in zip(params, grads):
+        np.testing.assert_allclose(p.grad, g, rtol=1e-12, atol=1e-15)
+
+
+def test_gradients_passed_straight_through_are_copied_for_each_leaf():
+    """In J = sum(W + V), W and V both get dJ/dJ repeated (a view): each .grad is its own
+    writeable copy, and changing one in place changes nothing else, now or at the next replay."""
+    W = ag.Tensor(np.zeros((2, 3)), requires_grad=True, name="W")
+    V = ag.Tensor(np.zeros((2, 3)), requires_grad=True, name="V")
+    step = ag.compile(lambda: (W + V).sum())
+    for _ in range(3):
+        W.grad = V.grad = None
+        step()
+    assert step.source is not None
+    assert not np.shares_memory(W.grad, V.grad)
+    W.grad *= 5.0
+    np.testing.assert_array_equal(V.grad, np.ones((2, 3)))
+    W.grad = V.grad = None
+    step()
+    np.testing.assert_array_equal(W.grad, np.ones((2, 3)))
+
+
+def test_grads_accumulate_across_replays_like_backward():
+    step, params, X, Y = _seed_step()
+    for _ in range(3):
+        for p in params:
+            p.grad = None
+        step(X, Y)
+    once = [p.grad.copy() for p in params]
+    step(X, Y)
+    for p, g in zip(params, once):
+        np.testing.assert_allclose(p.grad, 2 * g, rtol=1e-15)
+
+
+def test_a_floating_point_event_replays_the_step_the_general_way():
+    """sigmoid(-711) overflows e^-z, and log(0) divides by zero: the buffered replay gives up
+    and the general one gives the eager values (sigmoid's stable form: e^-711, not the 0 of
+    1 / (1 + inf)) and the eager warnings, and the caller's numpy error settings are left as
+    they were."""
+    W = ag.Tensor([[711.0]], requires_grad=True, name="W")
+    step = ag.compile(lambda X: ((W @ X).sigmoid() + (W @ X * 0.0).exp().log()).sum())
+    X_call = np.array([[-1.0, 0.5]])
+    before = np.geterr()
+    for _ in range(3):
+        W.grad = None
+        step(X_call)
+    assert step.source is not None
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        W.grad = None
+        J_c = step(X_call).item()
+    dW_c = W.grad.copy()
+    W.grad = None
+    J = ((W @ ag.Tensor(X_call)).sigmoid() + (W @ ag.Tensor(X_call) * 0.0).exp().log()).sum()
+    J.backward()
+    assert J_c == J.item() and J_c > 0
+    np.testing.assert_array_equal(dW_c, W.grad)
+    assert dW_c[0, 0] < 0  # -e^-711: sigmoid's stable form ran, not 1 / (1 + inf) = 0
+    assert np.geterr() == before
+    step_log0 = ag.compile(lambda X: (W @ X).relu().log().sum())
+    for _ in range(3):
+        W.grad = None
+        with warnings.catch_warnings(record=True) as seen:  # as the eager backward warns
+            warnings.simplefilter("always")
+            J_log0 = step_log0(X_call).item()
+        assert any("divide by zero" in str(w.message) for w in seen)
+    assert J_log0 == -np.inf
+    assert np.geterr() == before
+
+
+def test_a_graph_with_a_primitive_without_kernel_replays_the_general_way():
+    W = ag.Tensor(np.ones((2, 2)), requires_grad=True)
+    step = ag.compile(lambda X: (W @ X).softmax(axis=0).sum())
+    for _ in range(3):
+        step(np.ones((2, 3)))
+    assert step.source is None
