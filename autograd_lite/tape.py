@@ -14,6 +14,11 @@ The first call runs ``loss`` eagerly and traces it; the second call runs it eage
 refuses (``GraphChangedError``) if the graph differs; later calls replay without running
 ``loss`` at all. What the tape cannot see, it says so (see ``Tape``); what it can see
 (argument and parameter shapes and dtypes) it checks on every call.
+
+When every op of the graph is one of the common primitives, the replay is faster still: it is
+written out once as a straight-line function of numpy calls into buffers allocated at the first
+replay (``tape_kernels``; ``step.source`` shows it), which is how a compiled step gets under
+the hand-written numpy step. Other graphs are replayed op by op by ``_Program.replay``.
 """
 from __future__ import annotations
 
@@ -63,6 +68,10 @@ class Tape:
     another Tensor). Not seen between checks: Python control flow or Python numbers inside
     ``loss`` that change later; pass what changes as an argument. Replays call neither the
     forward nor the backward hooks (the sentinels of ``autograd_lite.check`` watch eager runs).
+
+    NOTE: the fast replay keeps one buffer per intermediate value between calls (memory for
+    speed: nothing is allocated per step but J and the gradients it hands out), so one
+    compiled step must not be called from two threads at once; compile one per thread.
     """
 
     def __init__(self, loss, *, check_every=None):
