@@ -84,7 +84,7 @@ class Tape:
         self.check_every = check_every
         self.calls = 0
         self._program = None
-        self._replay = None   # made on the first replay (the third call)
+        self._replay = None   # made on the second call, once the graph is confirmed
         self._source = None
 
     def __call__(self, *args):
@@ -97,6 +97,10 @@ class Tape:
                 self._program = program
             else:  # the same graph: the program already made (and its fast replay) stays
                 self._program.refuse_if_different(program)
+                if self._replay is None:
+                    # made once the graph is confirmed, so the first replay is already only
+                    # a replay (no code generation or buffer allocation inside a timed step)
+                    self._replay, self._source = self._program.fast_replay()
             return J
         if self._replay is None:
             self._replay, self._source = self._program.fast_replay()
@@ -105,7 +109,7 @@ class Tape:
     @property
     def source(self):
         """The Python source of the replayed step (numpy calls into preallocated buffers), or
-        None before the first replay or when the graph is replayed op by op (an op without a
+        None before the second call or when the graph is replayed op by op (an op without a
         kernel in ``tape_kernels``)."""
         return self._source
 
