@@ -15,11 +15,11 @@ The vjp rules stay written once, in ``ops``: a kernel here repeats the same nump
 (same operations, same order, so the same rounding), and ``tests/test_compile.py`` checks
 every kernel of the table against its primitive's own ``forward`` and ``vjp``, bit for bit,
 so the two cannot drift apart. A graph with any other primitive (or a dtype other than
-float64, or a gradient that must change rank to reach its input) is replayed by
-``_Program.replay`` as before.
+float64) is replayed by ``_Program.replay`` as before.
 
-Buffers are never handed out: J and every leaf's gradient are fresh arrays (or copied by
-``_accumulate_into`` when they are a view), so a later replay never overwrites what an earlier
+Buffers are never handed out: J and every leaf's gradient are fresh arrays (copies, where the
+gradient is a view of a buffer or of dJ/dJ; added out of place, as ``_accumulate_into`` does,
+when ``.grad`` already holds one), so a later replay never overwrites what an earlier
 one returned. Each buffer holds one value per replay (written once, then only read), so a
 pass-through gradient (add's ``g, g``) may safely alias another buffer.
 
@@ -261,13 +261,6 @@ def kernels_apply(program):
         kernel = KERNELS.get(op)
         if kernel is None or not kernel.accepts(tuple(shapes[i] for i in inputs), params or {}):
             return False
-    for _, inputs, k, wants, targets, _, _ in program.backward:
-        kernel = KERNELS[program.op_of[k]]
-        in_shapes = tuple(shapes[i] for i in inputs)
-        for position, i, shape in targets:
-            raw = kernel.raw_shape(position, in_shapes, shapes[k])
-            if raw != shape and _plan_sum(raw, shape, "compile")[1]:
-                return False  # a gradient that must change rank: the general replay does it
     return True
 
 
@@ -332,10 +325,16 @@ def write_replay(program):
                 value = name
             is_fresh = out == "None"
             if reduce:  # eq 80: summed over the broadcast axes, as sum_to_shape does
-                axes, _ = _plan_sum(raw_shape, shape, "compile")
-                target, name = e.out(shape, final and alone), e.name("d")
+                axes, reshape = _plan_sum(raw_shape, shape, "compile")
+                summed = {axes} if isinstance(axes, int) else set(axes)
+                kept = tuple(1 if a in summed else n for a, n in enumerate(raw_shape))
+                target, name = e.out(kept, final and alone), e.name("d")
                 body.append(f"{name} = add_reduce({value}, {axes!r}, None, {target}, True)")
                 value, is_fresh = name, target == "None"
+                if reshape:  # fewer axes than the gradient: a view (copied if handed out)
+                    name = e.name("d")
+                    body.append(f"{name} = {value}.reshape({shape!r})")
+                    value, is_fresh = name, False
             if i not in grad:
                 grad[i], fresh[i] = value, is_fresh
             else:  # previous + new, into a buffer of its own (never in place: it may alias)

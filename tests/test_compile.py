@@ -453,3 +453,37 @@ def test_a_graph_with_a_primitive_without_kernel_replays_the_general_way():
     for _ in range(3):
         step(np.ones((2, 3)))
     assert step.source is None
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(0, 999))
+def test_the_fast_replay_equals_the_engine_on_a_tangled_graph(n, m, seed):
+    """Through the kernels: a leaf and a value read by several ops (their gradients added), an
+    argument that requires a gradient, x * x, a division by a leaf, sums over an axis and over
+    everything, a transpose, and a transposed 1 x 1 J (copied out of its buffer)."""
+    rng = np.random.default_rng(seed)
+    W = ag.Tensor(rng.standard_normal((n, n)), requires_grad=True, name="W")
+    d = ag.Tensor(rng.uniform(1.0, 2.0, (n, 1)), requires_grad=True, name="d")
+
+    def loss(X, v):
+        Z = W @ X + v                                   # v: an argument with a gradient
+        A = Z.tanh() + (W.T @ Z).sigmoid() - (Z * Z).relu() / d
+        s = (A * Z).sum(axis=1, keepdims=True)          # Z read by four ops
+        return ((s - A.exp().sum()).T @ (-s)).T + (W * W).sum() / (d.sum() * 2.0)
+
+    step = ag.compile(loss)
+    params = [W, d]
+    for call in range(4):
+        X = rng.standard_normal((n, m))
+        v = ag.Tensor(rng.standard_normal((n, 1)), requires_grad=True)
+        v_eager = ag.Tensor(v.data.copy(), requires_grad=True)
+        J_c, grads_c = compiled_grads(step, params, X, v)
+        J, grads = eager_grads(loss, params, ag.Tensor(X), v_eager)
+        assert J_c == pytest.approx(J, rel=1e-12, abs=1e-14)
+        for g_c, g in zip(grads_c + [v.grad], grads + [v_eager.grad]):
+            np.testing.assert_allclose(g_c, g, rtol=1e-11, atol=1e-13)
+    assert step.source is not None
+    kept = step(X, v)
+    value = kept.item()
+    step(X + 1.0, v)
+    assert kept.item() == value
