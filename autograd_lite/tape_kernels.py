@@ -289,8 +289,9 @@ def write_replay(program):
     # -- forward: every value into its own buffer, but J (the root) fresh: it is handed out
     for _, inputs, k, op, params in program.forward:
         in_shapes = tuple(shapes[i] for i in inputs)
-        body += KERNELS[op].forward(e, f"v{k}", [f"v{i}" for i in inputs],
-                                    e.out(shapes[k], fresh=k == program.root), in_shapes,
+        # (transpose's forward is a view: it writes nothing)
+        out = e.out(shapes[k], fresh=k == program.root or op is ops.TRANSPOSE)
+        body += KERNELS[op].forward(e, f"v{k}", [f"v{i}" for i in inputs], out, in_shapes,
                                     shapes[k], params or {})
 
     # -- backward, in the general replay's order. Each slot's gradient is made where its
