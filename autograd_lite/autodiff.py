@@ -18,6 +18,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import GraphFreedError
+from .release import release_waiting
 
 
 class Node:
@@ -285,6 +286,7 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
     # NOTE: a tensor leaves ``consumers`` as soon as its gradient is complete: held there to
     # the end, every tensor of the graph (and its array) would stay alive, defeating the
     # freeing below.
+    release_waiting()  # the forward pass is over: what it no longer holds can go now
     consumers = _count_consumers(root)
     keep = retain_graph or create_graph
     captured = {t: None for t in capture}

@@ -143,6 +143,9 @@ class Sub(_Broadcasting):
 class Mul(_Broadcasting):
     """Elementwise product ``x * y`` (the seed's ∘, eqs 54, 78, 82)."""
     name = "mul"
+    # g ∘ y for x, g ∘ x for y: an input is read only for the other's gradient
+    vjp_reads_inputs = "others"
+    vjp_reads_output = False
 
     def compute(self, x, y):
         return x * y
@@ -235,7 +238,9 @@ class MatMul(Primitive):
     way, so dW = dZ A^T (eqs 59, 79, 83) and dA = W^T dZ (eqs 65, 81) come from the one rule.
     """
     name = "matmul"
-    vjp_reads_output = False  # dW = dZ A^T, dA = W^T dZ (eqs 79-83)
+    # dW = dZ A^T, dA = W^T dZ (eqs 79-83): A is read only for dW, W only for dA
+    vjp_reads_inputs = "others"
+    vjp_reads_output = False
 
     def forward(self, x, y):
         if x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[0]:
@@ -263,11 +268,17 @@ class MatMul(Primitive):
             # NOTE: the common case (W A of eqs 33, 79-83) without the 1-D promotions below:
             # g already has the output's 2-D shape. About 1 us less per matmul.
             return (g @ y.T if wants[0] else None), (x.T @ g if wants[1] else None)
-        x2 = x.reshape((1, -1)) if x.ndim == 1 else x   # a 1-D left operand is a row
-        y2 = y.reshape((-1, 1)) if y.ndim == 1 else y   # a 1-D right operand is a column
-        g2 = g.reshape((x2.shape[0], y2.shape[1]))
-        grad_x = (g2 @ y2.T) if wants[0] else None
-        grad_y = (x2.T @ g2) if wants[1] else None
+        # A 1-D left operand is a row, a 1-D right operand a column. NOTE: each operand is
+        # read only for the other's gradient (vjp_reads_inputs = "others"): an unread one may
+        # have been released, so only its shape is used then.
+        rows = 1 if x.ndim == 1 else x.shape[0]
+        columns = 1 if y.ndim == 1 else y.shape[1]
+        g2 = g.reshape((rows, columns))
+        grad_x = grad_y = None
+        if wants[0]:
+            grad_x = g2 @ (y.reshape((-1, 1)) if y.ndim == 1 else y).T
+        if wants[1]:
+            grad_y = (x.reshape((1, -1)) if x.ndim == 1 else x).T @ g2
         # NOTE: reshape back only a 1-D operand's gradient: a reshape to the same shape would
         # make a view, and the engine copies a view before it becomes a .grad (dW of eq 83
         # then arrives as a fresh array and is kept without a copy).

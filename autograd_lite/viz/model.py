@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..release import value_of
 from . import text
 from .differences import rank
 from .walk import wrap
@@ -102,11 +103,12 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
     """Tensors (boxes) and the operations that made them (ellipses), inputs to root."""
     nodes, edges = {}, []
     shape_texts = [text.format_shape(t.shape, f) for t, f in zip(graph.tensors, flags)]
+    recomputed = {}  # values the engine released, recomputed for the picture (see release)
     for k, tensor in enumerate(graph.tensors):
         shape_text = shape_texts[k]
         lines = [(shape_text, "")]
         if options.values:
-            lines += _array_lines("value", tensor.data, options)
+            lines += _array_lines("value", value_of(tensor, recomputed), options)
         if options.grads:
             lines += _grad_lines(tensor, options, is_root=k == graph.root)
         name, atomic = names[k]

@@ -37,31 +37,44 @@ def walk(root) -> Walk:
     freed graph would silently show a lone tensor instead of its history.
     """
     order = []
-    number = {}          # id(tensor) -> its number; only a lookup, never a node name
-    seen = set()
-    stack = [(root, False)]
+    keys = []            # the key of each numbered tensor, in order
+    number = {}          # key -> its number; only a lookup, never a node name
+    parent_keys = {}     # key -> the keys of its inputs, in argument order
+    stack = [(root, id(root), False)]
     while stack:
-        tensor, expanded = stack.pop()
-        key = id(tensor)
+        tensor, key, expanded = stack.pop()
         if expanded:
             number[key] = len(order)
             order.append(tensor)
+            keys.append(key)
             continue
-        if key in seen:
+        if key in parent_keys:
             continue
-        seen.add(key)
         _refuse_freed(tensor)
-        stack.append((tensor, True))
+        inputs = tensor.parents
+        parent_keys[key] = [_use_key(p, key, i) for i, p in enumerate(inputs)]
+        stack.append((tensor, key, True))
         # reversed, so the first argument is numbered first (reads left to right)
-        for parent in reversed(tensor.parents):
-            if id(parent) not in seen:
-                stack.append((parent, False))
-    parents = [[number[id(p)] for p in t.parents] for t in order]
+        for parent, parent_key in zip(reversed(inputs), reversed(parent_keys[key])):
+            if parent_key not in parent_keys:
+                stack.append((parent, parent_key, False))
+    parents = [[number[p] for p in parent_keys[key]] for key in keys]
     consumers = [[] for _ in order]
     for k, inputs in enumerate(parents):
         for p in inputs:
             consumers[p].append(k)
     return Walk(order, parents, consumers)
+
+
+def _use_key(tensor, consumer_key, position):
+    """How the walk tells tensors apart: by identity, except that an unnamed one-element
+    constant (the 1 of ``1 - A``, the 1.0001 of ``y * 1.0001``) is one box per use. The engine
+    shares one constant Tensor between all the ops that use the same number (see
+    tensor._scalar_constant); drawn once, it would tie far-apart layers together."""
+    if (tensor._op is None and not tensor.requires_grad and tensor.name is None
+            and tensor.data.size == 1):
+        return (consumer_key, position)
+    return id(tensor)
 
 
 def _refuse_freed(tensor):

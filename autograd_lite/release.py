@@ -1,0 +1,232 @@
+"""Releasing recorded values that nothing will read again: eager memory close to numpy's.
+
+A hand-written numpy step keeps A[l] for backward and lets W·A and Z[l] go as soon as the next
+line rebinds them. PyTorch does the same: a tensor's array dies with the tensor unless a
+backward rule saved it. Here a recorded tensor *is* its graph node, so A[1] = s(Z[1]) keeps
+Z[1], and with it Z[1]'s array, alive until backward, although sigmoid's backward rule reads
+only A[1] (eq 8). That is what made an eager step hold about twice a numpy step's memory on a
+deep network.
+
+So the engine gives such an array up itself, when both hold:
+
+- no backward rule will read it: its own op's vjp does not read its output
+  (``Primitive.vjp_reads_output``) and no op that consumed it reads it
+  (``Primitive.vjp_reads_inputs``; for ``"others"``, as in mul and matmul, input i is read
+  only to form the *other* inputs' gradients, so it is read only if one of those needs one);
+- nothing outside the graph holds the tensor: its reference count is exactly its uses as an
+  input in the graph. Your variable ``Z`` holding it, a list of tensors you kept, a
+  ``retain_grad`` you asked for from a live handle, a hook that stored it: each keeps the value.
+
+The test runs a few recorded ops after the tensor was made (``RELEASE_DELAY``, time for a loop
+like ``Z = W @ A + b; A = Z.sigmoid()`` to rebind ``Z``), and for every waiting tensor when a
+backward starts. A released tensor keeps its shape, dtype, name, op and place in the graph;
+its ``data`` becomes a ``ReleasedValue``, which refuses to act as an array with an error that
+says why. Graph pictures recompute released values from the graph (``value_of``), exactly, as
+long as the graph is there. ``keep_values()`` turns releasing off, e.g. to walk ``.parents`` by
+hand and read every value.
+"""
+from __future__ import annotations
+
+import collections
+import sys
+import weakref
+from math import prod
+
+from .errors import ReleasedValueError
+
+# How many recorded ops a candidate waits, at least, before its reference count is looked at.
+# NOTE: long enough for the usual loop to drop its handle (Z is rebound three ops after it was
+# made in `Z = W @ A + b; A = Z.sigmoid()`), short enough that few arrays wait; the ones still
+# waiting when backward starts are looked at then. They are looked at in batches of this many
+# (one call per batch, not per op).
+RELEASE_DELAY = 4
+
+# NOTE: only arrays of at least this many bytes are candidates. Releasing a smaller one saves
+# less than the bookkeeping costs (a weak reference and a ReleasedValue are about 150 bytes),
+# and the seed network at m = 1 (arrays of 4 numbers) then pays nothing for this module.
+RELEASE_MIN_BYTES = 1024
+
+
+class _State:
+    """What the recorder reads on every op: the queue of candidates (NOTE: weak references,
+    so the queue never keeps a tensor, or the graph behind it, alive, and adds nothing to the
+    reference count the test reads) and the smallest array that is a candidate (infinite
+    inside keep_values())."""
+    __slots__ = ("waiting", "min_bytes", "keeping")
+
+    def __init__(self):
+        self.waiting = collections.deque()
+        self.min_bytes = RELEASE_MIN_BYTES
+        self.keeping = 0  # open keep_values() blocks, in any thread: keeping is always safe
+
+
+state = _State()
+_getrefcount = sys.getrefcount
+
+
+class ReleasedValue:
+    """Stands in for the array of a recorded value that the engine released (see the module
+    docstring). Has the array's ``shape``, ``dtype``, ``ndim``, ``size``; anything that would
+    read the numbers raises ``ReleasedValueError``."""
+
+    __slots__ = ("shape", "dtype", "op_name")
+
+    def __init__(self, shape, dtype, op_name):
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "op_name", op_name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a ReleasedValue is shared and read-only")
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: prod(self.shape))
+
+    def _refuse(self, *args, **kwargs):
+        raise ReleasedValueError(
+            f"the value of this {self.op_name} result (shape {self.shape}) was released: no "
+            f"backward rule reads it and nothing held the tensor. Keep a variable bound to the "
+            f"tensor to keep its value, or record the graph inside ag.keep_values(); graph "
+            f"pictures recompute it (ag.draw(J, values=True))")
+
+    __array__ = __getitem__ = __float__ = __iter__ = __len__ = _refuse
+
+    def __repr__(self):
+        return f"<value of {self.op_name} released: shape {self.shape}, {self.dtype}>"
+
+
+def is_released(tensor) -> bool:
+    """True if the engine gave up this tensor's array (see the module docstring)."""
+    return tensor._uses is None
+
+
+def release_due():
+    """Look at the candidates that have waited ``RELEASE_DELAY`` ops or more. Called by the
+    recorder (``tensor._made_by``) once ``2 * RELEASE_DELAY`` are waiting."""
+    waiting = state.waiting
+    # NOTE: _release_if_unheld's body inline (no call per candidate): about 0.1 us less each.
+    for _ in range(len(waiting) - RELEASE_DELAY):
+        tensor = waiting.popleft()()
+        if tensor is None or tensor._needed or tensor._inputs is None:
+            continue
+        uses = tensor._uses
+        if uses is not None and _getrefcount(tensor) == _UNHELD + uses:
+            data = tensor.data
+            key = (data.shape, data.dtype, tensor._op.name)
+            stand_in = _stand_ins.get(key)
+            tensor.data = stand_in if stand_in is not None else _new_stand_in(key)
+            tensor._uses = None
+
+
+def release_waiting():
+    """Look at every candidate now (backward is starting: the forward pass is over)."""
+    waiting = state.waiting
+    while waiting:
+        _release_if_unheld(waiting.popleft())
+
+
+def _release_if_unheld(ref):
+    tensor = ref()
+    if tensor is None or tensor._needed or tensor._inputs is None:
+        return  # gone already, read by a backward rule, or its node already backpropagated
+    uses = tensor._uses
+    # NOTE: the reference count test: its uses as an input, plus this frame's `tensor` and
+    # the call's argument (_UNHELD, measured below). Any other holder makes it larger.
+    if uses is not None and _getrefcount(tensor) == _UNHELD + uses:
+        _release(tensor)
+
+
+def _release(tensor):
+    data = tensor.data
+    key = (data.shape, data.dtype, tensor._op.name)
+    stand_in = _stand_ins.get(key)
+    tensor.data = stand_in if stand_in is not None else _new_stand_in(key)
+    tensor._uses = None
+
+
+def _new_stand_in(key):
+    if len(_stand_ins) >= 256:
+        _stand_ins.clear()
+    stand_in = _stand_ins[key] = ReleasedValue(*key)
+    return stand_in
+
+
+# NOTE: one ReleasedValue per (shape, dtype, op), shared by every tensor released with them:
+# a new one per release would be one more object per op for Python's cyclic garbage collector
+# to walk again and again while the graph is alive (it is immutable, so sharing is safe).
+_stand_ins = {}
+
+
+def _measure_unheld():
+    """The reference count that _release_if_unheld and release_due see for a tensor nothing
+    else holds, measured with the same steps on an object held only by the probe's variable.
+    If the two ways differ (a Python that counts otherwise), -1: nothing is ever released."""
+    class Probe:
+        __slots__ = ("__weakref__",)
+
+    def one(ref):  # as _release_if_unheld
+        tensor = ref()
+        return _getrefcount(tensor)
+
+    def from_queue(waiting):  # as release_due
+        for _ in range(1):
+            tensor = waiting.popleft()()
+            return _getrefcount(tensor)
+
+    probe = Probe()
+    counts = {one(weakref.ref(probe)), from_queue(collections.deque([weakref.ref(probe)]))}
+    return counts.pop() - 1 if len(counts) == 1 else -1  # minus the `probe` variable here
+
+
+# NOTE: measured, not assumed: the count differs between Python versions. Off CPython
+# reference counts are not exact, so nothing is ever released there.
+_UNHELD = _measure_unheld() if sys.implementation.name == "cpython" else -1
+
+
+class keep_values:
+    """``with ag.keep_values(): ...``: the engine releases no recorded value made inside the
+    block, so every tensor reached through ``.parents`` keeps its ``.data``. It costs the
+    memory of every intermediate (about twice a numpy step's on a deep network). It applies
+    to all threads while open (keeping a value is always safe)."""
+
+    def __enter__(self):
+        state.keeping += 1
+        state.min_bytes = float("inf")
+        return self
+
+    def __exit__(self, *exc_info):
+        state.keeping -= 1
+        if not state.keeping:
+            state.min_bytes = RELEASE_MIN_BYTES
+        return False
+
+
+def value_of(tensor, memo=None):
+    """``tensor``'s array, recomputed from its inputs if it was released (and theirs, as far
+    back as needed), as graph pictures need it: the same forward on the same arrays, so the
+    same numbers, as long as the leaves have not changed since. ``memo`` (a dict, tensor to
+    array) shares the work between calls on one graph. Raises ReleasedValueError if backward
+    has already freed the graph that would recompute it. Nothing is stored back."""
+    if tensor._uses is not None:
+        return tensor.data
+    values = {} if memo is None else memo
+    # NOTE: iterative post-order: a long chain of released values must not hit the recursion limit.
+    stack = [tensor]
+    while stack:
+        t = stack[-1]
+        if t in values:
+            stack.pop()
+        elif t._uses is not None:
+            values[t] = t.data
+            stack.pop()
+        elif t._inputs is None:
+            t.data._refuse()
+        else:
+            missing = [p for p in t._inputs if p not in values]
+            if missing:
+                stack.extend(missing)
+            else:
+                arrays = [values[p] for p in t._inputs]
+                values[t] = t._op.forward(*arrays, **(t._params or {}))
+                stack.pop()
+    return values[tensor]
