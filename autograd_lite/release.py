@@ -89,7 +89,12 @@ class ReleasedValue:
             f"tensor to keep its value, or record the graph inside ag.keep_values(); graph "
             f"pictures recompute it (ag.draw(J, values=True))")
 
-    __array__ = __getitem__ = __float__ = __iter__ = __len__ = _refuse
+    __array__ = __getitem__ = __float__ = __int__ = __iter__ = __len__ = _refuse
+
+    def __getattr__(self, name):  # .item(), .copy(), .T, .sum(), ...: any other array attribute
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._refuse()
 
     def __repr__(self):
         return f"<value of {self.op_name} released: shape {self.shape}, {self.dtype}>"

@@ -250,7 +250,9 @@ class Tensor:
     @property
     def parents(self) -> tuple:
         """The input tensors of the operation that made this one (empty for a leaf, or once
-        backward() has freed the graph)."""
+        backward() has freed the graph). A parent that nothing but the graph held and whose
+        value no backward rule reads may have had its value released (``.data`` is then a
+        ``ReleasedValue``; see ``ag.keep_values()`` and ``autograd_lite.release``)."""
         return self._inputs or ()
 
     @property
@@ -291,7 +293,10 @@ class Tensor:
         return bool(self.data)
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=40)
+        if self._uses is None:  # released (see autograd_lite.release): no numbers to show
+            body = f"<value released>, shape={self.data.shape}"
+        else:
+            body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=40)
         extras = []
         if self.name:
             extras.append(f"name={self.name!r}")
