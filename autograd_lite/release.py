@@ -52,12 +52,13 @@ class _State:
     so the queue never keeps a tensor, or the graph behind it, alive, and adds nothing to the
     reference count the test reads) and the smallest array that is a candidate (infinite
     inside keep_values())."""
-    __slots__ = ("waiting", "min_bytes", "keeping")
+    __slots__ = ("waiting", "min_bytes", "keeping", "min_bytes_outside")
 
     def __init__(self):
         self.waiting = collections.deque()
         self.min_bytes = RELEASE_MIN_BYTES
         self.keeping = 0  # open keep_values() blocks, in any thread: keeping is always safe
+        self.min_bytes_outside = RELEASE_MIN_BYTES  # restored when the last block closes
 
 
 state = _State()
@@ -195,6 +196,8 @@ class keep_values:
     to all threads while open (keeping a value is always safe)."""
 
     def __enter__(self):
+        if not state.keeping:
+            state.min_bytes_outside = state.min_bytes
         state.keeping += 1
         state.min_bytes = float("inf")
         return self
@@ -202,7 +205,7 @@ class keep_values:
     def __exit__(self, *exc_info):
         state.keeping -= 1
         if not state.keeping:
-            state.min_bytes = RELEASE_MIN_BYTES
+            state.min_bytes = state.min_bytes_outside
         return False
 
 

@@ -6,6 +6,7 @@ the traversal in ``autodiff``. Nothing here knows a derivative.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import weakref
 
@@ -94,16 +95,19 @@ def _scalar_constant(value, dtype):
     alive. Its array is read-only, so no one can change the number behind another op's back.
     -0.0 and nan are not shared (0.0 == -0.0 as keys; nan never equals itself).
     """
-    key = (value, dtype, _scope_state.stack)
-    constant = _scalar_constants.get(key)
-    if constant is None:
-        array = np.asarray(value, dtype=dtype)
-        array.flags.writeable = False
-        constant = Tensor._make(array, None, False)
-        if value == value and (value != 0 or str(value)[0] != "-"):
-            if len(_scalar_constants) >= 256:
-                _scalar_constants.clear()
-            _scalar_constants[key] = constant
+    shared = value == value and (value != 0 or math.copysign(1.0, value) > 0)
+    if shared:
+        key = (value, dtype, _scope_state.stack)
+        constant = _scalar_constants.get(key)
+        if constant is not None:
+            return constant
+    array = np.asarray(value, dtype=dtype)
+    array.flags.writeable = False
+    constant = Tensor._make(array, None, False)
+    if shared:
+        if len(_scalar_constants) >= 256:
+            _scalar_constants.clear()
+        _scalar_constants[key] = constant
     return constant
 
 

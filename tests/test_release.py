@@ -51,20 +51,9 @@ from test_viz import node_count
 
 # --- helpers ------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
 def keeping_values():
-    """``ag.keep_values()``, then this test's threshold again.
-
-    NOTE: keep_values() sets ``min_bytes`` back to the default (1 KiB) when it closes, not to
-    the value it found, so without this a test comparing "kept" with "released" on small
-    arrays would compare two runs that both kept everything.
-    """
-    previous = release.state.min_bytes
-    try:
-        with ag.keep_values():
-            yield
-    finally:
-        release.state.min_bytes = previous
+    """``ag.keep_values()`` (a name the tests read as "kept" against "released")."""
+    return ag.keep_values()
 
 
 def seed_arrays(layers, m, seed=0):
@@ -486,7 +475,6 @@ def test_nothing_made_inside_keep_values_is_released():
     with ag.keep_values():
         J = seed_loss(X, Y, W, b)
         assert len(release.state.waiting) == 0
-    release.state.min_bytes = 0  # as before the block (see keeping_values)
     release.release_waiting()
     for WA, Z, A in layers_of(J):
         assert isinstance(WA.data, np.ndarray) and isinstance(Z.data, np.ndarray)
@@ -508,6 +496,15 @@ def test_nested_keep_values_blocks_keep_until_the_outer_one_closes():
     assert not is_released(inner.parents[0]) and not is_released(after_inner.parents[0])
 
 
+def test_keep_values_restores_the_threshold_it_found():
+    release.state.min_bytes = 0  # as conftest sets it: not the default
+    with ag.keep_values():
+        with ag.keep_values():
+            pass
+        assert release.state.min_bytes == float("inf")
+    assert release.state.min_bytes == 0
+
+
 def test_keep_values_closes_on_an_exception():
     with pytest.raises(ZeroDivisionError):
         with ag.keep_values():
@@ -516,7 +513,7 @@ def test_keep_values_closes_on_an_exception():
 
 
 def test_releasing_resumes_after_keep_values():
-    # 2 KiB: a candidate at the default threshold too (keep_values() leaves the default behind)
+    # 2 KiB: a candidate at the default threshold too
     x = ag.Tensor(np.ones((16, 16)), requires_grad=True)
     with ag.keep_values():
         kept = (x * 2.0 + 1.0).sigmoid()
@@ -708,6 +705,20 @@ def test_negative_zero_and_nan_are_not_shared_and_keep_their_values(monkeypatch)
     assert np.all(np.isnan(nan_first.data)) and np.all(np.isnan(nan_second.data))
     (x * -0.0).sum().backward()
     assert np.all(np.signbit(x.grad))  # d(x * -0.0)/dx = -0.0
+
+
+def test_negative_zero_after_zero_is_still_negative_zero():
+    # -0.0 == 0.0 as a dict key: the cached 0.0 must not be found for -0.0, nor 0 for -0.0
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    for zero in (0.0, 0):
+        assert not np.any(np.signbit((x * zero).data))
+        assert np.all(np.signbit((x * -0.0).data))
+        with np.errstate(divide="ignore"):
+            assert np.array_equal((1.0 / (x * -0.0)).data, [-np.inf, -np.inf])
+    x.grad = None
+    (x * 0.0).sum().backward()
+    (x * -0.0).sum().backward()
+    assert np.array_equal(x.grad, [0.0, 0.0]) and not np.any(np.signbit(x.grad))
 
 
 def test_a_picture_draws_one_constant_box_per_use():
