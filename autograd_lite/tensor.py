@@ -75,9 +75,15 @@ def _operand(value, like):
     # NOTE: fast path for a plain float or int (y * 1.0001, 1 - A): what as_tensor(value, like)
     # gives below, without the ABC isinstance checks and the trial np.asarray (~1 us per op).
     value_type = type(value)
-    if (value_type is float or (value_type is int and -_INT64 <= value < _INT64)) \
-            and like.data.dtype.kind == "f":
-        return _scalar_constant(value, like.data.dtype)
+    if value_type is float or (value_type is int and -_INT64 <= value < _INT64):
+        dtype = like.data.dtype
+        if dtype.kind == "f":
+            if value:  # NOTE: the shared constant looked up inline (~0.1 us less per op); 0
+                # and -0.0 are equal keys, so they take _scalar_constant's checks
+                constant = _scalar_constants.get((value, dtype, _scope_state.stack))
+                if constant is not None:
+                    return constant
+            return _scalar_constant(value, dtype)
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
         array = np.asarray(value)
         if array.dtype.kind not in _NUMERIC_KINDS:
