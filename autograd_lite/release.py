@@ -112,7 +112,10 @@ def release_due():
     waiting = state.waiting
     # NOTE: _release_if_unheld's body inline (no call per candidate): about 0.1 us less each.
     for _ in range(len(waiting) - RELEASE_DELAY):
-        tensor = waiting.popleft()()
+        try:
+            tensor = waiting.popleft()()
+        except IndexError:  # another thread emptied the queue meanwhile
+            return
         if tensor is None or tensor._needed or tensor._inputs is None:
             continue
         uses = tensor._uses
@@ -129,8 +132,12 @@ def release_due():
 def release_waiting():
     """Look at every candidate now (backward is starting: the forward pass is over)."""
     waiting = state.waiting
-    while waiting:
-        _release_if_unheld(waiting.popleft())
+    while True:
+        try:
+            ref = waiting.popleft()
+        except IndexError:  # empty (another thread may have emptied it between two tests)
+            return
+        _release_if_unheld(ref)
 
 
 def _release_if_unheld(ref):

@@ -816,3 +816,48 @@ def test_compiled_step_traced_while_values_are_released_matches_eager(monkeypatc
             p.grad = None
         if call == 0:
             assert any(seen)  # the trace's eager backward met released values
+
+
+# --- 13. threads ---------------------------------------------------------------------------------
+
+def test_two_threads_training_at_once_get_the_single_thread_gradients():
+    """The queue is shared by all threads: two threads recording, releasing and
+    backpropagating at the same time (eqs 33-34, 77-84) must neither crash (one emptying the
+    queue under the other) nor change a gradient."""
+    import sys
+    import threading
+
+    layers, m, steps = (3, 8, 8, 1), 16, 60
+    expected = []
+    for seed in (1, 2):
+        X, Y, W, b = seed_leaves(*seed_arrays(layers, m, seed=seed))
+        with keeping_values():
+            for _ in range(steps):
+                seed_loss(X, Y, W, b).backward()
+        expected.append([p.grad.copy() for p in W + b])
+
+    results, errors = [None, None], []
+
+    def train(k):
+        try:
+            X, Y, W, b = seed_leaves(*seed_arrays(layers, m, seed=k + 1))
+            for _ in range(steps):
+                seed_loss(X, Y, W, b).backward()
+            results[k] = [p.grad for p in W + b]
+        except BaseException as error:  # reported below, in the main thread
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=train, args=(k,)) for k in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors
+    for got, want in zip(results, expected):
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w)
