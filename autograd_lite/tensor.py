@@ -548,9 +548,9 @@ def _made_by(data, op, inputs, params, requires_grad):
                 y._needed = True
             else:
                 y._uses += 1
-        # A value no backward rule will read, big enough to be worth it, waits to be
-        # released once nothing outside the graph holds it (see autograd_lite.release).
-        if not op.vjp_reads_output and data.nbytes >= _release_state.min_bytes:
+        # A value no backward rule will read waits to be released once nothing outside the
+        # graph holds it (see autograd_lite.release).
+        if not op.vjp_reads_output and _release_state.releasing:
             waiting = _release_state.waiting
             waiting.append(_weakref(tensor))
             if len(waiting) >= _RELEASE_BATCH:

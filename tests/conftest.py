@@ -1,9 +1,9 @@
 """Shared test set-up.
 
-Every test runs with the engine releasing values at every size (``release.state.min_bytes``
-= 0 instead of the default 1 KiB): the arrays in tests are small, and releasing must never
-change a value, a gradient or a picture, so the whole suite checks that. Tests of the default
-threshold set it themselves.
+Releasing recorded values (``autograd_lite.release``) must never change a value, a gradient
+or a picture, and it is on in every test, so the whole suite checks that. Each test starts and
+ends with an empty queue of candidates, so one test's leftovers are never released in
+another's.
 """
 import pytest
 
@@ -11,12 +11,8 @@ from autograd_lite import release
 
 
 @pytest.fixture(autouse=True)
-def release_every_size():
+def empty_release_queue():
     release.release_waiting()
-    previous = release.state.min_bytes
-    release.state.min_bytes = 0
-    try:
-        yield
-    finally:
-        release.state.min_bytes = previous
-        release.release_waiting()
+    assert release.state.releasing and not release.state.keeping
+    yield
+    release.release_waiting()

@@ -12,8 +12,8 @@ holds or a backward rule still reads disappears, a gradient changes by one bit, 
 changes, or the queue of candidates keeps a graph alive. This file checks each of those, and
 that the release is what brings an eager step's peak memory close to numpy's.
 
-tests/conftest.py makes every size a candidate (``min_bytes = 0``); the tests of the default
-1 KiB threshold set it back themselves. Themes, in order:
+Releasing is on in every test of the suite (tests/conftest.py empties the queue around each).
+Themes, in order:
 
 1. the seed loop: what is released, when, and gradients bit for bit equal to keep_values()
 2. whatever the user holds (variable, list, dict, .data array, retain_grad, hook) is kept
@@ -24,8 +24,8 @@ tests/conftest.py makes every size a candidate (``min_bytes = 0``); the tests of
 7. pictures recompute released values (viz.model uses release.value_of)
 8. higher order (ag.grad of ag.grad, ag.hvp)
 9. shared scalar constants (tensor._scalar_constant) and their pictures (viz.walk._use_key)
-10. the default threshold, RELEASE_MIN_BYTES
-11. peak memory (tracemalloc; no timing)
+10. every size is released, a 4-number array too
+11. peak memory on every benchmark workload (tracemalloc; no timing)
 12. ag.compile traces a step while values are released
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ from hypothesis import given, strategies as st
 import autograd_lite as ag
 from autograd_lite import autodiff, release
 from autograd_lite import tensor as tensor_module
-from autograd_lite.release import RELEASE_DELAY, RELEASE_MIN_BYTES, is_released, value_of
+from autograd_lite.release import RELEASE_DELAY, is_released, value_of
 from benchmarks.workloads import WORKLOADS, engine_problem, engine_step, numpy_step
 
 from gradcheck_util import FAST, numeric_gradient
@@ -491,25 +491,24 @@ def test_nested_keep_values_blocks_keep_until_the_outer_one_closes():
         after_inner = (x * 3.0 + 1.0).sigmoid()  # still inside the outer block
         assert release.state.keeping == 1
     assert release.state.keeping == 0
-    release.state.min_bytes = 0
     release.release_waiting()
     assert not is_released(inner.parents[0]) and not is_released(after_inner.parents[0])
 
 
-def test_keep_values_restores_the_threshold_it_found():
-    release.state.min_bytes = 0  # as conftest sets it: not the default
+def test_keep_values_turns_releasing_off_until_the_outer_block_closes():
+    assert release.state.releasing
     with ag.keep_values():
         with ag.keep_values():
-            pass
-        assert release.state.min_bytes == float("inf")
-    assert release.state.min_bytes == 0
+            assert not release.state.releasing
+        assert not release.state.releasing
+    assert release.state.releasing
 
 
 def test_keep_values_closes_on_an_exception():
     with pytest.raises(ZeroDivisionError):
         with ag.keep_values():
             1 / 0
-    assert release.state.keeping == 0 and release.state.min_bytes < float("inf")
+    assert release.state.keeping == 0 and release.state.releasing
 
 
 def test_releasing_resumes_after_keep_values():
@@ -736,29 +735,26 @@ def test_a_named_constant_is_one_box_however_often_it_is_used():
     assert node_count(ag.draw(y.sum(), max_nodes=None).source) == 2 * 50 + 4
 
 
-# --- 10. the default threshold ------------------------------------------------------------------
+# --- 10. every size is released --------------------------------------------------------------
 
-@pytest.mark.parametrize("elements, queued", [(127, False), (128, True), (4, False), (1000, True)])
-def test_default_threshold_queues_only_arrays_of_a_kibibyte_or_more(monkeypatch, elements, queued):
-    monkeypatch.setattr(release.state, "min_bytes", RELEASE_MIN_BYTES)
+@pytest.mark.parametrize("elements", [1, 4, 127, 128, 1000])
+def test_every_size_is_queued_and_released(elements):
     x = ag.Tensor(np.ones((1, elements)), requires_grad=True)
     A = (x + 1.0).sigmoid()
-    assert len(release.state.waiting) == int(queued)
+    assert len(release.state.waiting) == 1
     release.release_waiting()
-    assert is_released(A.parents[0]) == queued
+    assert is_released(A.parents[0])
 
 
-@pytest.mark.parametrize("m, released", [(1, 0), (4, 0), (64, 4)])
-def test_default_threshold_on_the_seed_network(monkeypatch, m, released):
-    """At m = 1 or 4 the arrays (16 x m at most) are under 1 KiB: nothing is queued. At
-    m = 64, W·A and Z of both hidden layers (16 x 64) go; the output layer's W·A (1 x 64,
-    512 bytes) stays."""
-    monkeypatch.setattr(release.state, "min_bytes", RELEASE_MIN_BYTES)
+@pytest.mark.parametrize("m", [1, 4, 64])
+def test_the_seed_network_releases_WA_and_Z_of_hidden_layers_at_any_m(m):
+    """16-16-16-1: W·A and Z of both hidden layers go, and the output layer's W·A; its Z,
+    read by the loss, stays (eq 78 reads Z[N])."""
     X, Y, W, b = seed_leaves(*seed_arrays((16, 16, 16, 1), m=m))
     J = seed_loss(X, Y, W, b)
     release.release_waiting()
     layers = layers_of(J)
-    assert sum(is_released(t) for layer in layers for t in layer if t is not None) == released
+    assert sum(is_released(t) for layer in layers for t in layer if t is not None) == 5
 
 
 # --- 11. peak memory (tracemalloc, never a timing) ----------------------------------------------
@@ -775,21 +771,49 @@ def traced_peak(step):
         tracemalloc.stop()
 
 
-def test_eager_step_peak_memory_is_close_to_numpy_and_release_is_why(monkeypatch):
-    """20 hidden layers of 32, m = 64 (benchmarks): the engine step (eqs 33-34, 76, 77-84,
-    74-75) peaks at most 1.2x the hand-written numpy step; keeping every value peaks higher."""
-    monkeypatch.setattr(release.state, "min_bytes", RELEASE_MIN_BYTES)
+_PEAKS_IN_A_FRESH_PROCESS = """
+import json, sys
+from benchmarks.run import _implementations, peak_memory
+from benchmarks.workloads import WORKLOADS
+peaks = {}
+for workload in WORKLOADS[:4]:
+    steps = _implementations(workload)
+    peaks[workload.name] = [peak_memory(steps["numpy"]), peak_memory(steps["autograd_lite"])]
+json.dump(peaks, sys.stdout)
+"""
+
+
+def test_eager_step_peak_memory_is_at_most_1_2x_numpy_on_every_workload():
+    """The benchmark's memory table, measured as `python -m benchmarks.run` does (its
+    peak_memory, in a fresh process: at m = 1 a step's peak is about 4 KiB, and what an
+    earlier test left in Python's free lists moves it by 5%): the engine step (eqs 33-34, 76,
+    77-84, 74-75) peaks at most 1.2x the hand-written numpy step, as issue 6 asks, on the
+    seed network at m = 1 and 256, 20 layers and 784-128-64-1 (the 1024-wide network is left
+    to the benchmark: 30 MB a step)."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", _PEAKS_IN_A_FRESH_PROCESS], cwd=root,
+                            capture_output=True, text=True, check=True)
+    peaks = json.loads(result.stdout)
+    assert len(peaks) == 4
+    for name, (numpy_peak, engine_peak) in peaks.items():
+        assert engine_peak <= 1.2 * numpy_peak, (name, engine_peak, numpy_peak)
+
+
+def test_release_is_what_keeps_the_deep_step_small():
+    """20 hidden layers of 32, m = 64: keeping every value peaks higher by about the arrays of
+    W·A and Z of 21 layers (2 x 21 arrays of 32 x 64 float64, ~690 KB)."""
     workload = WORKLOADS[2]
     assert workload.layers == (32,) + (32,) * 20 + (1,) and workload.m == 64
-    X, Y, W, b = workload.problem()
-    numpy_peak = min(traced_peak(lambda: numpy_step(W, b, X, Y)) for _ in range(2))
     X_t, Y_t, W_t, b_t = engine_problem(*workload.problem())
-    engine_step(W_t, b_t, X_t, Y_t)  # the first step makes the shared stand-ins and constants
+    engine_step(W_t, b_t, X_t, Y_t)
     engine_peak = min(traced_peak(lambda: engine_step(W_t, b_t, X_t, Y_t)) for _ in range(2))
     with ag.keep_values():
         kept_peak = min(traced_peak(lambda: engine_step(W_t, b_t, X_t, Y_t)) for _ in range(2))
-    assert engine_peak <= 1.2 * numpy_peak, (engine_peak, numpy_peak)
-    # keeping W·A and Z of 21 layers (2 x 21 arrays of 32 x 64 float64, ~690 KB) shows
     assert kept_peak > engine_peak + 20 * 32 * 64 * 8, (kept_peak, engine_peak)
 
 
