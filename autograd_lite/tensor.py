@@ -284,9 +284,13 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray (the tensor's own array, not a copy)."""
+        if self._uses is None:
+            self.data._refuse()  # released: raises ReleasedValueError saying why
         return self.data
 
     def __array__(self, dtype=None, copy=None):
+        if self._uses is None:
+            self.data._refuse()
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -363,6 +367,8 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same values with no history: a constant for the engine."""
+        if self._uses is None:
+            self.data._refuse()
         return Tensor._make(self.data, None, False)
 
     # --- arithmetic ---------------------------------------------------------------------------

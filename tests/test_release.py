@@ -448,6 +448,15 @@ def test_reading_a_released_value_raises_a_clear_error(use):
     assert isinstance(raised.value, RuntimeError)
 
 
+@pytest.mark.parametrize("use", [np.asarray, lambda t: t.numpy(), lambda t: t.detach(),
+                                 lambda t: np.array(t, copy=True)],
+                         ids=["np.asarray", "numpy()", "detach()", "np.array copy"])
+def test_a_released_tensor_refuses_to_hand_out_its_value(use):
+    A, Z = released_Z()
+    with pytest.raises(ag.ReleasedValueError, match="keep_values"):
+        use(Z)
+
+
 def test_a_released_value_is_a_shared_read_only_stand_in():
     A1, Z1 = released_Z()
     A2, Z2 = released_Z()
