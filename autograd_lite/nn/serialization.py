@@ -18,8 +18,14 @@ from ..errors import ShapeError
 
 def save(module, path):
     """Write ``module.named_parameters()`` to ``path`` (``.npz``; no suffix is added)."""
+    write_npz(path, {name: parameter.data for name, parameter in module.named_parameters()})
+
+
+def write_npz(path, arrays):
+    """Write ``arrays`` (key -> ndarray) to ``path`` as an ``.npz``, whole or not at all.
+
+    Shared with ``optim.Optimizer.save``, so the atomic write is written (and fixed) once."""
     path = os.fspath(path)
-    arrays = {name: parameter.data for name, parameter in module.named_parameters()}
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
     try:
