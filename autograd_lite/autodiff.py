@@ -90,9 +90,26 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeContext:
-    """Context manager and decorator that sets this thread's grad mode, restoring it after."""
+    """Context manager and decorator that sets this thread's grad mode, restoring it after.
+
+    Three spellings, as in PyTorch 2: ``with ag.no_grad():``, ``@ag.no_grad()`` and
+    ``@ag.no_grad``. A decorated function sets the mode of the thread that calls it, on every
+    call, and restores the previous mode when it returns or raises.
+    """
 
     enabled = True
+
+    def __new__(cls, function=None):
+        # NOTE: `@ag.no_grad` without parentheses calls the class with the function itself, so
+        # __new__ looks at its argument: a function comes back wrapped (a function, not a
+        # context object); nothing gives the context manager that `with` and `@ag.no_grad()`
+        # use; anything else is a mistake, said here rather than at the first call.
+        if function is None:
+            return super().__new__(cls)
+        if not callable(function):
+            raise TypeError(f"{cls.__name__}() takes a function to decorate or nothing, "
+                            f"got {type(function).__name__} {function!r}")
+        return cls()(function)
 
     def __enter__(self):
         self._previous = is_grad_enabled()
@@ -108,23 +125,27 @@ class _GradModeContext:
 
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
+            # a fresh context per call: `_previous` is per call and per thread, never shared
             with type(self)():
                 return function(*args, **kwargs)
         return wrapper
 
 
 class no_grad(_GradModeContext):
-    """``with ag.no_grad(): ...`` records nothing (evaluation, parameter updates).
+    """``with ag.no_grad(): ...`` records nothing (evaluation, parameter updates, eq 74).
 
-    It applies to the current thread only; other threads keep their own mode. Also usable as a
-    decorator: ``@ag.no_grad()``.
+    It applies to the current thread only; other threads keep their own mode. Also a decorator,
+    with or without parentheses: ``@ag.no_grad`` and ``@ag.no_grad()``.
     """
 
     enabled = False
 
 
 class enable_grad(_GradModeContext):
-    """Turns recording back on inside a ``no_grad`` block (used by ``ag.grad``)."""
+    """Turns recording back on inside a ``no_grad`` block (used by ``ag.grad``).
+
+    Per thread, like ``no_grad``; also a decorator: ``@ag.enable_grad`` or ``@ag.enable_grad()``.
+    """
 
     enabled = True
 
