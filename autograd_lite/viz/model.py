@@ -56,6 +56,8 @@ class Node:
     italic: bool = False            # the title is a derived expression, not the user's name
     tensor: int | None = None       # its number in the walk
     measure: Measure | None = None  # set by a colouring
+    same_as: tuple | None = None    # (key, name) of the box whose gradient this one IS, passed
+                                    # on unchanged (backward view): a colouring copies its fill
 
 
 @dataclass
@@ -149,6 +151,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
     grad_names = [text.gradient_name(*names[k]) for k in range(len(tensors))]
     flow_names, passed_by = pass_through_names(graph, grad_names)
     contributions = [len(graph.consumers[k]) for k in range(len(tensors))]
+    same_as = [None] * len(tensors)  # the end of a chain of pass-throughs: the box it equals
     for k in range(len(tensors) - 1, -1, -1):
         tensor = tensors[k]
         if not tensor.requires_grad:
@@ -159,14 +162,17 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
         if contributions[k] > 1:
             lines.append((f"sum of {contributions[k]} contributions", "small"))
         if passed_by[k] is not None:
-            lines.append((f"= {flow_names[k]}: {tensors[passed_by[k]].op} passes it on unchanged",
-                          "small"))
+            c = passed_by[k]
+            same_as[k] = same_as[c] or (f"t{c}", flow_names[k])  # consumers come first
+            equation = PASS_THROUGH_EQUATIONS.get((tensor.op, tensors[c].op))
+            lines.append((f"= {flow_names[k]}: {tensors[c].op} passes it on unchanged"
+                          + (f" ({equation})" if equation else ""), "small"))
         if options.grads and (passed_by[k] is None or tensor.grad is not None):
             lines += _grad_lines(tensor, options, label=None, is_root=k == graph.root)
         nodes[f"t{k}"] = Node(
             key=f"t{k}", kind="tensor", title=title, lines=lines, scope=scopes[k], tensor=k,
             italic=not tensor.name, role="leaf" if tensor.is_leaf else "result",
-            summary=f"{grad_names[k]} {shape_text}" if tensor.name else None,
+            summary=f"{grad_names[k]} {shape_text}" if tensor.name else None, same_as=same_as[k],
             attrs={"shape": "box", "style": "filled,rounded", "fillcolor": _tensor_fill(tensor)})
         if tensor.is_leaf:
             continue
@@ -208,9 +214,28 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
     return Model(nodes, edges, root)
 
 
-# (op, input slot) whose vjp hands the output's gradient to that input unchanged, when the
-# input has the output's shape (nothing to un-broadcast): add's both inputs, sub's left one.
-PASS_THROUGH = {("add", 0), ("add", 1), ("sub", 0)}
+# The seed's equation behind a pass-through, by (op that made the tensor, op that passed its
+# gradient on): Z[l] = W[l]·A[l-1] + b[l] (eq 33), so d(W[l]·A[l-1]) = dZ[l].
+PASS_THROUGH_EQUATIONS = {("matmul", "add"): "eq 33"}
+
+_G = "\u27e8g\u27e9"  # ⟨g⟩: a gradient name no formula writes by itself
+
+
+def passes_on_unchanged(graph, k, slot) -> bool:
+    """Whether the op that made tensor ``k`` hands its output's gradient to input ``slot``
+    unchanged: its vjp formula (``Primitive.formula``, written beside the vjp) for that input
+    is the output's gradient itself, and the input has the output's shape, so the engine has
+    nothing to un-broadcast (eq 80's sum would make it another array: db, not dZ). True for
+    add's inputs, sub's left one, a broadcast_to that does not broadcast, and any custom
+    primitive whose formula says so; never for reshape ("g reshaped back") or transpose."""
+    tensor = graph.tensors[k]
+    inputs = [graph.tensors[p] for p in graph.parents[k]]
+    if inputs[slot].shape != tensor.shape:
+        return False
+    node = tensor._node
+    names = tuple(f"\u27e8x{i}\u27e9" for i in range(len(inputs))) + ("\u27e8out\u27e9",)
+    return node.op.formula(slot, _G, names, node.params or {},
+                           tuple(x.shape for x in inputs)) == _G
 
 
 def pass_through_names(graph, grad_names) -> tuple:
@@ -218,21 +243,20 @@ def pass_through_names(graph, grad_names) -> tuple:
     that made tensor k use its gradient, and the consumer that passed it on (or None).
 
     The product ``W[1]·X`` of eq 33 has one use, the add of ``b[1]``, whose vjp returns the
-    output's gradient unchanged to an input of the output's shape; so d(W[1]·X) IS dZ[1], and
-    matmul's rules read ``dW[1] = dZ[1]·Xᵀ`` as eqs 79 and 83 write them. Only unnamed,
-    non-leaf tensors with exactly one use (one argument slot) are renamed: any other use would
-    add a contribution, and a user's own name is kept.
+    output's gradient unchanged to an input of the output's shape (``passes_on_unchanged``);
+    so d(W[1]·X) IS dZ[1], and matmul's rules read ``dW[1] = dZ[1]·Xᵀ`` as eqs 79 and 83
+    write them. Only unnamed, non-leaf tensors with exactly one use (one argument slot) are
+    renamed: any other use would add a contribution, and a user's own name is kept.
     """
     flow = list(grad_names)
     passed_by = [None] * len(graph.tensors)
     for k in range(len(graph.tensors) - 1, -1, -1):  # consumers first: chains resolve
         tensor = graph.tensors[k]
-        if tensor.name or tensor.is_leaf or len(graph.consumers[k]) != 1:
+        if (tensor.name or tensor.is_leaf or not tensor.requires_grad
+                or len(graph.consumers[k]) != 1):
             continue
         c = graph.consumers[k][0]
-        consumer = graph.tensors[c]
-        slot = graph.parents[c].index(k)
-        if (consumer.op, slot) in PASS_THROUGH and tensor.shape == consumer.shape:
+        if passes_on_unchanged(graph, c, graph.parents[c].index(k)):
             flow[k] = flow[c]
             passed_by[k] = c
     return flow, passed_by
@@ -292,6 +316,7 @@ def colour_by_gradient(model: Model, graph, names) -> None:
                                f"{magnitude:.1e} in {name}")
     model.legend.append(f"fill: max |grad| on a log scale, from {10 ** low:.1e} (pale) to "
                         f"{10 ** high:.1e} (dark); white: no gradient")
+    _colour_like_the_gradient_passed_on(model)
 
 
 def colour_by_comparison(model: Model, graph, differences) -> None:
@@ -339,7 +364,27 @@ def colour_by_comparison(model: Model, graph, differences) -> None:
     for node in model.nodes.values():
         if node.kind in ("op", "unbroadcast"):
             node.attrs["fillcolor"] = NEUTRAL_OP_FILL
+    _colour_like_the_gradient_passed_on(model)
     model.legend.extend(differences.legend)
     if any(d.relative is None for _, d in matched.values()):
         model.legend.append("grey: the hand derivation has no value there (it stopped at the "
                             "first to differ)")
+
+
+def _colour_like_the_gradient_passed_on(model: Model) -> None:
+    """A box whose gradient was passed on unchanged (``Node.same_as``: d(W[1]·X), which add
+    hands dZ[1] unchanged, eq 33) takes the fill of the box it equals, and says so: it is the
+    same array, so it agrees or differs exactly as that one does. It gets no measure of its
+    own (a layer box counts dZ[1] once) and no thick border (dZ[1] is the one that parts).
+    A box measured in its own right (a retained gradient under ``color="grad"``) keeps its own."""
+    for node in model.nodes.values():
+        if node.same_as is None or node.measure is not None:
+            continue
+        key, name = node.same_as
+        source = model.nodes.get(key)
+        if source is None or source.measure is None:
+            continue
+        node.attrs["fillcolor"] = source.attrs["fillcolor"]
+        if "fontcolor" in source.attrs:
+            node.attrs["fontcolor"] = source.attrs["fontcolor"]
+        node.lines.append((f"coloured as {name}: the same array", "small"))
