@@ -607,3 +607,131 @@ def test_compare_takes_the_report_of_an_nn_model():
     picture = draw(J, compare=compare_model(model, X, Y), layers_only=True)
     assert not picture.notes  # the model's W[l], b[l], Z[l], A[l] carry the report's names
     assert picture.source.count("of 4 gradients: 4 agree") == 2 and "#fcae91" not in picture.source
+
+
+# --- a gradient passed on unchanged takes the colour of the one it equals ------------------------
+
+def products(net):
+    """W[l]·A[l-1] of eq 33, per layer: the unnamed left operand of the add that makes Z[l]."""
+    return {l: net[f"Z{l}"].parents[0] for l in (1, 2)}
+
+
+def fill_of(line):
+    return re.search(r'fillcolor="(#\w+)"', line)[1]
+
+
+def test_every_product_box_agrees_with_a_correct_derivation():
+    # Z[l] = W[l]·A[l-1] + b[l] (eq 33): add hands dZ[l] to the product unchanged, so the box
+    # d(W[l]·A[l-1]) is dZ[l] and the report's verdict on dZ[l] (eqs 78, 82) is its verdict
+    net = seed_network()
+    picture = draw(net["J"], backward=True, compare=seed_report(net))
+    for l, product in products(net).items():
+        line = node_line(picture.source, picture.key_of(product))
+        assert 'fillcolor="#c7e9c0"' in line, line
+        assert f"= dZ[{l}]: add passes it on unchanged (eq 33)" in line
+        assert f"coloured as dZ[{l}]: the same array" in line
+
+
+@pytest.mark.parametrize("variant, layer, failing", [
+    ("g-prime-of-A", 1, {1}),      # dZ[1] wrong (eq 82): dZ[2] still agrees
+    ("g-prime-of-A", 2, {1, 2}),   # dZ[2] wrong (eq 78), and layer 1 inherits it
+    ("eq64", 1, {1}),              # dA[1] = dZ[2] W[2] does not type-check: dZ[1] has no value
+])
+def test_the_product_box_takes_the_verdict_of_its_dZ(variant, layer, failing):
+    from autograd_lite import reference as ref
+    net = seed_network()
+    report = seed_report(net, ref.wrong_rules(variant, [layer]))
+    picture = draw(net["J"], backward=True, compare=report)
+    for l, product in products(net).items():
+        dZ = node_line(picture.source, picture.key_of(net[f"Z{l}"]))
+        line = node_line(picture.source, picture.key_of(product))
+        assert fill_of(line) == fill_of(dZ), (l, line, dZ)
+        assert (fill_of(line) == "#c7e9c0") == (l not in failing), (l, line)
+        # the same array, not a second place where the derivations part
+        assert "penwidth" not in line and "first to differ" not in line
+        assert f"coloured as dZ[{l}]: the same array" in line
+    # a collapsed layer still counts dZ[l] once: four gradients per layer (eqs 77-84)
+    collapsed = draw(net["J"], backward=True, compare=report, layers_only=True).source
+    assert collapsed.count("of 4 gradients") == 2
+
+
+def test_an_add_that_broadcasts_the_product_does_not_pass_its_gradient_on_unchanged():
+    # P = W·x is one column, broadcast over m columns by the add: its gradient is dZ summed
+    # over axis 1 (eq 80), another array, so it keeps its own name and its own (no) colour
+    rng = np.random.default_rng(4)
+    W = ag.Tensor(rng.standard_normal((2, 3)), requires_grad=True, name="W")
+    x = ag.Tensor(rng.standard_normal((3, 1)), name="x")
+    B = ag.Tensor(rng.standard_normal((2, 4)), requires_grad=True, name="B")
+    P = W @ x
+    Z = (P + B).named("Z")
+    picture = draw(Z.tanh().sum(), backward=True, compare={"dZ": 0.5, "dB": 0.0})
+    Z_line = node_line(picture.source, picture.key_of(Z))
+    P_line = node_line(picture.source, picture.key_of(P))
+    B_line = node_line(picture.source, picture.key_of(B))
+    assert fill_of(Z_line) == "#fcae91"
+    assert fill_of(P_line) != "#fcae91" and "coloured as" not in P_line and "= dZ" not in P_line
+    assert "dW = d(W·x)·xᵀ" in picture.source
+    # B has Z's shape: the add passes it dZ unchanged, but B is a parameter with its own row
+    assert fill_of(B_line) == "#c7e9c0" and "coloured as" not in B_line
+    # and in the seed network, db[l] (Σ over axis 1 of dZ[l], eq 80) keeps its own verdict
+    net = seed_network()
+    seed = draw(net["J"], backward=True, compare={"dZ[1]": 0.5, "db[1]": 0.0})
+    assert fill_of(node_line(seed.source, seed.key_of(net["b1"]))) == "#c7e9c0"
+    assert fill_of(node_line(seed.source, seed.key_of(products(net)[1]))) == "#fcae91"
+
+
+class _StraightThrough(ag.ops.Primitive):
+    """A custom primitive whose vjp hands g on unchanged, and whose formula says so."""
+    name = "straight_through"
+
+    def forward(self, x):
+        return np.round(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return g
+
+
+def test_a_pass_through_is_read_from_the_vjp_formula_not_from_the_op_name():
+    x = ag.Tensor(np.array([[0.2, 1.7], [2.4, -0.6]]), requires_grad=True, name="x")
+    W = ag.Tensor(np.eye(2), requires_grad=True, name="W")
+    straight, shaped, turned = (W @ x), (W @ x), (W @ x)
+    R = _StraightThrough()(straight).named("R")
+    S = shaped.reshape((2, 2)).named("S")      # "g reshaped back": not literally g
+    T = turned.T.named("T")                    # "gᵀ"
+    J = (R.sum() + S.sum() + T.sum()).named("J")
+    for t in (R, S, T, straight, shaped, turned):
+        t.retain_grad()
+    J.backward(retain_graph=True)
+    picture = draw(J, backward=True, compare={"dR": 0.5, "dS": 0.5, "dT": 0.5})
+    line = lambda t: node_line(picture.source, picture.key_of(t))  # noqa: E731
+    assert "= dR: straight_through passes it on unchanged" in line(straight)
+    assert "coloured as dR" in line(straight) and fill_of(line(straight)) == "#fcae91"
+    assert np.array_equal(straight.grad, R.grad)  # the engine agrees: the same array
+    for product in (shaped, turned):
+        assert "coloured as" not in line(product) and fill_of(line(product)) != "#fcae91"
+
+
+def test_grad_colouring_also_colours_the_product_like_its_dZ():
+    net = seed_network()
+    for name in ("Z1", "A1", "Z2", "A2"):
+        net[name].retain_grad()
+    net["J"].backward(retain_graph=True)
+    picture = draw(net["J"], backward=True, color="grad")
+    for l, product in products(net).items():
+        line = node_line(picture.source, picture.key_of(product))
+        dZ = node_line(picture.source, picture.key_of(net[f"Z{l}"]))
+        assert fill_of(line) == fill_of(dZ) != "#ffffff" and f"coloured as dZ[{l}]" in line
+
+
+def test_cli_wrong_derivation_colours_the_product_of_the_layer_that_parts(tmp_path):
+    from autograd_lite.cli import main
+    out = tmp_path / "wrong.dot"
+    assert main(["graph", "--seed", "0", "--backward", "--wrong", "g-prime-of-A",
+                 "--wrong-layer", "1", "--output", str(out)]) == 0
+    source = out.read_text(encoding="utf-8")
+    boxes = {l: next(line for line in source.splitlines()
+                     if f"= dZ[{l}]: add passes it on unchanged (eq 33)" in line) for l in (1, 2)}
+    assert fill_of(boxes[1]) == "#fcae91" and fill_of(boxes[2]) == "#c7e9c0"
