@@ -8,12 +8,12 @@ and loading it can never run code. Every name and shape is checked before any pa
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from ..errors import ShapeError
+from ..files import write_atomically
 
 
 def save(module, path):
@@ -24,19 +24,9 @@ def save(module, path):
 def write_npz(path, arrays):
     """Write ``arrays`` (key -> ndarray) to ``path`` as an ``.npz``, whole or not at all.
 
-    Shared with ``optim.Optimizer.save``, so the atomic write is written (and fixed) once."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    Shared with ``optim.Optimizer.save``; the atomic write itself is ``files.write_atomically``,
+    which the graph pictures use too."""
+    write_atomically(path, lambda stream: np.savez(stream, **arrays))
 
 
 def load(module, path):

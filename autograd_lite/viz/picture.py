@@ -8,12 +8,12 @@ into place with ``os.replace``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import weakref
 from pathlib import Path
 
 import graphviz
+
+from ..files import write_atomically
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 
@@ -82,18 +82,7 @@ class GraphPicture:
                 raise ValueError(f"render: cannot tell the format from the suffix {path.suffix!r} "
                                  f"of {str(path)!r}; use .svg, .png, .pdf or .dot, or pass format=")
         data = self.pipe(format)
-        directory = path.parent if str(path.parent) else Path(".")
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            # mkstemp makes the file private (0600); a picture is an ordinary file
-            os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        write_atomically(path, lambda stream: stream.write(data))
         return path
 
     # --- Jupyter ----------------------------------------------------------------------------------
