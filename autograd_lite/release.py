@@ -129,8 +129,10 @@ def _look_at(count):
             tensor = waiting.popleft()()
         except IndexError:  # another thread emptied the queue meanwhile
             return
-        if tensor is None or tensor._needed or tensor._inputs is None:
-            continue  # gone already, read by a backward rule, or already backpropagated
+        if tensor is None or tensor._needed:
+            continue  # gone already, or read by a backward rule
+        if tensor._input0 is None and tensor._inputs is None:
+            continue  # already backpropagated (its node freed)
         uses = tensor._uses
         # NOTE: the reference count test: its uses as an input, plus this frame's `tensor`
         # and the call's argument (_UNHELD, measured below). Any other holder makes it larger.
@@ -218,14 +220,14 @@ def value_of(tensor, memo=None):
         elif t._uses is not None:
             values[t] = t.data
             stack.pop()
-        elif t._inputs is None:
+        elif not t.parents:  # backward has freed the node that would recompute it
             t.data._refuse()
         else:
-            missing = [p for p in t._inputs if p not in values]
+            missing = [p for p in t.parents if p not in values]
             if missing:
                 stack.extend(missing)
             else:
-                arrays = [values[p] for p in t._inputs]
+                arrays = [values[p] for p in t.parents]
                 values[t] = t._op.forward(*arrays, **(t._params or {}))
                 stack.pop()
     return values[tensor]

@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 
 from . import ops
-from .autodiff import Node, _grad_mode, _scope_state, backpropagate, current_scope
+from .autodiff import Node, _grad_mode, _scope_state, backpropagate, current_scope, inputs_of
 from .errors import ShapeError
 from .release import RELEASE_DELAY, release_due as _release_due, state as _release_state
 
@@ -180,15 +180,17 @@ class Tensor:
     Comparisons (``<``, ``>``, ...) return plain boolean ndarrays: they have no gradient.
     """
 
-    # How the tensor was made: the primitive ``_op`` (None for a leaf), its ``_inputs`` (None
-    # once backward has freed them) and ``_params`` (None when it has none). ``_node`` shows
-    # them as one autodiff.Node. NOTE: kept on the tensor, not in a separate node object: one
-    # allocation and one garbage-collected object fewer per recorded op.
+    # How the tensor was made: the primitive ``_op`` (None for a leaf), its inputs (the first
+    # two in ``_input0``/``_input1``, or all in the tuple ``_inputs`` for an op with none or
+    # more than two; all None once backward has freed them: see autodiff.inputs_of) and
+    # ``_params`` (None when it has none). ``_node`` shows them as one autodiff.Node. NOTE: kept
+    # on the tensor, not in a separate node object (nor the inputs in a tuple): two
+    # allocations and two garbage-collected objects fewer per recorded op.
     # ``_uses`` and ``_needed`` are for releasing values nothing will read (``release``): how
     # many recorded ops use this tensor without their vjp reading its array (None once released),
     # and whether one does read it.
-    __slots__ = ("data", "grad", "requires_grad", "name", "_op", "_inputs", "_params",
-                 "_retains_grad", "_scope", "_uses", "_needed", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "name", "_op", "_input0", "_input1", "_inputs",
+                 "_params", "_retains_grad", "_scope", "_uses", "_needed", "__weakref__")
 
     # NOTE: tells numpy to return NotImplemented from every ufunc and operator given a Tensor,
     # so `ndarray + Tensor` calls Tensor.__radd__ instead of making an object array.
@@ -211,7 +213,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.name = name
-        self._op = self._inputs = self._params = None
+        self._op = self._input0 = self._input1 = self._inputs = self._params = None
         self._retains_grad = False
         self._scope = current_scope()
         self._uses = 0
@@ -228,7 +230,7 @@ class Tensor:
         tensor.grad = None
         tensor.requires_grad = requires_grad
         tensor.name = None
-        tensor._op = tensor._inputs = tensor._params = None
+        tensor._op = tensor._input0 = tensor._input1 = tensor._inputs = tensor._params = None
         tensor._retains_grad = False
         tensor._scope = _scope_state.stack  # NOTE: current_scope() without the call (~60 ns)
         tensor._uses = 0
@@ -263,7 +265,7 @@ class Tensor:
         backward() has freed the graph). A parent that nothing but the graph held and whose
         value no backward rule reads may have had its value released (``.data`` is then a
         ``ReleasedValue``; see ``ag.keep_values()`` and ``autograd_lite.release``)."""
-        return self._inputs or ()
+        return inputs_of(self)
 
     @property
     def scope(self) -> tuple:
@@ -528,7 +530,15 @@ def _made_by(data, op, inputs, params, requires_grad):
     tensor.requires_grad = requires_grad
     tensor.name = None
     tensor._op = op
-    tensor._inputs = inputs
+    if len(inputs) == 2:  # see autodiff.inputs_of
+        tensor._input0, tensor._input1 = inputs
+        tensor._inputs = None
+    elif len(inputs) == 1:
+        tensor._input0 = inputs[0]
+        tensor._input1 = tensor._inputs = None
+    else:
+        tensor._input0 = tensor._input1 = None
+        tensor._inputs = inputs
     tensor._params = params
     tensor._retains_grad = False
     tensor._scope = _scope_state.stack
