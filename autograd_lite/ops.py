@@ -71,9 +71,13 @@ class Primitive:
     """
 
     name = "primitive"
-    # What the vjp reads besides g: the input arrays, the output array. A replay (ag.compile)
-    # drops a value as soon as no vjp still to run reads it, as a hand-written step would.
-    # NOTE: leaving them True is always correct; False where the rule below never looks.
+    # What the vjp reads besides g: the input arrays, the output array. The eager engine gives
+    # up a value no vjp reads once nothing outside the graph holds it (autograd_lite.release),
+    # and a replay (ag.compile) drops a value as soon as no vjp still to run reads it, as a
+    # hand-written step would. vjp_reads_inputs may also be "others" (a two-input op that
+    # reads each input only to form the other's gradient, as mul and matmul do). NOTE: leaving
+    # them True is always correct; False or "others" only where the rule below never looks
+    # (shapes, ndim and dtype stay readable on a released value; its numbers do not).
     vjp_reads_inputs = True
     vjp_reads_output = True
 

@@ -548,10 +548,10 @@ def _made_by(data, op, inputs, params, requires_grad):
         # Which inputs a backward rule will read (they keep their arrays) and which it will not
         # (counted, so that release can tell the graph's references from anyone else's).
         reads = op.vjp_reads_inputs
-        if reads is False:
+        if not reads:
             for t in inputs:
                 t._uses += 1
-        elif reads is True or len(inputs) != 2:
+        elif reads != "others" or len(inputs) != 2:  # True, or anything we cannot read as less
             for t in inputs:
                 t._needed = True
         else:  # "others": each input is read only to form the other input's gradient

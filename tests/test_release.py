@@ -894,3 +894,30 @@ def test_two_threads_training_at_once_get_the_single_thread_gradients():
     for got, want in zip(results, expected):
         for g, w in zip(got, want):
             assert np.array_equal(g, w)
+
+
+# --- 14. custom primitives ----------------------------------------------------------------------
+
+class _Scale(ag.Primitive):
+    """3 x, declared in several ways below; the vjp (3 g) reads no input and no output."""
+    name = "scale"
+
+    def forward(self, x):
+        return 3.0 * x
+
+    def vjp(self, g, inputs, output, wants):
+        return (3.0 * g,)
+
+
+@pytest.mark.parametrize("declared, released", [(True, False), (False, True), (0, True),
+                                                (None, True), (1, False), ("others", False)])
+def test_a_custom_primitive_s_declaration_decides_what_is_released(declared, released):
+    """Anything falsy says "not read"; True, or anything else (a one-input "others" included),
+    keeps the input: only a declaration of less reading releases more."""
+    op = type("Declared", (_Scale,), {"vjp_reads_inputs": declared})()
+    x = ag.Tensor(np.ones((2, 2)), requires_grad=True)
+    y = op((x * 2.0) + 1.0)
+    release.release_waiting()
+    assert is_released(y.parents[0]) == released
+    y.sum().backward()
+    assert np.array_equal(x.grad, np.full((2, 2), 6.0))
