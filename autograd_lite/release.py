@@ -26,8 +26,10 @@ long as the graph is there. ``keep_values()`` turns releasing off, e.g. to walk 
 hand and read every value.
 
 The test errs only towards keeping: threads may lose an increment of a use count (the count
-is then too low to match), and the queue holds weak references, so it never keeps a dropped
-graph alive.
+is then too low to match); a recorded result that dies before backward (a probe computed and
+dropped) marks its inputs as needed (``Tensor.__del__``), since the use it added to their
+counts would otherwise stand in for the user's own variable; and the queue holds weak
+references, so it never keeps a dropped graph alive.
 """
 from __future__ import annotations
 
