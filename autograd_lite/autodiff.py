@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .errors import GraphFreedError
+from .errors import GraphFreedError, ReleasedValueError
 from .release import release_waiting
 
 
@@ -365,22 +365,26 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
             wants = tuple([parent.requires_grad for parent in inputs])
         # NOTE: a call without ** when there are no parameters (most ops): ~0.15 us less.
         params = tensor._params
-        if grad is None:
-            input_grads = (None,) * len(inputs)
-        elif create_graph:
-            input_grads = (op.vjp(grad, inputs, tensor, wants, **params) if params
-                           else op.vjp(grad, inputs, tensor, wants))
-        else:
-            if y is not None:
-                arrays = (x.data, y.data)
-            elif x is not None:
-                arrays = (x.data,)
+        # NOTE: try costs nothing until something raises (Python 3.11+).
+        try:
+            if grad is None:
+                input_grads = (None,) * len(inputs)
+            elif create_graph:
+                input_grads = (op.vjp(grad, inputs, tensor, wants, **params) if params
+                               else op.vjp(grad, inputs, tensor, wants))
             else:
-                arrays = tuple([parent.data for parent in inputs])
-            if params:
-                input_grads = op.vjp(grad, arrays, tensor.data, wants, **params)
-            else:
-                input_grads = op.vjp(grad, arrays, tensor.data, wants)
+                if y is not None:
+                    arrays = (x.data, y.data)
+                elif x is not None:
+                    arrays = (x.data,)
+                else:
+                    arrays = tuple([parent.data for parent in inputs])
+                if params:
+                    input_grads = op.vjp(grad, arrays, tensor.data, wants, **params)
+                else:
+                    input_grads = op.vjp(grad, arrays, tensor.data, wants)
+        except ReleasedValueError as error:
+            raise ReleasedValueError(_read_released(op, tensor, inputs)) from error
         if backward_hooks:
             for hook in backward_hooks:
                 hook(op, tensor, inputs, input_grads)
@@ -408,6 +412,23 @@ def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
         # held by ``grads`` alone and the reference count can show that it needs no copy.
         input_grads = parent_grad = grad = arrays = x = y = None
     return [captured[t] for t in capture]
+
+
+def _read_released(op, tensor, inputs) -> str:
+    """Why a vjp met a value the engine released (see autograd_lite.release): the recorder
+    was told, when the op ran, that this vjp would not read it."""
+    def label(t):
+        return repr(t.name) if t.name else f"a {t._op.name} result"
+    released = [f"input {i} ({label(t)})" for i, t in enumerate(inputs) if t._uses is None]
+    if tensor._uses is None:
+        released.append(f"its output ({label(tensor)})")
+    shown = ", ".join(released) or "a value"
+    return (f"backward: the vjp of {op.name} read {shown}, whose value was released because, "
+            f"when {op.name} was recorded, no backward rule was going to read it. Either a "
+            f"tensor's requires_grad was switched on after {op.name} was recorded (set it "
+            f"before the forward pass), or {op.name}'s vjp reads an input or its output that "
+            f"its vjp_reads_inputs / vjp_reads_output declares unread (for your own primitive, "
+            f"declare True). ag.keep_values() around the forward pass keeps every value.")
 
 
 def _accumulate_into(tensor, grad, exclusive=False):

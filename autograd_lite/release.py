@@ -94,7 +94,15 @@ class ReleasedValue:
             f"tensor to keep its value, or record the graph inside ag.keep_values(); graph "
             f"pictures recompute it (ag.draw(J, values=True))")
 
-    __array__ = __getitem__ = __float__ = __int__ = __iter__ = __len__ = _refuse
+    __array__ = __getitem__ = __float__ = __int__ = __iter__ = __len__ = __bool__ = _refuse
+    # NOTE: operators are looked up on the type, never through __getattr__: without these,
+    # `2.0 * value` (as a vjp may write it) was Python's bare "unsupported operand" TypeError
+    # and `value == 0` silently False.
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __pos__ = __abs__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __index__ = __complex__ = _refuse
+    __hash__ = object.__hash__  # shared stand-ins stay hashable (defining __eq__ unsets it)
 
     def __getattr__(self, name):  # .item(), .copy(), .T, .sum(), ...: any other array attribute
         if name.startswith("__"):

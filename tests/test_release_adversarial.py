@@ -124,3 +124,78 @@ def test_a_dropped_consumer_does_not_stop_unheld_values_being_released():
     release.release_waiting()
     assert not is_released(Z)
     assert is_released(A.parents[0]) and is_released(A.parents[0].parents[0])
+
+
+# --- 1b. a vjp that meets a released value says which op and why ----------------------------------
+# Two ways a backward rule can read what the recorder was told it would not: a leaf whose
+# requires_grad was switched on after the op was recorded (mul's "others": x is read only for
+# y's gradient, and y needed none then), and a custom primitive that declares less than its vjp
+# reads. Before, the error said "no backward rule reads it", which is exactly what went wrong.
+
+def _mul_by_a_constant_switched_on_afterwards():
+    x, Z = fresh_Z()
+    c = ag.Tensor(np.full((2, 2), 2.0), name="c")
+    P = Z * c
+    del Z  # before the next ops, so that Z is unheld when it is looked at
+    P = more_ops(P)
+    c.requires_grad = True  # after the product was recorded
+    return P.sum()
+
+
+class _ReadsWhatItDeclaresUnread(ag.Primitive):
+    """x ** 2 with vjp 2 x g, wrongly declaring that the vjp reads no input."""
+    name = "square_declared_wrongly"
+    vjp_reads_inputs = False
+    vjp_reads_output = False
+
+    def forward(self, x):
+        return x * x
+
+    def vjp(self, g, inputs, output, wants):
+        return (2.0 * inputs[0] * g,)
+
+
+def _misdeclared_custom_primitive():
+    x, Z = fresh_Z()
+    Y = _ReadsWhatItDeclaresUnread()(Z)
+    del Z
+    return more_ops(Y).sum()
+
+
+@pytest.mark.parametrize("make, says", [
+    (_mul_by_a_constant_switched_on_afterwards, ("mul", "requires_grad")),
+    (_misdeclared_custom_primitive, ("square_declared_wrongly", "vjp_reads_inputs")),
+], ids=["requires_grad-switched-on-late", "custom-primitive-declares-less"])
+@pytest.mark.parametrize("mode", ["backward", "ag.grad"])
+def test_a_vjp_reading_a_released_value_names_the_op_and_the_likely_cause(make, says, mode):
+    J = make()
+    with pytest.raises(ag.ReleasedValueError) as caught:
+        if mode == "backward":
+            J.backward()
+        else:  # create_graph: the vjp records ops on Tensors
+            autodiff.backpropagate(J, np.ones(()), create_graph=True, accumulate=False)
+    message = str(caught.value)
+    assert all(word in message for word in says), message
+    assert "backward" in message
+
+
+@pytest.mark.parametrize("use", [
+    lambda v: 2.0 * v, lambda v: v * 2.0, lambda v: v + 1, lambda v: 1 - v, lambda v: v / 2,
+    lambda v: v ** 2, lambda v: v @ np.ones(2), lambda v: -v, lambda v: abs(v),
+    lambda v: v > 0, lambda v: v <= 0, lambda v: v == 0, lambda v: bool(v),
+], ids=["rmul", "mul", "add", "rsub", "div", "pow", "matmul", "neg", "abs", "gt", "le", "eq",
+        "bool"])
+def test_python_operators_on_a_released_value_raise_ReleasedValueError(use):
+    """Before, ``2.0 * v`` (as a custom vjp might write it) was Python's bare TypeError
+    ("unsupported operand type(s) for *: 'float' and 'ReleasedValue'") and ``v == 0`` was
+    silently False: operators are looked up on the type, not through __getattr__."""
+    x, Z = fresh_Z()
+    A = Z.sigmoid()
+    del Z
+    more_ops(A)
+    release.release_waiting()
+    value = A.parents[0].data
+    assert isinstance(value, release.ReleasedValue)
+    with pytest.raises(ag.ReleasedValueError):
+        use(value)
+    assert hash(value) == hash(value)  # still a usable dict value / key
