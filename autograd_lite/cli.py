@@ -19,6 +19,7 @@ from .reference import random_problem
 COMMANDS = {
     "graph": "autograd_lite.cli_graph",
     "check": "autograd_lite.cli_check",
+    "train": "autograd_lite.cli_train",
 }
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "softmax")
@@ -45,14 +46,18 @@ class NetworkSpec:
     loss: str
 
 
-def add_network_options(parser):
-    """The options every network command shares."""
-    parser.add_argument("--layers", default=",".join(map(str, SEED_LAYERS)),
-                        help="layer sizes n[0],...,n[N], comma separated (default: the seed's 3,4,1)")
+def add_network_options(parser, layers=SEED_LAYERS, m=5):
+    """The options every network command shares; a command may change the defaults of
+    ``--layers`` and ``--m`` (``train`` fits 2-D data with more samples than a check needs)."""
+    layers_text = ",".join(map(str, layers))
+    parser.add_argument("--layers", default=layers_text,
+                        help="layer sizes n[0],...,n[N], comma separated (default: "
+                             + ("the seed's 3,4,1)" if tuple(layers) == SEED_LAYERS else f"{layers_text})"))
     parser.add_argument("--activations", default=None,
                         help="one activation per layer after the input, comma separated, from "
                              f"{', '.join(ACTIVATIONS)} (default: sigmoid everywhere, as in the seed)")
-    parser.add_argument("--m", default="5", help="number of samples (columns of X), at least 1 (default 5)")
+    parser.add_argument("--m", default=str(m),
+                        help=f"number of samples (columns of X), at least 1 (default {m})")
     parser.add_argument("--seed", default="0", help="random seed for X, Y and the weights (default 0)")
     parser.add_argument("--loss", default=None, choices=LOSSES,
                         help="log-loss (eq 1/76), mse, or cross-entropy (softmax output); "
@@ -107,7 +112,7 @@ def random_network(spec: NetworkSpec) -> dict:
 
 def build_parser():
     parser = _OneLineParser(prog="autograd-lite",
-                            description="autograd_lite: check and draw backpropagation on the seed's networks.")
+                            description="autograd_lite: check, draw and train the seed's networks.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     for name, module_name in COMMANDS.items():
         importlib.import_module(module_name).add_parser(subparsers)
