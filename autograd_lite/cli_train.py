@@ -311,11 +311,11 @@ def _header(summary) -> str:
                          if key not in ("name", "steps_before"))
     batch = "full batch" if summary["batch_size"] is None else f"batches of {summary['batch_size']}"
     lines = [
-        f"train: network {'-'.join(map(str, network['layers']))}, activations "
-        f"{','.join(network['activations'])}, {network['parameters']} parameters; the output "
-        f"sigmoid is in the fused log-loss (eqs 1, 7, 76)",
+        f"network: {'-'.join(map(str, network['layers']))} ({', '.join(network['activations'])}), "
+        f"{network['parameters']} parameters; J = log-loss of sigmoid(Z[{len(network['layers']) - 1}]), "
+        f"fused (eqs 1, 7, 76)",
         f"data: {data['name']} (noise {data['noise']}, seed {data['seed']}), m = {data['m']}: "
-        f"{data['m_train']} training and {data['m_test']} test columns (X is 2 x m, eq 25)",
+        f"{data['m_train']} training and {data['m_test']} test columns (eq 25)",
         f"optimizer: {optimizer['name']} ({settings}), {batch}, {summary['epochs']} epochs",
     ]
     loaded = [f"{what} from {path}" for what, path in summary["loaded"].items() if path]
