@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 
@@ -130,6 +131,12 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"autograd-lite: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `autograd-lite train | head`: the reader left. No traceback; and point stdout at
+        # devnull so Python's own flush at exit does not raise again (as the Python docs advise).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograd_lite.cli import main
-from autograd_lite.cli_train import DATASETS, make_data
+from autograd_lite.data import DATASETS, make_data
 
 
 def run(capsys, *argv):
@@ -222,3 +222,19 @@ def test_python_m_autograd_lite_train_help_works():
         assert option in done.stdout
     words = " ".join(done.stdout.split())  # argparse wraps lines where it likes
     assert "(default: 2,8,1)" in words and "(default 200)" in words
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`autograd-lite train | head -1`: the command sees a broken pipe and ends quietly."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autograd_lite", "train", "--every", "1", "--epochs", "3000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # the reader leaves
+    _, stderr = process.communicate(timeout=60)
+    assert first.startswith(b"network:")
+    assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr, stderr.decode()
+    assert process.returncode == 1
