@@ -22,12 +22,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import zipfile
 
 import numpy as np
 
 from .errors import ShapeError
-from .nn.serialization import write_npz
+from .nn.serialization import read_npz, write_npz
 from .tensor import Tensor
 
 # The layout of state_dict() and of the saved file; a reader refuses any other number.
@@ -326,20 +325,9 @@ def _read_npz(path, source, buffer_names):
     layout of ``state_dict()``."""
     path = os.fspath(path)
     not_ours = "the file is not an optimizer state written by Optimizer.save"
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{source}: no such file") from None
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{source}: {not_ours} (an .npz of numbers and strings): {error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy gives one array
-        raise ValueError(f"{source}: {not_ours}: it holds a single array, not an .npz")
-    try:
-        with archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
-        # NOTE: object arrays fail here: allow_pickle=False refuses to unpickle them.
-        raise ValueError(f"{source}: {not_ours} (an .npz of numbers and strings): {error}") from None
+    arrays = read_npz(path, missing=f"{source}: no such file",
+                      not_ours=f"{source}: {not_ours} (an .npz of numbers and strings)",
+                      single=f"{source}: {not_ours}: it holds a single array, not an .npz")
     if "optimizer" not in arrays or "format" not in arrays:
         hint = " (it looks like a model's parameter file: load that with model.load)" \
             if arrays and not any(key in arrays for key in ("steps", "format", "optimizer")) else ""

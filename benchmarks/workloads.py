@@ -118,13 +118,15 @@ def engine_step(W, b, X, Y, alpha=ALPHA):
     """One SGD step: forward, ``J.backward()``, then eqs 74-75 on ``.data``; returns J."""
     J = engine_loss(W, b, X, Y)
     J.backward()
-    for p in W:
-        p.data -= alpha * p.grad
-        p.grad = None
-    for p in b:
-        p.data -= alpha * p.grad
-        p.grad = None
+    sgd_update(W, b, alpha)
     return J
+
+
+def sgd_update(W, b, alpha=ALPHA):
+    """Eqs 74-75 on the leaves' ``.data``, in place, then ``.grad`` reset for the next step."""
+    for p in W + b:
+        p.data -= alpha * p.grad
+        p.grad = None
 
 
 # --- the stretch: the same step traced once and replayed (ag.compile) ------------------------------
@@ -138,12 +140,7 @@ def compiled_step_function(W, b):
 
     def step(X, Y, alpha=ALPHA):
         J = tape(X, Y)
-        for p in W:
-            p.data -= alpha * p.grad
-            p.grad = None
-        for p in b:
-            p.data -= alpha * p.grad
-            p.grad = None
+        sgd_update(W, b, alpha)
         return J
 
     return step

@@ -29,25 +29,37 @@ def write_npz(path, arrays):
     write_atomically(path, lambda stream: np.savez(stream, **arrays))
 
 
-def load(module, path):
-    """Read ``path`` (written by ``save``) into ``module``; unchanged on any error."""
-    path = os.fspath(path)
+def read_npz(path, *, missing, not_ours, single):
+    """The arrays of the ``.npz`` at ``path`` (key -> ndarray), read with ``allow_pickle=False``
+    so loading never runs code. Errors use the caller's words: ``missing`` when there is no
+    file, ``not_ours`` (followed by numpy's reason) when it is not an ``.npz`` of plain arrays
+    (an object array, which would need pickle, included), ``single`` for a plain ``.npy``.
+
+    Shared with ``optim.Optimizer.load``."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise FileNotFoundError(f"load: no parameter file at {path!r}") from None
+        raise FileNotFoundError(missing) from None
     except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"load: {path!r} is not a parameter file written by Module.save "
-                         f"(an .npz of numeric arrays): {error}") from None
+        raise ValueError(f"{not_ours}: {error}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy gives one array
-        raise ValueError(f"load: {path!r} holds a single array, not an .npz keyed by parameter name")
+        raise ValueError(single)
     try:
         with archive:
-            state = {name: archive[name] for name in archive.files}
+            return {key: archive[key] for key in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         # NOTE: object arrays fail here: allow_pickle=False refuses to unpickle them.
-        raise ValueError(f"load: {path!r} is not a parameter file written by Module.save "
-                         f"(an .npz of numeric arrays): {error}") from None
+        raise ValueError(f"{not_ours}: {error}") from None
+
+
+def load(module, path):
+    """Read ``path`` (written by ``save``) into ``module``; unchanged on any error."""
+    path = os.fspath(path)
+    state = read_npz(
+        path, missing=f"load: no parameter file at {path!r}",
+        not_ours=f"load: {path!r} is not a parameter file written by Module.save "
+                 f"(an .npz of numeric arrays)",
+        single=f"load: {path!r} holds a single array, not an .npz keyed by parameter name")
     load_state(module, state, source=f"load {path!r}")
 
 
