@@ -5,12 +5,11 @@ generic reverse-mode traversal. The equation numbers in the docs refer to the se
 (docs/seed/EQUATIONS.md in the repository). Samples are columns: X is (n[0], m).
 """
 from .autodiff import enable_grad, is_grad_enabled, name_scope, no_grad
-from .errors import GraphFreedError, ReleasedValueError, SaturationWarning, ShapeError
+from .errors import GraphFreedError, SaturationWarning, ShapeError
 from .functional import grad, hvp, value_and_grad
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      mean_squared_error, softmax_cross_entropy)
 from .ops import Primitive
-from .release import keep_values
 from .tensor import Tensor, as_tensor
 
 __version__ = "0.1.0"
@@ -52,10 +51,9 @@ __all__ = [
     "Tensor", "Primitive", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
     "grad", "value_and_grad", "hvp", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim", "draw",
-    "sigmoid", "tanh", "relu", "exp", "log", "sum", "mean", "softmax", "log_softmax", "reshape",
-    "transpose", "matmul", "zero_grad", "keep_values", "ShapeError", "GraphFreedError",
-    "ReleasedValueError", "SaturationWarning",
-    "compile", "Tape", "GraphChangedError",
+    "sigmoid", "tanh", "relu", "exp", "log", "mean", "softmax", "log_softmax", "reshape",
+    "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
+    "Tape", "GraphChangedError",
 ]
 
 # Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).

@@ -1,105 +1,142 @@
 """The engine: graph nodes, grad mode, un-broadcasting, and the one reverse-mode traversal.
 
-Every gradient in autograd_lite, for every graph, comes from ``backpropagate`` below: it orders
-the graph topologically without recursion, calls each primitive's vjp once, sums gradients of
-shared subexpressions, un-broadcasts each gradient to its input's shape (``sum_to_shape``, the
-only place that does it), and frees the graph as it goes unless asked to keep it.
+A recorded operation is a ``Node`` (PyTorch's ``grad_fn``, DeZero's ``Function``): its
+primitive, its parameters, its parents (the nodes that made its inputs, or the inputs
+themselves when they are leaves) and only the arrays its vjp reads. The ``Tensor`` a user holds
+is its value plus its node (``tensor.grad_fn``). So an intermediate array lives exactly as long
+as someone holds its tensor or a backward rule saved it, by ordinary reference counting:
+``Z = W @ A + b; A = Z.sigmoid()`` lets Z's array go when Z is rebound, because sigmoid's rule
+(eq 8) reads only its output A.
 
-This module works on anything shaped like a Tensor (``data``, ``grad``, ``requires_grad``,
-``_op``, ``_input0``/``_input1``/``_inputs``, ``_params``, ``_retains_grad``, ``name``); it
-never creates one, so it sits below ``tensor``.
+Every gradient, for every graph, comes from ``backpropagate``: count each node's consumers,
+start at the root, and whenever a node's gradient is complete call its vjp, un-broadcast each
+input's gradient with ``sum_to_shape`` (eq 80, the only place that does it) and add it to
+what that input has received. ``Tensor.backward`` and ``ag.grad`` are two uses of that one loop.
+
+This module never creates a Tensor except through ``Node.tensor``; it sits below ``tensor``.
 """
 from __future__ import annotations
 
-import sys
+import functools
+import inspect
 import threading
-from types import MappingProxyType
 
 import numpy as np
 
-from .errors import GraphFreedError, ReleasedValueError
-from .release import release_waiting
+from .errors import GraphFreedError
 
 
-def inputs_of(tensor) -> tuple:
-    """The tensors ``tensor``'s op was applied to, in argument order; () for a leaf or once
-    backward has freed the node.
-
-    NOTE: a one- or two-input op (nearly all) keeps its inputs in the tensor's own fields
-    ``_input0`` and ``_input1``; only other ops keep the tuple ``_inputs``. A tuple per op
-    would be one more object for Python's cyclic garbage collector to walk again and again
-    while a large graph is alive (about 0.2 us per op on a 100,000-op chain), and 64 bytes.
-    """
-    first = tensor._input0
-    if first is None:
-        inputs = tensor._inputs
-        return () if inputs is None else inputs
-    second = tensor._input1
-    return (first,) if second is None else (first, second)
-
-
-def is_freed(tensor) -> bool:
-    """True for a recorded tensor whose node backward has used and freed (for a leaf too)."""
-    return tensor._input0 is None and tensor._inputs is None
-
+# --- the graph --------------------------------------------------------------------------------
 
 class Node:
-    """How a tensor was made: the primitive ``op``, its ``inputs`` (tensors) and ``params``.
+    """One recorded operation: how a tensor was made.
 
-    A read-only view that ``tensor._node`` returns (None for a leaf). The fields themselves live
-    on the tensor (``_op``, ``_input0``/``_input1`` or ``_inputs``, see ``inputs_of``,
-    ``_params``): NOTE: one object fewer per recorded op than a separate node, which is one
-    object fewer for Python's cyclic garbage collector to walk again and again while a large
-    graph is alive (about 0.6 us per op on a 100,000-op chain), and one allocation fewer when
-    recording.
+    - ``op``, ``params``: the primitive and its parameters (``axis=1``, ...);
+    - ``parents``: per input, the ``Node`` that made it, or the input ``Tensor`` itself when it
+      is a leaf (a parameter W[l], the data X, a constant);
+    - ``saved_inputs``, ``saved_output``: the arrays the vjp reads, as the primitive declares
+      (``vjp_reads_inputs``, ``vjp_reads_output``), else None;
+    - ``shape``, ``dtype``, ``requires_grad``: of the output, kept when its array is not;
+    - ``name``, ``scope``: the output's name (``"Z[1]"``) and name scope, kept on the node so
+      pictures know them after the tensor object is gone;
+    - ``retains_grad``, ``grad``: ``retain_grad()`` asks backward to keep dJ/d(output) here.
 
-    ``inputs`` is emptied once backward has used the node (unless ``retain_graph=True``), which
-    releases the inputs' arrays; ``freed`` then makes a second backward fail clearly.
+    ``value()`` gives the output's array whether or not it was saved, and ``tensor()`` a Tensor
+    for it, so a learner can always walk the graph and read every value.
     """
 
-    __slots__ = ("_tensor",)
+    __slots__ = ("op", "params", "parents", "saved_inputs", "saved_output", "shape", "dtype",
+                 "requires_grad", "name", "scope", "retains_grad", "grad", "freed",
+                 "__weakref__")
 
-    def __init__(self, tensor):
-        self._tensor = tensor
+    def __init__(self, op, params, inputs, output, requires_grad):
+        self.op = op
+        self.params = params
+        self.parents = tuple(t.grad_fn or t for t in inputs)
+        self.saved_inputs = tuple(t.data for t in inputs) if op.vjp_reads_inputs else None
+        self.saved_output = output if op.vjp_reads_output else None
+        self.shape = output.shape
+        self.dtype = output.dtype
+        self.requires_grad = requires_grad
+        self.name = None
+        self.scope = current_scope()
+        self.retains_grad = False
+        self.grad = None
+        self.freed = False
 
-    @property
-    def op(self):
-        return self._tensor._op
+    def value(self):
+        """The output's array: the saved one, or recomputed exactly from the parents (the same
+        forward on the same arrays; a parameter changed in place since the forward pass gives
+        the new value). Iterative, so a long chain never hits the recursion limit."""
+        if self.saved_output is not None:
+            return self.saved_output
+        values = {}
+        stack = [self]
+        while stack:
+            node = stack[-1]
+            if node in values:
+                stack.pop()
+                continue
+            if node.saved_inputs is not None:  # the very arrays the forward pass read
+                arrays = node.saved_inputs
+            else:
+                missing = [p for p in node.parents
+                           if isinstance(p, Node) and p.saved_output is None and p not in values]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                arrays = [values[p] if p in values else _known_value(p) for p in node.parents]
+            values[node] = np.asarray(node.op.forward(*arrays, **node.params))
+            stack.pop()
+        return values[self]
 
-    @property
-    def inputs(self) -> tuple:
-        return inputs_of(self._tensor)
+    def tensor(self, data=None):
+        """A Tensor for this node's output (``data``, or ``value()``), made by this node, so
+        gradients can flow through it again (higher order)."""
+        from .tensor import Tensor
+        return Tensor._result(self.value() if data is None else data, self, self.requires_grad)
 
-    @property
-    def params(self):
-        params = self._tensor._params
-        return NO_PARAMS if params is None else params
-
-    @property
-    def freed(self) -> bool:
-        return is_freed(self._tensor)
+    def free(self):
+        """Forget the saved arrays once backward has used them (the graph's shape stays, so the
+        graph can still be walked and drawn; values are then recomputed)."""
+        self.saved_inputs = self.saved_output = None
+        self.freed = True
 
     def __repr__(self):
-        return f"<node {self.op.name}{' (freed)' if self.freed else ''}>"
+        label = f" {self.name!r}" if self.name else ""
+        return f"<node {self.op.name}{label} {self.shape}{' (freed)' if self.freed else ''}>"
 
 
-# The parameters of an op recorded without any (most of them): stored as None on the tensor,
-# read through Node.params as this shared read-only empty mapping.
-NO_PARAMS = MappingProxyType({})
+def _known_value(parent):
+    return parent.data if not isinstance(parent, Node) else parent.saved_output
+
+
+def topological_order(root) -> list:
+    """Every node and leaf behind ``root`` (a Node or a leaf Tensor), each after its parents:
+    an iterative depth-first post-order, so a long chain never hits the recursion limit.
+    For pictures and ``ag.compile``; backward itself needs only the consumer counts."""
+    order, seen = [], set()
+    stack = [(root, False)]
+    while stack:
+        x, expanded = stack.pop()
+        if x in seen:
+            continue
+        if expanded or not isinstance(x, Node):
+            seen.add(x)
+            order.append(x)
+            continue
+        stack.append((x, True))
+        stack.extend((p, False) for p in reversed(x.parents) if p not in seen)
+    return order
 
 
 # --- grad mode ------------------------------------------------------------------------------
-# NOTE: per thread, as in PyTorch: `no_grad()` in one thread never stops another thread from
-# recording its own graph.
+# Per thread, as in PyTorch: `no_grad()` in one thread never stops another from recording.
 
 class _GradMode(threading.local):
-    # NOTE: the default as a class attribute makes every read a plain attribute lookup
-    # (about 40 ns); getattr(local, "enabled", True) on a thread that never set it goes
-    # through AttributeError and costs about 380 ns, on every recorded op.
     enabled = True
-    # True only while an ag.compile tape traces a step: an op on constants then records its
-    # node as well (its result still does not require a gradient), so that the tape can
-    # replay it with the next call's values instead of baking in this call's result.
+    # True only while ag.compile traces a step: an op on constants then records its node too
+    # (its result still needs no gradient), so the trace sees every op of the step.
     record_constants = False
 
 
@@ -115,17 +152,16 @@ class _GradModeContext:
     """Context manager and decorator that sets this thread's grad mode, restoring it after.
 
     Three spellings, as in PyTorch 2: ``with ag.no_grad():``, ``@ag.no_grad()`` and
-    ``@ag.no_grad``. A decorated function sets the mode of the thread that calls it, on every
-    call, and restores the previous mode when it returns or raises.
+    ``@ag.no_grad``. A decorated function sets the mode on every call, and restores the previous
+    mode when it returns or raises. A decorated generator or ``async def`` function has the mode
+    set around each resumption (each ``next``/``send``/``await`` step), as PyTorch does, so code
+    between two resumptions keeps its own mode.
     """
 
     enabled = True
 
     def __new__(cls, function=None):
-        # NOTE: `@ag.no_grad` without parentheses calls the class with the function itself, so
-        # __new__ looks at its argument: a function comes back wrapped (a function, not a
-        # context object); nothing gives the context manager that `with` and `@ag.no_grad()`
-        # use; anything else is a mistake, said here rather than at the first call.
+        # `@ag.no_grad` without parentheses calls the class with the function itself.
         if function is None:
             return super().__new__(cls)
         if not callable(function):
@@ -143,31 +179,81 @@ class _GradModeContext:
         return False
 
     def __call__(self, function):
-        import functools
+        mode = type(self)
+        if inspect.isgeneratorfunction(function):
+            @functools.wraps(function)
+            def generator(*args, **kwargs):
+                inner = function(*args, **kwargs)
+                to_send = None
+                while True:
+                    try:
+                        with mode():
+                            item = inner.send(to_send)
+                    except StopIteration as stop:
+                        return stop.value
+                    try:
+                        to_send = yield item
+                    except GeneratorExit:
+                        inner.close()
+                        raise
+                    except BaseException as error:  # thrown in: pass it on under the mode
+                        with mode():
+                            try:
+                                item = inner.throw(error)
+                            except StopIteration as stop:
+                                return stop.value
+                        to_send = yield item
+            return generator
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def coroutine(*args, **kwargs):
+                return await _ModeAwaitable(function(*args, **kwargs), mode)
+            return coroutine
+        if inspect.isasyncgenfunction(function):
+            raise TypeError(f"{mode.__name__}: cannot decorate the async generator "
+                            f"{function.__qualname__}; use `with ag.{mode.__name__}():` inside it")
 
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            # a fresh context per call: `_previous` is per call and per thread, never shared
-            with type(self)():
+            with mode():  # a fresh context per call: `_previous` is never shared
                 return function(*args, **kwargs)
         return wrapper
+
+
+class _ModeAwaitable:
+    """Runs a coroutine with the grad mode set around each of its steps."""
+
+    def __init__(self, coroutine, mode):
+        self.coroutine, self.mode = coroutine, mode
+
+    def __await__(self):
+        to_send, error = None, None
+        while True:
+            with self.mode():
+                try:
+                    step = (self.coroutine.throw(error) if error is not None
+                            else self.coroutine.send(to_send))
+                except StopIteration as stop:
+                    return stop.value
+            to_send, error = None, None
+            try:
+                to_send = yield step
+            except BaseException as thrown:  # noqa: B036 - passed on to the coroutine
+                error = thrown
 
 
 class no_grad(_GradModeContext):
     """``with ag.no_grad(): ...`` records nothing (evaluation, parameter updates, eq 74).
 
-    It applies to the current thread only; other threads keep their own mode. Also a decorator,
-    with or without parentheses: ``@ag.no_grad`` and ``@ag.no_grad()``.
+    It applies to the current thread only. Also a decorator, with or without parentheses.
     """
 
     enabled = False
 
 
 class enable_grad(_GradModeContext):
-    """Turns recording back on inside a ``no_grad`` block (used by ``ag.grad``).
-
-    Per thread, like ``no_grad``; also a decorator: ``@ag.enable_grad`` or ``@ag.enable_grad()``.
-    """
+    """Turns recording back on inside a ``no_grad`` block (used by ``ag.grad``). Per thread;
+    also a decorator."""
 
     enabled = True
 
@@ -177,7 +263,7 @@ class enable_grad(_GradModeContext):
 # them (viz) and reports can say where a tensor lives. Per thread, like grad mode.
 
 class _ScopeState(threading.local):
-    stack = ()  # NOTE: a class default, for the same 10x cheaper read as _GradMode.enabled
+    stack = ()
 
 
 _scope_state = _ScopeState()
@@ -216,251 +302,117 @@ def sum_to_shape(grad, shape, op_name):
 
     This is eq 80 in general: a bias column b (n, 1) added to every column of Z (n, m) gets
     db = sum(dZ, axis=1) (the seed's 1/m is already inside dZ when the loss is a mean). Works
-    for ndarrays and Tensors alike (both have ``.sum`` and ``.reshape``). A gradient whose shape
-    cannot come from broadcasting ``shape`` is a bug in that op's vjp: it is refused here, with
-    both shapes, rather than silently reshaped.
+    for ndarrays and Tensors alike. A gradient whose shape cannot come from broadcasting
+    ``shape`` is a bug in that op's vjp: it is refused, with both shapes.
     """
-    grad_shape = grad.shape
-    if grad_shape == shape:
+    if grad.shape == shape:
         return grad
-    key = (grad_shape, shape)
-    plan = _sum_plans.get(key) if type(shape) is tuple else None
-    if plan is None:
-        plan = _plan_sum(grad_shape, tuple(shape), op_name)
-        if type(shape) is tuple and len(_sum_plans) < 1024:
-            _sum_plans[key] = plan
-    axes, reshape = plan
-    if axes is not None:
-        # NOTE: np.add.reduce is what ndarray.sum calls, minus a Python layer.
-        grad = (np.add.reduce(grad, axis=axes, keepdims=True)
-                if type(grad) is np.ndarray else grad.sum(axis=axes, keepdims=True))
-    if reshape:
-        grad = grad.reshape(shape)
-    return grad
+    axes = unbroadcast_axes(shape, grad.shape, op_name)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
 
 
-def unbroadcast_axes(input_shape, output_shape) -> tuple:
-    """The axes of ``output_shape`` that ``sum_to_shape`` sums to get back to ``input_shape``
-    (e.g. ``(1,)`` for a bias b (n, 1) added to Z (n, m): eq 80). For pictures and reports."""
-    axes, _ = _plan_sum(tuple(output_shape), tuple(input_shape), "unbroadcast_axes")
-    return () if axes is None else (axes,) if isinstance(axes, int) else axes
-
-
-# NOTE: (gradient shape, input shape) -> what sum_to_shape does, worked out once per pair of
-# shapes: the same few pairs come back on every step (each bias gradient of eq 80), and
-# finding the axes again costs about 1 us each time.
-_sum_plans: dict = {}
-
-
-def _plan_sum(grad_shape, shape, op_name):
-    """(axes to sum with keepdims: an int, a tuple or None; whether to reshape to ``shape``
-    afterwards), or RuntimeError if broadcasting ``shape`` cannot give ``grad_shape``."""
-    extra = len(grad_shape) - len(shape)
-    if extra >= 0:
-        # The leading axes broadcasting added are always summed.
-        axes = list(range(extra))
-        for i, n in enumerate(shape):
-            if n != grad_shape[extra + i]:
-                if n != 1:
-                    break
-                axes.append(extra + i)
-        else:
-            summed = None if not axes else axes[0] if len(axes) == 1 else tuple(axes)
-            return summed, bool(extra)
+def unbroadcast_axes(input_shape, output_shape, op_name="unbroadcast_axes") -> tuple:
+    """The axes of ``output_shape`` that broadcasting ``input_shape`` repeated (e.g. ``(1,)``
+    for a bias b (n, 1) added to Z (n, m): eq 80): the leading axes it added, and each axis
+    where the input has length 1 and the output does not."""
+    input_shape, output_shape = tuple(input_shape), tuple(output_shape)
+    extra = len(output_shape) - len(input_shape)
+    if extra >= 0 and all(n in (1, m) for n, m in zip(input_shape, output_shape[extra:])):
+        return tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(input_shape) if n == 1 and output_shape[extra + i] != 1)
     raise RuntimeError(
-        f"{op_name}: its vjp returned a gradient of shape {tuple(grad_shape)} for an input of "
-        f"shape {tuple(shape)}; a vjp must return the input's shape (or one that broadcasts from it)")
-
-
-# NOTE: hooks for observers such as the NaN sentinel (autograd_lite.check): each is called as
-# hook(op, output, inputs, input_grads) after every vjp in backward. Empty by default.
-backward_hooks: list = []
+        f"{op_name}: its vjp returned a gradient of shape {output_shape} for an input of shape "
+        f"{input_shape}; a vjp must return the input's shape (or one that broadcasts from it)")
 
 
 # --- the traversal --------------------------------------------------------------------------
 
-def _describe(tensor) -> str:
-    label = repr(tensor.name) if tensor.name else "this tensor"
-    op = tensor._op
-    return f"{label} (made by {op.name})" if op is not None else label
+def backpropagate(root, root_grad, *, keep_graph=False, create_graph=False):
+    """Reverse mode from the node ``root`` seeded with ``root_grad`` (= dJ/droot).
+
+    Yields ``(x, dJ/dx)`` for every node and leaf tensor ``x`` behind ``root`` that needs a
+    gradient, each once its gradient is complete (all its consumers have run), consumers
+    first. What to do with them is the caller's: ``Tensor.backward`` adds the leaves' into
+    ``.grad``, ``ag.grad`` picks out the ones asked for. A gradient is None where no path
+    carried one. ``create_graph`` runs the vjps on Tensors, so the gradients are recorded and
+    can be differentiated again; unless it or ``keep_graph`` is set, each node's saved arrays
+    are freed as soon as its vjp has run.
+    """
+    consumers = count_consumers(root)
+    grads = {root: root_grad}
+    ready = [root]
+    while ready:
+        x = ready.pop()
+        grad = grads.pop(x, None)
+        yield x, grad
+        if not isinstance(x, Node):
+            continue  # a leaf: nothing behind it
+        input_grads = run_vjp(x, grad, create_graph)
+        if not (keep_graph or create_graph):
+            x.free()
+        for parent, parent_grad in zip(x.parents, input_grads):
+            if not parent.requires_grad:
+                continue
+            if parent_grad is not None:
+                parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
+                if parent in grads:  # a shared subexpression: its gradients add up
+                    parent_grad = grads[parent] + parent_grad
+                grads[parent] = parent_grad
+            consumers[parent] -= 1
+            if consumers[parent] == 0:
+                ready.append(parent)
 
 
-def _count_consumers(root):
-    """Walk the graph from ``root`` (iteratively) and count, for each tensor that needs a
-    gradient, how many times it is used as an input: its gradient is complete once that many
-    contributions have arrived. Refuses a graph an earlier backward() freed, before any work.
-
-    NOTE: keyed by the tensors themselves (``==`` on Tensors is identity, so they are valid
-    keys): no id() call per edge, about 0.1 us less per edge here and in backpropagate."""
+def count_consumers(root) -> dict:
+    """For each node and leaf behind ``root`` that needs a gradient, how many times an op uses
+    it: its gradient is complete once that many contributions have arrived. Refuses a graph an
+    earlier backward freed, before any work."""
     consumers = {root: 0}
     stack = [root]
     while stack:
-        tensor = stack.pop()
-        if tensor._op is None:  # a leaf
+        x = stack.pop()
+        if not isinstance(x, Node):
             continue
-        if is_freed(tensor):
+        if x.freed:
             raise GraphFreedError(
-                f"backward: the graph behind {_describe(tensor)} was freed by an earlier "
-                f"backward(). Pass retain_graph=True to the first backward() to backpropagate "
-                f"through the same graph again, or run the forward pass again.")
-        for parent in inputs_of(tensor):
+                f"backward: the graph behind {_describe(x)} was freed by an earlier backward(). "
+                f"Pass retain_graph=True to the first backward() to backpropagate through the "
+                f"same graph again, or run the forward pass again.")
+        for parent in x.parents:
             if parent.requires_grad:
-                count = consumers.get(parent, 0)
-                consumers[parent] = count + 1
-                if not count:  # reached for the first time
+                if parent not in consumers:
+                    consumers[parent] = 0
                     stack.append(parent)
+                consumers[parent] += 1
     return consumers
 
 
-def backpropagate(root, root_grad, *, retain_graph=False, create_graph=False,
-                  accumulate=True, capture=()):
-    """Reverse mode from ``root`` seeded with ``root_grad`` (= dJ/droot).
-
-    - ``accumulate``: add each leaf's gradient into its ``.grad`` (and of non-leaves that asked
-      with ``retain_grad()``), as ndarrays: first order, what ``Tensor.backward`` does.
-    - ``capture``: tensors whose complete gradient is returned, in that order (None where the
-      root does not depend on one): what ``ag.grad`` does.
-    - ``create_graph``: run the vjps on Tensors so the gradients are themselves recorded and
-      can be differentiated again (higher order). Implies keeping the graph.
-    - ``retain_graph``: keep the graph for another backward; otherwise each node's inputs are
-      released as soon as its vjp has run.
-    """
-    # NOTE: a tensor leaves ``consumers`` as soon as its gradient is complete: held there to
-    # the end, every tensor of the graph (and its array) would stay alive, defeating the
-    # freeing below.
-    release_waiting()  # the forward pass is over: what it no longer holds can go now
-    consumers = _count_consumers(root)
-    keep = retain_graph or create_graph
-    captured = {t: None for t in capture}
-    grads = {root: root_grad}
-    ready = [root]
-    del consumers[root]
-    while ready:
-        tensor = ready.pop()
-        grad = grads.pop(tensor, None)
-        if captured and tensor in captured:
-            captured[tensor] = grad
-        op = tensor._op
-        if op is None:  # a leaf: its gradient is complete
-            if accumulate and grad is not None:
-                # counted before the call: as an argument on the stack it would count once more
-                exclusive = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
-                _accumulate_into(tensor, grad, exclusive)
-            continue
-        if tensor._retains_grad and accumulate and grad is not None:
-            exclusive = _getrefcount(grad) == _EXCLUSIVE_REFCOUNT
-            _accumulate_into(tensor, grad, exclusive)
-        # NOTE: one- and two-input ops (nearly all) read their inputs from the tensor's own
-        # fields (see inputs_of) and skip the generator expressions: about 0.4 us less per node.
-        x = tensor._input0
-        y = tensor._input1
-        if y is not None:
-            inputs = (x, y)
-            wants = (x.requires_grad, y.requires_grad)
-        elif x is not None:
-            inputs = (x,)
-            wants = (x.requires_grad,)
-        else:
-            inputs = tensor._inputs
-            wants = tuple([parent.requires_grad for parent in inputs])
-        # NOTE: a call without ** when there are no parameters (most ops): ~0.15 us less.
-        params = tensor._params
-        # NOTE: try costs nothing until something raises (Python 3.11+).
-        try:
-            if grad is None:
-                input_grads = (None,) * len(inputs)
-            elif create_graph:
-                input_grads = (op.vjp(grad, inputs, tensor, wants, **params) if params
-                               else op.vjp(grad, inputs, tensor, wants))
-            else:
-                if y is not None:
-                    arrays = (x.data, y.data)
-                elif x is not None:
-                    arrays = (x.data,)
-                else:
-                    arrays = tuple([parent.data for parent in inputs])
-                if params:
-                    input_grads = op.vjp(grad, arrays, tensor.data, wants, **params)
-                else:
-                    input_grads = op.vjp(grad, arrays, tensor.data, wants)
-        except ReleasedValueError as error:
-            raise ReleasedValueError(_read_released(op, tensor, inputs)) from error
-        if backward_hooks:
-            for hook in backward_hooks:
-                hook(op, tensor, inputs, input_grads)
-        if not keep:
-            # freed: releases the inputs (and their arrays)
-            tensor._input0 = tensor._input1 = tensor._inputs = None
-        for parent, wanted, parent_grad in zip(inputs, wants, input_grads):
-            if not wanted:
-                continue
-            if parent_grad is not None:
-                # NOTE: the shape test inline; sum_to_shape is called only when it has work.
-                if parent_grad.shape != parent.data.shape:
-                    parent_grad = sum_to_shape(parent_grad, parent.data.shape, op.name)
-                previous = grads.get(parent)
-                # NOTE: out of place on purpose: a vjp may hand the same array to two inputs
-                # (add returns g, g), so adding into one would corrupt the other.
-                grads[parent] = parent_grad if previous is None else previous + parent_grad
-            left = consumers[parent] - 1
-            if left:
-                consumers[parent] = left
-            else:  # its gradient is complete
-                del consumers[parent]
-                ready.append(parent)
-        # Drop this node's references now, so that a gradient arriving at a leaf next is
-        # held by ``grads`` alone and the reference count can show that it needs no copy.
-        input_grads = parent_grad = grad = arrays = x = y = None
-    return [captured[t] for t in capture]
+def run_vjp(node, grad, create_graph=False):
+    """One gradient per parent from ``node``'s vjp, given ``grad`` = dJ/d(its output); None for
+    a parent that needs none. With ``create_graph`` the saved arrays go in as Tensors made by
+    their nodes, so the vjp records new nodes. Observers in ``backward_hooks`` see each call."""
+    wants = tuple(parent.requires_grad for parent in node.parents)
+    if grad is None:
+        return (None,) * len(wants)
+    inputs, output = node.saved_inputs, node.saved_output
+    if create_graph:
+        if inputs is not None:
+            inputs = tuple(p if not isinstance(p, Node) else p.tensor(array)
+                           for p, array in zip(node.parents, inputs))
+        if output is not None:
+            output = node.tensor(output)
+    input_grads = node.op.vjp(grad, inputs, output, wants, **node.params)
+    for hook in backward_hooks:
+        hook(node, input_grads)
+    return input_grads
 
 
-def _read_released(op, tensor, inputs) -> str:
-    """Why a vjp met a value the engine released (see autograd_lite.release): the recorder
-    was told, when the op ran, that this vjp would not read it."""
-    def label(t):
-        return repr(t.name) if t.name else f"a {t._op.name} result"
-    released = [f"input {i} ({label(t)})" for i, t in enumerate(inputs) if t._uses is None]
-    if tensor._uses is None:
-        released.append(f"its output ({label(tensor)})")
-    shown = ", ".join(released) or "a value"
-    return (f"backward: the vjp of {op.name} read {shown}, whose value was released because, "
-            f"when {op.name} was recorded, no backward rule was going to read it. Either a "
-            f"tensor's requires_grad was switched on after {op.name} was recorded (set it "
-            f"before the forward pass), or {op.name}'s vjp reads an input or its output that "
-            f"its vjp_reads_inputs / vjp_reads_output declares unread (for your own primitive, "
-            f"declare True). ag.keep_values() around the forward pass keeps every value.")
+# Observers such as the NaN sentinel (autograd_lite.check): each is called as
+# hook(node, input_grads) after every vjp in backward. Empty by default.
+backward_hooks: list = []
 
 
-def _accumulate_into(tensor, grad, exclusive=False):
-    """``tensor.grad += grad``, never aliasing an array the engine or the user still holds:
-    the first gradient is copied unless ``exclusive`` (nothing else holds ``grad``, see
-    _EXCLUSIVE_REFCOUNT) and it is a writeable ndarray of the tensor's dtype that owns its
-    memory (not a view of some other array); later ones are added out of place, so a ``.grad``
-    the user kept is never changed behind their back."""
-    if tensor.grad is None:
-        if (exclusive and type(grad) is np.ndarray and grad.base is None
-                and grad.dtype == tensor.data.dtype and grad.flags.writeable):
-            tensor.grad = grad  # NOTE: no copy: saves one array copy per parameter per step
-        else:
-            tensor.grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
-    else:
-        # NOTE: np.asarray because numpy returns a scalar (np.float64), not a 0-d array, for
-        # 0-d operands: .grad must stay an ndarray of the tensor's shape and dtype.
-        tensor.grad = np.asarray(tensor.grad + grad, dtype=tensor.data.dtype)
-
-
-# NOTE: sys.getrefcount called directly (no wrapper function): ~0.1 us less per leaf gradient.
-_getrefcount = sys.getrefcount
-
-
-def _probe_exclusive_refcount():
-    fresh = np.empty(0)
-    return _getrefcount(fresh)
-
-
-# NOTE: what _getrefcount reports for an array held by exactly one local variable, measured the
-# way backpropagate and the tape ask (a local passed straight to _getrefcount) rather than
-# assumed, since it differs between Python versions. If a gradient shows this count, nothing
-# else (the user, another tensor's .grad, a pending gradient) holds that array, and it can
-# become a leaf's .grad without a copy. None off CPython, where every first gradient is copied.
-_EXCLUSIVE_REFCOUNT = _probe_exclusive_refcount() if sys.implementation.name == "cpython" else None
+def _describe(node) -> str:
+    return f"{node.name!r} (made by {node.op.name})" if node.name else f"a {node.op.name} result"

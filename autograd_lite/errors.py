@@ -26,8 +26,3 @@ def broadcast_error(op_name: str, shape_x: tuple, shape_y: tuple) -> ShapeError:
                 f"{op_name}: shapes {tuple(shape_x)} and {tuple(shape_y)} cannot be broadcast "
                 f"together (axis {axis - ndim}: {a} != {b}, and neither is 1)")
     return ShapeError(f"{op_name}: shapes {tuple(shape_x)} and {tuple(shape_y)} cannot be broadcast together")
-
-
-class ReleasedValueError(RuntimeError):
-    """A recorded value was read after the engine released it (see ``autograd_lite.release``):
-    nothing held the tensor and no backward rule needed its array."""

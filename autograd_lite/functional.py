@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autodiff import backpropagate, enable_grad
+from .errors import ShapeError
 from .tensor import Tensor
 
 
@@ -40,13 +41,16 @@ def value_and_grad(f, argnums=0):
             if value.data.size != 1:
                 raise ValueError(f"grad: the function must return a single element (a scalar), "
                                  f"got shape {value.shape}; reduce it with .sum() or .mean()")
+            grads = [None] * len(targets)
             if value.requires_grad:
-                seed = Tensor._make(np.ones_like(value.data), None, False)
-                grads = backpropagate(value, seed, create_graph=True, accumulate=False,
-                                      capture=targets)
-            else:
-                grads = [None] * len(targets)
-        grads = [Tensor._make(np.zeros_like(t.data), None, False) if g is None else g
+                seed = Tensor._result(np.ones_like(value.data), None, False)
+                wanted = {}  # node or leaf -> the positions asking for its gradient
+                for i, target in enumerate(targets):
+                    wanted.setdefault(target.grad_fn or target, []).append(i)
+                for x, x_grad in backpropagate(value.grad_fn, seed, create_graph=True):
+                    for i in wanted.get(x, ()):
+                        grads[i] = x_grad
+        grads = [Tensor._result(np.zeros_like(t.data), None, False) if g is None else g
                  for g, t in zip(grads, targets)]
         return value, (grads[0] if single else tuple(grads))
 
@@ -73,10 +77,14 @@ def hvp(f, x, v):
     """The Hessian of ``f`` at ``x`` times the vector ``v``, without forming the Hessian:
     the gradient of <grad f(x), v> (reverse over reverse)."""
     v = v.detach() if isinstance(v, Tensor) else Tensor(v)
+    x_shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+    if v.shape != x_shape:
+        raise ShapeError(f"hvp: v has shape {v.shape} but x has shape {x_shape}; the Hessian of f "
+                         f"at x multiplies a vector of x's own shape")
     return grad(lambda point: (grad(f)(point) * v).sum())(x)
 
 
 def _differentiable(value):
     if isinstance(value, Tensor):
-        return value if value.requires_grad else Tensor._make(value.data, None, True)
+        return value if value.requires_grad else Tensor._result(value.data, None, True)
     return Tensor(value, requires_grad=True)

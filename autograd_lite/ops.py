@@ -71,15 +71,15 @@ class Primitive:
     """
 
     name = "primitive"
-    # What the vjp reads besides g: the input arrays, the output array. The eager engine gives
-    # up a value no vjp reads once nothing outside the graph holds it (autograd_lite.release),
-    # and a replay (ag.compile) drops a value as soon as no vjp still to run reads it, as a
-    # hand-written step would. vjp_reads_inputs may also be "others" (a two-input op that
-    # reads each input only to form the other's gradient, as mul and matmul do). NOTE: leaving
-    # them True is always correct; False or "others" only where the rule below never looks
-    # (shapes, ndim and dtype stay readable on a released value; its numbers do not).
+    # What the vjp reads besides g: the input arrays, the output array. The graph node saves
+    # exactly these (autodiff.Node) and the vjp gets None for the others, so an array no rule
+    # reads is freed as soon as its tensor is dropped. True is always correct; say False only
+    # where the vjp never looks, not even at a shape.
     vjp_reads_inputs = True
     vjp_reads_output = True
+    # False for an op whose result never carries a gradient (detach): no node is recorded for
+    # it, except while ag.compile traces a step, so that the replay recomputes it too.
+    differentiable = True
 
     def forward(self, *arrays, **params):
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
@@ -101,6 +101,29 @@ class Primitive:
     def __repr__(self):
         return f"<primitive {self.name}>"
 
+    # --- ag.compile: what the replay runs for this op (see autograd_lite/replay.py) -----------
+    # A replay is one generated function; these return its lines of numpy. The defaults call
+    # the rules above as they are, so every primitive replays, a user's included; the built-in
+    # ones write the same math with numpy's out= buffers, which is what makes a replay cheap.
+    # Each must give the same numbers as forward and vjp, bit for bit (tests/test_compile.py).
+
+    def emit_forward(self, e):
+        """Lines that set ``e.o`` to the output, given the inputs ``e.x``."""
+        return [f"{e.o} = asarray({e.op}.forward({', '.join(e.x)}{e.kwargs}))"]
+
+    def emit_vjp(self, e):
+        """Lines that set ``e.d[i]`` to input i's gradient where ``e.wants[i]``, given ``e.g``."""
+        inputs = f"({', '.join(e.x)},)" if self.vjp_reads_inputs else "None"
+        output = e.o if self.vjp_reads_output else "None"
+        names = "".join(f"{d}, " for d in e.d)
+        return [f"{names}= {e.op}.vjp({e.g}, {inputs}, {output}, {e.wants!r}{e.kwargs})"]
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        """The shape of input i's gradient as ``emit_vjp`` leaves it (before eq 80's sum), or
+        None where it is known only when it runs."""
+        return None
+
+
 
 # --- elementwise binary ops (numpy broadcasting) ---------------------------------------------
 
@@ -112,6 +135,17 @@ class _Broadcasting(Primitive):
             return self.compute(x, y)
         except ValueError:
             raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return out_shape  # summed back to the input's shape afterwards (eq 80)
+
+    ufunc = None  # the numpy ufunc that is this op's forward, if one is
+
+    def emit_forward(self, e):
+        if self.ufunc is None:
+            return super().emit_forward(e)
+        return [f"{e.o} = {self.ufunc}({e.x[0]}, {e.x[1]}, {e.buffer()})"]
+
 
 
 class Add(_Broadcasting):
@@ -129,6 +163,12 @@ class Add(_Broadcasting):
     def formula(self, i, g, names, params, input_shapes):
         return g
 
+    ufunc = "add"
+
+    def emit_vjp(self, e):
+        return [f"{d} = {e.g}" for d in e.d if d != "_"]
+
+
 
 class Sub(_Broadcasting):
     name = "sub"
@@ -143,13 +183,18 @@ class Sub(_Broadcasting):
     def formula(self, i, g, names, params, input_shapes):
         return g if i == 0 else f"−{g}"
 
+    ufunc = "subtract"
+
+    def emit_vjp(self, e):
+        lines = [f"{e.d[0]} = {e.g}"] if e.wants[0] else []
+        return lines + ([f"{e.d[1]} = negative({e.g}, {e.buffer()})"] if e.wants[1] else [])
+
+
 
 class Mul(_Broadcasting):
     """Elementwise product ``x * y`` (the seed's ∘, eqs 54, 78, 82)."""
     name = "mul"
-    # g ∘ y for x, g ∘ x for y: an input is read only for the other's gradient
-    vjp_reads_inputs = "others"
-    vjp_reads_output = False
+    vjp_reads_output = False  # g ∘ y, g ∘ x
 
     def compute(self, x, y):
         return x * y
@@ -161,6 +206,14 @@ class Mul(_Broadcasting):
     def formula(self, i, g, names, params, input_shapes):
         x, y, out = names
         return f"{g} ∘ {y}" if i == 0 else f"{g} ∘ {x}"
+
+    ufunc = "multiply"
+
+    def emit_vjp(self, e):
+        x, y = e.x
+        lines = [f"{e.d[0]} = multiply({e.g}, {y}, {e.buffer()})"] if e.wants[0] else []
+        return lines + ([f"{e.d[1]} = multiply({e.g}, {x}, {e.buffer()})"] if e.wants[1] else [])
+
 
 
 class Div(_Broadcasting):
@@ -177,6 +230,18 @@ class Div(_Broadcasting):
     def formula(self, i, g, names, params, input_shapes):
         x, y, out = names
         return f"{g} / {y}" if i == 0 else f"−{g} ∘ {out} / {y}"
+
+    ufunc = "divide"
+
+    def emit_vjp(self, e):
+        x, y = e.x
+        lines = [f"{e.d[0]} = divide({e.g}, {y}, {e.buffer()})"] if e.wants[0] else []
+        if e.wants[1]:
+            d = e.d[1]
+            lines += [f"{d} = negative({e.g}, {e.buffer()})", f"multiply({d}, {e.o}, {d})",
+                      f"divide({d}, {y}, {d})"]
+        return lines
+
 
 
 class Pow(_Broadcasting):
@@ -242,13 +307,9 @@ class MatMul(Primitive):
     way, so dW = dZ A^T (eqs 59, 79, 83) and dA = W^T dZ (eqs 65, 81) come from the one rule.
     """
     name = "matmul"
-    # dW = dZ A^T, dA = W^T dZ (eqs 79-83): A is read only for dW, W only for dA
-    vjp_reads_inputs = "others"
-    vjp_reads_output = False
+    vjp_reads_output = False  # dW = dZ A^T, dA = W^T dZ (eqs 79-83)
 
     def forward(self, x, y):
-        if x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[0]:
-            return x @ y  # NOTE: the common case (eq 33's W A) first, with one test
         if x.ndim == 0 or y.ndim == 0:
             raise ShapeError(f"matmul: operands must be 1-D or 2-D, got a scalar "
                              f"(shapes {x.shape} and {y.shape}); use * to scale")
@@ -269,12 +330,8 @@ class MatMul(Primitive):
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
         if x.ndim == 2 and y.ndim == 2:
-            # NOTE: the common case (W A of eqs 33, 79-83) without the 1-D promotions below:
-            # g already has the output's 2-D shape. About 1 us less per matmul.
             return (g @ y.T if wants[0] else None), (x.T @ g if wants[1] else None)
-        # A 1-D left operand is a row, a 1-D right operand a column. NOTE: each operand is
-        # read only for the other's gradient (vjp_reads_inputs = "others"): an unread one may
-        # have been released, so only its shape is used then.
+        # A 1-D left operand is a row, a 1-D right operand a column.
         rows = 1 if x.ndim == 1 else x.shape[0]
         columns = 1 if y.ndim == 1 else y.shape[1]
         g2 = g.reshape((rows, columns))
@@ -283,9 +340,6 @@ class MatMul(Primitive):
             grad_x = g2 @ (y.reshape((-1, 1)) if y.ndim == 1 else y).T
         if wants[1]:
             grad_y = (x.reshape((1, -1)) if x.ndim == 1 else x).T @ g2
-        # NOTE: reshape back only a 1-D operand's gradient: a reshape to the same shape would
-        # make a view, and the engine copies a view before it becomes a .grad (dW of eq 83
-        # then arrives as a fresh array and is kept without a copy).
         if grad_x is not None and x.ndim == 1:
             grad_x = grad_x.reshape(x.shape)
         if grad_y is not None and y.ndim == 1:
@@ -295,6 +349,26 @@ class MatMul(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         x, y, out = names
         return f"{g}·{y}ᵀ" if i == 0 else f"{x}ᵀ·{g}"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[i] if _both_2d(in_shapes) else None
+
+    def emit_forward(self, e):
+        if not _both_2d(e.in_shapes):
+            return super().emit_forward(e)
+        return [f"{e.o} = matmul({e.x[0]}, {e.x[1]}, {e.buffer()})"]           # eq 33: W A
+
+    def emit_vjp(self, e):
+        if not _both_2d(e.in_shapes):
+            return super().emit_vjp(e)
+        x, y = e.x
+        lines = []
+        if e.wants[0]:                                                      # dW = dZ A^T
+            lines.append(f"{e.d[0]} = matmul({e.g}, {y}.T, {e.buffer(e.in_shapes[0])})")
+        if e.wants[1]:                                                      # dA = W^T dZ
+            lines.append(f"{e.d[1]} = matmul({x}.T, {e.g}, {e.buffer(e.in_shapes[1])})")
+        return lines
+
 
 
 # --- elementwise unary ops --------------------------------------------------------------------
@@ -311,6 +385,16 @@ class Neg(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"−{g}"
 
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = negative({e.x[0]}, {e.buffer()})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = negative({e.g}, {e.buffer()})"]
+
+
 
 class Exp(Primitive):
     name = "exp"
@@ -325,6 +409,16 @@ class Exp(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ {names[-1]}"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = exp({e.x[0]}, {e.buffer()})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = multiply({e.g}, {e.o}, {e.buffer()})"]
+
 
 
 class Log(Primitive):
@@ -343,21 +437,15 @@ class Log(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} / {names[0]}"
 
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
 
-def _exp_in_place_raising_on_overflow(x):
-    """x = e^x in place; FloatingPointError if some element overflows (sigmoid's fast path)."""
-    with np.errstate(over="raise"):
-        np.exp(x, out=x)
+    def emit_forward(self, e):
+        return [f"{e.o} = log({e.x[0]}, {e.buffer()})"]
 
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.buffer()})"]
 
-if int(np.__version__.split(".")[0]) >= 2:
-    # NOTE: numpy 2's errstate as a decorator is thread-safe (it keeps no state on the shared
-    # instance) and costs about 0.5 us less than a `with np.errstate(...)` block per call.
-    # numpy 1's decorator stored state on the instance, so there the `with` form stays.
-    @np.errstate(over="raise")
-    def _exp_in_place_raising_on_overflow(x):  # noqa: F811
-        """x = e^x in place; FloatingPointError if some element overflows (sigmoid's fast path)."""
-        np.exp(x, out=x)
 
 
 class Sigmoid(Primitive):
@@ -366,40 +454,52 @@ class Sigmoid(Primitive):
     vjp_reads_inputs = False  # eq 8 from the output s alone
 
     def forward(self, z):
-        # NOTE: eq 7 as written, computed in ONE new array: -z, e^-z, 1 + e^-z and the
-        # reciprocal all run in place, about 7x faster on a large Z than the stable form below
-        # (which makes seven arrays). It is as exact, except where e^-z overflows
-        # (z < -709.78 in float64): 1/(1 + inf) would be 0 instead of a tiny e^z, so there
-        # (and for 0-d or non-float Z) the stable form is used instead.
+        # Eq 7 as written, computed in one new array (-z, e^-z, 1 + e^-z and 1/(1 + e^-z) in
+        # place): as exact as the stable form below and much lighter on a large Z. It is wrong
+        # only where e^-z overflows (z < -709.78: 1/(1 + inf) = 0 instead of a tiny e^z), so
+        # there, and for 0-d or non-float Z, the stable form is used.
         if z.ndim and z.dtype.kind == "f":
-            s = -z
-            try:
-                _exp_in_place_raising_on_overflow(s)
-            except FloatingPointError:
-                return self._stable(z)
+            s = np.negative(z)
+            with np.errstate(over="raise"):
+                try:
+                    np.exp(s, out=s)
+                except FloatingPointError:
+                    return self._stable(z)
             s += 1.0
-            # NOTE: np.divide(1, s), not np.reciprocal(s): the same correctly rounded 1/s, but
-            # numpy's divide loop is vectorised (about 20% faster on a 1024 x 512 Z).
             return np.divide(1.0, s, out=s)
         return self._stable(z)
 
     @staticmethod
     def _stable(z):
-        # NOTE: e^-|z| never overflows, so |z| up to 1000 and beyond gives no warning:
+        # e^-|z| never overflows, so |z| up to 1000 and beyond gives no warning:
         # z >= 0: 1 / (1 + e^-z);  z < 0: e^z / (1 + e^z); both written with e = e^-|z|.
         e = np.exp(-np.abs(z))
         return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
     def vjp(self, g, inputs, output, wants):
-        # eq 8: g s (1 - s). NOTE: `*=` works in place on the fresh ndarray (one array less
-        # than g * s * (1 - s), same rounding) and records a new node on Tensors.
-        grad = g * output
-        grad *= 1.0 - output
-        return (grad,)
+        return (g * output * (1.0 - output),)  # eq 8: g s (1 - s)
 
     def formula(self, i, g, names, params, input_shapes):
         out = names[-1]
         return f"{g} ∘ {out}(1 − {out})"  # eq 8
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        if not e.out_shape or e.dtype.kind != "f":
+            return super().emit_forward(e)
+        # as forward's one-array form; where e^-z overflows, the replay stops with a
+        # FloatingPointError and the step is run eagerly instead (see tape.Tape)
+        o = e.o
+        return [f"{o} = negative({e.x[0]}, {e.buffer()})", f"exp({o}, {o})", f"add({o}, 1.0, {o})",
+                f"divide(1.0, {o}, {o})"]
+
+    def emit_vjp(self, e):                                                   # eq 8
+        d, t = e.d[0], e.buffer()
+        return [f"{d} = multiply({e.g}, {e.o}, {e.buffer()})", f"subtract(1.0, {e.o}, {t})",
+                f"multiply({d}, {t}, {d})"]
+
 
 
 class Tanh(Primitive):
@@ -415,6 +515,18 @@ class Tanh(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ (1 − {names[-1]}²)"
 
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = tanh({e.x[0]}, {e.buffer()})"]
+
+    def emit_vjp(self, e):
+        t = e.buffer()
+        return [f"multiply({e.o}, {e.o}, {t})", f"subtract(1.0, {t}, {t})",
+                f"{e.d[0]} = multiply({e.g}, {t}, {e.buffer()})"]
+
+
 
 class ReLU(Primitive):
     name = "relu"
@@ -429,6 +541,17 @@ class ReLU(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ [{names[0]} > 0]"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = maximum({e.x[0]}, 0.0, out={e.buffer()})"]
+
+    def emit_vjp(self, e):
+        mask = e.buffer(dtype=np.bool_)
+        return [f"greater({e.x[0]}, 0, {mask})", f"{e.d[0]} = multiply({e.g}, {mask}, {e.buffer()})"]
+
 
 
 class Abs(Primitive):
@@ -480,6 +603,23 @@ def short_repr(value) -> str:
     return text if len(text) <= 20 else text[:17] + "..."
 
 
+def _count(shape, axes) -> int:
+    """How many elements a reduction over ``axes`` takes together (eq 76's m for a mean)."""
+    return int(np.prod([shape[a] for a in axes])) if axes else 1
+
+
+def _both_2d(shapes) -> bool:
+    return len(shapes[0]) == 2 and len(shapes[1]) == 2
+
+
+def _inverse(axes):
+    """The permutation that undoes ``transpose(axes)`` (None, reversing, is its own)."""
+    if axes is None:
+        return None
+    ndim = len(axes)  # axes may be negative, as numpy allows
+    return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
+
+
 def _kept_shape(shape, axes):
     """The shape of a reduction with keepdims=True: reduced axes become 1."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -499,6 +639,19 @@ class Sum(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} repeated over {describe_axes(params['axis'], len(input_shapes[0]))}"
 
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        axis, keepdims = e.params["axis"], e.params["keepdims"]
+        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.buffer()}, {keepdims!r})"]
+
+    def emit_vjp(self, e):
+        shape = e.in_shapes[0]
+        kept = _kept_shape(shape, e.params["axis"])
+        return [f"{e.d[0]} = broadcast_to({e.g}.reshape({kept!r}), {shape!r})"]
+
+
 
 class Mean(Primitive):
     """Mean over ``axis``: the sum divided by the count of reduced elements (eq 76's 1/m)."""
@@ -509,13 +662,28 @@ class Mean(Primitive):
 
     def vjp(self, g, inputs, output, wants, axis, keepdims):
         shape = inputs[0].shape
-        count = int(np.prod([shape[a] for a in axis])) if axis else 1
-        return (broadcast_to(g.reshape(_kept_shape(shape, axis)), shape) / count,)
+        return (broadcast_to(g.reshape(_kept_shape(shape, axis)), shape) / _count(shape, axis),)
 
     def formula(self, i, g, names, params, input_shapes):
         axes, shape = params["axis"], input_shapes[0]
-        count = int(np.prod([shape[a] for a in axes])) if axes else 1
-        return f"{g} repeated over {describe_axes(axes, len(shape))}, / {count}"
+        return f"{g} repeated over {describe_axes(axes, len(shape))}, / {_count(shape, axes)}"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        axis, keepdims = e.params["axis"], e.params["keepdims"]
+        count = _count(e.in_shapes[0], axis)
+        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.buffer()}, {keepdims!r})",
+                f"divide({e.o}, {count}, {e.o})"]
+
+    def emit_vjp(self, e):
+        shape = e.in_shapes[0]
+        kept = _kept_shape(shape, e.params["axis"])
+        count = _count(shape, e.params["axis"])
+        return [f"{e.d[0]} = divide(broadcast_to({e.g}.reshape({kept!r}), {shape!r}), {count}, "
+                f"{e.buffer(shape)})"]
+
 
 
 # --- shape ops --------------------------------------------------------------------------------
@@ -536,6 +704,16 @@ class Reshape(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} reshaped back"
 
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = reshape({e.x[0]}, {e.params['shape']!r})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = {e.g}.reshape({e.in_shapes[0]!r})"]
+
+
 
 class Transpose(Primitive):
     """Axis permutation; ``axes=None`` reverses them (``.T``, the transpose of eqs 59, 65)."""
@@ -548,15 +726,21 @@ class Transpose(Primitive):
             raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
 
     def vjp(self, g, inputs, output, wants, axes):
-        if axes is None:
-            return (g.transpose(),)  # reversing the axes is its own inverse
-        # NOTE: axes may be negative (numpy allows it): argsort of the non-negative form.
-        ndim = len(axes)
-        inverse = tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
-        return (g.transpose(inverse),)
+        inverse = _inverse(axes)
+        return (g.transpose() if inverse is None else g.transpose(inverse),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g}ᵀ"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = transpose({e.x[0]}, {e.params['axes']!r})"]  # a view, as forward gives
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = transpose({e.g}, {_inverse(e.params['axes'])!r})"]
+
 
 
 class BroadcastTo(Primitive):
@@ -667,25 +851,69 @@ class BinaryCrossEntropyWithLogits(Primitive):
             raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
         m = z.shape[-1]
         per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        # NOTE: np.add.reduce is np.sum without its Python layer (~1 us), same pairwise sum
-        return np.asarray(np.add.reduce(per_element, axis=None) / m)
+        return np.asarray(np.sum(per_element) / m)
 
     def vjp(self, g, inputs, output, wants):
         z, y = inputs
         m = z.shape[-1]
         grad_z = None
         if wants[0]:
-            # NOTE: in place on the fresh difference (on Tensors, `*=` records new nodes):
-            # two arrays fewer than g * (s - y) / m, the same value.
-            grad_z = sigmoid(z) - y
-            grad_z *= g
-            grad_z /= m
+            grad_z = (sigmoid(z) - y) * g / m
         grad_y = g * -z / m if wants[1] else None
         return grad_z, grad_y
 
     def formula(self, i, g, names, params, input_shapes):
         x, y, out = names
         return f"{g}·(sigmoid({x}) − {y}) / m" if i == 0 else f"−{g}·{x} / m"  # eq 78
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[i]
+
+    def emit_forward(self, e):
+        # eqs 1, 76 as forward: max(z, 0) - z y + log(1 + e^-|z|), summed, / m
+        z, y = e.x
+        t, u = e.buffer(e.in_shapes[0]), e.buffer(e.in_shapes[0])
+        m = e.in_shapes[0][-1]
+        return [f"maximum({z}, 0.0, out={t})", f"multiply({z}, {y}, {u})", f"subtract({t}, {u}, {t})",
+                f"absolute({z}, {u})", f"negative({u}, {u})", f"exp({u}, {u})", f"log1p({u}, {u})",
+                f"add({t}, {u}, {t})", f"{e.o} = asarray(add_reduce({t}, None) / {m})"]
+
+    def emit_vjp(self, e):
+        z, y = e.x
+        m = e.in_shapes[0][-1]
+        lines = []
+        if e.wants[0]:                                             # eq 78: (s(Z) - Y) g / m
+            d = e.d[0]
+            lines += [f"{d} = negative({z}, {e.buffer(e.in_shapes[0])})", f"exp({d}, {d})",
+                      f"add({d}, 1.0, {d})", f"divide(1.0, {d}, {d})", f"subtract({d}, {y}, {d})"]
+            if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
+                lines.append(f"multiply({d}, {e.g}, {d})")
+            lines.append(f"divide({d}, {m}, {d})")
+        if e.wants[1]:                                                           # -g z / m
+            d = e.d[1]
+            lines += [f"{d} = negative({z}, {e.buffer(e.in_shapes[1])})",
+                      f"multiply({e.g}, {d}, {d})", f"divide({d}, {m}, {d})"]
+        return lines
+
+
+
+class Detach(Primitive):
+    """``t.detach()``: the same array, cut from the graph (a constant for everything after it).
+    Recorded only while ag.compile traces a step, so a replay reads the new value each call."""
+    name = "detach"
+    differentiable = False
+
+    def forward(self, x):
+        return x
+
+    def vjp(self, g, inputs, output, wants):
+        raise RuntimeError("detach: a detached tensor has no gradient to pass back")
+
+    def formula(self, i, g, names, params, input_shapes):
+        return "0 (detached)"
+
+    def emit_forward(self, e):
+        return [f"{e.o} = {e.x[0]}"]
 
 
 # --- the instances the engine and Tensor use ------------------------------------------------------
@@ -698,3 +926,4 @@ RESHAPE, TRANSPOSE, BROADCAST_TO = Reshape(), Transpose(), BroadcastTo()
 GETITEM, INDEX_ADD = GetItem(), IndexAdd()
 SOFTMAX, LOG_SOFTMAX = Softmax(), LogSoftmax()
 BCE_WITH_LOGITS = BinaryCrossEntropyWithLogits()
+DETACH = Detach()

@@ -112,12 +112,13 @@ class Sentinel:
         self.max_events = max_events
         self.events: list[Event] = []
         self.dropped = 0
-        # Tensors whose gradient already received a NaN/Inf: a vjp that passes it on is not an origin.
-        self._bad_grad = weakref.WeakSet()
-        self._reported_leaves = weakref.WeakSet()
+        # Nodes and leaves whose gradient already received a NaN/Inf: a vjp that passes it on
+        # is not an origin.
+        self._bad_grad = _IdentitySet()
+        self._reported_leaves = _IdentitySet()
         # Outputs of ops seen while watching: without grad they have no node, like a leaf, but
         # a NaN in them was already judged when the op ran.
-        self._produced = weakref.WeakSet()
+        self._produced = _IdentitySet()
 
     # ---- switching on and off ----------------------------------------------------------------
     def __enter__(self) -> "Sentinel":
@@ -198,19 +199,21 @@ class Sentinel:
             self._event(_nonfinite_event("forward", op.name, output, _names(inputs), out,
                                          "its inputs were all finite"))
 
-    def _backward(self, op, output, inputs, input_grads):
-        incoming_bad = output in self._bad_grad
-        for parent, grad in zip(inputs, input_grads):
+    def _backward(self, node, input_grads):
+        op, inputs = node.op, None
+        incoming_bad = node in self._bad_grad
+        for parent, grad in zip(node.parents, input_grads):
             if grad is None:
                 continue
             values = np.asarray(grad.data if hasattr(grad, "data") else grad)
             if not _has_nonfinite(values):
                 continue
             if not incoming_bad:
+                inputs = inputs or [_as_tensor(p) for p in node.parents]
                 self._event(_nonfinite_event(
-                    "backward", op.name, parent, _names(inputs), values,
-                    f"the gradient arriving at {op.name}'s output {_describe(output)} was finite; "
-                    f"typically a 0 * inf or 0 / 0 inside this vjp"))
+                    "backward", op.name, _as_tensor(parent), _names(inputs), values,
+                    f"the gradient arriving at {op.name}'s output {_describe(node.tensor())} "
+                    f"was finite; typically a 0 * inf or 0 / 0 inside this vjp"))
                 incoming_bad = True  # one origin per vjp call is enough
             self._bad_grad.add(parent)
 
@@ -239,6 +242,26 @@ def _remove(hooks: list, hook) -> None:
         if registered == hook:
             del hooks[i]
             return
+
+
+class _IdentitySet:
+    """A set of objects by identity that keeps none of them alive (a WeakSet compares its
+    members with ==, which is elementwise on Tensors)."""
+
+    def __init__(self):
+        self._refs = {}
+
+    def add(self, item):
+        self._refs[id(item)] = weakref.ref(item)
+
+    def __contains__(self, item):
+        ref = self._refs.get(id(item))
+        return ref is not None and ref() is item
+
+
+def _as_tensor(x):
+    """A graph entry as a Tensor: a leaf as it is, a node's result as a Tensor made by it."""
+    return x.tensor() if isinstance(x, autodiff.Node) else x
 
 
 def _has_nonfinite(array) -> bool:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..release import value_of
 from . import text
 from .differences import rank
 from .walk import wrap
@@ -105,12 +104,11 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
     """Tensors (boxes) and the operations that made them (ellipses), inputs to root."""
     nodes, edges = {}, []
     shape_texts = [text.format_shape(t.shape, f) for t, f in zip(graph.tensors, flags)]
-    recomputed = {}  # values the engine released, recomputed for the picture (see release)
     for k, tensor in enumerate(graph.tensors):
         shape_text = shape_texts[k]
         lines = [(shape_text, "")]
         if options.values:
-            lines += _array_lines("value", value_of(tensor, recomputed), options)
+            lines += _array_lines("value", tensor.data, options)
         if options.grads:
             lines += _grad_lines(tensor, options, is_root=k == graph.root)
         name, atomic = names[k]
@@ -232,7 +230,7 @@ def passes_on_unchanged(graph, k, slot) -> bool:
     inputs = [graph.tensors[p] for p in graph.parents[k]]
     if inputs[slot].shape != tensor.shape:
         return False
-    node = tensor._node
+    node = tensor.grad_fn
     names = tuple(f"\u27e8x{i}\u27e9" for i in range(len(inputs))) + ("\u27e8out\u27e9",)
     return node.op.formula(slot, _G, names, node.params or {},
                            tuple(x.shape for x in inputs)) == _G

@@ -42,7 +42,7 @@ class GraphPicture:
         self.digraph = digraph
         self.notes = tuple(notes)
         self.view = view
-        self._keys = keys  # WeakKeyDictionary tensor -> node key (the picture keeps no arrays alive)
+        self._keys = keys  # id of a node or leaf -> (weak reference to it, node key): see key_table
 
     @property
     def source(self) -> str:
@@ -50,11 +50,12 @@ class GraphPicture:
 
     def key_of(self, tensor) -> str:
         """The DOT node name of ``tensor`` in this picture (``t`` + its walk number)."""
-        try:
-            return self._keys[tensor]
-        except (KeyError, TypeError):
+        entry = getattr(tensor, "grad_fn", None) or tensor
+        ref, key = self._keys.get(id(entry), (None, None))
+        if ref is None or ref() is not entry:
             label = repr(getattr(tensor, "name", None) or type(tensor).__name__)
-            raise KeyError(f"key_of: {label} is not in this picture") from None
+            raise KeyError(f"key_of: {label} is not in this picture")
+        return key
 
     def pipe(self, format: str = "svg") -> bytes:
         """The picture rendered by ``dot`` in ``format`` (svg, png, pdf), as bytes."""
@@ -106,10 +107,13 @@ class GraphPicture:
         return f"<GraphPicture: {self.view} view{notes}>"
 
 
-def key_table(graph, model) -> weakref.WeakKeyDictionary:
-    """tensor -> node key, for the tensors that have a node in the final picture."""
-    table = weakref.WeakKeyDictionary()
+def key_table(graph, model) -> dict:
+    """For each tensor with a box in the final picture: the id of its node (or of the leaf
+    itself) -> (a weak reference to it, the box's key). By identity and weakly, so the picture
+    keeps no array alive and any Tensor of the same node finds its box."""
+    table = {}
     for k, tensor in enumerate(graph.tensors):
         if f"t{k}" in model.nodes:
-            table[tensor] = f"t{k}"
+            entry = tensor.grad_fn or tensor
+            table[id(entry)] = (weakref.ref(entry), f"t{k}")
     return table

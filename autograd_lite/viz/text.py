@@ -86,7 +86,7 @@ def format_array(array, max_elements: int) -> list:
 def op_label(tensor, inputs, input_shapes_text, input_names) -> tuple:
     """(title, detail lines) for an operation node in the forward view."""
     op = tensor.op
-    params = tensor._node.params
+    params = tensor.grad_fn.params
     detail = []
     if op in ("sum", "mean"):
         detail.append(f"over {describe_axes(params['axis'], inputs[0].ndim)}"
@@ -121,8 +121,8 @@ def backward_rule(tensor, i, g, names) -> str:
     d(expression): never needs parentheses); ``names`` the (wrapped) display names of the
     inputs then the output (the last entry). The formula itself lives beside the vjp it
     describes (``Primitive.formula`` in ops), so a custom primitive can give its own."""
-    node = tensor._node
+    node = tensor.grad_fn
     return node.op.formula(i, g, tuple(names), node.params or {},
-                           tuple(x.shape for x in node.inputs))
+                           tuple(x.shape for x in node.parents))
 
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import GraphFreedError
+import numpy as np
+
+from ..autodiff import Node
+from ..tensor import Tensor
 
 
 @dataclass
@@ -33,58 +36,67 @@ class Walk:
 def walk(root) -> Walk:
     """Walk the graph behind ``root`` iteratively (post-order: every input before its user).
 
-    Raises GraphFreedError if backward() already freed part of the graph, since a picture of a
-    freed graph would silently show a lone tensor instead of its history.
+    Each operation's result appears as a Tensor made by its node (the root as the tensor
+    given), with its value: the one the graph saved, or recomputed from its inputs, exactly
+    (``autodiff.Node.value``), in one forward pass over the walk. A graph that backward() has
+    used can still be walked: its values are recomputed, its retained gradients are there.
     """
+    start = root.grad_fn or root
     order = []
-    keys = []            # the key of each numbered tensor, in order
+    keys = []            # the key of each numbered entry, in order
     number = {}          # key -> its number; only a lookup, never a node name
     parent_keys = {}     # key -> the keys of its inputs, in argument order
-    stack = [(root, id(root), False)]
+    stack = [(start, id(start), False)]
     while stack:
-        tensor, key, expanded = stack.pop()
+        x, key, expanded = stack.pop()
         if expanded:
             number[key] = len(order)
-            order.append(tensor)
+            order.append(x)
             keys.append(key)
             continue
         if key in parent_keys:
             continue
-        _refuse_freed(tensor)
-        inputs = tensor.parents
+        inputs = x.parents if isinstance(x, Node) else ()
         parent_keys[key] = [_use_key(p, key, i) for i, p in enumerate(inputs)]
-        stack.append((tensor, key, True))
+        stack.append((x, key, True))
         # reversed, so the first argument is numbered first (reads left to right)
         for parent, parent_key in zip(reversed(inputs), reversed(parent_keys[key])):
             if parent_key not in parent_keys:
                 stack.append((parent, parent_key, False))
     parents = [[number[p] for p in parent_keys[key]] for key in keys]
+    tensors = _as_tensors(order, parents)
+    tensors[-1] = root
     consumers = [[] for _ in order]
     for k, inputs in enumerate(parents):
         for p in inputs:
             consumers[p].append(k)
-    return Walk(order, parents, consumers)
+    return Walk(tensors, parents, consumers)
 
 
-def _use_key(tensor, consumer_key, position):
-    """How the walk tells tensors apart: by identity, except that an unnamed one-element
-    constant (the 1 of ``1 - A``, the 1.0001 of ``y * 1.0001``) is one box per use. The engine
-    shares one constant Tensor between all the ops that use the same number (see
-    tensor._scalar_constant); drawn once, it would tie far-apart layers together."""
-    if (tensor._op is None and not tensor.requires_grad and tensor.name is None
-            and tensor.data.size == 1):
+def _as_tensors(order, parents):
+    """A Tensor per entry of the walk: a leaf as it is, a node's result with its value (saved,
+    or recomputed from the values before it)."""
+    tensors = []
+    for x, inputs in zip(order, parents):
+        if not isinstance(x, Node):
+            tensors.append(x)
+            continue
+        value = x.saved_output
+        if value is None:
+            arrays = x.saved_inputs or [tensors[p].data for p in inputs]
+            value = np.asarray(x.op.forward(*arrays, **x.params))
+        tensors.append(Tensor._result(value, x, x.requires_grad))
+    return tensors
+
+
+def _use_key(x, consumer_key, position):
+    """How the walk tells entries apart: by identity, except that an unnamed one-element
+    constant (the 1 of ``1 - A``, the 1.0001 of ``y * 1.0001``) is one box per use: a number
+    shared by far-apart layers would otherwise tie them together in the picture."""
+    if (isinstance(x, Tensor) and not x.requires_grad and x.name is None
+            and x.data.size == 1):
         return (consumer_key, position)
-    return id(tensor)
-
-
-def _refuse_freed(tensor):
-    node = tensor._node
-    if node is not None and node.freed:
-        label = repr(tensor.name) if tensor.name else "this tensor"
-        raise GraphFreedError(
-            f"draw: the graph behind {label} (made by {node.op.name}) was freed by an earlier "
-            f"backward(), so there is nothing left to draw. Draw before backward(), or call "
-            f"backward(retain_graph=True) to keep the graph for the picture.")
+    return id(x)
 
 
 # --- display names ----------------------------------------------------------------------------
@@ -119,7 +131,7 @@ def wrap(text: str, atomic: bool) -> str:
 
 def _expression(tensor, input_names):
     op = tensor.op
-    params = tensor._node.params
+    params = tensor.grad_fn.params
     inputs = [wrap(*name) for name in input_names]
     if op in _INFIX and len(inputs) == 2:
         return _INFIX[op].join(inputs), False
@@ -192,7 +204,7 @@ def _sources(graph, samples):
 
 def _propagate(tensor, inputs, input_flags):
     op = tensor.op
-    params = tensor._node.params
+    params = tensor.grad_fn.params
     out_shape = tensor.shape
     result = [False] * len(out_shape)
     if op == "matmul" and len(inputs) == 2:
