@@ -282,10 +282,11 @@ class Program:
                     f"same graph every call (pass values that change as arguments)")
             if old[0] == "leaf" and old[1] is not new[1] and old[1].data.ndim > 0:
                 raise GraphChangedError(
-                    f"compiled step: the step makes the constant array {_describe(old)} of "
-                    f"shape {old[1].shape} itself on every call (from an ndarray it reads, "
-                    f"np.eye, ...); a replay would keep the traced value even if it changes. "
-                    f"Pass it as an argument of the step, or build it from the arguments with "
+                    f"compiled step: the step makes a constant array of shape {old[1].shape} "
+                    f"itself on every call ({np.array2string(old[1].data, threshold=6)}: from an "
+                    f"ndarray it reads from outside, np.eye, a value computed with numpy, ...); "
+                    f"a replay would keep the traced value even when it changes. Pass it as an "
+                    f"argument of the step, or compute it from the arguments with "
                     f"autograd_lite operations")
 
 

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from . import ops
+from . import numpy_interop, ops
 from .autodiff import Node, _grad_mode, backpropagate, current_scope
 from .errors import ShapeError
 
@@ -91,9 +91,13 @@ class Tensor:
 
     __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_name", "_scope", "__weakref__")
 
-    # Tells numpy to return NotImplemented from every ufunc and operator given a Tensor, so
-    # `ndarray + Tensor` calls Tensor.__radd__ instead of making an object array.
-    __array_ufunc__ = None
+    # numpy functions and ufuncs given a Tensor record the matching op or refuse: never a
+    # silent conversion to an ndarray that would drop the gradient (see numpy_interop).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, function, types, args, kwargs):
+        return numpy_interop.array_function(function, types, args, kwargs)
 
     def __init__(self, data, requires_grad=False, name=None, dtype=None):
         if isinstance(data, Tensor):

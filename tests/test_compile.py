@@ -508,3 +508,82 @@ def test_the_fast_replay_equals_the_engine_on_a_tangled_graph(n, m, seed):
     value = kept.item()
     step(X + 1.0, v)
     assert kept.item() == value
+
+
+# --- a replay is never a wrong step (issue 12, part 3) ------------------------------------------
+
+def test_the_same_tensor_for_two_arguments_is_a_program_of_its_own():
+    """Traced as f(a, a), then called as f(a, b): before, the replay computed f(b, b)."""
+    a = ag.Tensor([1.0, 2.0], requires_grad=True)
+    b = ag.Tensor([3.0, 5.0], requires_grad=True)
+    step = ag.compile(lambda x, y: (x * y * y).sum())
+    for _ in range(3):
+        step(a, a)
+    a.grad = b.grad = None
+    J = step(a, b)
+    assert J.item() == pytest.approx(float((a.data * b.data ** 2).sum()))
+    np.testing.assert_allclose(a.grad, b.data ** 2)
+    np.testing.assert_allclose(b.grad, 2 * a.data * b.data)
+
+
+def test_a_refused_call_changes_no_gradient_and_is_remembered():
+    W = ag.Tensor(np.ones(3), requires_grad=True)
+    doubled = [False]
+    step = ag.compile(lambda x: (W * x * (2.0 if doubled[0] else 1.0)).sum())
+    step(np.ones(3))
+    doubled[0] = True
+    W.grad = None
+    with pytest.raises(GraphChangedError):
+        step(np.ones(3))
+    assert W.grad is None                  # no backward ran for the refused call
+    with pytest.raises(GraphChangedError):  # and no later call replays the old trace
+        step(np.ones(3))
+    assert W.grad is None
+    doubled[0] = False                     # the traced graph again: checked, and right
+    step(np.ones(3))
+    np.testing.assert_array_equal(W.grad, np.ones(3))
+
+
+def test_detach_inside_a_step_is_traced_and_reads_the_new_value_each_call():
+    W = ag.Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda x: (W * W.detach() * x).sum())
+    for value in (1.0, 2.0, 3.0, 4.0):
+        W.data[:] = value
+        W.grad = None
+        J = step(np.ones(3))
+        assert J.item() == 3 * value ** 2
+        np.testing.assert_array_equal(W.grad, np.full(3, value))  # d/dW of W * const
+
+
+def test_an_array_the_step_reads_from_outside_is_refused_with_the_way_out():
+    W = ag.Tensor(np.ones(3), requires_grad=True)
+    outside = np.ones(3)
+    step = ag.compile(lambda x: (W * x * outside).sum())
+    step(np.ones(3))
+    with pytest.raises(GraphChangedError, match="Pass it as an argument"):
+        step(np.ones(3))
+
+
+def test_a_replayed_gradient_of_0_d_operands_is_an_ndarray():
+    s = ag.Tensor(2.0, requires_grad=True)
+    step = ag.compile(lambda: s * s)
+    for _ in range(3):
+        s.grad = None
+        step()
+    assert type(s.grad) is np.ndarray and s.grad.shape == () and s.grad == 4.0
+
+
+def test_a_matmul_fed_a_zero_stride_gradient_replays_bit_for_bit():
+    """(W @ X).sum() hands matmul's vjp a broadcast (zero-stride) g: the replay's matmul into a
+    buffer gives the eager engine's bits (np.dot did not, by an ulp)."""
+    rng = np.random.default_rng(3)
+    W = ag.Tensor(rng.standard_normal((7, 5)), requires_grad=True)
+    X = rng.standard_normal((5, 9))
+    step = ag.compile(lambda x: (W @ x).sum())
+    for _ in range(3):
+        W.grad = None
+        step(X)
+    replayed = W.grad.copy()
+    W.grad = None
+    (W @ ag.Tensor(X)).sum().backward()
+    np.testing.assert_array_equal(replayed, W.grad)

@@ -56,12 +56,12 @@ def test_an_ndarray_broadcasting_against_a_tensor_from_either_side():
     np.testing.assert_array_equal(b.grad, [[5.0], [5.0]])             # eq 80
 
 
-def test_numpy_ufuncs_refuse_a_tensor_instead_of_dropping_its_graph():
+def test_numpy_ufuncs_record_instead_of_dropping_the_graph():
+    """(tests/test_numpy_interop.py has the whole of numpy)"""
     t = ag.Tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(TypeError):
-        np.exp(t)
-    with pytest.raises(TypeError):
-        np.add(np.ones(2), t)
+    assert np.exp(t).op == "exp" and np.add(np.ones(2), t).op == "add"
+    with pytest.raises(TypeError, match="np.sort"):
+        np.sort(t)
 
 
 def test_unsupported_operands_raise_pythons_type_error():
@@ -190,7 +190,7 @@ def test_numpy_reductions_accept_a_tensor_and_return_a_tensor():
     assert isinstance(total, ag.Tensor) and total.item() == 15.0
     np.mean(t, axis=0).sum().backward()
     np.testing.assert_array_equal(t.grad, np.full((2, 3), 0.5))
-    with pytest.raises(TypeError, match="sum: dtype= and out= are not supported"):
+    with pytest.raises(TypeError, match="sum: out= is not supported"):
         np.sum(t, out=np.zeros(()))
 
 
