@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from .autodiff import no_grad
 from .errors import ShapeError
+from .files import check_writable, write_atomically
 from .tensor import Tensor
 
 
@@ -102,8 +102,11 @@ class History:
     def plot(self, path, title=None):
         """Draw the loss curve (and validation loss, if recorded) to an image file.
 
-        The format follows the suffix (``.png``, ``.svg``, ``.pdf``). Written atomically like
-        every file of the project. Needs matplotlib: ``pip install "autograd_lite[plot]"``.
+        The format follows the suffix (``.png``, ``.svg``, ``.pdf``; none: png). Written by
+        ``files.write_atomically`` like every file of the project: whole or not at all, an
+        ordinary file (0644), and a path that cannot be written (a missing folder, say) is one
+        ``files.WriteError`` before anything is drawn. Needs matplotlib:
+        ``pip install "autograd_lite[plot]"``.
         """
         try:
             import matplotlib
@@ -116,6 +119,10 @@ class History:
             raise ValueError("History.plot: nothing recorded yet (fit ran for 0 epochs)")
         path = os.fspath(path)
         suffix = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+        if suffix not in PLOT_FORMATS:
+            raise ValueError(f"History.plot: cannot tell the format of {path!r} from its suffix; "
+                             f"use {', '.join('.' + name for name in PLOT_FORMATS)}")
+        check_writable(path)
         figure = Figure(figsize=(6, 4))
         axes = figure.subplots()
         axes.plot(self.epochs, self.loss, label="training loss J (eq 76)")
@@ -126,15 +133,10 @@ class History:
         axes.set_title(title or "loss")
         axes.legend()
         figure.tight_layout()
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="." + suffix,
-                                             dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                figure.savefig(stream, format=suffix)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(path, lambda stream: figure.savefig(stream, format=suffix))
+
+
+PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 # --- progress ------------------------------------------------------------------------------------
