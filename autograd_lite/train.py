@@ -108,21 +108,11 @@ class History:
         ``files.WriteError`` before anything is drawn. Needs matplotlib:
         ``pip install "autograd_lite[plot]"``.
         """
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError("History.plot needs matplotlib, an optional extra: "
-                              "pip install \"autograd_lite[plot]\"") from None
+        Figure = _matplotlib_figure()
         if not self.loss:
             raise ValueError("History.plot: nothing recorded yet (fit ran for 0 epochs)")
         path = os.fspath(path)
-        suffix = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-        if suffix not in PLOT_FORMATS:
-            raise ValueError(f"History.plot: cannot tell the format of {path!r} from its suffix; "
-                             f"use {', '.join('.' + name for name in PLOT_FORMATS)}")
-        check_writable(path)
+        suffix = check_plot_path(path)
         figure = Figure(figsize=(6, 4))
         axes = figure.subplots()
         axes.plot(self.epochs, self.loss, label="training loss J (eq 76)")
@@ -137,6 +127,41 @@ class History:
 
 
 PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def check_plot_path(path) -> str:
+    """What ``History.plot(path)`` would refuse, asked before any work (a script that trains
+    for an hour and then cannot write its plot has lost the hour): matplotlib missing
+    (ImportError), a suffix that names no format (ValueError), a path that cannot be written
+    (``files.WriteError``). Returns the format."""
+    _matplotlib_figure()
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    if suffix not in PLOT_FORMATS:
+        raise ValueError(f"History.plot: cannot tell the format of {path!r} from its suffix; "
+                         f"use {', '.join('.' + name for name in PLOT_FORMATS)}")
+    check_writable(path)
+    return suffix
+
+
+def check_outputs(plot=None, save=None):
+    """``check_plot_path(plot)`` and ``files.check_writable(save)`` for those given: the
+    examples call it before loading data or training."""
+    if plot:
+        check_plot_path(plot)
+    if save:
+        check_writable(save)
+
+
+def _matplotlib_figure():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("History.plot needs matplotlib, an optional extra: "
+                          "pip install \"autograd_lite[plot]\"") from None
+    return Figure
 
 
 # --- progress ------------------------------------------------------------------------------------
