@@ -135,9 +135,10 @@ def _target(path):
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        missing = os.path.dirname(os.path.abspath(path)) or "."
-        raise WriteError(f"cannot write {path!r}: the folder {missing!r} does not exist",
-                         path, errno.ENOENT)
+        missing = os.path.dirname(path) or "."
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise WriteError(f"cannot write {path!r}: the folder {missing!r} {what}", path,
+                         errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT)
     try:
         mode = os.stat(target).st_mode
     except FileNotFoundError:
