@@ -382,3 +382,12 @@ def test_a_value_that_overflows_the_parameter_dtype_is_refused_as_inf(tmp_path):
     with np.errstate(over="ignore"), pytest.raises(BadFileError, match="inf"):
         target.load(path)
     assert same_arrays(before, snapshot_model(target))
+
+
+def test_an_optimizer_file_given_to_model_load_says_so(files, tmp_path):
+    """It listed every optimizer key as 'unexpected'; the optimizer side already said the
+    opposite mix-up in words."""
+    path = tmp_path / "adam.npz"
+    path.write_bytes(files["adam"])
+    assert_refused(load_into_model(path), path, "an optimizer state written by Optimizer.save, "
+                                                "not parameters: load it with optimizer.load")

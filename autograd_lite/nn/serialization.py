@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ..errors import ShapeError
-from ..files import as_bad_file, read_npz, write_atomically
+from ..files import BadFileError, as_bad_file, read_npz, write_atomically
 
 
 def save(module, path):
@@ -40,6 +40,10 @@ def load(module, path, allow_nonfinite=False):
     state = read_npz(path, source=source, expected="a parameter file written by Module.save "
                      "(an .npz of numeric arrays keyed by parameter name)",
                      unchanged="the model is unchanged")
+    if "optimizer" in state and "format" in state and "optimizer" not in dict(module.named_parameters()):
+        raise BadFileError(f"{source}: the file is an optimizer state written by Optimizer.save, "
+                           f"not parameters: load it with optimizer.load; the model is unchanged",
+                           path)
     try:
         load_state(module, state, source=source, allow_nonfinite=allow_nonfinite)
     except ValueError as error:  # ShapeError included: the file does not fit this model
