@@ -192,7 +192,8 @@ def main(argv=None) -> int:
     except MemoryError:
         return _error("out of memory; try a smaller --m or --layers", FAILED)
     except KeyboardInterrupt:
-        return _error("interrupted; nothing was written", INTERRUPTED)
+        return _error("interrupted (files are written whole or not at all: none is half-written)",
+                      INTERRUPTED)
     except OSError as error:
         if not _is_stdout_error(error):
             raise  # any other OSError here is a bug: commands report their own files
