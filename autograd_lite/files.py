@@ -5,9 +5,9 @@ Writing: ``write_atomically(path, write)`` calls ``write(stream)`` on a temporar
 target's directory, flushes it to disk and renames it over ``path`` (``os.replace`` is atomic),
 so a crash, a full disk or an exception in ``write`` leaves either the old file or the new one,
 never a half-written one, and no temporary file behind. The new file is an ordinary one (the
-mode of the file it replaces, else 0644), a symbolic link is followed (the file it points to is
-replaced, the link stays), and a directory, device or FIFO at ``path`` is refused, never
-replaced. A failure is a ``WriteError`` (an ``OSError``) whose message names ``path`` and the
+mode of the file it replaces, else what ``open`` would give: 0644 under the usual umask), a
+symbolic link is followed (the file it points to is replaced, the link stays), and a
+directory, device or FIFO at ``path`` is refused, never replaced. A failure is a ``WriteError`` (an ``OSError``) whose message names ``path`` and the
 reason in one line, never the temporary file. ``check_writable(path)`` asks the same questions
 up front, so a command refuses a bad output before any work.
 
@@ -114,8 +114,9 @@ def write_atomically(path, write):
             stream.flush()
             os.fsync(stream.fileno())
         # mkstemp makes the file private (0600); what we write is an ordinary file: keep the
-        # mode of the file it replaces, or the usual 0644
-        os.chmod(temporary, os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o644)
+        # mode of the file it replaces, or the mode open() would give a new one
+        os.chmod(temporary, os.stat(target).st_mode & 0o777 if os.path.exists(target)
+                 else new_file_mode())
         os.replace(temporary, target)
     except BaseException as error:
         if os.path.exists(temporary):
@@ -124,6 +125,22 @@ def write_atomically(path, write):
             raise _write_error(path, target, error) from None
         raise
     return os.fspath(path)
+
+
+def new_file_mode():
+    """0666 less the process's umask: the mode ``open(path, "w")`` gives a new file (0644 under
+    the usual umask 022, 0600 under 077)."""
+    try:  # Linux tells the umask without changing it
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # NOTE: elsewhere the only way to read the umask is to set it; it is set back at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _target(path):

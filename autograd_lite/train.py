@@ -104,7 +104,7 @@ class History:
 
         The format follows the suffix (``.png``, ``.svg``, ``.pdf``; none: png). Written by
         ``files.write_atomically`` like every file of the project: whole or not at all, an
-        ordinary file (0644), and a path that cannot be written (a missing folder, say) is one
+        ordinary file (0644 under the usual umask), and a path that cannot be written (a missing folder, say) is one
         ``files.WriteError`` before anything is drawn. Needs matplotlib:
         ``pip install "autograd_lite[plot]"``.
         """

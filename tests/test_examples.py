@@ -85,8 +85,12 @@ def test_a_bad_plot_or_save_path_is_one_line_before_any_training(name, tmp_path,
 def test_the_examples_plot_is_an_ordinary_file(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     plot = tmp_path / "loss.png"
-    assert example("breast_cancer").main(["--epochs", "2", "--subset", "120", "--quiet",
-                                          "--plot", str(plot)]) == 0
+    old_umask = os.umask(0o022)
+    try:
+        assert example("breast_cancer").main(["--epochs", "2", "--subset", "120", "--quiet",
+                                              "--plot", str(plot)]) == 0
+    finally:
+        os.umask(old_umask)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stat.S_IMODE(os.stat(plot).st_mode) == 0o644   # mkstemp's 0600 before
     assert os.listdir(tmp_path) == ["loss.png"]

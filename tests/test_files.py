@@ -15,6 +15,14 @@ def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@pytest.fixture(autouse=True)
+def usual_umask():
+    """The modes below are those of the usual umask 022; a test may set another."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
 def test_a_new_file_is_an_ordinary_file_with_the_whole_content(tmp_path):
     path = tmp_path / "out.bin"
     write_atomically(path, lambda stream: stream.write(b"abc"))
@@ -177,3 +185,13 @@ def test_the_loss_plot_refuses_a_missing_folder_and_an_unknown_suffix_before_dra
     with pytest.raises(ValueError, match=r"History\.plot: cannot tell the format of '.*loss\.xyz'"):
         history.plot(tmp_path / "loss.xyz")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("umask, expected", [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)])
+def test_a_new_file_gets_the_mode_open_would_give(umask, expected, tmp_path):
+    """A fixed 0644 ignored a private umask (077) and a group-writable one (002)."""
+    os.umask(umask)
+    write_atomically(tmp_path / "out.bin", lambda stream: stream.write(b"x"))
+    with open(tmp_path / "plain.bin", "w"):
+        pass
+    assert mode(tmp_path / "out.bin") == expected == mode(tmp_path / "plain.bin")
