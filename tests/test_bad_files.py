@@ -344,6 +344,13 @@ def test_permission_denied_is_named(tmp_path, files, monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
 def test_a_regular_file_that_cannot_be_read_is_refused():
     """/proc/self/mem is a regular file whose first bytes cannot be read (EIO), even as root."""
+    try:
+        with open("/proc/self/mem", "rb") as stream:
+            stream.read(6)
+    except OSError:
+        pass
+    else:
+        pytest.skip("/proc/self/mem reads at offset 0 on this kernel")
     assert_refused(load_into_model("/proc/self/mem"), "/proc/self/mem", "cannot read it")
 
 
