@@ -13,6 +13,7 @@ options (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import json
+import math
 
 from . import reference as ref
 from .check import compare, fused_vs_composed
@@ -92,8 +93,8 @@ def _positive(text: str, option: str) -> float:
         value = float(text)
     except ValueError:
         raise UsageError(f"{option} must be a number, got {text!r}") from None
-    if not value > 0:
-        raise UsageError(f"{option} must be positive, got {text}")
+    if not 0 < value < math.inf:  # nan refused too; an infinite tolerance passes anything
+        raise UsageError(f"{option} must be a finite number > 0, got {text}")
     return value
 
 

@@ -15,19 +15,22 @@ each dA, dZ, dW, db by the hand derivation's difference from autodiff (eqs 77-84
 VARIANT`` (implies ``--compare``) swaps in one deliberately wrong rule, as ``autograd-lite
 check --wrong`` does, so a learner sees on the picture where a wrong derivation parts.
 
-Exit status: 0 written (whatever the comparison found: the picture is the answer, and stderr
-names the first gradient to differ), 1 rendering failed (e.g. Graphviz missing: the message
-says how to install it), 2 bad options.
+Exit status (the table in docs/cli.md): 0 written (whatever the comparison found: the picture
+is the answer, and stderr names the first gradient to differ), 1 rendering or writing failed
+(e.g. Graphviz missing: the message says how to install it), 2 bad options or an ``--output``
+that cannot be written (checked before any work).
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
 from . import Tensor, binary_cross_entropy, name_scope
 from . import reference as ref
-from .cli import UsageError, add_network_options, network_spec, random_network
+from .cli import (CommandFailed, UsageError, add_network_options, check_output, network_spec,
+                  random_network, write_output)
 from .viz import FORMATS, GraphvizNotFoundError, draw
 
 
@@ -115,6 +118,8 @@ def run(args) -> int:
     if args.output is not None and Path(args.output).suffix.lower() not in FORMATS:
         raise UsageError(f"--output {args.output!r}: the suffix picks the format; use .svg, .png, "
                          f".pdf or .dot")
+    if args.output is not None:
+        check_output("--output", args.output)  # before any work, as train does
 
     rules = _rules(args, len(spec.layers) - 1)
     if rules is not None and args.color == "grad":
@@ -132,6 +137,7 @@ def run(args) -> int:
     picture = draw(network["J"], backward=args.backward, values=args.values, grads=args.grads,
                    color=args.color, compare=report, layers_only=args.layers_only,
                    max_nodes=max_nodes or None, rankdir=args.direction)
+    _in_option_words(picture)
     for note in picture.notes:
         print(f"note: {note}", file=sys.stderr)
     if report is not None:
@@ -140,15 +146,34 @@ def run(args) -> int:
         print(picture.source)
         return 0
     try:
-        path = picture.render(args.output)
-    except GraphvizNotFoundError as error:
-        print(f"autograd-lite graph: error: {error}", file=sys.stderr)
-        return 1
-    except (OSError, RuntimeError) as error:
-        print(f"autograd-lite graph: error: cannot write {args.output}: {error}", file=sys.stderr)
-        return 1
+        path = write_output("--output", args.output, lambda: picture.render(args.output))
+    except (GraphvizNotFoundError, RuntimeError) as error:  # no `dot`, or `dot` failed
+        raise CommandFailed(" ".join(str(error).split())) from None
     print(f"wrote {path}")
     return 0
+
+
+# The size policy's advice names draw()'s Python arguments; on the command line the same
+# advice is an option.
+_OPTION_WORDS = [
+    (re.compile(r"max_nodes=(\d+)"), r"--max-nodes \1"),
+    (re.compile(r"max_nodes((?:\s|<BR[^>]*>)+)\(or((?:\s|<BR[^>]*>)+)None\)"),
+     r"--max-nodes\1(0:\2no limit)"),
+    (re.compile(r"layers_only=True"), "--layers-only"),
+    (re.compile(r"\bmax_nodes\b"), "--max-nodes"),
+]
+
+
+def _in_option_words(picture):
+    """Rewrite the notes and the drawn caption of ``picture`` in the command's option words."""
+    def rewrite(text):
+        for pattern, replacement in _OPTION_WORDS:
+            text = pattern.sub(replacement, text)
+        return text
+    picture.notes = tuple(rewrite(note) for note in picture.notes)
+    picture.digraph.body[:] = [rewrite(line) for line in picture.digraph.body]
+    for key, value in picture.digraph.graph_attr.items():
+        picture.digraph.graph_attr[key] = rewrite(value)
 
 
 def _rules(args, N: int):

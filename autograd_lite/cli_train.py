@@ -14,8 +14,10 @@ options; its output sigmoid (eq 7) is computed inside the fused log-loss
 ``binary_cross_entropy_with_logits`` (eqs 1, 7, 76), so the model itself outputs the logits
 Z[N]. Training is ``train.fit`` with ``optim.SGD`` (eqs 74-75) or ``optim.Adam``.
 
-Exit status: 0 trained, 1 the loss became nan or inf (the learning rate is too large), 2 bad
-options or a file that cannot be read or written (one line on stderr, never a traceback).
+Exit status (the table in docs/cli.md): 0 trained, 1 the loss became nan or inf (the learning
+rate is too large) or a file could not be written at the end, 2 bad options, a file that cannot
+be read or does not fit, or an output that cannot be written: all checked before training (one
+line on stderr, never a traceback).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ import sys
 
 import numpy as np
 
-from .cli import UsageError, add_network_options, network_spec
+from .cli import (UsageError, add_network_options, check_output, network_spec,
+                  write_output)
 from .data import DATASETS, N_INPUTS, make_data
 from .losses import binary_cross_entropy_with_logits
 from .nn import MLP
@@ -42,7 +45,8 @@ def add_parser(subparsers):
         description="Train an MLP from the shared network options on a synthetic binary problem "
                     "(samples as columns, eq 25) with the fused log-loss (eqs 1, 7, 76) and SGD "
                     "(eqs 74-75) or Adam; print J and train/test accuracy as it goes.")
-    add_network_options(parser, layers=(2, 8, 1), m=200)
+    add_network_options(parser, layers=(2, 8, 1), m=200, losses=("log-loss",),
+                        activations_help="the last must be sigmoid (train fits the log-loss)")
     parser.add_argument("--data", default="moons", choices=sorted(DATASETS),
                         help="the problem (default moons); X is 2 x m, so --layers starts with 2")
     parser.add_argument("--noise", default=None,
@@ -112,15 +116,16 @@ def run(args) -> int:
         print(f"autograd-lite: error: {_one_line(error)}", file=sys.stderr)
         return 1
 
-    _save(model, optimizer, args)
     summary["history"], summary["final"] = rows, rows[-1]
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
+    if not args.json:  # the result first: a save that fails (a full disk) does not hide it
         final = rows[-1]
         print(f"final: after {final['epoch']} epochs J = {final['J']:.6g}, train accuracy "
               f"{100 * final['train_accuracy']:.1f} %, test accuracy "
               f"{100 * final['test_accuracy']:.1f} %")
+    _save(model, optimizer, args)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
         for what, path in (("parameters", args.save), ("optimizer state", args.save_optimizer)):
             if path is not None:
                 print(f"saved the {what} to {path}")
@@ -162,13 +167,16 @@ def _options(args) -> dict:
     }
     if options["momentum"] is not None and args.optimizer != "sgd":
         raise UsageError(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
+    # The outputs are checked now, so a run is never trained in full and then lost to a
+    # missing folder; the inputs are read (and every refusal reported) in _build, also before
+    # any training.
     for option, path in (("--save", args.save), ("--save-optimizer", args.save_optimizer)):
-        folder = os.path.dirname(os.path.abspath(path)) if path is not None else None
-        if folder is not None and not os.path.isdir(folder):
-            raise UsageError(f"{option} {path}: the directory {folder} does not exist")
-    for option, path in (("--load", args.load), ("--load-optimizer", args.load_optimizer)):
-        if path is not None and not os.path.isfile(path):
-            raise UsageError(f"{option} {path}: no such file")
+        if path is not None:
+            check_output(option, path)
+    if args.save is not None and args.save_optimizer is not None \
+            and os.path.realpath(args.save) == os.path.realpath(args.save_optimizer):
+        raise UsageError(f"--save and --save-optimizer name the same file {args.save!r}: the "
+                         f"optimizer state would replace the parameters")
     return options
 
 
@@ -186,8 +194,11 @@ def _build(spec, args, options):
         if path is not None:
             try:
                 target.load(path)
-            except (OSError, ValueError) as error:  # ShapeError is a ValueError
-                raise UsageError(f"{option}: {_one_line(error)}") from None
+            except (OSError, ValueError) as error:  # files.BadFileError: one line naming the file
+                # the Python way out (allow_nonfinite=True) is no option of this command
+                message = _one_line(error).replace("; pass allow_nonfinite=True to load them "
+                                                   "anyway", "")
+                raise UsageError(f"{option}: {message}") from None
     # The saved hyperparameters replace ours on load; an option given explicitly wins over them.
     if options["lr"] is not None:
         optimizer.lr = options["lr"]
@@ -224,10 +235,7 @@ def _save(model, optimizer, args):
     for option, path, source in (("--save", args.save, model),
                                  ("--save-optimizer", args.save_optimizer, optimizer)):
         if path is not None:
-            try:
-                source.save(path)
-            except OSError as error:
-                raise UsageError(f"{option} {path}: {_one_line(error)}") from None
+            write_output(option, path, lambda source=source, path=path: source.save(path))
 
 
 # --- printing -----------------------------------------------------------------------------------

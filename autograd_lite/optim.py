@@ -26,7 +26,8 @@ import os
 import numpy as np
 
 from .errors import ShapeError
-from .nn.serialization import read_npz, write_npz
+from .files import BadFileError, as_bad_file, read_npz
+from .nn.serialization import write_npz
 from .tensor import Tensor
 
 # The layout of state_dict() and of the saved file; a reader refuses any other number.
@@ -149,7 +150,11 @@ class Optimizer:
         """Read a file written by ``save`` with ``allow_pickle=False`` (loading never runs code)
         and ``load_state_dict`` it; the optimizer is unchanged if anything is wrong."""
         source = f"{type(self).__name__}.load {os.fspath(path)!r}"
-        self._load(_read_npz(path, source, self.BUFFERS), source)
+        state = _read_npz(path, source, self.BUFFERS)
+        try:
+            self._load(state, source)
+        except ValueError as error:  # ShapeError included: one BadFileError naming the file
+            raise as_bad_file(error, path) from None
         return self
 
     def _load(self, state, source):
@@ -321,18 +326,20 @@ def _flatten(state):
 
 
 def _read_npz(path, source, buffer_names):
-    """The file written by ``save``, read with allow_pickle=False and un-flattened into the
-    layout of ``state_dict()``."""
+    """The file written by ``save``, read by ``files.read_npz`` (no pickle) and un-flattened
+    into the layout of ``state_dict()``; a malformed file is one ``BadFileError``."""
     path = os.fspath(path)
-    not_ours = "the file is not an optimizer state written by Optimizer.save"
-    arrays = read_npz(path, missing=f"{source}: no such file",
-                      not_ours=f"{source}: {not_ours} (an .npz of numbers and strings)",
-                      single=f"{source}: {not_ours}: it holds a single array, not an .npz")
+    unchanged = "the optimizer is unchanged"
+    expected = "an optimizer state written by Optimizer.save (an .npz of numbers and strings)"
+    arrays = read_npz(path, source=source, expected=expected, unchanged=unchanged)
+
+    def refuse(reason):
+        return BadFileError(f"{source}: the file is not {expected}: {reason}; {unchanged}", path)
+
     if "optimizer" not in arrays or "format" not in arrays:
         hint = " (it looks like a model's parameter file: load that with model.load)" \
             if arrays and not any(key in arrays for key in ("steps", "format", "optimizer")) else ""
-        raise ValueError(f"{source}: {not_ours}: no 'format'/'optimizer' entry among its keys "
-                         f"{sorted(arrays)}{hint}")
+        raise refuse(f"no 'format'/'optimizer' entry among its keys {sorted(arrays)}{hint}")
 
     def plain(array):
         # 0-d arrays back to Python numbers and strings; arrays of any other shape stay arrays
@@ -341,23 +348,37 @@ def _read_npz(path, source, buffer_names):
     state = {"hyperparameters": {}, "parameters": {}}
     for key, array in arrays.items():
         section, _, rest = key.partition(".")
+        position, _, field = rest.partition(".")
         if not rest:
+            if array.ndim != 0:
+                raise refuse(f"{key!r} must be a single value, got an array of shape {array.shape}")
             state[key] = plain(array)
         elif section == "hyperparameters":
+            if array.ndim != 0:
+                raise refuse(f"{key!r} must be a single value, got an array of shape {array.shape}")
             state["hyperparameters"][rest] = plain(array)
-        elif section == "parameters" and "." in rest and rest.partition(".")[0].isdigit():
-            position, _, field = rest.partition(".")
+        elif section == "parameters" and field and position.isdigit() and position.isascii():
             entry = state["parameters"].setdefault(int(position), {})
-            entry[field] = tuple(int(n) for n in array) if field == "shape" and array.ndim == 1 \
-                else plain(array)
+            entry[field] = _shape(array, key, refuse) if field == "shape" else plain(array)
         else:
-            raise ValueError(f"{source}: {not_ours}: unexpected key {key!r}")
+            raise refuse(f"unexpected key {key!r}")
     # What save left out because it was None comes back as None: names not known, buffers not
     # created yet.
     for entry in state["parameters"].values():
         for field in ("name", "tensor_name", *buffer_names):
             entry.setdefault(field, None)
+        for field in ("name", "tensor_name"):
+            if entry[field] is not None and not isinstance(entry[field], str):
+                raise refuse(f"a parameter's {field} must be a string, got {entry[field]!r}")
     return state
+
+
+def _shape(array, key, refuse):
+    """A saved shape: a 1-d array of whole numbers >= 0 (save writes int64)."""
+    if array.ndim != 1 or array.dtype.kind not in "iu" or (array < 0).any():
+        raise refuse(f"{key!r} must be a list of whole numbers >= 0, got {array.dtype} "
+                     f"{array.tolist()!r}"[:300])
+    return tuple(int(n) for n in array)
 
 
 class SGD(Optimizer):

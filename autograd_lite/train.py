@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from .autodiff import no_grad
 from .errors import ShapeError
+from .files import check_writable, write_atomically
 from .tensor import Tensor
 
 
@@ -102,20 +102,17 @@ class History:
     def plot(self, path, title=None):
         """Draw the loss curve (and validation loss, if recorded) to an image file.
 
-        The format follows the suffix (``.png``, ``.svg``, ``.pdf``). Written atomically like
-        every file of the project. Needs matplotlib: ``pip install "autograd_lite[plot]"``.
+        The format follows the suffix (``.png``, ``.svg``, ``.pdf``; none: png). Written by
+        ``files.write_atomically`` like every file of the project: whole or not at all, an
+        ordinary file (0644 under the usual umask), and a path that cannot be written (a missing folder, say) is one
+        ``files.WriteError`` before anything is drawn. Needs matplotlib:
+        ``pip install "autograd_lite[plot]"``.
         """
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError("History.plot needs matplotlib, an optional extra: "
-                              "pip install \"autograd_lite[plot]\"") from None
+        Figure = _matplotlib_figure()
         if not self.loss:
             raise ValueError("History.plot: nothing recorded yet (fit ran for 0 epochs)")
         path = os.fspath(path)
-        suffix = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+        suffix = check_plot_path(path)
         figure = Figure(figsize=(6, 4))
         axes = figure.subplots()
         axes.plot(self.epochs, self.loss, label="training loss J (eq 76)")
@@ -126,15 +123,45 @@ class History:
         axes.set_title(title or "loss")
         axes.legend()
         figure.tight_layout()
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="." + suffix,
-                                             dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                figure.savefig(stream, format=suffix)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(path, lambda stream: figure.savefig(stream, format=suffix))
+
+
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def check_plot_path(path) -> str:
+    """What ``History.plot(path)`` would refuse, asked before any work (a script that trains
+    for an hour and then cannot write its plot has lost the hour): matplotlib missing
+    (ImportError), a suffix that names no format (ValueError), a path that cannot be written
+    (``files.WriteError``). Returns the format."""
+    _matplotlib_figure()
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    if suffix not in PLOT_FORMATS:
+        raise ValueError(f"History.plot: cannot tell the format of {path!r} from its suffix; "
+                         f"use {', '.join('.' + name for name in PLOT_FORMATS)}")
+    check_writable(path)
+    return suffix
+
+
+def check_outputs(plot=None, save=None):
+    """``check_plot_path(plot)`` and ``files.check_writable(save)`` for those given: the
+    examples call it before loading data or training."""
+    if plot:
+        check_plot_path(plot)
+    if save:
+        check_writable(save)
+
+
+def _matplotlib_figure():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("History.plot needs matplotlib, an optional extra: "
+                          "pip install \"autograd_lite[plot]\"") from None
+    return Figure
 
 
 # --- progress ------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ def load(subset=None, seed=0, test_fraction=0.2):
 def run(epochs=100, hidden=16, activation="sigmoid", lr=0.001, batch_size=32, seed=0, subset=None, plot=None, save=None,
         verbose=True):
     """Train and evaluate; returns the figures the README quotes."""
+    train.check_outputs(plot, save)  # before any work: a bad path fails now, not after training
     X_train, Y_train, X_test, Y_test = load(subset, seed)
     rng = np.random.default_rng(seed)
     model = nn.MLP([X_train.shape[0], hidden, 1], [activation, "identity"], rng=rng)
@@ -69,6 +70,10 @@ def main(argv=None) -> int:
     parser.add_argument("--save", default=None, help="write the trained parameters (.npz)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
+    try:
+        train.check_outputs(args.plot, args.save)
+    except (ImportError, ValueError, OSError) as error:  # one line, exit 2, nothing trained
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     result = run(args.epochs, args.hidden, args.activation, args.lr, args.batch_size, args.seed, args.subset,
                  args.plot, args.save, verbose=not args.quiet)
     print(result["model"])

@@ -3,6 +3,8 @@ on a tiny subset, and (a second each) reaching the figures docs/nn.md reports.
 
 Skipped when scikit-learn (the optional ``examples`` extra) is not installed."""
 import importlib.util
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,36 @@ def test_the_saved_model_predicts_the_same_after_loading(tmp_path):
     fresh.load(tmp_path / "bc.npz")
     X = np.random.default_rng(0).standard_normal((30, 4))
     np.testing.assert_array_equal(fresh(X).data, result["model"](X).data)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "digits", "regression"])
+def test_a_bad_plot_or_save_path_is_one_line_before_any_training(name, tmp_path, capsys, monkeypatch):
+    """--plot into a missing folder trained the whole run and then printed a traceback naming
+    a temporary file; now it is one line and exit 2, before the data are even loaded."""
+    module = example(name)
+    monkeypatch.setattr(module, "load", lambda *args, **kwargs: pytest.fail("loaded the data"))
+    for option, path, reason in [
+            ("--plot", tmp_path / "missing" / "loss.png", "does not exist"),
+            ("--plot", tmp_path / "loss.bmpx", "cannot tell the format"),
+            ("--save", tmp_path / "missing" / "model.npz", "does not exist"),
+            ("--save", tmp_path, "is a directory")]:
+        with pytest.raises(SystemExit) as caught:
+            module.main(["--epochs", "1", option, str(path)])
+        err = capsys.readouterr().err
+        assert caught.value.code == 2, err
+        assert reason in err and err.count("\n") == 1 and "Traceback" not in err and ".tmp" not in err
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_the_examples_plot_is_an_ordinary_file(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "loss.png"
+    old_umask = os.umask(0o022)
+    try:
+        assert example("breast_cancer").main(["--epochs", "2", "--subset", "120", "--quiet",
+                                              "--plot", str(plot)]) == 0
+    finally:
+        os.umask(old_umask)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert stat.S_IMODE(os.stat(plot).st_mode) == 0o644   # mkstemp's 0600 before
+    assert os.listdir(tmp_path) == ["loss.png"]

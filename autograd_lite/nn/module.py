@@ -98,12 +98,13 @@ class Module:
         """``{dotted name: copy of the parameter's array}``."""
         return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
 
-    def load_state_dict(self, state: dict):
+    def load_state_dict(self, state: dict, allow_nonfinite=False):
         """Set every parameter from ``state`` (dotted name -> array). All names and shapes are
         checked first; on any mismatch a ValueError/ShapeError names the parameter and both
-        shapes, and the model is left unchanged."""
+        shapes, and the model is left unchanged. nan/inf values are refused unless
+        ``allow_nonfinite=True``."""
         from .serialization import load_state
-        load_state(self, state, source="load_state_dict")
+        load_state(self, state, source="load_state_dict", allow_nonfinite=allow_nonfinite)
         return self
 
     def save(self, path):
@@ -111,10 +112,12 @@ class Module:
         from .serialization import save
         save(self, path)
 
-    def load(self, path):
-        """Read parameters written by ``save``; the model is unchanged if anything is wrong."""
+    def load(self, path, allow_nonfinite=False):
+        """Read parameters written by ``save``; the model is unchanged if anything is wrong
+        (one ``autograd_lite.files.BadFileError`` naming the file and the fault). nan/inf
+        parameters are refused unless ``allow_nonfinite=True``."""
         from .serialization import load
-        load(self, path)
+        load(self, path, allow_nonfinite=allow_nonfinite)
         return self
 
     # --- printing ---------------------------------------------------------------------------

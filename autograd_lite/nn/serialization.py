@@ -2,18 +2,18 @@
 
 Writes are atomic: the arrays go to a temporary file in the target's directory, which then
 replaces the target in one ``os.replace``, so a crash mid-write leaves the old file (or no
-file), never half of one. Reads use ``allow_pickle=False``: a parameter file holds numbers only,
-and loading it can never run code. Every name and shape is checked before any parameter changes.
+file), never half of one. Reads go through ``files.read_npz``: a parameter file holds numbers only, loading it can never
+run code, and a bad file is one ``files.BadFileError`` naming it. Every name, shape and dtype is
+checked, and nan/inf refused unless allowed, before any parameter changes.
 """
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 
 from ..errors import ShapeError
-from ..files import write_atomically
+from ..files import BadFileError, as_bad_file, read_npz, write_atomically
 
 
 def save(module, path):
@@ -29,42 +29,33 @@ def write_npz(path, arrays):
     write_atomically(path, lambda stream: np.savez(stream, **arrays))
 
 
-def read_npz(path, *, missing, not_ours, single):
-    """The arrays of the ``.npz`` at ``path`` (key -> ndarray), read with ``allow_pickle=False``
-    so loading never runs code. Errors use the caller's words: ``missing`` when there is no
-    file, ``not_ours`` (followed by numpy's reason) when it is not an ``.npz`` of plain arrays
-    (an object array, which would need pickle, included), ``single`` for a plain ``.npy``.
+def load(module, path, allow_nonfinite=False):
+    """Read ``path`` (written by ``save``) into ``module``; unchanged on any error.
 
-    Shared with ``optim.Optimizer.load``."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(missing) from None
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{not_ours}: {error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy gives one array
-        raise ValueError(single)
-    try:
-        with archive:
-            return {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
-        # NOTE: object arrays fail here: allow_pickle=False refuses to unpickle them.
-        raise ValueError(f"{not_ours}: {error}") from None
-
-
-def load(module, path):
-    """Read ``path`` (written by ``save``) into ``module``; unchanged on any error."""
+    Every refusal is one ``files.BadFileError`` naming the file and the fault (a
+    ``MissingFileError``, also a ``FileNotFoundError``, when there is no file; a
+    ``FileShapeError``, also a ``ShapeError``, for a parameter of another shape)."""
     path = os.fspath(path)
-    state = read_npz(
-        path, missing=f"load: no parameter file at {path!r}",
-        not_ours=f"load: {path!r} is not a parameter file written by Module.save "
-                 f"(an .npz of numeric arrays)",
-        single=f"load: {path!r} holds a single array, not an .npz keyed by parameter name")
-    load_state(module, state, source=f"load {path!r}")
+    source = f"load {path!r}"
+    state = read_npz(path, source=source, expected="a parameter file written by Module.save "
+                     "(an .npz of numeric arrays keyed by parameter name)",
+                     unchanged="the model is unchanged")
+    if "optimizer" in state and "format" in state and "optimizer" not in dict(module.named_parameters()):
+        raise BadFileError(f"{source}: the file is an optimizer state written by Optimizer.save, "
+                           f"not parameters: load it with optimizer.load; the model is unchanged",
+                           path)
+    try:
+        load_state(module, state, source=source, allow_nonfinite=allow_nonfinite)
+    except ValueError as error:  # ShapeError included: the file does not fit this model
+        raise as_bad_file(error, path) from None
 
 
-def load_state(module, state, source="load"):
-    """Check ``state`` (dotted name -> array) against ``module`` in full, then assign it all."""
+def load_state(module, state, source="load", allow_nonfinite=False):
+    """Check ``state`` (dotted name -> array) against ``module`` in full, then assign it all.
+
+    A parameter holding nan or inf is refused (naming each such parameter with its counts)
+    unless ``allow_nonfinite=True``: a model that trained into nan must not be resumed from
+    silently."""
     parameters = dict(module.named_parameters())
     missing = [name for name in parameters if name not in state]
     unexpected = [name for name in state if name not in parameters]
@@ -87,5 +78,21 @@ def load_state(module, state, source="load"):
             raise ValueError(f"{source}: parameter {name} holds dtype {array.dtype}, not numbers; "
                              f"the model is unchanged")
         arrays[name] = np.array(array, dtype=parameter.dtype, copy=True)
+    if not allow_nonfinite:
+        _refuse_nonfinite(parameters, arrays, source)
     for name, parameter in parameters.items():
         parameter.data = arrays[name]
+
+
+def _refuse_nonfinite(parameters, arrays, source):
+    faults = []
+    for name, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+            counts = " and ".join(f"{n} {what}" for n, what in ((nan, "nan"), (inf, "inf")) if n)
+            label = parameters[name].name
+            faults.append(f"{name}{f' ({label})' if label and label != name else ''} has "
+                          f"{counts} of its {array.size} entries")
+    if faults:
+        raise ValueError(f"{source}: non-finite parameters: {'; '.join(faults)}; pass "
+                         f"allow_nonfinite=True to load them anyway; the model is unchanged")
