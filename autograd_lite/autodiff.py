@@ -52,8 +52,8 @@ class Node:
     def __init__(self, op, params, inputs, output, requires_grad):
         self.op = op
         self.params = params
-        self.parents = tuple(t.grad_fn or t for t in inputs)
-        self.saved_inputs = tuple(t.data for t in inputs) if op.vjp_reads_inputs else None
+        self.parents = tuple([t.grad_fn or t for t in inputs])
+        self.saved_inputs = tuple([t.data for t in inputs]) if op.vjp_reads_inputs else None
         self.saved_output = output if op.vjp_reads_output else None
         self.shape = output.shape
         self.dtype = output.dtype
@@ -393,7 +393,7 @@ def run_vjp(node, grad, create_graph=False):
     """One gradient per parent from ``node``'s vjp, given ``grad`` = dJ/d(its output); None for
     a parent that needs none. With ``create_graph`` the saved arrays go in as Tensors made by
     their nodes, so the vjp records new nodes. Observers in ``backward_hooks`` see each call."""
-    wants = tuple(parent.requires_grad for parent in node.parents)
+    wants = tuple([parent.requires_grad for parent in node.parents])
     if grad is None:
         return (None,) * len(wants)
     inputs, output = node.saved_inputs, node.saved_output

@@ -329,21 +329,13 @@ class MatMul(Primitive):
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
-        if x.ndim == 2 and y.ndim == 2:
-            return (g @ y.T if wants[0] else None), (x.T @ g if wants[1] else None)
-        # A 1-D left operand is a row, a 1-D right operand a column.
-        rows = 1 if x.ndim == 1 else x.shape[0]
-        columns = 1 if y.ndim == 1 else y.shape[1]
-        g2 = g.reshape((rows, columns))
-        grad_x = grad_y = None
-        if wants[0]:
-            grad_x = g2 @ (y.reshape((-1, 1)) if y.ndim == 1 else y).T
-        if wants[1]:
-            grad_y = (x.reshape((1, -1)) if x.ndim == 1 else x).T @ g2
-        if grad_x is not None and x.ndim == 1:
-            grad_x = grad_x.reshape(x.shape)
-        if grad_y is not None and y.ndim == 1:
-            grad_y = grad_y.reshape(y.shape)
+        # A 1-D left operand is a row (1, k), a 1-D right operand a column (k, 1): then
+        # dW = dZ A^T (eqs 59, 79, 83) and dA = W^T dZ (eqs 65, 81) hold as for matrices.
+        x2 = x.reshape((1, -1)) if x.ndim == 1 else x
+        y2 = y.reshape((-1, 1)) if y.ndim == 1 else y
+        g2 = g.reshape((x2.shape[0], y2.shape[1]))
+        grad_x = (g2 @ y2.T).reshape(x.shape) if wants[0] else None
+        grad_y = (x2.T @ g2).reshape(y.shape) if wants[1] else None
         return grad_x, grad_y
 
     def formula(self, i, g, names, params, input_shapes):

@@ -45,21 +45,18 @@ def as_tensor(value, like=None):
     (no gradient). A plain number takes ``like``'s floating dtype, so ``1 - A`` keeps A's."""
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, numbers.Number) and like.dtype.kind == "f":
-        return Tensor(value, dtype=like.dtype)
+    if like is not None and type(value) in (int, float) and like.dtype.kind == "f":
+        return Tensor._result(np.asarray(value, dtype=like.dtype), None, False)
     return Tensor(value)
-
-
-_NUMERIC_KINDS = "biuf"
 
 
 def _operand(value, like):
     """The other operand of a binary operator as a Tensor, or None if we do not handle it
     (then Python tries the other side and finally raises its own TypeError)."""
-    if isinstance(value, Tensor):
-        return value
+    if isinstance(value, Tensor) or type(value) in (int, float):
+        return as_tensor(value, like)
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
-        if np.asarray(value).dtype.kind not in _NUMERIC_KINDS:
+        if np.asarray(value).dtype.kind not in "biuf":
             return None
         return as_tensor(value, like)
     return None
@@ -455,7 +452,7 @@ def _accumulated(previous, grad, dtype):
 
 def _is_numeric(data) -> bool:
     try:
-        return np.asarray(data).dtype.kind in _NUMERIC_KINDS
+        return np.asarray(data).dtype.kind in "biuf"
     except (ValueError, TypeError):  # ragged nested lists
         return False
 
