@@ -139,8 +139,9 @@ class Optimizer:
             raise NonFiniteGradientError(message, [index for index, _, _ in bad])
         saved = self._save_buffers()
         new_values = []
-        for index, grad in grads:
-            new_values.append(self.update(index, self.params[index].data, grad))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+            for index, grad in grads:
+                new_values.append(self.update(index, self.params[index].data, grad))
         broken = [index for (index, _), value in zip(grads, new_values)
                   if not np.all(np.isfinite(value))]
         if broken:
