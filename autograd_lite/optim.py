@@ -770,4 +770,63 @@ class RMSprop(Optimizer):
             getattr(self, key)[index] = None if prepared is None else prepared[key]
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "NonFiniteGradientError"]
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=True):
+    """Scale the gradients of ``parameters`` so that their total norm is at most ``max_norm``,
+    as PyTorch's ``torch.nn.utils.clip_grad_norm_``; returns the total norm before clipping.
+
+    The total norm is the ``norm_type``-norm (2, any p > 0, or ``math.inf``) of all gradients
+    taken together as one vector; if it exceeds ``max_norm`` every ``.grad`` is multiplied by
+    ``max_norm / (total_norm + 1e-6)`` (PyTorch's factor). ``.grad`` is replaced by a new array,
+    not written into. A NaN or Inf norm is a ``NonFiniteGradientError`` naming the parameters
+    at fault, with every gradient unchanged; ``error_if_nonfinite=False`` returns the norm and
+    leaves the gradients as they are (so the optimizer refuses or skips the step). Parameters
+    whose ``.grad`` is None are ignored. ``clip_grad_norm`` is the same function."""
+    if hasattr(parameters, "parameters") and callable(parameters.parameters):
+        parameters = parameters.parameters()
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    parameters = [parameter for parameter in parameters if parameter.grad is not None]
+    _real("clip_grad_norm_", "max_norm", max_norm)
+    if max_norm < 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm!r}")
+    if not (isinstance(norm_type, numbers.Real) and not isinstance(norm_type, bool)
+            and (norm_type == math.inf or (math.isfinite(norm_type) and norm_type > 0))):
+        raise ValueError(f"clip_grad_norm_: norm_type must be a number > 0 or math.inf, got "
+                         f"{norm_type!r}")
+    if not parameters:
+        return 0.0
+    grads = [np.asarray(parameter.grad) for parameter in parameters]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if norm_type == math.inf:
+            total = max(float(np.max(np.abs(grad))) if grad.size else 0.0 for grad in grads)
+        else:
+            norms = np.array([np.linalg.norm(grad.reshape(-1), ord=norm_type) for grad in grads])
+            total = float(np.linalg.norm(norms, ord=norm_type))
+    if not math.isfinite(total):
+        if not error_if_nonfinite:
+            return total
+        bad = [f"{parameter.name or f'parameter {index}'} of shape {parameter.shape} "
+               f"({int(np.isnan(grad).sum())} nan, {int(np.isinf(grad).sum())} inf)"
+               for index, (parameter, grad) in enumerate(zip(parameters, grads))
+               if not np.all(np.isfinite(grad))]
+        raise NonFiniteGradientError(
+            f"clip_grad_norm_: the total {norm_type}-norm of the gradients is {total}"
+            + (f"; non-finite entries in {', '.join(bad)}" if bad else " (an overflow)")
+            + "; no gradient was changed (error_if_nonfinite=False returns the norm instead)")
+    coefficient = max_norm / (total + 1e-6)
+    if coefficient < 1:
+        for parameter, grad in zip(parameters, grads):
+            parameter.grad = grad * coefficient
+    return total
+
+
+clip_grad_norm = clip_grad_norm_
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "NonFiniteGradientError",
+           "clip_grad_norm_", "clip_grad_norm", "lr_scheduler", "StepLR", "ExponentialLR",
+           "CosineAnnealingLR"]
+
+# Last: the schedules are built on Optimizer (optim.lr_scheduler.StepLR, as in PyTorch).
+from . import lr_scheduler  # noqa: E402
+from .lr_scheduler import CosineAnnealingLR, ExponentialLR, StepLR  # noqa: E402

@@ -371,7 +371,7 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
 
 def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metric=None,
         validation=None, log_every=None, stream=None, progress="auto", verbose=True,
-        early_stopping=None, initial_epoch=0):
+        early_stopping=None, initial_epoch=0, scheduler=None):
     """Train ``model`` on the columns of X: per mini-batch, eqs 33-34 forward, J (eq 76),
     backward (eqs 77-84 by the engine), and the optimizer's step (eqs 74-75).
 
@@ -385,6 +385,7 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
       ``val_loss`` and ``val_<metric>``.
     - ``early_stopping=EarlyStopping(...)``: stop when the monitored metric stops improving,
       and (by default) restore the best epoch's weights.
+    - ``scheduler``: a learning-rate schedule (``optim.StepLR``, ...) stepped after each epoch.
     - ``initial_epoch``: the number of epochs already done (when resuming), so the history and
       the log count on from there.
     - Progress goes to ``stream`` (default stderr): a line ``epoch  loss  metric`` every
@@ -458,6 +459,8 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
             scores = evaluate(model, loss_fn, X_val, Y_val, metric)
             values.update({f"val_{key}": value for key, value in scores.items()})
         history.record(epoch, total / m, values)
+        if scheduler is not None:
+            scheduler.step()
         stop = early_stopping is not None and early_stopping.update(
             epoch, {"loss": total / m, **values}, parameters)
         if verbose and (epoch % log_every == 0 or epoch == last or epoch == initial_epoch + 1 or stop):
