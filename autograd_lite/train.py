@@ -15,12 +15,13 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .autodiff import no_grad
-from .errors import ShapeError
+from .errors import SaturationWarning, ShapeError
 from .nn.serialization import read_npz, write_npz
 from .tensor import Tensor
 
@@ -353,16 +354,28 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
 
     Returns ``{"loss": J, name_of_metric: value}``. With ``batch_size`` the forward pass runs
     in chunks (the loss is weighted by chunk size, so the result equals one full pass).
+
+    Under ``no_grad`` the engine records no operation, so a loss such as
+    ``binary_cross_entropy`` cannot see that the output is a sigmoid and compute J from its
+    logits (it takes the xlogy form: +inf for a confidently wrong sample). A chunk whose loss is
+    not finite is therefore computed again with recording on, so the loss here is the one
+    ``fit`` trains on.
     """
     X, Y = _as_array(X), _as_array(Y)
     _check_samples(X, Y, "", "evaluate")
     m = X.shape[1]
     total, outputs = 0.0, []
-    with no_grad():
-        for index in batches(m, batch_size):
-            output = model(Tensor(columns(X, index)))
-            total += loss_fn(output, columns(Y, index)).item() * len(index)
-            outputs.append(output.data)
+    for index in batches(m, batch_size):
+        X_chunk, Y_chunk = columns(X, index), columns(Y, index)
+        with no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SaturationWarning)  # recomputed below if it matters
+            output = model(Tensor(X_chunk))
+            value = loss_fn(output, Y_chunk).item()
+        if not math.isfinite(value):
+            recorded = model(Tensor(X_chunk))
+            value = loss_fn(recorded, Y_chunk).item()
+        total += value * len(index)
+        outputs.append(output.data)
     result = {"loss": total / m}
     if metric is not None:
         result[_metric_name(metric)] = metric(np.concatenate(outputs, axis=-1), Y)

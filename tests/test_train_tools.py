@@ -4,6 +4,7 @@ mini-batch run that is interrupted and resumed from saved files equals one that 
 bit for bit."""
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -106,6 +107,20 @@ def test_fit_trains_on_with_nonfinite_skip_and_counts_the_skipped_step():
     with np.errstate(invalid="ignore"):
         history = train.fit(model, loss, X, Y, optimizer, 3, batch_size=32, verbose=False)
     assert history.epochs == [1, 2, 3] and optimizer.skipped_steps == 1 and optimizer.steps == 11
+
+
+def test_evaluate_gives_the_loss_fit_trains_on_even_for_a_saturated_sigmoid():
+    """Under no_grad nothing is recorded, so the loss cannot see the sigmoid; evaluate computes
+    a non-finite chunk again with recording on, and gets the fused, finite value."""
+    linear = nn.Linear(1, 1, rng=np.random.default_rng(0))
+    model = nn.Sequential(linear, nn.Sigmoid())
+    linear.W.data = np.array([[100.0]])
+    linear.b.data = np.array([[0.0]])
+    X, Y = np.array([[1.0, -1.0]]), np.array([[0.0, 0.0]])   # z = 100: a = 1 exactly, y = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = train.evaluate(model, ag.binary_cross_entropy, X, Y)
+    assert result["loss"] == pytest.approx((100.0 + np.logaddexp(0, -100.0)) / 2, rel=1e-14)
 
 
 # --- early stopping ---------------------------------------------------------------------------
