@@ -1,9 +1,14 @@
-"""Optimizers: the update step of eqs 74-75, with momentum, and Adam.
+"""Optimizers: the update step of eqs 74-75, with momentum; Adam, AdamW, RMSprop.
 
 ``optimizer.zero_grad()``, ``J.backward()``, ``optimizer.step()``. An optimizer only reads the
 gradients the engine left in ``.grad`` (dW[l], db[l] of eqs 79-80, 83-84) and moves each
-parameter; it differentiates nothing. ``optimizer.lr`` can be changed between steps (a
-learning-rate schedule is a loop that sets it).
+parameter; it differentiates nothing. ``optimizer.lr`` can be changed between steps; the
+schedules of ``optim.lr_scheduler`` (StepLR, ExponentialLR, CosineAnnealingLR) set it per epoch.
+
+A step is taken whole or not at all: every gradient is checked first, and one holding NaN or
+Inf raises ``NonFiniteGradientError`` (or, with ``nonfinite="skip"``, skips the step) with no
+parameter and no buffer changed, so a training run never turns the model into NaN silently.
+Hyperparameters are checked where given, where set later and where loaded.
 
 Updates replace ``parameter.data`` with a new array rather than writing into the old one, so an
 array taken earlier (``before = W.numpy()``) stays a record of the old value. A graph kept with
