@@ -190,12 +190,19 @@ class Optimizer:
         if "autograd_lite.check.sentinel" not in sys.modules:
             return None  # no sentinel was ever switched on
         from .check.sentinel import active_sentinels
-        for watch in active_sentinels():
+        watches = active_sentinels()
+        for watch in watches:
             start = self._sentinel_marks.get(watch, 0)
             events = watch.events[start:]
             nonfinite = [event for event in events if event.kind != "saturated"]
             if nonfinite or events:
                 return (nonfinite or events)[0].describe()
+        if watches:
+            dropped = sum(watch.dropped for watch in watches)
+            return (f"none recorded since the last good step"
+                    + (f" ({dropped} events were not kept: raise max_events)" if dropped else
+                       " (the value came from outside the recorded graph, e.g. a .grad set by "
+                       "hand)"))
         return None
 
     def _mark_sentinels(self):

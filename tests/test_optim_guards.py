@@ -229,3 +229,14 @@ def test_rmsprop_matches_its_formula(momentum, centered, decay):
     np.testing.assert_allclose(W.data, value, rtol=1e-13, atol=1e-15)
     assert optim.RMSprop([W]).describe() == ("lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, "
                                              "momentum=0.0, centered=False")
+
+
+def test_with_the_sentinel_on_and_no_origin_recorded_the_message_says_so():
+    W = nn.Parameter(np.array([1.0, 2.0]), name="W")
+    optimizer = optim.SGD([W], lr=0.1)
+    with check.sentinel(action="record"):
+        W.grad = np.array([np.nan, 0.0])          # set by hand: no operation made it
+        with pytest.raises(optim.NonFiniteGradientError,
+                           match=r"none recorded since the last good step \(the value came from "
+                                 r"outside the recorded graph"):
+            optimizer.step()
