@@ -12,6 +12,8 @@ import pytest
 import autograd_lite as ag
 from autograd_lite import losses
 from autograd_lite.errors import ShapeError
+from gradcheck_util import FAST, arrays, shapes, values
+from hypothesis import given, strategies as st
 
 T = ag.Tensor
 Z_EXTREME = np.array([[-800.0, -40.0, -5.0, 0.0, 5.0, 40.0, 800.0]])
@@ -36,10 +38,54 @@ def test_bce_of_a_recorded_sigmoid_is_exact_for_any_logits(y):
         J = ag.binary_cross_entropy(Z.sigmoid(), Y)
         assert J.op == "binary_cross_entropy_with_logits" and J.parents[0] is Z
         J.backward()
-    expected = np.mean(np.logaddexp(0.0, Z_EXTREME) - Z_EXTREME * Y)
+    expected = np.mean(np.where(Y == 1, np.logaddexp(0.0, -Z_EXTREME), np.logaddexp(0.0, Z_EXTREME)))
     assert J.item() == pytest.approx(expected, rel=1e-14)
     np.testing.assert_allclose(Z.grad, (sigmoid(Z_EXTREME) - Y) / m, rtol=1e-14, atol=0)  # eq 78
     assert losses.FUSED_SIGMOID_SCOPE in J.scope
+
+
+@FAST
+@given(data=st.data())
+def test_bce_of_a_recorded_sigmoid_over_random_shapes_and_logits_up_to_1000(data):
+    shape = data.draw(shapes(min_dims=1, max_dims=3), label="shape")
+    z = data.draw(arrays(shape, values(-1000.0, 1000.0)), label="Z")
+    y = data.draw(arrays(shape, st.sampled_from([0.0, 1.0])), label="Y")
+    m = shape[-1]
+    Z = T(z, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        J = ag.binary_cross_entropy(Z.sigmoid(), y)
+        J.backward()
+    exact = np.where(y == 1, np.logaddexp(0.0, -z), np.logaddexp(0.0, z))   # softplus(-+z)
+    assert J.item() == pytest.approx(np.sum(exact) / m, rel=1e-12, abs=1e-300)
+    np.testing.assert_allclose(Z.grad, (sigmoid(z) - y) / m, rtol=1e-12, atol=1e-300)
+
+
+@FAST
+@given(data=st.data())
+def test_bce_of_plain_probabilities_takes_the_limit_at_0_and_1(data):
+    """Any A in [0, 1] (exact 0s and 1s included) against 0/1 labels: J is eq 1 with 0 log 0 = 0,
+    finite unless a sample is confidently wrong, and its gradient is finite wherever J is."""
+    shape = data.draw(shapes(min_dims=1, max_dims=2), label="shape")
+    a = data.draw(arrays(shape, st.sampled_from([0.0, 0.25, 0.5, 0.9, 1.0])), label="A")
+    y = data.draw(arrays(shape, st.sampled_from([0.0, 1.0])), label="Y")
+    m = shape[-1]
+    wrong = ((a == 0) & (y == 1)) | ((a == 1) & (y == 0))
+    A = T(a, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        J = ag.binary_cross_entropy(A, y)
+        J.backward()
+    if wrong.any():
+        assert J.item() == np.inf
+        return
+    with np.errstate(divide="ignore"):
+        terms = np.where(y == 1, -np.log(a), -np.log(1 - a))
+    assert J.item() == pytest.approx(np.sum(terms) / m, rel=1e-13)
+    interior = (a > 0) & (a < 1)
+    expected = (-(y / np.where(interior, a, 1)) + (1 - y) / np.where(interior, 1 - a, 1)) / m
+    np.testing.assert_allclose(A.grad[interior], expected[interior], rtol=1e-13)
+    assert np.all(np.isfinite(A.grad))
 
 
 def test_before_the_fix_the_composed_loss_was_nan_at_a_rounded_probability():
