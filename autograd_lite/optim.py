@@ -205,6 +205,17 @@ class Optimizer:
                        "hand)"))
         return None
 
+    def __getstate__(self):
+        # The sentinel marks are weak references, which neither pickle nor deep-copy; a copy
+        # starts without them (it names the first origin any active sentinel recorded).
+        state = self.__dict__.copy()
+        state.pop("_sentinel_marks", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._sentinel_marks = weakref.WeakKeyDictionary()
+
     def _mark_sentinels(self):
         if "autograd_lite.check.sentinel" not in sys.modules:
             return  # no sentinel was ever switched on

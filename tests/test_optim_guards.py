@@ -240,3 +240,15 @@ def test_with_the_sentinel_on_and_no_origin_recorded_the_message_says_so():
                            match=r"none recorded since the last good step \(the value came from "
                                  r"outside the recorded graph"):
             optimizer.step()
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd", "adamw", "rmsprop"])
+def test_an_optimizer_can_be_deep_copied_and_pickled_and_keeps_its_checks(kind):
+    import copy
+    import pickle
+    model, optimizer = model_and_optimizer(kind)
+    good_step(model, optimizer)
+    for twin in (copy.deepcopy(optimizer), pickle.loads(pickle.dumps(optimizer))):
+        assert twin.describe() == optimizer.describe() and twin.steps == 1
+        with pytest.raises(ValueError, match="must be finite"):
+            twin.weight_decay = math.inf
