@@ -144,3 +144,8 @@ def test_formulas_for_pictures():
     assert ops_losses.XLOGY.formula(0, "g", names, {}, ((2,), (2,))) == "g·log A"
     assert ops_losses.XLOGY.formula(1, "g", names, {}, ((2,), (2,))) == "g·Y/A (0 where Y = 0)"
     assert "A²" in ops_losses.XDIVY.formula(1, "g", names, {}, ((2,), (2,)))
+
+
+def test_every_primitive_of_ops_losses_is_in_the_tables_above():
+    names = {value.name for value in vars(ops_losses).values() if isinstance(value, ag.Primitive)}
+    assert names == set(PRIMITIVES), "a primitive of ops_losses without its gradient tests"
