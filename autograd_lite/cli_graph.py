@@ -25,7 +25,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import Tensor, binary_cross_entropy, name_scope
+from . import Tensor, name_scope
 from . import reference as ref
 from .cli import UsageError, add_network_options, network_spec, random_network
 from .viz import FORMATS, GraphvizNotFoundError, draw
