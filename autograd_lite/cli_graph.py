@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import Tensor, binary_cross_entropy, name_scope
+from . import Tensor, name_scope
 from . import reference as ref
 from .cli import (CommandFailed, UsageError, add_network_options, check_output, network_spec,
                   random_network, write_output)
@@ -90,7 +90,9 @@ def build_network(spec, arrays):
     m = spec.m
     with name_scope(f"cost J ({spec.loss}, eq 76)"):
         if spec.loss == "log-loss":
-            J = binary_cross_entropy(A[N], Y)                              # eqs 1, 76
+            # eq 1 written with log, so the picture shows dA[N] (eq 77) before eq 78
+            # (binary_cross_entropy would take the sigmoid's logits Z[N])
+            J = -(Y * A[N].log() + (1 - Y) * (1 - A[N]).log()).sum() / m   # eqs 1, 76
         elif spec.loss == "cross-entropy":
             J = -(Y * A[N].log()).sum() / m
         else:  # mse: L = sum over units of (a - y)^2, J = (1/m) sum over samples

@@ -11,36 +11,59 @@ import numpy as np
 
 from . import ops
 from .errors import SaturationWarning, ShapeError
-from .tensor import Tensor, _record, as_tensor
+from .autodiff import name_scope, no_grad
+from .ops_losses import xlogy
+from .tensor import Tensor, as_tensor
 
 
-def binary_cross_entropy(A, Y):
+# Pictures and the check report find a loss that was computed from the logits by this scope
+# on its tensors (``J.scope``), so they can say so (see docs/nn.md, "Losses").
+FUSED_SIGMOID_SCOPE = "binary_cross_entropy from the sigmoid's logits (fused, eq 78)"
+FUSED_SOFTMAX_SCOPE = "cross_entropy from the softmax's logits (log_softmax)"
+
+
+def binary_cross_entropy(A, Y, *, fuse=True):
     """Log-loss of probabilities A against labels Y: eq 1, averaged over the m columns (eq 76).
 
-    Composed from ``log``, so its gradient is exactly the chain rule of eqs 77-78. It does not
-    clamp A (a clamp would change the gradient): a probability of exactly 0 or 1 makes the loss
-    inf or nan, and a ``SaturationWarning`` says where and points to
-    ``binary_cross_entropy_with_logits``, which is exact for any logits Z.
+    - If A was recorded as a sigmoid (``A = Z.sigmoid()``, so ``A.op == "sigmoid"``), the loss
+      is computed from its input, the logits Z, by ``binary_cross_entropy_with_logits(Z, Y)``
+      (as TF-Keras does for a sigmoid output): J is finite for any Z and dJ/dZ = (A - Y) / m
+      exactly (eq 78 with eq 76's 1/m), even where A rounded to exactly 0 or 1. J's tensors
+      then carry the name scope ``FUSED_SIGMOID_SCOPE`` (pictures show it), and A takes no
+      part in J (``A.grad`` stays None). ``fuse=False`` keeps J a function of A, so dA[N]
+      (eq 77) exists in the graph, as the check report and the seed's pictures need.
+    - Otherwise J = -(1/m) sum [xlogy(Y, A) + xlogy(1 - Y, 1 - A)]: the limit 0 log 0 = 0 in
+      value and gradient (``ops_losses.xlogy``), so a confidently right sample (A = Y = 1)
+      costs 0 and moves nothing, and a confidently wrong one (A = 1, Y = 0) costs +inf, with a
+      ``SaturationWarning`` naming it. A is never clamped (a clamp changes the gradient).
     """
-    A, Y = as_tensor(A), as_tensor(Y)
+    A = as_tensor(A)
+    Y = as_tensor(Y, A)
     _check_same_shape("binary_cross_entropy", "probabilities A", A, "labels Y", Y)
-    probabilities = A.data
+    if A.ndim == 0:
+        raise ShapeError("binary_cross_entropy: A is a scalar; pass an (n, m) or (m,) array "
+                         "(samples along the last axis)")
+    if fuse and A.op == "sigmoid" and len(A.parents) == 1:
+        with name_scope(FUSED_SIGMOID_SCOPE):
+            return binary_cross_entropy_with_logits(A.parents[0], Y)
+    probabilities, labels = A.data, Y.data
     if np.any(probabilities < 0) or np.any(probabilities > 1):
         raise ValueError(
             f"binary_cross_entropy: probabilities A must lie in [0, 1], got values from "
-            f"{probabilities.min():.6g} to {probabilities.max():.6g}; if these are logits Z, use "
-            f"binary_cross_entropy_with_logits(Z, Y)")
-    saturated = (probabilities == 0) | (probabilities == 1)
-    if saturated.any():
-        first = tuple(int(i) for i in np.argwhere(saturated)[0])
+            f"{np.nanmin(probabilities):.6g} to {np.nanmax(probabilities):.6g}; if these are "
+            f"logits Z, use binary_cross_entropy_with_logits(Z, Y)")
+    wrong = ((probabilities == 0) & (labels != 0)) | ((probabilities == 1) & (labels != 1))
+    if wrong.any():
+        first = tuple(int(i) for i in np.argwhere(wrong)[0])
         warnings.warn(
-            f"binary_cross_entropy: {int(saturated.sum())} of {probabilities.size} probabilities "
-            f"in {A.name or 'A'} are exactly 0 or 1 (first at index {first}): the sigmoid "
-            f"saturated, so log-loss is inf or nan there and so is its gradient. Compute the loss "
-            f"from the logits Z with binary_cross_entropy_with_logits(Z, Y), which is exact for "
-            f"any Z.", SaturationWarning, stacklevel=2)
+            f"binary_cross_entropy: {int(wrong.sum())} of {probabilities.size} probabilities in "
+            f"{A.name or 'A'} are exactly 0 or 1 on the wrong side of their label (first at "
+            f"index {first}: A = {float(probabilities[first]):g}, Y = {float(labels[first]):g}): "
+            f"log-loss is +inf there. Compute A as a sigmoid of logits Z (then the loss uses Z), "
+            f"or use binary_cross_entropy_with_logits(Z, Y), which is exact for any Z.",
+            SaturationWarning, stacklevel=2)
     m = A.shape[-1]
-    return -(Y * A.log() + (1 - Y) * (1 - A).log()).sum() / m
+    return -(xlogy(Y, A) + xlogy(1 - Y, 1 - A)).sum() / m
 
 
 def binary_cross_entropy_with_logits(Z, Y):
@@ -49,8 +72,8 @@ def binary_cross_entropy_with_logits(Z, Y):
     Its gradient is exactly dJ/dZ = (sigmoid(Z) - Y) / m: eq 78's dZ[N] = A[N] - Y with eq 76's
     1/m, for any Z (no log of a rounded 0 or 1).
     """
-    Z, Y = as_tensor(Z), as_tensor(Y, Z)
-    return _record(ops.BCE_WITH_LOGITS, (Z, Y), {})
+    Z = as_tensor(Z)
+    return ops.BCE_WITH_LOGITS(Z, as_tensor(Y, Z))
 
 
 def _check_same_shape(op_name, name_a, a, name_b, b):
@@ -64,10 +87,11 @@ def softmax_cross_entropy(Z, Y):
 
     Per sample ``L = -sum_k y_k log softmax(z)_k`` (the multi-class form of eq 1, summed over
     the output units), and ``J = (1/m) sum_i L(i)`` (eq 76). ``Y`` is either one column per
-    sample (n[N] x m: one-hot, or any probability vectors) or the class indices, an integer
-    array of shape (m,). Composed from ``log_softmax`` (stable for any Z) and, for indices,
-    differentiable integer indexing, so dJ/dZ = (softmax(Z) - Y) / m comes from the engine:
-    the softmax counterpart of eq 78's dZ[N] = A[N] - Y, with eq 76's 1/m.
+    sample (n[N] x m: one-hot, or any probability vectors) or the class indices, integers of
+    shape (m,) as an ndarray, a list or a Tensor (PyTorch's ``cross_entropy`` takes both kinds
+    too). Composed from ``log_softmax`` (stable for any Z) and, for indices, differentiable
+    integer indexing, so dJ/dZ = (softmax(Z) - Y) / m comes from the engine: the softmax
+    counterpart of eq 78's dZ[N] = A[N] - Y, with eq 76's 1/m.
     """
     Z = as_tensor(Z)
     if Z.ndim != 2:
@@ -75,7 +99,7 @@ def softmax_cross_entropy(Z, Y):
                          f"got shape {Z.shape}")
     n, m = Z.shape
     log_probabilities = Z.log_softmax(axis=0)
-    if isinstance(Y, Tensor) or np.ndim(Y) == 2:
+    if np.ndim(Y.data if isinstance(Y, Tensor) else Y) == 2:
         Y = as_tensor(Y, Z)
         _check_same_shape("softmax_cross_entropy", "logits Z", Z, "one-hot labels Y", Y)
         return -(Y * log_probabilities).sum() / m
@@ -83,28 +107,62 @@ def softmax_cross_entropy(Z, Y):
     return -log_probabilities[classes, np.arange(m)].sum() / m
 
 
-def cross_entropy(A, Y):
+def cross_entropy(A, Y, *, fuse=True):
     """Cross-entropy of probabilities A (a softmax output, n[N] x m) against the classes Y.
 
     ``L = -sum_k y_k log a_k`` per sample, ``J = (1/m) sum_i L(i)`` (eqs 1 and 76, the
     reference derivation's "cross-entropy"). ``Y`` is one-hot columns (n[N] x m) or class
-    indices of shape (m,). Composed from ``log``: a probability of exactly 0 for the true class
-    gives inf; ``softmax_cross_entropy(Z, Y)`` on the logits never does.
+    indices of shape (m,) (ndarray, list or Tensor).
+
+    - If A was recorded as a softmax over the classes (``A = Z.softmax(axis=0)``), the loss is
+      ``softmax_cross_entropy(Z, Y)``, from log_softmax of the logits: finite for any Z, and
+      dJ/dZ = (A - Y) / m exactly. J's tensors carry the name scope ``FUSED_SOFTMAX_SCOPE``;
+      ``fuse=False`` keeps J a function of A (dA[N], eq 77, in the graph).
+    - Otherwise ``-xlogy(Y, A)``: a class with y = 0 costs 0 even where a = 0; a true class
+      with a = 0 costs +inf, with a ``SaturationWarning``. Never a clamp.
     """
     A = as_tensor(A)
     if A.ndim != 2:
         raise ShapeError(f"cross_entropy: probabilities A must be n[N] x m, got shape {A.shape}")
     n, m = A.shape
-    if np.any(A.data < 0) or np.any(A.data > 1):
-        raise ValueError(f"cross_entropy: probabilities A must lie in [0, 1], got values from "
-                         f"{A.data.min():.6g} to {A.data.max():.6g}; if these are logits Z, use "
-                         f"softmax_cross_entropy(Z, Y)")
-    if isinstance(Y, Tensor) or np.ndim(Y) == 2:
+    one_hot = np.ndim(Y.data if isinstance(Y, Tensor) else Y) == 2
+    if one_hot:
         Y = as_tensor(Y, A)
         _check_same_shape("cross_entropy", "probabilities A", A, "one-hot labels Y", Y)
-        return -(Y * A.log()).sum() / m
-    classes = class_indices("cross_entropy", Y, n, m)
+        labels = Y.data
+    else:
+        classes = class_indices("cross_entropy", Y, n, m)
+        labels = np.zeros((n, m))
+        labels[classes, np.arange(m)] = 1.0
+    if fuse and _softmax_over_classes(A):
+        with name_scope(FUSED_SOFTMAX_SCOPE):
+            return softmax_cross_entropy(A.parents[0], Y if one_hot else classes)
+    if np.any(A.data < 0) or np.any(A.data > 1):
+        raise ValueError(f"cross_entropy: probabilities A must lie in [0, 1], got values from "
+                         f"{np.nanmin(A.data):.6g} to {np.nanmax(A.data):.6g}; if these are "
+                         f"logits Z, use softmax_cross_entropy(Z, Y)")
+    wrong = (A.data == 0) & (labels != 0)
+    if wrong.any():
+        first = tuple(int(i) for i in np.argwhere(wrong)[0])
+        warnings.warn(
+            f"cross_entropy: {int(wrong.sum())} labelled classes have probability exactly 0 in "
+            f"{A.name or 'A'} (first at index {first}): cross-entropy is +inf there. Compute A "
+            f"as a softmax of logits Z (then the loss uses Z), or use "
+            f"softmax_cross_entropy(Z, Y), which is exact for any Z.",
+            SaturationWarning, stacklevel=2)
+    if one_hot:
+        return -xlogy(Y, A).sum() / m
     return -A[classes, np.arange(m)].log().sum() / m
+
+
+def _softmax_over_classes(A):
+    """Whether A was recorded as ``Z.softmax(axis=0)``: its op is softmax, and the softmax of its
+    input over axis 0 is A itself (the public face does not tell the axis; the same forward
+    on the same array gives the same bits)."""
+    if A.op != "softmax" or len(A.parents) != 1 or A.parents[0].shape != A.shape:
+        return False
+    with no_grad():
+        return bool(np.array_equal(A.parents[0].softmax(axis=0).data, A.data))
 
 
 def mean_squared_error(A, Y):
@@ -126,7 +184,7 @@ def mean_squared_error(A, Y):
 
 def class_indices(op_name, Y, n_classes, m):
     """``Y`` as an integer array of m class indices in [0, n_classes), or a clear error."""
-    labels = np.asarray(Y)
+    labels = np.asarray(Y.data if isinstance(Y, Tensor) else Y)
     if labels.shape != (m,):
         raise ShapeError(f"{op_name}: class labels Y must have shape ({m},) (one index per "
                          f"sample) or ({n_classes}, {m}) (one-hot columns), got shape {labels.shape}")

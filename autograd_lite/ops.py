@@ -842,7 +842,13 @@ class BinaryCrossEntropyWithLogits(Primitive):
         if z.ndim == 0:
             raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
         m = z.shape[-1]
-        per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        with np.errstate(invalid="ignore"):  # inf - inf at z = ±inf: its limit is put below
+            per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        infinite = np.isinf(z)
+        if infinite.any():  # the limit at z = ±inf: |z| times the wrong label's weight (0 if 0)
+            wrong = np.where(z > 0, 1 - y, y)
+            per_element = np.where(infinite, np.where(wrong == 0, 0.0, np.abs(z) * wrong),
+                                   per_element)
         return np.asarray(np.sum(per_element) / m)
 
     def vjp(self, g, inputs, output, wants):

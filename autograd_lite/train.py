@@ -9,17 +9,21 @@ needs the optional ``plot`` extra (matplotlib).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .autodiff import no_grad
-from .errors import ShapeError
+from .errors import SaturationWarning, ShapeError
 from .files import check_writable, write_atomically
+from .files import read_npz
+from .nn.serialization import write_npz
 from .tensor import Tensor
 
 
@@ -71,10 +75,79 @@ def columns(array, index):
 
 
 def batches(m, batch_size, rng=None):
-    """Column indices of the mini-batches of one epoch: shuffled by ``rng`` if given."""
+    """Column indices of the mini-batches of one epoch: shuffled by ``rng`` (a ``Shuffler`` or a
+    ``numpy.random.Generator``) if given."""
     order = rng.permutation(m) if rng is not None else np.arange(m)
     size = m if batch_size is None else batch_size
     return [order[start:start + size] for start in range(0, m, size)]
+
+
+class Shuffler:
+    """The generator that shuffles the columns every epoch, with a state that can be saved.
+
+    ``Shuffler(seed)`` wraps ``numpy.random.default_rng(seed)`` (or a Generator you pass).
+    ``state_dict()`` / ``load_state_dict()`` and ``save(path)`` / ``load(path)`` keep the bit
+    generator's exact state, so a mini-batch run stopped after k epochs and resumed from the
+    saved model, optimizer and shuffler draws the same permutations, and takes the same steps,
+    as one that never stopped, bit for bit. The file is an ``.npz`` holding the state as a
+    JSON string of numbers (read with ``allow_pickle=False``; loading runs no code)."""
+
+    def __init__(self, seed=None):
+        self.generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def permutation(self, m):
+        return self.generator.permutation(m)
+
+    def state_dict(self) -> dict:
+        """``{"format": 1, "bit_generator": "PCG64", "state": <JSON text>}``."""
+        state = self.generator.bit_generator.state
+        return {"format": 1, "bit_generator": state["bit_generator"],
+                "state": json.dumps(state, default=_plain)}
+
+    def load_state_dict(self, state: dict, source="Shuffler.load_state_dict"):
+        """Set the generator to ``state`` (from ``state_dict``); unchanged on any error."""
+        expected = {"format", "bit_generator", "state"}
+        if not isinstance(state, dict) or set(state) != expected:
+            keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{source}: a shuffler state has the keys {sorted(expected)}, got "
+                             f"{keys}; the shuffler is unchanged")
+        if state["format"] != 1:
+            raise ValueError(f"{source}: the state has format {state['format']!r}; this version "
+                             f"reads format 1; the shuffler is unchanged")
+        ours = self.generator.bit_generator.state["bit_generator"]
+        if state["bit_generator"] != ours:
+            raise ValueError(f"{source}: the state is of a {state['bit_generator']!r} generator, "
+                             f"this shuffler's is {ours!r}; the shuffler is unchanged")
+        trial = type(self.generator.bit_generator)()
+        try:
+            values = json.loads(str(state["state"]))
+            trial.state = values
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{source}: the saved generator state is not valid ({error}); the "
+                             f"shuffler is unchanged") from None
+        self.generator = np.random.Generator(trial)
+        return self
+
+    def save(self, path):
+        """Write ``state_dict()`` to ``path`` as an ``.npz``, atomically."""
+        write_npz(path, {key: np.array(value) for key, value in self.state_dict().items()})
+
+    def load(self, path):
+        path = os.fspath(path)
+        source = f"Shuffler.load {path!r}"
+        arrays = read_npz(path, source=source, expected="a shuffler state written by Shuffler.save",
+                          unchanged="the shuffler is unchanged")
+        state = {key: (array.item() if array.ndim == 0 else array) for key, array in arrays.items()}
+        return self.load_state_dict(state, source)
+
+
+def _plain(value):
+    """numpy values in a bit generator's state (MT19937's key array) as JSON-able ones."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save {type(value).__name__} in a shuffler state")
 
 
 # --- history ------------------------------------------------------------------------------------
@@ -89,6 +162,8 @@ class History:
     loss: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     seconds: float = 0.0
+    stopped_epoch: int = None   # the epoch early stopping ended the run at, else None
+    best_epoch: int = None      # the epoch whose weights early stopping restored, else None
 
     def record(self, epoch, loss, values):
         self.epochs.append(epoch)
@@ -221,12 +296,79 @@ def _as_array(value):
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
-def _check_samples(X, Y, label):
+def _check_samples(X, Y, label, owner="fit"):
     if X.ndim != 2:
-        raise ShapeError(f"fit: {label}X must be n[0] x m (samples as columns), got shape {X.shape}")
+        raise ShapeError(f"{owner}: {label}X must be n[0] x m (samples as columns), got shape {X.shape}")
     if Y.shape[-1:] != (X.shape[1],):
-        raise ShapeError(f"fit: {label}X has {X.shape[1]} samples (columns) but {label}Y has "
+        raise ShapeError(f"{owner}: {label}X has {X.shape[1]} samples (columns) but {label}Y has "
                          f"shape {Y.shape}; Y's last axis must be the same m")
+    if X.shape[1] == 0:
+        raise ValueError(f"{owner}: {label}X has no samples (shape {X.shape}): nothing to train on "
+                         f"or to evaluate")
+    for name, array in (("X", X), ("Y", Y)):
+        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+            bad = ~np.isfinite(array)
+            columns_hit = np.unique(np.nonzero(bad)[-1])
+            raise ValueError(
+                f"{owner}: {label}{name} holds {int(np.isnan(array).sum())} nan and "
+                f"{int(np.isinf(array).sum())} inf entries, in {columns_hit.size} of "
+                f"{array.shape[-1]} samples (first: column {int(columns_hit[0])}); every loss and "
+                f"gradient of those samples would be NaN. Drop or impute them first")
+
+
+class EarlyStopping:
+    """Stop ``fit`` when a validation metric has not improved for ``patience`` epochs (Keras's
+    ``EarlyStopping``; PyTorch has no built-in).
+
+    ``EarlyStopping(monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
+    restore_best_weights=True)``: ``monitor`` is a key fit records each epoch (``val_loss``,
+    ``val_accuracy``, ``loss``, ...); ``mode`` "min", "max" or "auto" (min for names holding
+    "loss"); an improvement must beat the best by more than ``min_delta``. With
+    ``restore_best_weights`` the model ends with the parameters of its best epoch (the
+    optimizer's state is not rewound). ``fit`` records ``history.stopped_epoch`` and
+    ``history.best_epoch``."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
+                 restore_best_weights=True):
+        if not isinstance(patience, (int, np.integer)) or isinstance(patience, bool) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be a whole number >= 0, got {patience!r}")
+        if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta) or min_delta < 0:
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
+        if mode == "auto":
+            mode = "min" if "loss" in monitor else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, int(patience), min_delta, mode
+        self.restore_best_weights = restore_best_weights
+
+    def start(self):
+        self.best, self.best_epoch, self.best_weights, self.waited = None, None, None, 0
+
+    def improved(self, value):
+        if self.best is None:
+            return math.isfinite(value)
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def update(self, epoch, values, parameters):
+        """Record the epoch; True if training should stop."""
+        if self.monitor not in values:
+            raise ValueError(f"EarlyStopping: fit records {sorted(values) or 'no metric'} each "
+                             f"epoch, not {self.monitor!r} (val_ metrics need validation=...)")
+        value = float(values[self.monitor])
+        if self.improved(value):
+            self.best, self.best_epoch, self.waited = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = [parameter.data.copy() for parameter in parameters]
+            return False
+        self.waited += 1
+        return self.waited > self.patience
+
+    def restore(self, parameters):
+        if self.restore_best_weights and self.best_weights is not None:
+            for parameter, value in zip(parameters, self.best_weights):
+                parameter.data = value.copy()
 
 
 def _metric_name(metric):
@@ -238,16 +380,28 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
 
     Returns ``{"loss": J, name_of_metric: value}``. With ``batch_size`` the forward pass runs
     in chunks (the loss is weighted by chunk size, so the result equals one full pass).
+
+    Under ``no_grad`` the engine records no operation, so a loss such as
+    ``binary_cross_entropy`` cannot see that the output is a sigmoid and compute J from its
+    logits (it takes the xlogy form: +inf for a confidently wrong sample). A chunk whose loss is
+    not finite is therefore computed again with recording on, so the loss here is the one
+    ``fit`` trains on.
     """
     X, Y = _as_array(X), _as_array(Y)
-    _check_samples(X, Y, "")
+    _check_samples(X, Y, "", "evaluate")
     m = X.shape[1]
     total, outputs = 0.0, []
-    with no_grad():
-        for index in batches(m, batch_size):
-            output = model(Tensor(columns(X, index)))
-            total += loss_fn(output, columns(Y, index)).item() * len(index)
-            outputs.append(output.data)
+    for index in batches(m, batch_size):
+        X_chunk, Y_chunk = columns(X, index), columns(Y, index)
+        with no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SaturationWarning)  # recomputed below if it matters
+            output = model(Tensor(X_chunk))
+            value = loss_fn(output, Y_chunk).item()
+        if not math.isfinite(value):
+            recorded = model(Tensor(X_chunk))
+            value = loss_fn(recorded, Y_chunk).item()
+        total += value * len(index)
+        outputs.append(output.data)
     result = {"loss": total / m}
     if metric is not None:
         result[_metric_name(metric)] = metric(np.concatenate(outputs, axis=-1), Y)
@@ -255,23 +409,33 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
 
 
 def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metric=None,
-        validation=None, log_every=None, stream=None, progress="auto", verbose=True):
+        validation=None, log_every=None, stream=None, progress="auto", verbose=True,
+        early_stopping=None, initial_epoch=0, scheduler=None):
     """Train ``model`` on the columns of X: per mini-batch, eqs 33-34 forward, J (eq 76),
     backward (eqs 77-84 by the engine), and the optimizer's step (eqs 74-75).
 
     - ``loss_fn(output, Y_batch)`` returns J for a batch (e.g. ``softmax_cross_entropy``).
     - ``batch_size`` None: the whole set each step (batch gradient descent, as in the seed).
-    - ``rng``: a ``numpy.random.Generator`` (or int seed) that shuffles the columns every epoch;
-      None keeps the order (deterministic full-batch training).
+    - ``rng``: a ``Shuffler`` (whose state can be saved, so a stopped run resumes bit for bit),
+      a ``numpy.random.Generator`` or an int seed, that shuffles the columns every epoch; None
+      keeps the order (deterministic full-batch training).
     - ``metric(output, Y) -> float``, e.g. ``accuracy``: recorded per epoch from the batch outputs.
     - ``validation=(X_val, Y_val)``: evaluated under ``no_grad`` after every epoch, recorded as
       ``val_loss`` and ``val_<metric>``.
+    - ``early_stopping=EarlyStopping(...)``: stop when the monitored metric stops improving,
+      and (by default) restore the best epoch's weights.
+    - ``scheduler``: a learning-rate schedule (``optim.StepLR``, ...) stepped after each epoch.
+    - ``initial_epoch``: the number of epochs already done (when resuming), so the history and
+      the log count on from there.
     - Progress goes to ``stream`` (default stderr): a line ``epoch  loss  metric`` every
       ``log_every`` epochs (default: about ten lines per run; ``verbose=False`` for none), and a
       ``ProgressBar`` per ``progress`` ("auto": long runs on a terminal only; True; False).
 
-    Returns the ``History``. Stops with a FloatingPointError naming the epoch and batch if J
-    becomes nan or inf (usually: the learning rate is too large).
+    Returns the ``History``. X and Y must be finite (NaN in the data is refused up front). If J
+    becomes NaN or Inf, or the optimizer refuses a step (``optim.NonFiniteGradientError``: a NaN
+    or Inf gradient), ``fit`` stops with that error, its message prefixed by the epoch and
+    batch; the model keeps the parameters of the last good step and ``error.history`` holds the
+    epochs completed.
     """
     X, Y = _as_array(X), _as_array(Y)
     _check_samples(X, Y, "")
@@ -280,11 +444,19 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
         _check_samples(X_val, Y_val, "validation ")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a whole number >= 0, got {epochs!r}")
+    if not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"fit: initial_epoch must be a whole number >= 0, got {initial_epoch!r}")
     m = X.shape[1]
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"fit: batch_size must be a whole number >= 1 or None, got {batch_size!r}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
+    if rng is not None and not isinstance(rng, (Shuffler, np.random.Generator)):
         rng = np.random.default_rng(rng)
+    if early_stopping is not None:
+        if not isinstance(early_stopping, EarlyStopping):
+            raise TypeError(f"fit: early_stopping must be a train.EarlyStopping, got "
+                            f"{type(early_stopping).__name__}")
+        early_stopping.start()
+    parameters = list(model.parameters())
     stream = sys.stderr if stream is None else stream
     log_every = log_every or max(1, epochs // 10)
     per_epoch = math.ceil(m / (batch_size or m))
@@ -292,7 +464,8 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
     name = _metric_name(metric) if metric is not None else None
     history = History()
     started = time.monotonic()
-    for epoch in range(1, epochs + 1):
+    last = initial_epoch + epochs
+    for epoch in range(initial_epoch + 1, last + 1):
         total, outputs, order = 0.0, [], []
         for batch, index in enumerate(batches(m, batch_size, rng), start=1):
             output = model(Tensor(columns(X, index)))
@@ -300,17 +473,24 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
             value = J.item()
             if not math.isfinite(value):
                 bar.clear()
-                raise FloatingPointError(
-                    f"fit: the loss became {value} at epoch {epoch}, batch {batch}; the learning "
-                    f"rate ({getattr(optimizer, 'lr', '?')}) is probably too large")
+                raise _stopped(FloatingPointError(
+                    f"the loss became {value}; X and Y are finite, so the model or the loss made "
+                    f"it: a learning rate ({getattr(optimizer, 'lr', '?')}) too large, or a loss "
+                    f"on probabilities that saturated (compute it from the logits)"),
+                    epoch, batch, history, started)
             optimizer.zero_grad()
             J.backward()
-            optimizer.step()
+            try:
+                optimizer.step()
+            except FloatingPointError as error:
+                bar.clear()
+                raise _stopped(error, epoch, batch, history, started) from None
             total += value * len(index)
             if metric is not None:
                 outputs.append(output.data)
                 order.append(index)
-            bar.update((epoch - 1) * per_epoch + batch, f"epoch {epoch}/{epochs} loss {value:.4f}")
+            bar.update((epoch - initial_epoch - 1) * per_epoch + batch,
+                       f"epoch {epoch}/{last} loss {value:.4f}")
         values = {}
         if metric is not None:
             values[name] = metric(np.concatenate(outputs, axis=-1), columns(Y, np.concatenate(order)))
@@ -318,15 +498,41 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
             scores = evaluate(model, loss_fn, X_val, Y_val, metric)
             values.update({f"val_{key}": value for key, value in scores.items()})
         history.record(epoch, total / m, values)
-        if verbose and (epoch % log_every == 0 or epoch == epochs or epoch == 1):
+        if scheduler is not None:
+            scheduler.step()
+        stop = early_stopping is not None and early_stopping.update(
+            epoch, {"loss": total / m, **values}, parameters)
+        if verbose and (epoch % log_every == 0 or epoch == last or epoch == initial_epoch + 1 or stop):
             bar.clear()
             extras = "".join(f"  {key} {value:.4f}" for key, value in values.items())
-            stream.write(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {total / m:.4f}{extras}\n")
+            stream.write(f"epoch {epoch:>{len(str(last))}}/{last}  loss {total / m:.4f}{extras}\n")
             stream.flush()
+        if stop:
+            history.stopped_epoch = epoch
+            break
+    if early_stopping is not None:
+        history.best_epoch = early_stopping.best_epoch
+        early_stopping.restore(parameters)
+        if verbose and history.stopped_epoch is not None:
+            stream.write(f"early stopping at epoch {history.stopped_epoch}: "
+                         f"{early_stopping.monitor} has not improved for "
+                         f"{early_stopping.patience + 1} epochs; best {early_stopping.best:.4f} at "
+                         f"epoch {early_stopping.best_epoch}"
+                         f"{' (its weights restored)' if early_stopping.best_weights else ''}\n")
     bar.clear()
     history.seconds = time.monotonic() - started
     return history
 
 
-__all__ = ["fit", "evaluate", "History", "ProgressBar", "accuracy", "accuracy_of_probabilities",
-           "batches"]
+def _stopped(error, epoch, batch, history, started):
+    """``error`` with the epoch and batch in front of its message, carrying the history."""
+    history.seconds = time.monotonic() - started
+    error.args = (f"fit stopped at epoch {epoch}, batch {batch}: {error} (the model keeps the "
+                  f"parameters of the last good step; error.history holds the "
+                  f"{len(history.epochs)} completed epochs)",) + tuple(error.args[1:])
+    error.epoch, error.batch, error.history = epoch, batch, history
+    return error
+
+
+__all__ = ["fit", "evaluate", "History", "ProgressBar", "EarlyStopping", "Shuffler", "accuracy",
+           "accuracy_of_probabilities", "batches"]

@@ -326,6 +326,11 @@ def seed_network_forward(W2_scale=1.0, loss=ag.binary_cross_entropy):
     return loss(Z2.sigmoid().named("A[2]"), Y).named("J")
 
 
+def eq_1_with_log(A, Y):
+    """Eq 1 as a learner writes it, with log: ag.binary_cross_entropy would take the logits."""
+    return -(Y * A.log() + (1 - Y) * (1 - A).log()).sum() / A.shape[-1]
+
+
 def test_sentinel_is_quiet_on_a_healthy_network():
     with check.sentinel() as watch:
         seed_network_forward().backward()
@@ -336,7 +341,7 @@ def test_sentinel_names_the_saturated_sigmoid_before_the_loss_is_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the loss's and numpy's warnings: the sentinel records
         with check.sentinel(action="record") as watch:
-            J = seed_network_forward(W2_scale=-300.0)
+            J = seed_network_forward(W2_scale=-300.0, loss=eq_1_with_log)
             J.backward()
     first = watch.events[0]
     assert (first.kind, first.phase, first.op, first.name) == ("saturated", "forward", "sigmoid", "'A[2]'")

@@ -36,7 +36,8 @@ def make_loss(W, b, activations, fused=True):
             A = ACTIVATIONS[activations[l]](Z) if l < len(W) - 1 else Z
         if fused:
             return ag.binary_cross_entropy_with_logits(Z, Y)        # eqs 1, 7, 76
-        return ag.binary_cross_entropy(Z.sigmoid(), Y)              # composed, with 1 - Y, 1 - A
+        A = Z.sigmoid()           # composed, with 1 - Y, 1 - A (binary_cross_entropy would fuse)
+        return -(Y * A.log() + (1 - Y) * (1 - A).log()).sum() / A.shape[-1]
     return loss
 
 

@@ -5,6 +5,7 @@ Shape errors are raised when the op is called (not later in backward) and never 
 traceback from inside the engine (``raise ... from None``).
 """
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -145,24 +146,33 @@ def test_retain_grad_on_a_constant():
 
 # --- losses --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("a", [[[1.0, 0.5]], [[0.0, 0.5]], [[0.2, 1.0], [0.0, 0.3]]])
-def test_binary_cross_entropy_warns_at_probability_0_or_1_and_points_to_logits(a):
+@pytest.mark.parametrize("a", [[[1.0, 0.5]], [[0.2, 1.0], [0.0, 0.3]]])
+def test_binary_cross_entropy_warns_at_a_confidently_wrong_probability_and_points_to_logits(a):
     A = T(a, requires_grad=True)
     Y = np.zeros_like(A.data)
-    # NOTE: numpy's own 0 * inf and 1 / 0 warnings follow the engine's explanation; silenced here.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        with pytest.warns(ag.SaturationWarning, match=r"exactly 0 or 1 .*binary_cross_entropy_with_logits\(Z, Y\)"):
-            J = ag.binary_cross_entropy(A, Y)
-        J.backward()                                   # not clamped: the loss really is inf / nan
+    with pytest.warns(ag.SaturationWarning, match=r"exactly 0 or 1 on the wrong side .*"
+                                                  r"binary_cross_entropy_with_logits\(Z, Y\)"):
+        J = ag.binary_cross_entropy(A, Y)
     assert issubclass(ag.SaturationWarning, RuntimeWarning)
-    assert not np.all(np.isfinite(A.grad)) or not np.isfinite(J.item())
+    assert J.item() == np.inf                       # not clamped, and not NaN: the loss is +inf
+
+
+def test_binary_cross_entropy_is_silent_and_finite_at_a_confidently_right_probability():
+    A = T([[0.0, 0.5, 1.0]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        J = ag.binary_cross_entropy(A, np.array([[0.0, 1.0, 1.0]]))   # 0 log 0 = 0 (xlogy)
+        J.backward()
+    assert J.item() == pytest.approx(np.log(2) / 3, rel=1e-15)
+    np.testing.assert_allclose(A.grad, [[1 / 3, -2 / 3, -1 / 3]], rtol=1e-15)
 
 
 def test_binary_cross_entropy_warning_counts_and_locates_the_saturated_entries():
-    A = T([[0.5, 1.0, 0.0]], name="A[2]")
-    with np.errstate(invalid="ignore"), pytest.warns(ag.SaturationWarning, match=re.escape(
-            "binary_cross_entropy: 2 of 3 probabilities in A[2] are exactly 0 or 1 (first at index (0, 1))")):
-        ag.binary_cross_entropy(A, T([[1.0, 1.0, 0.0]]))
+    A = T([[0.5, 1.0, 0.0, 1.0]], name="A[2]")
+    with pytest.warns(ag.SaturationWarning, match=re.escape(
+            "binary_cross_entropy: 2 of 4 probabilities in A[2] are exactly 0 or 1 on the wrong "
+            "side of their label (first at index (0, 2): A = 0, Y = 1)")):
+        ag.binary_cross_entropy(A, T([[1.0, 1.0, 1.0, 0.0]]))
 
 
 def test_binary_cross_entropy_refuses_values_outside_0_1_as_probable_logits():

@@ -48,6 +48,11 @@ OPTIMIZERS = {
     "sgd_momentum": lambda params, lr=0.5: optim.SGD(params, lr=lr, momentum=0.9),
     "sgd_momentum_decay": lambda params, lr=0.5: optim.SGD(params, lr=lr, momentum=0.8,
                                                            weight_decay=0.01),
+    "adamw": lambda params, lr=0.05: optim.AdamW(params, lr=lr, weight_decay=0.05),
+    "rmsprop": lambda params, lr=0.01: optim.RMSprop(params, lr=lr),
+    "rmsprop_all": lambda params, lr=0.01: optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-6,
+                                                         weight_decay=0.01, momentum=0.5,
+                                                         centered=True),
 }
 
 
@@ -243,6 +248,17 @@ REFUSALS = [
                  r"got 2\.0"),
     ("a negative step count", "adam", spoil(["steps"], -1),
      ValueError, r"steps must be a whole number >= 0, got -1"),
+    ("a NaN hyperparameter", "adam", spoil(["hyperparameters", "eps"], float("nan")),
+     ValueError, r"eps must be finite, got nan"),
+    ("an infinite weight decay", "adam", spoil(["hyperparameters", "weight_decay"], float("inf")),
+     ValueError, r"weight_decay must be finite, got inf"),
+    ("a negative second moment", "adam", spoil(["parameters", 2, "v"], lambda v: v - 1.0),
+     ValueError, r"parameter 2 \(layers\.1\.W, W\[2\]\)'s saved v holds 4 negative entries "
+                 r"\(a mean of squared gradients is >= 0\), e\.g\. -0\.99\d*"),
+    ("a NaN first moment", "adam", spoil(["parameters", 3, "m"], lambda m: m * np.nan),
+     ValueError, r"parameter 3 \(layers\.1\.b, b\[2\]\)'s saved m holds 1 nan and 0 inf entries"),
+    ("an AdamW state", "adamw", None,
+     ValueError, r"the state was saved by 'AdamW', not 'Adam'"),
     ("parameters in another order", "adam",
      lambda state: state["parameters"].update({0: state["parameters"][2], 2: state["parameters"][0]}),
      ValueError, r"parameter 0 \(layers\.0\.W, W\[1\]\) is 'layers\.0\.W' here but 'layers\.1\.W' "
@@ -296,6 +312,32 @@ def test_an_sgd_velocity_of_another_shape_is_refused():
     with pytest.raises(ShapeError, match=r"parameter 2 \(layers\.1\.W, W\[2\]\) has shape \(1, 4\) "
                                          r"but its saved velocity has shape \(4, 1\)"):
         target.load_state_dict(state)
+    assert_same_state(target.state_dict(), before)
+
+
+@pytest.mark.parametrize("kind, key, value, message", [
+    ("sgd_momentum", "velocity", np.inf, r"saved velocity holds 0 nan and 4 inf entries"),
+    ("sgd_momentum", "velocity", np.nan, r"saved velocity holds 4 nan and 0 inf entries"),
+    ("rmsprop_all", "square_avg", -1.0, r"saved square_avg holds 4 negative entries"),
+    ("rmsprop_all", "momentum_buffer", np.nan, r"saved momentum_buffer holds 4 nan"),
+    ("rmsprop_all", "grad_avg", np.inf, r"saved grad_avg holds 0 nan and 4 inf"),
+])
+def test_non_finite_buffers_are_refused_where_loaded(kind, key, value, message, tmp_path):
+    """A NaN velocity or moment, or a negative mean of squares, would make the next step NaN."""
+    target = trained(kind, lr=0.2)
+    before = target.state_dict()
+    source = trained(kind, steps=4)
+    state = source.state_dict()
+    state["parameters"][2][key] = np.full((1, 4), value)
+    with pytest.raises(ValueError, match=r"parameter 2 \(layers\.1\.W, W\[2\]\)'s " + message):
+        target.load_state_dict(state)
+    assert_same_state(target.state_dict(), before)
+    source.load_state_dict(state) if False else None
+    path = tmp_path / "spoiled.npz"
+    flat = optim._flatten(state)
+    np.savez(path, **flat)
+    with pytest.raises(ValueError, match=message):
+        target.load(path)
     assert_same_state(target.state_dict(), before)
 
 

@@ -107,7 +107,8 @@ def test_multi_class_with_label_indices_and_regression_targets():
 def test_a_loss_that_blows_up_stops_with_the_epoch_and_batch():
     X, Y = xor_like(m=20)
     model = nn.MLP([2, 4, 1], ["relu", "identity"], rng=np.random.default_rng(0))
-    with pytest.raises(FloatingPointError, match=r"loss became (nan|inf) at epoch \d+, batch 1.*learning rate \(1e\+30\)"), \
+    with pytest.raises(FloatingPointError, match=r"fit stopped at epoch \d+, batch 1: the loss "
+                                                 r"became (nan|inf).*learning rate \(1e\+30\)"), \
             np.errstate(all="ignore"):
         train.fit(model, mean_squared_error, X, Y, optim.SGD(model, lr=1e30), 5, verbose=False)
 

@@ -37,7 +37,8 @@ def seed_network(m=5, scopes=True, seed=0):
             Z = (W @ A + b).named(f"Z[{l}]")          # eqs 26, 28
             A = Z.sigmoid().named(f"A[{l}]")          # eqs 27, 29
         net.update({f"W{l}": W, f"b{l}": b, f"Z{l}": Z, f"A{l}": A})
-    net["J"] = ag.binary_cross_entropy(A, Y).named("J")  # eqs 1, 76
+    # eq 1 written with log (binary_cross_entropy would take the sigmoid's logits Z[2])
+    net["J"] = (-(Y * A.log() + (1 - Y) * (1 - A).log()).sum() / m).named("J")  # eqs 1, 76
     return net
 
 
@@ -607,7 +608,8 @@ def test_compare_takes_the_report_of_an_nn_model():
     rng = np.random.default_rng(2)
     X, Y = rng.standard_normal((3, 5)), (rng.random((1, 5)) > 0.5) * 1.0
     model = ag.nn.MLP([3, 4, 1])
-    J = ag.binary_cross_entropy(model(ag.Tensor(X, name="X")), ag.Tensor(Y, name="Y"))
+    J = ag.binary_cross_entropy(model(ag.Tensor(X, name="X")), ag.Tensor(Y, name="Y"),
+                                fuse=False)  # from A[2], so that dA[2] is drawn too
     picture = draw(J, compare=compare_model(model, X, Y), layers_only=True)
     assert not picture.notes  # the model's W[l], b[l], Z[l], A[l] carry the report's names
     assert picture.source.count("of 4 gradients: 4 agree") == 2 and "#fcae91" not in picture.source

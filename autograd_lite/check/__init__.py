@@ -8,7 +8,7 @@
   layer in backward order, naming the first quantity where they part.
 - ``compare_model(model, X, Y, loss)``: the same for an ``nn.MLP`` / ``nn.Sequential``, with the
   model's own forward pass as the autodiff way.
-- ``fused_vs_composed()``: the composed log-loss ``binary_cross_entropy(sigmoid(Z), Y)`` and
+- ``fused_vs_composed()``: the composed log-loss (eq 1 written with log of ``sigmoid(Z)``) and
   the fused ``binary_cross_entropy_with_logits(Z, Y)``: where they agree, where and why they
   part at saturation.
 - ``sentinel()``: a context manager that reports saturated sigmoids, logs of values <= 0, exp

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import reference as ref
-from ..losses import binary_cross_entropy
 from ..tensor import Tensor
 from .sentinel import Sentinel
 
@@ -240,7 +239,9 @@ def _activate(Z: Tensor, name: str) -> Tensor:
 def _loss(A: Tensor, Y: Tensor, loss: str, m: int) -> Tensor:
     """Eq 76 composed from Tensor ops, so that dA[N] (eq 77) exists in the graph."""
     if loss == "log-loss":
-        return binary_cross_entropy(A, Y)
+        # Eq 1 written with log, as eq 77 differentiates it, so that dA[N] is in the graph
+        # (binary_cross_entropy would take the sigmoid's logits, or xlogy's limits).
+        return -(Y * A.log() + (1 - Y) * (1 - A).log()).sum() / m
     if loss == "mse":
         return ((A - Y) ** 2).sum() / m
     return -(Y * A.log()).sum() / m  # cross-entropy after a softmax output

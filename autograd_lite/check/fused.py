@@ -3,7 +3,9 @@
 The seed chains eq 77 into eq 78 and simplifies: for a sigmoid output with log-loss,
 ``dZ[N] = A[N] - Y`` (note under eq 84). An engine can get there two ways:
 
-- composed: ``binary_cross_entropy(sigmoid(Z), Y)``, the chain of log, sub, mul and sigmoid.
+- composed: eq 1 written with log, ``-(Y log(sigmoid(Z)) + (1 - Y) log(1 - sigmoid(Z)))``, the
+  chain of log, sub, mul and sigmoid. (``binary_cross_entropy`` itself no longer takes this
+  chain: on a recorded sigmoid it uses the logits, as the fused row does.)
   Its vjps compute ``-(Y/A) + (1-Y)/(1-A)`` and multiply by ``A(1-A)`` (eq 8): the same number as
   ``A - Y`` up to rounding, as long as A is strictly between 0 and 1.
 - fused: ``binary_cross_entropy_with_logits(Z, Y)``, one primitive whose vjp *is* ``A - Y``
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import reference as ref
-from ..losses import binary_cross_entropy, binary_cross_entropy_with_logits
+from ..losses import binary_cross_entropy_with_logits
 from ..tensor import Tensor
 from .sentinel import Sentinel
 
@@ -121,7 +123,9 @@ def _row(z: float, y: float, rtol: float) -> FusedRow:
     with Sentinel(action="record") as watch, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the sentinel records it; the table explains it
         A = Z.sigmoid().named("A[N]")
-        J = binary_cross_entropy(A, labels).named("J")
+        # Eq 1 written with log, as a learner writes it (and as binary_cross_entropy computed
+        # it before it took the logits of a sigmoid and the limit 0 log 0 = 0).
+        J = (-(labels * A.log() + (1 - labels) * (1 - A).log()).sum() / 1).named("J")
         J.backward()
     Z_fused = Tensor([[z]], requires_grad=True, name="Z[N]")
     J_fused = binary_cross_entropy_with_logits(Z_fused, labels)

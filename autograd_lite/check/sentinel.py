@@ -39,6 +39,15 @@ from ..errors import SaturationWarning
 
 ACTIONS = ("warn", "record", "raise")
 
+# The sentinels switched on now, innermost last: an optimizer refusing a non-finite gradient
+# asks them which operation made the first non-finite value (see ``active_sentinels``).
+_active: list = []
+
+
+def active_sentinels() -> tuple:
+    """The sentinels that are on now (``with check.sentinel(): ...``), outermost first."""
+    return tuple(_active)
+
 
 class NonFiniteWarning(RuntimeWarning):
     """An operation produced NaN or Inf from finite values (see ``check.sentinel``)."""
@@ -128,10 +137,13 @@ class Sentinel:
         # name or the operation, what the sentinel reports; it speaks for them while active.
         self._numpy_errors = np.errstate(divide="ignore", invalid="ignore", over="ignore")
         self._numpy_errors.__enter__()
+        _active.append(self)
         return self
 
     def __exit__(self, *exc_info):
         self._numpy_errors.__exit__(*exc_info)
+        if self in _active:
+            _active.remove(self)
         _remove(tensor_module.forward_hooks, self._forward)
         _remove(autodiff.backward_hooks, self._backward)
         return False

@@ -1,0 +1,116 @@
+"""Primitives the losses need beside the core's: ``x log y`` and ``x / y`` with the limit at x = 0.
+
+Log-loss (eq 1) is ``-y log(a) - (1 - y) log(1 - a)``. A sample fitted perfectly has a = 1 and
+y = 1, so its second term is ``0 * log(0) = 0 * -inf``, which IEEE arithmetic makes NaN; the
+limit of ``x log y`` as both go to 0 along the loss (x = 0 exactly) is 0. ``xlogy`` takes that
+limit in value and in gradient, as scipy.special.xlogy and torch.xlogy do, so such a sample costs
+0 and moves nothing; a confidently wrong one (x > 0, y = 0) still costs +inf, as it must.
+
+Each primitive's vjp is written with operators and the dual-mode helpers below, so the same rule
+runs on ndarrays (``backward()``) and on Tensors (``ag.grad``, higher order): ``xlogy``'s
+gradient is ``xdivy``, whose gradient is ``xdivy`` again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import broadcast_error
+from .ops import Primitive
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, float, int))
+
+
+def _log(y):
+    if _is_array(y):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(y)
+    return y.log()
+
+
+def xdivy(x, y):
+    """``XDIVY`` on ndarrays (plain numpy) or on Tensors (recorded): the vjps' helper."""
+    if _is_array(x) and _is_array(y):
+        return XDIVY.forward(np.asarray(x), np.asarray(y))
+    return XDIVY(x, y)
+
+
+def _where_x_is_zero(x, value):
+    """``value`` with 0 wherever ``x == 0`` (broadcast to their common shape)."""
+    zero = np.zeros((), dtype=np.result_type(value))
+    return np.where(x == 0, zero, value)
+
+
+class XLogY(Primitive):
+    """``x log y``, and exactly 0 where ``x == 0`` (even where y = 0: the limit 0 log 0 = 0).
+
+    Gradient: ``d/dy = x / y`` with 0 where x == 0 (``xdivy``); ``d/dx = log y``, the
+    derivative of x log y in x for every y > 0 (where y = 0 it is -inf, the one-sided truth;
+    PyTorch's xlogy gives 0 at x = 0 instead, which is wrong for y > 0). Inputs broadcast.
+    Log-loss (eq 1) is ``-xlogy(y, a) - xlogy(1 - y, 1 - a)``: a confidently right sample costs
+    0 and has gradient 0, a confidently wrong one costs +inf.
+    """
+    name = "xlogy"
+    vjp_reads_output = False  # log y and x / y
+
+    def forward(self, x, y):
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                product = x * np.log(y)
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+        return np.asarray(_where_x_is_zero(x, product))
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        grad_x = g * _log(y) if wants[0] else None
+        grad_y = g * xdivy(x, y) if wants[1] else None
+        return grad_x, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, _ = names
+        return f"{g}·log {y}" if i == 0 else f"{g}·{x}/{y} (0 where {x} = 0)"
+
+
+class XDivY(Primitive):
+    """``x / y``, and exactly 0 where ``x == 0`` (even where y = 0): the gradient of xlogy in y.
+
+    Gradient: ``d/dx = 1 / y`` (x / y is linear in x, and the rule at x = 0 only matters where
+    y = 0); ``d/dy = -x / y^2`` with 0 where x == 0, i.e. ``xdivy(-x, y * y)``. Inputs broadcast.
+    """
+    name = "xdivy"
+    vjp_reads_output = False
+
+    def forward(self, x, y):
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                quotient = x / y
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+        return np.asarray(_where_x_is_zero(x, quotient))
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        grad_x = grad_y = None
+        if wants[0]:
+            with np.errstate(divide="ignore"):
+                grad_x = g / y
+        if wants[1]:
+            grad_y = g * xdivy(-x, y * y)
+        return grad_x, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, _ = names
+        return f"{g}/{y}" if i == 0 else f"−{g}·{x}/{y}² (0 where {x} = 0)"
+
+
+XLOGY, XDIVY = XLogY(), XDivY()
+
+
+def xlogy(x, y):
+    """``x log y`` with 0 where x == 0, recorded in the graph: ``ag.xlogy(Y, A)``."""
+    return XLOGY(x, y)
+
+
+__all__ = ["XLogY", "XDivY", "XLOGY", "XDIVY", "xlogy", "xdivy"]
