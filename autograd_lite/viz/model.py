@@ -78,6 +78,13 @@ class Model:
     colouring: str | None = None                  # "grad" or "compare" once coloured
 
 
+def tensor_values(graph) -> list:
+    """Every tensor's array, by walk number; values the engine released are recomputed from
+    their inputs (the same forward on the same arrays: the same numbers)."""
+    memo = {}
+    return [value_of(tensor, memo) for tensor in graph.tensors]
+
+
 def _tensor_fill(tensor) -> str:
     if tensor.is_leaf:
         return PARAMETER_FILL if tensor.requires_grad else CONSTANT_FILL

@@ -113,6 +113,28 @@ def display_names(graph: Walk) -> list:
     return names
 
 
+def definition(graph: Walk, names, k: int) -> str:
+    """What made tensor ``k``, in its inputs' display names, however long: ``W[1]·X + b[1]``
+    for Z[1] (eq 33), ``sigmoid(Z[1])`` for A[1] (eq 34). Empty for a leaf."""
+    if graph.tensors[k].is_leaf:
+        return ""
+    return _expression(graph.tensors[k], [names[p] for p in graph.parents[k]])[0]
+
+
+def local_gradients(graph: Walk, k: int, g, values) -> list:
+    """The vjp of the operation that made tensor ``k``, run on arrays as ``backward()`` runs
+    it: one gradient per input, given ``g`` = dJ/d(tensor k) and ``values`` (each tensor's
+    array, by walk number); None for an input that needs no gradient. A gradient may come
+    back in the output's broadcast shape: summing it back to the input's shape (eq 80) is
+    the caller's, so a picture can show that sum as a step of its own."""
+    tensor = graph.tensors[k]
+    node = tensor._node
+    inputs = tuple(values[p] for p in graph.parents[k])
+    wants = tuple(bool(graph.tensors[p].requires_grad) for p in graph.parents[k])
+    grads = node.op.vjp(g, inputs, values[k], wants, **(node.params or {}))
+    return [None if not wanted or grad is None else grad for grad, wanted in zip(grads, wants)]
+
+
 def wrap(text: str, atomic: bool) -> str:
     return text if atomic else f"({text})"
 
