@@ -108,7 +108,8 @@ def display_names(graph: Walk) -> list:
             else:
                 names.append((f"t{k}", True))
         else:
-            text, atomic = _expression(tensor, [names[p] for p in graph.parents[k]])
+            text, atomic = _expression(tensor, [names[p] for p in graph.parents[k]],
+                                       _input_ops(graph, k))
             names.append((text, atomic) if len(text) <= MAX_EXPRESSION else (f"t{k}", True))
     return names
 
@@ -118,7 +119,8 @@ def definition(graph: Walk, names, k: int) -> str:
     for Z[1] (eq 33), ``sigmoid(Z[1])`` for A[1] (eq 34). Empty for a leaf."""
     if graph.tensors[k].is_leaf:
         return ""
-    return _expression(graph.tensors[k], [names[p] for p in graph.parents[k]])[0]
+    return _expression(graph.tensors[k], [names[p] for p in graph.parents[k]],
+                       _input_ops(graph, k))[0]
 
 
 def local_gradients(graph: Walk, k: int, g, values) -> list:
@@ -139,10 +141,41 @@ def wrap(text: str, atomic: bool) -> str:
     return text if atomic else f"({text})"
 
 
-def _expression(tensor, input_names):
+# How tightly an infix operation binds, so that an expression gets only the parentheses it
+# needs: Y ∘ log(A[2]) + (1 − Y) ∘ log(1 − A[2]), not (Y ∘ log(A[2])) + ((1 − Y) ∘ ...).
+_BINDING = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
+
+
+def _input_ops(graph, k):
+    """The op that made each input of tensor k, as its display name shows it (None: a name)."""
+    return [None if graph.tensors[p].name else graph.tensors[p].op for p in graph.parents[k]]
+
+
+def _operand(name, input_op, op, right):
+    """An input's name inside the expression of ``op``, parenthesised only where needed."""
+    text, atomic = name
+    if atomic or input_op not in _BINDING:
+        return text
+    inner, outer = _BINDING[input_op], _BINDING[op]
+    if inner > outer:
+        return text
+    if inner == outer and op != "pow":
+        same = input_op == op
+        if not right and (same or outer == 1):      # a − b + c, a·b·c read left to right
+            return text
+        if right and same and op in ("add", "mul", "matmul"):  # associative
+            return text
+    return f"({text})"
+
+
+def _expression(tensor, input_names, input_ops):
     op = tensor.op
     params = tensor._node.params
-    inputs = [wrap(*name) for name in input_names]
+    if op in _BINDING:
+        inputs = [_operand(name, input_op, op, i > 0)
+                  for i, (name, input_op) in enumerate(zip(input_names, input_ops))]
+    else:
+        inputs = [wrap(*name) for name in input_names]
     if op in _INFIX and len(inputs) == 2:
         return _INFIX[op].join(inputs), False
     if op == "pow" and "exponent" in params:
