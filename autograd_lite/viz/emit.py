@@ -83,4 +83,6 @@ def to_digraph(model: Model, *, rankdir: str = "TB", caption=()) -> graphviz.Dig
         if edge.label:
             attributes["label"] = edge_label(edge.label)
         digraph.edge(edge.tail, edge.head, **attributes)
+    for edge in model.layout_edges:
+        digraph.edge(edge.tail, edge.head, **edge.attrs)
     return digraph
