@@ -132,8 +132,8 @@ def prepare(root, samples="auto", clusters=True):
     (and where the scopes came from: "name_scope", "seed names" or None)."""
     graph = walk(root)
     names = display_names(graph)
-    flags = sample_axes(graph, samples)
-    scopes, scope_source = layers.scopes_for(graph)
+    flags = sample_axes(graph, samples, names)
+    scopes, scope_source = layers.scopes_for(graph, names)
     if not clusters:
         scopes = [()] * len(graph.tensors)
     return graph, names, flags, scopes, scope_source

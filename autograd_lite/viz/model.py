@@ -241,7 +241,23 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
                     f"{grad_names[p]} {assign} {rhs}", f"({equation})" if equation else "")))
     root = f"t{graph.root}"
     nodes[root].attrs["penwidth"] = "2"
-    return Model(nodes, edges, root)
+    return Model(nodes, edges, root, layout_edges=_next_layer_below(graph, scopes))
+
+
+def _next_layer_below(graph, scopes) -> list:
+    """Invisible edges for the backward view: a vjp that hands gradients to its own layer and
+    to the one before (matmul's dW[2] and dA[1], eqs 79 and 81) puts the one before a rank
+    lower, so the layers' clusters stack instead of standing side by side."""
+    edges = []
+    for k, tensor in enumerate(graph.tensors):
+        if tensor.is_leaf or not tensor.requires_grad:
+            continue
+        wanted = [p for p in graph.parents[k] if graph.tensors[p].requires_grad]
+        own = [p for p in wanted if scopes[p] == scopes[k]]
+        for p in wanted:
+            if scopes[p] != scopes[k]:
+                edges.extend(Edge(f"t{q}", f"t{p}", "", {"style": "invis"}) for q in own)
+    return edges
 
 
 # The seed's equation behind a pass-through, by (op that made the tensor, op that passed its
