@@ -116,6 +116,9 @@ def test_the_running_sum_where_two_contributions_meet():
     np.testing.assert_allclose(values_of(first["array"]), contributions[0])
     np.testing.assert_allclose(values_of(second["array"]), contributions[0] + contributions[1])
     np.testing.assert_allclose(values_of(second["array"]), net["A2"].grad, rtol=1e-12)
+    # the second step also shows what it adds to: the sum so far
+    so_far = next(a for a in steps[1]["arrays"] if a["label"] == "dA[2] so far (1 of 2)")
+    np.testing.assert_allclose(values_of(so_far["array"]), contributions[0])
 
 
 @settings(max_examples=15, deadline=None)

@@ -178,6 +178,7 @@ def test_the_running_sum_where_two_contributions_meet(browser, seed_page):
     go_to(browser, None, "dA[2] (contribution 1 of 2)")
     first = shown_array(browser, "running sum of dA[2] so far (1 of 2)")
     go_to(browser, None, "dA[2] (contribution 2 of 2)")
+    np.testing.assert_allclose(shown_array(browser, "dA[2] so far (1 of 2)"), first)
     second = shown_array(browser, "contribution 2 of 2 to dA[2]")
     total = shown_array(browser, "dA[2] = sum of 2 contributions")
     np.testing.assert_allclose(total, first + second, rtol=1e-5, atol=1e-9)

@@ -334,9 +334,13 @@ def _backward_steps(graph, names, shapes, values, picture, compared):
                 edges.append(f"op{k}-t{p}")
                 rule = edge_labels.get((f"op{k}", f"t{p}"), "")
             received[p] += 1
-            grads[p] = contribution if grads[p] is None else grads[p] + contribution
+            before = grads[p]
+            grads[p] = contribution if before is None else before + contribution
             name = grad_names[p]
             if uses[p] > 1:
+                if before is not None:
+                    arrays.append({"label": f"{name} so far ({received[p] - 1} of {uses[p]})",
+                                   "array": _array(before)})
                 arrays.append({"label": f"contribution {received[p]} of {uses[p]} to {name}",
                                "array": _array(contribution)})
                 done = received[p] == uses[p]
