@@ -587,15 +587,17 @@ def test_the_python_examples_of_docs_graphs_md_run(tmp_path, monkeypatch):
     from pathlib import Path
     text = (Path(__file__).resolve().parents[1] / "docs" / "graphs.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    for block in blocks:  # the second block uses the first one's network, as a reader would
+    for block in blocks:  # later blocks use the first one's network, as a reader would
         exec(compile(block, "docs/graphs.md", "exec"), namespace)
     picture = tmp_path / "where_they_part.svg"
     texts = {"".join(e.itertext()) for e in ElementTree.parse(picture).getroot().iter()
              if e.tag.endswith("text")}
     assert "first to differ in backward order" in texts
+    assert "autogradLitePage(" in (tmp_path / "backprop.html").read_text(encoding="utf-8")
+    assert len(namespace["page"].steps) > 30
 
 
 def test_compare_takes_the_report_of_an_nn_model():
