@@ -250,3 +250,16 @@ def test_page_of_a_dead_root_is_refused():
     with pytest.raises(RuntimeError, match="no longer exists"):
         picture.page()
     assert picture._repr_html_() is None  # the notebook falls back to the SVG
+
+
+def test_a_notebook_shows_the_svg_of_a_graph_too_big_to_step_through():
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = x
+    for _ in range(250):  # 501 tensors
+        y = y * 1.0
+    J = y.sum()
+    picture = draw(J, max_nodes=None)
+    assert picture._repr_html_() is None
+    assert len(picture.page().steps) > 500  # a file may still hold it
+    assert "<svg" in picture._repr_mimebundle_()["image/svg+xml"]
+    assert "text/html" not in picture._repr_mimebundle_()

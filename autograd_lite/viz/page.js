@@ -210,10 +210,14 @@ function autogradLitePage(root) {
     return viewDiv ? { el: g, view: viewDiv.dataset.view, key: keyOf(viewDiv.dataset.view, g) } : null;
   }
 
+  // a click pins a box's details (hovering then changes nothing); a click on the same box, or
+  // on the empty page, unpins
   graph.addEventListener("click", function (event) {
     var hit = nodeAt(event.target);
-    if (!hit) return;
+    var again = hit && selected === hit.el;
     if (selected) selected.classList.remove("ag-selected");
+    selected = null;
+    if (!hit || again) return;
     selected = hit.el;
     selected.classList.add("ag-selected");
     describe(hit.view, hit.key);

@@ -127,7 +127,7 @@ autogradLitePage(document.getElementById("{uid}"));</script>
 # --- building the page --------------------------------------------------------------------------
 
 def build(root, *, compare=None, tolerance=1e-6, samples="auto", clusters=True, rankdir="TB",
-          title=None) -> Page:
+          title=None, max_tensors=MAX_TENSORS) -> Page:
     """The stepping page of the graph behind ``root`` (see the module docstring).
 
     ``compare``: as for ``draw`` (a comparison report, a mapping from name to relative
@@ -138,10 +138,10 @@ def build(root, *, compare=None, tolerance=1e-6, samples="auto", clusters=True, 
     from . import caption_lines, prepare  # the package imports this module
 
     graph, names, flags, scopes, scope_source = prepare(root, samples, clusters)
-    if len(graph.tensors) > MAX_TENSORS:
+    if len(graph.tensors) > max_tensors:
         raise ValueError(f"page: the graph behind {root.name or 'this tensor'!r} has "
-                         f"{len(graph.tensors)} tensors, more than the {MAX_TENSORS} a stepping "
-                         f"page can show; draw it as a picture (draw(...).render) instead")
+                         f"{len(graph.tensors)} tensors, more than the {max_tensors} a stepping "
+                         f"page shows; draw it as a picture (draw(...).render) instead")
     if compare is not None and not isinstance(compare, differences.Differences):
         compare = differences.read(compare, tolerance)
     has_backward = bool(root.requires_grad)

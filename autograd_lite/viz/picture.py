@@ -15,6 +15,9 @@ import graphviz
 
 from ..files import write_atomically
 
+# a notebook shows the stepping page of graphs up to this size, the SVG of bigger ones
+NOTEBOOK_PAGE_TENSORS = 400
+
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 
 INSTALL_HINT = (
@@ -89,7 +92,7 @@ class GraphPicture:
         write_atomically(path, lambda stream: stream.write(data))
         return path
 
-    def page(self, title=None):
+    def page(self, title=None, max_tensors=None):
         """The stepping page of the same graph (``viz.page``): forward op by op, then backward
         vjp by vjp, every box opening to its full arrays; coloured by ``compare`` if the
         picture was. Needs the graph's root tensor to be alive, and the graph not freed."""
@@ -98,8 +101,9 @@ class GraphPicture:
             raise RuntimeError("page: the tensor this picture was drawn from no longer exists, so "
                                "there is no graph to step through; keep a reference to it (J) "
                                "and call draw(J).save('page.html')")
-        from .page import build
-        return build(root, title=title, **self._page_options)
+        from .page import MAX_TENSORS, build
+        return build(root, title=title, max_tensors=max_tensors or MAX_TENSORS,
+                     **self._page_options)
 
     def save(self, path, format: str | None = None) -> Path:
         """Like ``render``, and a ``.html`` path (or ``format="html"``) writes the stepping
@@ -122,9 +126,9 @@ class GraphPicture:
 
     def _repr_html_(self):
         """The stepping page, inline; None (the SVG is shown instead) when the graph is gone
-        or too big to step through."""
+        or has more tensors than a picture draws in full (``max_nodes``' default, 400)."""
         try:
-            return self.page().fragment()
+            return self.page(max_tensors=NOTEBOOK_PAGE_TENSORS).fragment()
         except (RuntimeError, ValueError, GraphvizNotFoundError):
             return None
 
