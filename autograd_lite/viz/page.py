@@ -239,8 +239,13 @@ def _node_entry(node) -> dict:
     return entry
 
 
+def _in_order_of_use(graph, tensors):
+    """Leaves in the order the forward pass first uses them: X, W[1], b[1], W[2], ..."""
+    return sorted(tensors, key=lambda k: (min(graph.consumers[k], default=k), k))
+
+
 def _forward_steps(graph, names, shapes, values, picture) -> list:
-    leaves = [k for k, t in enumerate(graph.tensors) if t.is_leaf]
+    leaves = _in_order_of_use(graph, [k for k, t in enumerate(graph.tensors) if t.is_leaf])
     parameters = [names[k][0] for k in leaves if graph.tensors[k].requires_grad]
     inputs = [names[k][0] for k in leaves if not graph.tensors[k].requires_grad]
     steps = [{
@@ -375,7 +380,8 @@ def _backward_steps(graph, names, shapes, values, picture, compared):
             steps.append(step)
     for step in steps[first:]:
         step["title"] = step["title"].replace("{count}", str(number))
-    leaves = [k for k, t in enumerate(tensors) if t.is_leaf and grads[k] is not None]
+    leaves = _in_order_of_use(graph, [k for k, t in enumerate(tensors)
+                                      if t.is_leaf and grads[k] is not None])
     steps.append({
         "phase": "end", "view": "backward", "highlight": [f"t{k}" for k in leaves],
         "title": "Done: every parameter has its gradient",
