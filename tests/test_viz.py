@@ -817,3 +817,15 @@ def test_expressions_carry_only_the_parentheses_they_need(build, shown):
     y = build(a, b, c)
     picture = draw(y.sum())
     assert f"<I>{shown}</I>" in node_line(picture.source, picture.key_of(y))
+
+
+def test_long_rules_and_notes_wrap_so_pictures_fit_a_readme_column():
+    from autograd_lite.viz.emit import LONG_LINE, SMALL_PRINT_LINE
+    net = readme_network()
+    source = draw(net["J"], backward=True).source
+    small = re.findall(r'<FONT POINT-SIZE="9" COLOR="#\w+">(.*?)</FONT>', source)
+    assert small and max(len(line) for line in small) <= SMALL_PRINT_LINE
+    # the rule into d(log(A[2])) is long: it breaks before its "="
+    assert re.search(r"d\(log\(A\[2\]\)\)<BR/>= d\(", source)
+    edge_lines = [part for label in re.findall(r"label=<([^>]*?)>\]", source) for part in label.split("<BR/>")]
+    assert all(len(line) <= LONG_LINE or " = " not in line for line in edge_lines)

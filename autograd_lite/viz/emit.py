@@ -58,13 +58,28 @@ def html_label(node) -> str:
         if style == "mono":
             body = f'<FONT FACE="{MONO_FONT}" POINT-SIZE="9">{body}</FONT>'
         elif style == "small":
-            body = f'<FONT POINT-SIZE="9" COLOR="{grey}">{body}</FONT>'
+            # long small print wraps, so a note does not set the width of the picture
+            body = "<BR/>".join(f'<FONT POINT-SIZE="9" COLOR="{grey}">{escape(part)}</FONT>'
+                                for part in textwrap.wrap(text, SMALL_PRINT_LINE) or [""])
         parts.append(body)
     return "<" + "<BR/>".join(parts) + ">"
 
 
+LONG_LINE = 44  # an edge label's line past this breaks before its "=" (a narrower picture)
+SMALL_PRINT_LINE = 62  # a box's small print past this wraps
+
+
 def edge_label(text: str) -> str:
-    return "<" + "<BR/>".join(escape(line) for line in text.split("\n")) + ">"
+    lines = []
+    for line in text.split("\n"):
+        for sign in (" += ", " = "):
+            if len(line) > LONG_LINE and sign in line:
+                left, right = line.split(sign, 1)
+                lines += [left, sign.strip() + " " + right]
+                break
+        else:
+            lines.append(line)
+    return "<" + "<BR/>".join(escape(line) for line in lines) + ">"
 
 
 def caption_label(lines, width=100) -> str:
