@@ -26,6 +26,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from . import __version__
 from .files import WriteError, check_writable
 from .reference import random_problem
 
@@ -34,6 +35,7 @@ COMMANDS = {
     "graph": "autograd_lite.cli_graph",
     "check": "autograd_lite.cli_check",
     "train": "autograd_lite.cli_train",
+    "demo": "autograd_lite.cli_demo",
 }
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "softmax")
@@ -169,6 +171,7 @@ def write_output(option, path, write):
 def build_parser():
     parser = _OneLineParser(prog="autograd-lite",
                             description="autograd_lite: check, draw and train the seed's networks.")
+    parser.add_argument("--version", action="version", version=f"autograd-lite {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     for name, module_name in COMMANDS.items():
         importlib.import_module(module_name).add_parser(subparsers)

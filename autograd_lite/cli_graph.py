@@ -4,11 +4,12 @@
     autograd-lite graph --layers 3,4,1 --backward --grads --output seed_backward.png
     autograd-lite graph --layers 3,16,16,16,1 --layers-only --output deep.svg
     autograd-lite graph --backward --wrong eq50 --wrong-layer 1 --output where_they_part.svg
+    autograd-lite graph --output backprop.html       # step through forward and backward
 
 The network is built from Tensor operations with the seed's names, one ``ag.name_scope`` per
 layer: ``Z[l] = W[l] A[l-1] + b[l]`` (eq 33), ``A[l] = g[l](Z[l])`` (eq 34), ``A[0] = X``,
-and the cost J of eq 76. The suffix of ``--output`` picks the format (.svg .png .pdf .dot);
-without ``--output`` the DOT source is printed.
+and the cost J of eq 76. The suffix of ``--output`` picks the format (.svg .png .pdf .dot, or
+.html: the stepping page, ``viz.page``); without ``--output`` the DOT source is printed.
 
 ``--compare`` runs ``autograd_lite.check.compare`` on the same network and arrays and colours
 each dA, dZ, dW, db by the hand derivation's difference from autodiff (eqs 77-84); ``--wrong
@@ -41,7 +42,8 @@ def add_parser(subparsers):
                     "default, with the seed's names (W[1], b[1], Z[1], A[1], J).")
     add_network_options(parser)
     parser.add_argument("--output", "-o", default=None,
-                        help="file to write; its suffix picks the format: .svg, .png, .pdf or .dot "
+                        help="file to write; its suffix picks the format: .svg, .png, .pdf or .dot, "
+                             "or .html: a page that steps through the forward and backward pass "
                              "(default: print the DOT source)")
     parser.add_argument("--backward", action="store_true",
                         help="draw the backward flow: gradients, each op's vjp, the rule on each "
@@ -117,9 +119,9 @@ def run(args) -> int:
         raise UsageError(f"--max-nodes must be a whole number, got {args.max_nodes!r}") from None
     if max_nodes < 0 or max_nodes == 1:
         raise UsageError(f"--max-nodes must be 0 (no limit) or at least 2, got {max_nodes}")
-    if args.output is not None and Path(args.output).suffix.lower() not in FORMATS:
+    if args.output is not None and Path(args.output).suffix.lower() not in (*FORMATS, ".html"):
         raise UsageError(f"--output {args.output!r}: the suffix picks the format; use .svg, .png, "
-                         f".pdf or .dot")
+                         f".pdf, .dot or .html")
     if args.output is not None:
         check_output("--output", args.output)  # before any work, as train does
 
@@ -148,7 +150,7 @@ def run(args) -> int:
         print(picture.source)
         return 0
     try:
-        path = write_output("--output", args.output, lambda: picture.render(args.output))
+        path = write_output("--output", args.output, lambda: picture.save(args.output))
     except (GraphvizNotFoundError, RuntimeError) as error:  # no `dot`, or `dot` failed
         raise CommandFailed(" ".join(str(error).split())) from None
     print(f"wrote {path}")

@@ -167,12 +167,27 @@ def test_python_dash_m_runs_the_command(tmp_path):
 @needs_dot
 def test_make_pictures_script_regenerates_the_docs_pictures(tmp_path):
     script = Path(__file__).resolve().parents[1] / "scripts" / "make_pictures.py"
-    result = subprocess.run([sys.executable, str(script), "--out-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    # the screenshot needs a browser: its staleness is read from the PNG below, without one
+    result = subprocess.run([sys.executable, str(script), "--out-dir", str(tmp_path),
+                             "--no-screenshots"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".svg")
     assert names == ["deep_layers.svg", "seed_backward.svg", "seed_gradients.svg", "seed_graph.svg",
                      "seed_wrong_derivation.svg"]
+    # the stepping page a teacher can send, and the README's screenshot of it: the PNG carries
+    # the digest of the page data it shows, which must be today's
+    docs = script.parents[1] / "docs"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import make_pictures
+    finally:
+        sys.path.remove(str(script.parent))
+    fresh = make_pictures.page_digest((tmp_path / "backprop.html").read_text(encoding="utf-8"))
+    committed = make_pictures.page_digest((docs / "backprop.html").read_text(encoding="utf-8"))
+    assert fresh == committed, "docs/backprop.html is stale: run python scripts/make_pictures.py"
+    for name, (page, _, _) in make_pictures.SCREENSHOTS.items():
+        shown = make_pictures.png_text(docs / name).get(make_pictures.DIGEST_KEY)
+        assert shown == fresh, f"docs/{name} shows an older page: run python scripts/make_pictures.py"
     assert "db[1] = Σ over axis 1 of dZ[1]" in " ".join(svg_texts(tmp_path / "seed_backward.svg"))
     assert "layer 3" in svg_texts(tmp_path / "deep_layers.svg")
     assert "first to differ in backward order" in svg_texts(tmp_path / "seed_wrong_derivation.svg")

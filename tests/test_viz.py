@@ -592,15 +592,17 @@ def test_the_python_examples_of_docs_graphs_md_run(tmp_path, monkeypatch):
     from pathlib import Path
     text = (Path(__file__).resolve().parents[1] / "docs" / "graphs.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    for block in blocks:  # the second block uses the first one's network, as a reader would
+    for block in blocks:  # later blocks use the first one's network, as a reader would
         exec(compile(block, "docs/graphs.md", "exec"), namespace)
     picture = tmp_path / "where_they_part.svg"
     texts = {"".join(e.itertext()) for e in ElementTree.parse(picture).getroot().iter()
              if e.tag.endswith("text")}
     assert "first to differ in backward order" in texts
+    assert "autogradLitePage(" in (tmp_path / "backprop.html").read_text(encoding="utf-8")
+    assert len(namespace["page"].steps) > 30
 
 
 def test_compare_takes_the_report_of_an_nn_model():
@@ -741,3 +743,95 @@ def test_cli_wrong_derivation_colours_the_product_of_the_layer_that_parts(tmp_pa
     boxes = {l: next(line for line in source.splitlines()
                      if f"= dZ[{l}]: add passes it on unchanged (eq 33)" in line) for l in (1, 2)}
     assert fill_of(boxes[1]) == "#fcae91" and fill_of(boxes[2]) == "#c7e9c0"
+
+
+# --- names a learner recognises for tensors nobody named ----------------------------------------
+
+README_NETWORK = """
+X = ag.Tensor(rng.standard_normal((3, 5)))
+Y = ag.Tensor((rng.random((1, 5)) > 0.5) * 1.0)
+W1 = ag.Tensor(rng.standard_normal((4, 3)) * 0.01, requires_grad=True, name="W[1]")
+b1 = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
+W2 = ag.Tensor(rng.standard_normal((1, 4)) * 0.01, requires_grad=True, name="W[2]")
+b2 = ag.Tensor(np.zeros((1, 1)), requires_grad=True, name="b[2]")
+A1 = (W1 @ X + b1).sigmoid()
+A2 = (W2 @ A1 + b2).sigmoid()
+J = -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()
+"""
+
+
+def readme_network():
+    namespace = {"ag": ag, "np": np, "rng": np.random.default_rng(0)}
+    exec(README_NETWORK, namespace)
+    return namespace
+
+
+def box_titles(source):
+    return set(re.findall(r"label=<<[BI]>(.*?)</[BI]>", source))
+
+
+def test_the_readme_network_shows_the_seed_names_nobody_gave():
+    """README's ten lines name only W[l] and b[l]: the structure names X, Y, Z[l], A[l]
+    (eqs 25, 33-34), the log-loss's constant 1 − Y, and no box is a bare number t14."""
+    net = readme_network()
+    titles = box_titles(draw(net["J"]).source)
+    assert {"X", "Y", "Z[1]", "A[1]", "Z[2]", "A[2]", "1 − Y", "Y ∘ log(A[2])",
+            "(1 − Y) ∘ log(1 − A[2])", "W[1]·X"} <= titles, titles
+    assert not [t for t in titles if re.fullmatch(r"t\d+", t)]
+    # inferred names read m like given ones, and place the tensors in their layers
+    source = draw(net["J"]).source
+    assert "3×m" in node_line(source, draw(net["J"]).key_of(net["X"]))
+    assert "layers inferred from the seed's names" in source
+
+
+def test_inferred_names_are_italic_and_never_taken_twice():
+    net = readme_network()
+    picture = draw(net["J"])
+    assert "<I>A[1]</I>" in node_line(picture.source, picture.key_of(net["A1"]))
+    # a user's own A[1] elsewhere: the structure does not give that name again
+    rng = np.random.default_rng(1)
+    W = ag.Tensor(rng.standard_normal((2, 2)), requires_grad=True, name="W[1]")
+    b = ag.Tensor(rng.standard_normal((2, 1)), requires_grad=True, name="b[1]")
+    X = ag.Tensor(rng.standard_normal((2, 3)))
+    mine = ag.Tensor(rng.standard_normal((2, 3)), requires_grad=True, name="A[1]")
+    J = ((W @ X + b).sigmoid() * mine).sum()
+    titles = [t for t in re.findall(r"label=<<[BI]>(.*?)</[BI]>", draw(J).source)]
+    assert titles.count("A[1]") == 1 and "Z[1]" in titles
+
+
+def test_long_expressions_elide_their_longest_input_not_become_numbers():
+    from autograd_lite.viz.walk import MAX_EXPRESSION
+    net = readme_network()
+    titles = box_titles(draw(net["J"]).source)
+    assert "Y ∘ log(A[2]) + (1 − Y) ∘ log(1 − A[2])" in titles
+    assert "mean(…)" in titles or "−mean(…)" in titles or "sum(…)" in titles, titles
+    assert max(len(t) for t in titles) <= MAX_EXPRESSION
+
+
+@pytest.mark.parametrize("build, shown", [
+    (lambda a, b, c: (a @ b) + c, "a·b + c"),
+    (lambda a, b, c: a - (b + c), "a − (b + c)"),
+    (lambda a, b, c: (a - b) + c, "a − b + c"),
+    (lambda a, b, c: (a + b) * c, "(a + b) ∘ c"),
+    (lambda a, b, c: a / (b * c), "a / (b ∘ c)"),
+    (lambda a, b, c: -(a + b), "−(a + b)"),
+    (lambda a, b, c: (a * b) @ c, "(a ∘ b)·c"),
+])
+def test_expressions_carry_only_the_parentheses_they_need(build, shown):
+    a, b, c = (ag.Tensor(np.ones((2, 2)) * (i + 2), requires_grad=True, name=n)
+               for i, n in enumerate("abc"))
+    y = build(a, b, c)
+    picture = draw(y.sum())
+    assert f"<I>{shown}</I>" in node_line(picture.source, picture.key_of(y))
+
+
+def test_long_rules_and_notes_wrap_so_pictures_fit_a_readme_column():
+    from autograd_lite.viz.emit import LONG_LINE, SMALL_PRINT_LINE
+    net = readme_network()
+    source = draw(net["J"], backward=True).source
+    small = re.findall(r'<FONT POINT-SIZE="9" COLOR="#\w+">(.*?)</FONT>', source)
+    assert small and max(len(line) for line in small) <= SMALL_PRINT_LINE
+    # the rule into d(log(A[2])) is long: it breaks before its "="
+    assert re.search(r"d\(log\(A\[2\]\)\)<BR/>= d\(", source)
+    edge_lines = [part for label in re.findall(r"label=<([^>]*?)>\]", source) for part in label.split("<BR/>")]
+    assert all(len(line) <= LONG_LINE or " = " not in line for line in edge_lines)

@@ -96,19 +96,9 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
         raise ValueError(f"draw(backward=True): {root.name or 'the tensor'!r} does not require a "
                          f"gradient (nothing it was computed from has requires_grad=True, or it "
                          f"was computed under no_grad()), so there is no backward flow to draw")
-    graph = walk(root)
-    names = display_names(graph)
-    flags = sample_axes(graph, samples)
-    scopes, scope_source = layers.scopes_for(graph)
-    if not clusters:
-        scopes = [()] * len(graph.tensors)
+    graph, names, flags, scopes, scope_source = prepare(root, samples, clusters)
     options = _Options(bool(values), bool(grads), int(max_elements))
-    build = _model.build_backward if backward else _model.build_forward
-    picture = build(graph, names, flags, scopes, options)
-    if color == "grad":
-        _model.colour_by_gradient(picture, graph, names)
-    elif color == "compare":
-        _model.colour_by_comparison(picture, graph, compare)
+    picture = build_model(graph, names, flags, scopes, options, backward, color, compare)
 
     total = len(picture.nodes)
     if layers_only:
@@ -130,15 +120,46 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
                                  f"{max_nodes - 1} nearest the root are drawn, the rest are "
                                  f"counted in one '… more nodes' box")
 
+    caption = caption_lines(picture, graph, flags, scope_source if clusters else None)
+    digraph = emit.to_digraph(picture, rankdir=rankdir, caption=caption)
+    page = dict(compare=compare, samples=samples, clusters=clusters, rankdir=rankdir)
+    return GraphPicture(digraph, picture.notes, "backward" if backward else "forward",
+                        key_table(graph, picture), root=root, page=page)
+
+
+def prepare(root, samples="auto", clusters=True):
+    """What every view of ``root`` starts from: the walk, display names, sample axes, scopes
+    (and where the scopes came from: "name_scope", "seed names" or None)."""
+    graph = walk(root)
+    names = display_names(graph)
+    flags = sample_axes(graph, samples, names)
+    scopes, scope_source = layers.scopes_for(graph, names)
+    if not clusters:
+        scopes = [()] * len(graph.tensors)
+    return graph, names, flags, scopes, scope_source
+
+
+def build_model(graph, names, flags, scopes, options, backward, color=None, compare=None):
+    """The forward or backward picture model, coloured as ``color`` says (``compare``: the
+    ``differences.read`` of a report or mapping)."""
+    build = _model.build_backward if backward else _model.build_forward
+    picture = build(graph, names, flags, scopes, options)
+    if color == "grad":
+        _model.colour_by_gradient(picture, graph, names)
+    elif color == "compare":
+        _model.colour_by_comparison(picture, graph, compare)
+    return picture
+
+
+def caption_lines(picture, graph, flags, scope_source):
+    """What is written under a picture: its notes and legend, m, where the layers came from."""
     caption = list(picture.notes) + list(picture.legend)
     m = _sample_size(graph, flags)
     if m is not None:
         caption.insert(0, f"m = {m} samples (the columns, eq 25)")
-    if scope_source == "seed names" and clusters:
+    if scope_source == "seed names":
         caption.append("layers inferred from the seed's names (W[l], b[l], Z[l], A[l])")
-    digraph = emit.to_digraph(picture, rankdir=rankdir, caption=caption)
-    return GraphPicture(digraph, picture.notes, "backward" if backward else "forward",
-                        key_table(graph, picture))
+    return caption
 
 
 def _sample_size(graph, flags):

@@ -17,23 +17,69 @@ FONT = "Helvetica"
 MONO_FONT = "Courier"
 
 
+def lightness(colour) -> float | None:
+    """Relative luminance (0 black, 1 white) of a ``#rrggbb`` fill, None for anything else."""
+    if not (isinstance(colour, str) and len(colour) == 7 and colour.startswith("#")):
+        return None
+    try:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    except ValueError:
+        return None
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def readable(node) -> None:
+    """Text that reads on the node's fill: white on a dark fill (the dark reds of large
+    gradients), black on a mid one (orange), where grey small print would not read."""
+    shade = lightness(node.attrs.get("fillcolor"))
+    if shade is not None and shade < 0.18:
+        node.attrs["fontcolor"] = "white"
+
+
+def small_print_colour(node) -> str:
+    """Grey small print on pale fills; near-white on dark fills (white text); near-black on
+    mid fills, where grey has too little contrast (WCAG's 4.5:1 for small text)."""
+    if node.attrs.get("fontcolor") == "white":
+        return "#f0f0f0"
+    shade = lightness(node.attrs.get("fillcolor"))
+    if shade is not None and shade < 0.6:
+        return "#222222"
+    return "#555555"
+
+
 def html_label(node) -> str:
     title = escape(node.title)
     parts = [f"<I>{title}</I>" if node.italic else f"<B>{title}</B>"]
-    # grey small print, lighter on a dark fill (which has white text)
-    grey = "#dddddd" if node.attrs.get("fontcolor") == "white" else "#555555"
+    readable(node)
+    grey = small_print_colour(node)
     for text, style in node.lines:
         body = escape(text)
         if style == "mono":
             body = f'<FONT FACE="{MONO_FONT}" POINT-SIZE="9">{body}</FONT>'
         elif style == "small":
-            body = f'<FONT POINT-SIZE="9" COLOR="{grey}">{body}</FONT>'
+            # long small print wraps, so a note does not set the width of the picture
+            body = "<BR/>".join(f'<FONT POINT-SIZE="9" COLOR="{grey}">{escape(part)}</FONT>'
+                                for part in textwrap.wrap(text, SMALL_PRINT_LINE) or [""])
         parts.append(body)
     return "<" + "<BR/>".join(parts) + ">"
 
 
+LONG_LINE = 44  # an edge label's line past this breaks before its "=" (a narrower picture)
+SMALL_PRINT_LINE = 62  # a box's small print past this wraps
+
+
 def edge_label(text: str) -> str:
-    return "<" + "<BR/>".join(escape(line) for line in text.split("\n")) + ">"
+    lines = []
+    for line in text.split("\n"):
+        for sign in (" += ", " = "):
+            if len(line) > LONG_LINE and sign in line:
+                left, right = line.split(sign, 1)
+                lines += [left, sign.strip() + " " + right]
+                break
+        else:
+            lines.append(line)
+    return "<" + "<BR/>".join(escape(line) for line in lines) + ">"
 
 
 def caption_label(lines, width=100) -> str:
@@ -83,4 +129,6 @@ def to_digraph(model: Model, *, rankdir: str = "TB", caption=()) -> graphviz.Dig
         if edge.label:
             attributes["label"] = edge_label(edge.label)
         digraph.edge(edge.tail, edge.head, **attributes)
+    for edge in model.layout_edges:
+        digraph.edge(edge.tail, edge.head, **edge.attrs)
     return digraph

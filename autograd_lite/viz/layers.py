@@ -20,8 +20,10 @@ LAYER_FILL = "#e8e0f0"
 _SEED_NAME = re.compile(r"^[A-Za-z]+\[(\d+)\]$")
 
 
-def scopes_for(graph) -> tuple:
-    """(scope per tensor, where the scopes came from: "name_scope", "seed names" or None)."""
+def scopes_for(graph, names=None) -> tuple:
+    """(scope per tensor, where the scopes came from: "name_scope", "seed names" or None).
+    ``names``: the display names (``walk.display_names``), whose Z[l], A[l] the structure
+    gave (README's network names only W and b) place those tensors too."""
     scopes = [tuple(t.scope) for t in graph.tensors]
     if any(scopes):
         # a parameter made outside any scope (an nn layer creates W and b in its constructor,
@@ -34,14 +36,15 @@ def scopes_for(graph) -> tuple:
         return scopes, "name_scope"
     inferred = [()] * len(graph.tensors)
     for k, tensor in enumerate(graph.tensors):
-        match = _SEED_NAME.match(str(tensor.name)) if tensor.name else None
+        shown = tensor.name or (names[k][0] if names is not None else None)
+        match = _SEED_NAME.match(str(shown)) if shown else None
         if match and int(match.group(1)) >= 1:  # A[0] = X is the input, in no layer
             inferred[k] = (f"layer {int(match.group(1))}",)
     # an unnamed intermediate joins its users' layer when they all agree (root first, so every
     # user is settled before the tensors it was computed from)
     for k in range(len(graph.tensors) - 1, -1, -1):
         tensor = graph.tensors[k]
-        if inferred[k] or tensor.name or tensor.is_leaf:
+        if inferred[k] or tensor.is_leaf or (tensor.name and _SEED_NAME.match(str(tensor.name))):
             continue
         users = {inferred[c] for c in graph.consumers[k]}
         if len(users) == 1:

@@ -75,6 +75,13 @@ class Model:
     notes: list = field(default_factory=list)     # said under the picture and in .notes
     legend: list = field(default_factory=list)    # said under the picture only
     colouring: str | None = None                  # "grad" or "compare" once coloured
+    layout_edges: list = field(default_factory=list)  # invisible, for Graphviz's ranks only
+
+
+def tensor_values(graph) -> list:
+    """Every tensor's array, by walk number (the walk gives each one its value, saved by the
+    graph or recomputed from its inputs: the same forward on the same arrays, the same numbers)."""
+    return [tensor.data for tensor in graph.tensors]
 
 
 def _tensor_fill(tensor) -> str:
@@ -135,7 +142,29 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
         edges.append(Edge(f"op{k}", f"t{k}"))
     root = f"t{graph.root}"
     nodes[root].attrs["penwidth"] = "2"
-    return Model(nodes, edges, root)
+    return Model(nodes, edges, root, layout_edges=_leaves_beside_their_use(graph, scopes))
+
+
+def _leaves_beside_their_use(graph, scopes) -> list:
+    """Invisible edges that put each leaf near the operand it meets: b[1] beside W[1]·X, Y
+    beside log(A[2]), W[2] just under A[1]. Without them every leaf sits on the top rank, so
+    each layer's cluster reaches up to the top and the layers step sideways like a staircase
+    instead of stacking one under another."""
+    edges = []
+    for k, tensor in enumerate(graph.tensors):
+        if not tensor.is_leaf:
+            continue
+        for c in sorted(graph.consumers[k]):
+            partners = [p for p in graph.parents[c] if p != k and not graph.tensors[p].is_leaf]
+            if partners:
+                p = min(partners)
+                # same layer: from the operation that made the partner, so the leaf shares the
+                # partner's rank; another layer (W[2] meeting A[1]): from the partner itself, one
+                # rank lower, so the two layers' clusters share no rank and can stack
+                tail = f"op{p}" if scopes[p] == scopes[k] else f"t{p}"
+                edges.append(Edge(tail, f"t{k}", "", {"style": "invis"}))
+                break
+    return edges
 
 
 def build_backward(graph, names, flags, scopes, options) -> Model:
@@ -209,7 +238,23 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
                     f"{grad_names[p]} {assign} {rhs}", f"({equation})" if equation else "")))
     root = f"t{graph.root}"
     nodes[root].attrs["penwidth"] = "2"
-    return Model(nodes, edges, root)
+    return Model(nodes, edges, root, layout_edges=_next_layer_below(graph, scopes))
+
+
+def _next_layer_below(graph, scopes) -> list:
+    """Invisible edges for the backward view: a vjp that hands gradients to its own layer and
+    to the one before (matmul's dW[2] and dA[1], eqs 79 and 81) puts the one before a rank
+    lower, so the layers' clusters stack instead of standing side by side."""
+    edges = []
+    for k, tensor in enumerate(graph.tensors):
+        if tensor.is_leaf or not tensor.requires_grad:
+            continue
+        wanted = [p for p in graph.parents[k] if graph.tensors[p].requires_grad]
+        own = [p for p in wanted if scopes[p] == scopes[k]]
+        for p in wanted:
+            if scopes[p] != scopes[k]:
+                edges.extend(Edge(f"t{q}", f"t{p}", "", {"style": "invis"}) for q in own)
+    return edges
 
 
 # The seed's equation behind a pass-through, by (op that made the tensor, op that passed its

@@ -15,6 +15,9 @@ import graphviz
 
 from ..files import write_atomically
 
+# a notebook shows the stepping page of graphs up to this size, the SVG of bigger ones
+NOTEBOOK_PAGE_TENSORS = 400
+
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 
 INSTALL_HINT = (
@@ -38,11 +41,15 @@ class GraphPicture:
     - in Jupyter it displays itself as SVG.
     """
 
-    def __init__(self, digraph, notes, view, keys):
+    def __init__(self, digraph, notes, view, keys, root=None, page=None):
         self.digraph = digraph
         self.notes = tuple(notes)
         self.view = view
         self._keys = keys  # id of a node or leaf -> (weak reference to it, node key): see key_table
+        # what the stepping page is made from: the root, held weakly like the keys, and the
+        # options of draw() that the page shares (compare, samples, clusters, rankdir)
+        self._root = None if root is None else weakref.ref(root)
+        self._page_options = dict(page or {})
 
     @property
     def source(self) -> str:
@@ -86,12 +93,45 @@ class GraphPicture:
         write_atomically(path, lambda stream: stream.write(data))
         return path
 
+    def page(self, title=None, max_tensors=None):
+        """The stepping page of the same graph (``viz.page``): forward op by op, then backward
+        vjp by vjp, every box opening to its full arrays; coloured by ``compare`` if the
+        picture was. Needs the graph's root tensor to be alive, and the graph not freed."""
+        root = None if self._root is None else self._root()
+        if root is None:
+            raise RuntimeError("page: the tensor this picture was drawn from no longer exists, so "
+                               "there is no graph to step through; keep a reference to it (J) "
+                               "and call draw(J).save('page.html')")
+        from .page import MAX_TENSORS, build
+        return build(root, title=title, max_tensors=max_tensors or MAX_TENSORS,
+                     **self._page_options)
+
+    def save(self, path, format: str | None = None) -> Path:
+        """Like ``render``, and a ``.html`` path (or ``format="html"``) writes the stepping
+        page (``page()``): one self-contained file, nothing loaded from the network."""
+        path = Path(path)
+        if format == "html" or (format is None and path.suffix.lower() in (".html", ".htm")):
+            return self.page().save(path)
+        return self.render(path, format)
+
     # --- Jupyter ----------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
         try:
-            return {"image/svg+xml": self.pipe("svg").decode("utf-8")}
+            bundle = {"image/svg+xml": self.pipe("svg").decode("utf-8")}
         except GraphvizNotFoundError as error:
             return {"text/plain": f"{error}\n\n{self.source}"}
+        page = self._repr_html_()
+        if page is not None:
+            bundle["text/html"] = page  # a notebook shows the stepping page, the SVG is the fallback
+        return bundle
+
+    def _repr_html_(self):
+        """The stepping page, inline; None (the SVG is shown instead) when the graph is gone
+        or has more tensors than a picture draws in full (``max_nodes``' default, 400)."""
+        try:
+            return self.page(max_tensors=NOTEBOOK_PAGE_TENSORS).fragment()
+        except (RuntimeError, ValueError, GraphvizNotFoundError):
+            return None
 
     def _repr_svg_(self):
         try:

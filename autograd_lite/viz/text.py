@@ -111,8 +111,9 @@ def op_label(tensor, inputs, input_shapes_text, input_names) -> tuple:
 
 
 def gradient_name(text: str, atomic: bool) -> str:
-    """``W[1]`` -> ``dW[1]``; an expression -> ``d(W[1]·X)`` (dX means dJ/dX, EQUATIONS.md)."""
-    return f"d{text}" if atomic else f"d({text})"
+    """``W[1]`` -> ``dW[1]``; an expression -> ``d(W[1]·X)``, ``d(log(A[2]))`` (dX means
+    dJ/dX, EQUATIONS.md)."""
+    return f"d{text}" if atomic and "(" not in text else f"d({text})"
 
 
 def backward_rule(tensor, i, g, names) -> str:

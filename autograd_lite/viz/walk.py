@@ -11,6 +11,7 @@ axes is the sample axis ``m`` (samples are columns, eq 25).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,38 +102,191 @@ def _use_key(x, consumer_key, position):
 
 # --- display names ----------------------------------------------------------------------------
 
-MAX_EXPRESSION = 24  # longer expressions are replaced by the tensor's number, e.g. "t17"
+MAX_EXPRESSION = 40  # past this, the longest input of an expression is written "…"
 
 _INFIX = {"add": " + ", "sub": " − ", "mul": " ∘ ", "div": " / ", "matmul": "·", "pow": "^"}
 
+_SEED = re.compile(r"^([A-Za-z]+)\[(\d+)\]$")
+ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
+
 
 def display_names(graph: Walk) -> list:
-    """(text, atomic) per tensor: the user's name, a scalar constant's value, or a short
-    expression of its inputs' names (``W[1]·X``, ``log(A[2])``); ``atomic`` is False for an
-    infix expression, which needs parentheses inside another one."""
-    names = []
+    """(text, atomic) per tensor: the user's name; else a name the seed's structure gives it
+    (``Z[l]``, ``A[l]``, ``X``, ``Y``: see ``inferred_names``); a scalar constant's value; a
+    constant equal to 1 − another leaf (``1 − Y`` of the log-loss, made outside the graph);
+    else a short expression of its inputs' names (``W[1]·X``, ``Y ∘ log(A[2])``), its longest
+    inputs written "…" when it would pass MAX_EXPRESSION characters. ``atomic`` is False for
+    an infix expression, which needs parentheses inside another one."""
+    inferred = inferred_names(graph)
+    names = [None] * len(graph.tensors)
     for k, tensor in enumerate(graph.tensors):
         if tensor.name:
-            names.append((str(tensor.name), True))
-        elif tensor.is_leaf:
+            names[k] = (str(tensor.name), True)
+        elif k in inferred:
+            names[k] = (inferred[k], True)
+    for k, tensor in enumerate(graph.tensors):
+        if names[k] is not None:
+            continue
+        if tensor.is_leaf:
             if tensor.data.size == 1:
-                names.append((f"{float(tensor.data.reshape(-1)[0]):g}", True))
+                names[k] = (f"{float(tensor.data.reshape(-1)[0]):g}", True)
             else:
-                names.append((f"t{k}", True))
+                complement = _complement_of(graph, names, k)
+                names[k] = (f"1 − {complement}", False) if complement else (f"t{k}", True)
         else:
-            text, atomic = _expression(tensor, [names[p] for p in graph.parents[k]])
-            names.append((text, atomic) if len(text) <= MAX_EXPRESSION else (f"t{k}", True))
+            names[k] = _short_expression(graph, names, k)
     return names
+
+
+def _short_expression(graph, names, k):
+    inputs = [names[p] for p in graph.parents[k]]
+    ops = _input_ops(graph, k)
+    text, atomic = _expression(graph.tensors[k], inputs, ops)
+    # elide the longest inputs first: sum(…) still says what was done, t19 says nothing
+    for slot in sorted(range(len(inputs)), key=lambda i: -len(inputs[i][0])):
+        if len(text) <= MAX_EXPRESSION:
+            break
+        inputs[slot] = ("…", True)
+        text, atomic = _expression(graph.tensors[k], inputs, ops)
+    return (text, atomic) if len(text) <= MAX_EXPRESSION else (f"t{k}", True)
+
+
+def _complement_of(graph, names, k):
+    """The name of the leaf whose 1 − is this constant (the engine records nothing for
+    ``1 - Y`` when Y needs no gradient, so the log-loss's 1 − Y reaches the graph as a bare
+    array): an exact elementwise match with a leaf of the same shape and a name."""
+    data = graph.tensors[k].data
+    if not isinstance(data, np.ndarray) or graph.tensors[k].requires_grad:
+        return None
+    for j, other in enumerate(graph.tensors):
+        if (j != k and other.is_leaf and names[j] is not None and names[j][1]
+                and isinstance(other.data, np.ndarray) and other.data.shape == data.shape
+                and np.array_equal(data, 1 - other.data)):
+            return names[j][0]
+    return None
+
+
+def inferred_names(graph: Walk) -> dict:
+    """Names the seed's structure gives unnamed tensors, once the parameters are named W[l]
+    and b[l] (README's ten-line network): ``W[l]·A + b[l]`` is Z[l] (eq 33), an activation of
+    Z[l] is A[l] (eq 34), the input W[1] multiplies is X (A[0], eq 25), and the labels the
+    last A[N] is compared with (in log(A[N]) ∘ Y, or A[N] − Y) are Y. A name is given only
+    when exactly one tensor fits it and nothing in the graph already carries it."""
+    tensors = graph.tensors
+    given = {str(t.name) for t in tensors if t.name}
+    found = {}      # k -> name
+    label = {}      # k -> name, for the names given by the user or found here
+
+    def name_of(k):
+        return str(tensors[k].name) if tensors[k].name else found.get(k)
+
+    for k, tensor in enumerate(tensors):
+        if tensor.name or tensor.is_leaf:
+            continue
+        parents = graph.parents[k]
+        if tensor.op == "add" and len(parents) == 2:
+            for product, bias in (parents, parents[::-1]):
+                b = _SEED.match(name_of(bias) or "")
+                if b and b.group(1) == "b" and tensors[product].op == "matmul":
+                    w = _SEED.match(name_of(graph.parents[product][0]) or "")
+                    if w and w.group(1) == "W" and w.group(2) == b.group(2):
+                        found[k] = f"Z[{b.group(2)}]"
+                        break
+        elif tensor.op in ACTIVATIONS and len(parents) == 1:
+            z = _SEED.match(name_of(parents[0]) or "")
+            if z and z.group(1) == "Z":
+                found[k] = f"A[{z.group(2)}]"
+    for k, tensor in enumerate(tensors):
+        if tensor.op == "matmul" and name_of(graph.parents[k][0]) == "W[1]":
+            x = graph.parents[k][1]
+            if not tensors[x].name and tensors[x].is_leaf and not tensors[x].requires_grad:
+                found[x] = "X"
+    layers_found = [int(m.group(2)) for m in (_SEED.match(name_of(k) or "") for k in range(len(tensors)))
+                    if m and m.group(1) == "A"]
+    if layers_found:
+        output = f"A[{max(layers_found)}]"
+        for k, tensor in enumerate(tensors):
+            parents = graph.parents[k]
+            if tensor.op not in ("mul", "sub") or len(parents) != 2:
+                continue
+            for y, other in (parents, parents[::-1]):
+                partner = tensors[other]
+                compared = (name_of(other) == output if tensor.op == "sub" else
+                            partner.op == "log" and name_of(graph.parents[other][0]) == output)
+                if (compared and tensors[y].is_leaf and not tensors[y].name
+                        and not tensors[y].requires_grad and tensors[y].data.size > 1):
+                    found[y] = "Y"
+    # a name two tensors would take, or one the user gave another tensor, is not given at all
+    counts = {}
+    for name in found.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {k: name for k, name in found.items() if counts[name] == 1 and name not in given}
+
+
+def definition(graph: Walk, names, k: int) -> str:
+    """What made tensor ``k``, in its inputs' display names, however long: ``W[1]·X + b[1]``
+    for Z[1] (eq 33), ``sigmoid(Z[1])`` for A[1] (eq 34). Empty for a leaf."""
+    if graph.tensors[k].is_leaf:
+        return ""
+    return _expression(graph.tensors[k], [names[p] for p in graph.parents[k]],
+                       _input_ops(graph, k))[0]
+
+
+def local_gradients(graph: Walk, k: int, g, values) -> list:
+    """The vjp of the operation that made tensor ``k``, run on arrays as ``backward()`` runs
+    it: one gradient per input, given ``g`` = dJ/d(tensor k) and ``values`` (each tensor's
+    array, by walk number); None for an input that needs no gradient. A gradient may come
+    back in the output's broadcast shape: summing it back to the input's shape (eq 80) is
+    the caller's, so a picture can show that sum as a step of its own."""
+    tensor = graph.tensors[k]
+    node = tensor.grad_fn
+    inputs = tuple(values[p] for p in graph.parents[k])
+    wants = tuple(bool(graph.tensors[p].requires_grad) for p in graph.parents[k])
+    grads = node.op.vjp(g, inputs, values[k], wants, **(node.params or {}))
+    return [None if not wanted or grad is None else grad for grad, wanted in zip(grads, wants)]
 
 
 def wrap(text: str, atomic: bool) -> str:
     return text if atomic else f"({text})"
 
 
-def _expression(tensor, input_names):
+# How tightly an infix operation binds, so that an expression gets only the parentheses it
+# needs: Y ∘ log(A[2]) + (1 − Y) ∘ log(1 − A[2]), not (Y ∘ log(A[2])) + ((1 − Y) ∘ ...).
+_BINDING = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
+
+
+def _input_ops(graph, k):
+    """The op that made each input of tensor k, as its display name shows it (None: a name)."""
+    return [None if graph.tensors[p].name else graph.tensors[p].op for p in graph.parents[k]]
+
+
+def _operand(name, input_op, op, right):
+    """An input's name inside the expression of ``op``, parenthesised only where needed."""
+    text, atomic = name
+    if atomic:
+        return text
+    if input_op not in _BINDING:  # a constant 1 − Y, made outside the graph: keep it whole
+        return f"({text})"
+    inner, outer = _BINDING[input_op], _BINDING[op]
+    if inner > outer:
+        return text
+    if inner == outer and op != "pow":
+        same = input_op == op
+        if not right and (same or outer == 1):      # a − b + c, a·b·c read left to right
+            return text
+        if right and same and op in ("add", "mul", "matmul"):  # associative
+            return text
+    return f"({text})"
+
+
+def _expression(tensor, input_names, input_ops):
     op = tensor.op
     params = tensor.grad_fn.params
-    inputs = [wrap(*name) for name in input_names]
+    if op in _BINDING:
+        inputs = [_operand(name, input_op, op, i > 0)
+                  for i, (name, input_op) in enumerate(zip(input_names, input_ops))]
+    else:
+        inputs = [wrap(*name) for name in input_names]
     if op in _INFIX and len(inputs) == 2:
         return _INFIX[op].join(inputs), False
     if op == "pow" and "exponent" in params:
@@ -154,7 +308,7 @@ _ELEMENTWISE = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sigmoid
                 "abs", "softmax", "log_softmax", "broadcast_to"}
 
 
-def sample_axes(graph: Walk, samples) -> list:
+def sample_axes(graph: Walk, samples, names=None) -> list:
     """Per tensor, a tuple of booleans: True where that axis is the sample axis m.
 
     ``samples`` says where m starts: "auto" (leaves named X, Y or A[0]), an int m (every leaf
@@ -164,7 +318,7 @@ def sample_axes(graph: Walk, samples) -> list:
     parameter never shows m even when one of its sizes happens to equal m.
     """
     flags = []
-    sources = _sources(graph, samples)
+    sources = _sources(graph, samples, names)
     for k, tensor in enumerate(graph.tensors):
         shape = tensor.shape
         if tensor.is_leaf:
@@ -176,11 +330,14 @@ def sample_axes(graph: Walk, samples) -> list:
     return flags
 
 
-def _sources(graph, samples):
+def _sources(graph, samples, names=None):
     if samples is None:
         return set()
     if isinstance(samples, str) and samples == "auto":
-        named = {k for k, t in enumerate(graph.tensors) if t.is_leaf and t.name in SAMPLE_NAMES}
+        # the user's names, or those the structure gives (X, Y: inferred_names)
+        shown = ([t.name for t in graph.tensors] if names is None else
+                 [t.name or names[k][0] for k, t in enumerate(graph.tensors)])
+        named = {k for k, t in enumerate(graph.tensors) if t.is_leaf and shown[k] in SAMPLE_NAMES}
         sizes = {graph.tensors[k].shape[-1] for k in named if graph.tensors[k].ndim >= 1}
         # an unnamed constant computed from the data outside the graph (1 − Y in the log-loss)
         # has the samples as its columns too; a parameter (requires_grad) never does

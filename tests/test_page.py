@@ -1,0 +1,267 @@
+"""The stepping page (autograd_lite.viz.page), read as data: what each step says and holds.
+
+The browser tests (test_page_browser.py) drive the same page in Chromium; these check what it
+is built from. The page computes every gradient itself, with the vjps ``backward()`` runs, so
+each test compares its numbers with an independent ``J.backward()``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autograd_lite as ag
+from autograd_lite.cli import main
+from autograd_lite.viz import draw
+from autograd_lite.viz.page import MAX_EMBEDDED, build
+
+from test_viz import seed_network, seed_report
+
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None,
+                                reason="Graphviz `dot` is not installed (.ci/run installs it)")
+
+
+def values_of(entry):
+    return np.array([float(x) for x in entry["data"]]).reshape(entry["shape"])
+
+
+def backward_grads(net):
+    """The gradients of J by the engine itself, every Z[l] and A[l] included."""
+    for name in ("Z1", "A1", "Z2", "A2"):
+        net[name].retain_grad()
+    net["J"].backward(retain_graph=True)
+
+
+def tensor_index(page, name):
+    return next(k for k, t in enumerate(page.data["tensors"]) if t["name"] == name)
+
+
+def step_computing(page, gradient_name):
+    return [s for s in page.steps if s["phase"] == "backward"
+            and any(a.get("result") and a["label"].startswith(gradient_name) for a in s["arrays"])]
+
+
+def test_forward_steps_follow_eqs_26_to_29_op_by_op():
+    net = seed_network()
+    page = draw(net["J"]).page()
+    forward = [s for s in page.steps if s["phase"] == "forward"]
+    assert page.steps[0]["phase"] == "start"
+    titles = [s["title"] for s in forward]
+    assert titles[0] == "Forward 1 of 15: W[1]·X"
+    assert "Z[1] = W[1]·X + b[1]" in titles[1]
+    assert titles[2].endswith("A[1] = sigmoid(Z[1])")
+    assert forward[2]["rule"] == "sigmoid · eqs 7, 34"
+    assert "broadcasts b[1] 4×1 (eqs 30-33)" in forward[1]["rule"]
+    # each forward step shows its inputs and its result, the result equal to the tensor's data
+    a1 = tensor_index(page, "A[1]")
+    assert forward[2]["current"] == f"t{a1}"
+    result = forward[2]["arrays"][-1]
+    assert result["result"] and result["tensor"] == a1
+    np.testing.assert_allclose(values_of(page.data["tensors"][a1]["value"]), net["A1"].data)
+
+
+def test_backward_steps_give_the_gradients_backward_gives():
+    net = seed_network()
+    page = draw(net["J"]).page()
+    backward_grads(net)
+    for name, key in (("W[1]", "W1"), ("b[1]", "b1"), ("W[2]", "W2"), ("b[2]", "b2"),
+                      ("Z[1]", "Z1"), ("A[1]", "A1"), ("Z[2]", "Z2"), ("A[2]", "A2")):
+        entry = page.data["tensors"][tensor_index(page, name)]
+        np.testing.assert_allclose(values_of(entry["grad"]), net[key].grad, rtol=1e-12, atol=1e-15)
+    # the last step lists every parameter's gradient
+    end = page.steps[-1]
+    assert end["phase"] == "end"
+    assert {a["label"] for a in end["arrays"]} == {"dW[1]", "db[1]", "dW[2]", "db[2]"}
+
+
+def test_each_backward_step_shows_the_rule_the_picture_prints():
+    net = seed_network()
+    page = draw(net["J"]).page()
+    (dW1,) = step_computing(page, "dW[1]")
+    assert dW1["rule"] == "dW[1] = dZ[1]·Xᵀ\n(eqs 59, 79, 83)"
+    assert dW1["arrays"][0]["label"] == "dZ[1] (coming in)"
+    (dZ2,) = step_computing(page, "dZ[2]")
+    assert dZ2["rule"].startswith("dZ[2] = dA[2] ∘ A[2](1 − A[2])") and "eqs 8, 78, 82" in dZ2["rule"]
+    # eq 80: the bias gradient is the vjp's result summed over the samples, shown both ways
+    (db1,) = step_computing(page, "db[1]")
+    assert db1["rule"].startswith("db[1] = Σ over axis 1 of dZ[1]") and "eq 80" in db1["rule"]
+    before = db1["arrays"][1]
+    assert before["label"].startswith("vjp result, before the sum over axis 1")
+    np.testing.assert_allclose(values_of(before["array"]).sum(axis=1, keepdims=True),
+                               values_of(db1["arrays"][-1]["array"]))
+    assert f"ub" in db1["highlight"][1]
+
+
+def test_the_running_sum_where_two_contributions_meet():
+    """The log-loss uses A[2] twice (log(A[2]) and 1 − A[2]): dA[2] is the sum of two
+    contributions, the first shown as a running sum, the second completing it."""
+    net = seed_network()
+    page = draw(net["J"]).page()
+    backward_grads(net)
+    steps = [s for s in page.steps if s["phase"] == "backward" and "to dA[2]" in json.dumps(s, ensure_ascii=False)]
+    assert [s["title"].split(": ", 1)[1] for s in steps] == [
+        "sub vjp gives dA[2] (contribution 1 of 2)", "log vjp gives dA[2] (contribution 2 of 2)"]
+    first, second = ([a for a in s["arrays"] if a["label"].startswith(("running", "dA[2] ="))][0]
+                     for s in steps)
+    assert first["label"] == "running sum of dA[2] so far (1 of 2)"
+    assert second["label"] == "dA[2] = sum of 2 contributions"
+    contributions = [values_of(next(a for a in s["arrays"] if a["label"].startswith("contribution"))["array"])
+                     for s in steps]
+    np.testing.assert_allclose(values_of(first["array"]), contributions[0])
+    np.testing.assert_allclose(values_of(second["array"]), contributions[0] + contributions[1])
+    np.testing.assert_allclose(values_of(second["array"]), net["A2"].grad, rtol=1e-12)
+    # the second step also shows what it adds to: the sum so far
+    so_far = next(a for a in steps[1]["arrays"] if a["label"] == "dA[2] so far (1 of 2)")
+    np.testing.assert_allclose(values_of(so_far["array"]), contributions[0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 4), m=st.integers(1, 4), shared=st.booleans(), seed=st.integers(0, 99))
+def test_page_gradients_equal_backward_on_random_graphs(n, m, shared, seed):
+    """Broadcasting (a bias column, a row, a scalar), a tensor used twice or three times:
+    whatever the page sums, it sums as backward() does."""
+    rng = np.random.default_rng(seed)
+    W = ag.Tensor(rng.standard_normal((n, n)), requires_grad=True, name="W")
+    b = ag.Tensor(rng.standard_normal((n, 1)), requires_grad=True, name="b")
+    r = ag.Tensor(rng.standard_normal((1, m)), requires_grad=True, name="r")
+    s = ag.Tensor(rng.standard_normal(()), requires_grad=True, name="s")
+    X = ag.Tensor(rng.standard_normal((n, m)), name="X")
+    H = (W @ X + b) * r
+    H = H * H.tanh() + s if shared else (H - s).exp()
+    J = (H * H).mean() + H.sum() * 0.5
+    page = draw(J).page()
+    J.backward(retain_graph=True)
+    for tensor in (W, b, r, s):
+        entry = page.data["tensors"][tensor_index(page, tensor.name)]
+        np.testing.assert_allclose(values_of(entry["grad"]), tensor.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_the_page_is_self_contained_and_opens_from_disk(tmp_path):
+    net = seed_network()
+    path = draw(net["J"]).save(tmp_path / "backprop.html")
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    # nothing is fetched: no external script, style sheet, image or frame
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html)
+    assert "@import" not in html and "url(http" not in html
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls  # XML namespaces
+    assert html.count("<svg") == 2  # forward and backward
+    # the data block parses and holds every step
+    data = re.search(r'<script type="application/json" class="ag-data">(.*?)</script>', html, re.S)
+    assert len(json.loads(data.group(1))["steps"]) == len(draw(net["J"]).page().steps)
+
+
+def test_names_that_look_like_markup_stay_text(tmp_path):
+    x = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="</script><b>x")
+    y = (x * 2).sum()  # held: a picture holds its root weakly
+    page = draw(y).page()
+    html = page.html
+    assert "</script><b>x" not in html.split('class="ag-data">', 1)[1].split("</script>", 1)[0]
+    assert page.data["tensors"][0]["name"] == "</script><b>x"
+
+
+def test_a_comparison_report_gives_a_toggle_and_says_where_derivations_part():
+    from autograd_lite import reference as ref
+    net = seed_network()
+    report = seed_report(net, ref.wrong_rules("g-prime-of-A", [2]))
+    page = draw(net["J"], backward=True, compare=report).page()
+    assert page.data["compare"] is True
+    assert set(page.svgs) == {"forward", "forward-compare", "backward", "backward-compare"}
+    assert 'class="ag-compare"' in page.html
+    (dZ2,) = step_computing(page, "dZ[2]")
+    assert "first to differ" in dZ2["compare"] and dZ2["compareState"] == "differ"
+    (dA2_last,) = [s for s in step_computing(page, "dA[2]") if "2 of 2" in s["title"]]
+    assert dA2_last["compareState"] == "agree"
+    # without a report there is no toggle
+    plain = draw(net["J"]).page()
+    assert 'class="ag-compare"' not in plain.html and plain.data["compare"] is False
+
+
+def test_big_arrays_are_described_not_cut_silently():
+    x = ag.Tensor(np.arange(MAX_EMBEDDED + 1.0), requires_grad=True, name="x")
+    y = (x * 1.0).sum()
+    page = draw(y).page()
+    entry = page.data["tensors"][tensor_index(page, "x")]["value"]
+    assert "data" not in entry and f"{MAX_EMBEDDED + 1} elements" in entry["omitted"]
+
+
+def test_nan_and_infinity_are_written_as_javascript_reads_them():
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = ag.Tensor(np.array([0.0, 1.0, -1.0]), requires_grad=True, name="x")
+        y = (x.log() * 1.0).sum()
+        page = draw(y).page()
+    value = page.data["tensors"][tensor_index(page, "log(x)")]["value"]["data"]
+    assert value[0] == "-Infinity" and value[1] == 0.0 and value[2] == "NaN"
+    json.loads(json.dumps(page.data, allow_nan=False))  # strict JSON
+
+
+def test_a_page_can_be_made_after_backward():
+    """Walking the graph never fails: after backward() (which frees only the saved arrays)
+    the page has the same steps and values."""
+    net = seed_network()
+    picture = draw(net["J"])
+    before = picture.page().data
+    net["J"].backward()
+    after = picture.page().data
+    assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
+
+
+def test_a_tensor_without_gradient_gets_a_forward_only_page():
+    x = ag.Tensor(np.ones((2, 3)), name="x")
+    y = (x * 2).sum()  # nothing requires a gradient: nothing is recorded, y is a leaf
+    page = draw(y).page()
+    assert [s["phase"] for s in page.steps] == ["start"]
+    assert set(page.svgs) == {"forward"}
+
+
+def test_notebook_shows_the_stepping_page_inline():
+    net = seed_network()
+    picture = draw(net["J"])
+    bundle = picture._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+    assert "autogradLitePage(" in bundle["text/html"] and "<!DOCTYPE" not in bundle["text/html"]
+    # two pages in one notebook do not share ids
+    other_net = seed_network(seed=1)
+    other = draw(other_net["J"])
+    first_id = re.search(r'class="ag-page" id="(\w+)"', bundle["text/html"]).group(1)
+    assert f'id="{first_id}"' not in other._repr_html_()
+
+
+def test_save_by_suffix_and_the_command_line(tmp_path, capsys):
+    net = seed_network()
+    picture = draw(net["J"])
+    assert picture.save(tmp_path / "seed.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert main(["graph", "--output", str(tmp_path / "backprop.html")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    html = (tmp_path / "backprop.html").read_text(encoding="utf-8")
+    assert "autogradLitePage(" in html and "dW[1] = dZ[1]·Xᵀ" in html
+    assert main(["graph", "--output", str(tmp_path / "x.txt")]) == 2
+    assert ".html" in capsys.readouterr().err
+
+
+def test_page_of_a_dead_root_is_refused():
+    picture = draw(seed_network()["J"])
+    import gc
+    gc.collect()
+    with pytest.raises(RuntimeError, match="no longer exists"):
+        picture.page()
+    assert picture._repr_html_() is None  # the notebook falls back to the SVG
+
+
+def test_a_notebook_shows_the_svg_of_a_graph_too_big_to_step_through():
+    x = ag.Tensor(np.ones(3), requires_grad=True, name="x")
+    y = x
+    for _ in range(250):  # 501 tensors
+        y = y * 1.0
+    J = y.sum()
+    picture = draw(J, max_nodes=None)
+    assert picture._repr_html_() is None
+    assert len(picture.page().steps) > 500  # a file may still hold it
+    assert "<svg" in picture._repr_mimebundle_()["image/svg+xml"]
+    assert "text/html" not in picture._repr_mimebundle_()
