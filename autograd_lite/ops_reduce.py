@@ -167,7 +167,7 @@ def _arg(function, op_name, x, axis, keepdims):
         raise ShapeError(f"{op_name}: the array of shape {data.shape} has no elements")
     if axis is not None:
         normalize_axis(axis, data.ndim, op_name)  # the range check, with the op's name
-    return function(data, axis=axis, keepdims=bool(keepdims))
+    return np.asarray(function(data, axis=axis, keepdims=bool(keepdims)))
 
 
 def argmax(x, axis=None, keepdims=False):
