@@ -51,7 +51,7 @@ class _Extremum(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         where = describe_axes(params["axis"], len(input_shapes[0]))
-        return f"{g} to the arg-{self.name} over {where} (split equally between ties)"
+        return f"{g} to the arg-{self.name} over {where}, split at ties"
 
 
 class Max(_Extremum):

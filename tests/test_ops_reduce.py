@@ -164,7 +164,7 @@ def test_each_refusal_names_the_op(call, error, words):
 def test_formulas_name_the_rule():
     from autograd_lite import ops_reduce as R
     text = R.MAX.formula(0, "g", ["x", "y"], {"axis": (1,), "keepdims": False}, [(2, 3)])
-    assert text == "g to the arg-max over axis 1 (split equally between ties)"
+    assert text == "g to the arg-max over axis 1, split at ties"
     assert R.VAR.formula(0, "g", ["x", "y"], {"axis": (0, 1), "ddof": 1, "keepdims": False},
                          [(2, 3)]) == "g ∘ 2(x − mean) / 5"
     assert "softmax(x)" in R.LOGSUMEXP.formula(0, "g", ["x", "y"], {"axis": (0,), "keepdims": True}, [(2, 3)])

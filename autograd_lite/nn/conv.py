@@ -77,7 +77,7 @@ class Im2Col(Primitive):
         return (_col2im(g, input_shape, kernel, stride, padding),)
 
     def formula(self, i, g, names, params, input_shapes):
-        return f"col2im({g}): each window's gradient added back onto its pixels"
+        return f"col2im({g})"  # each window's gradient added back onto its pixels
 
 
 class Col2Im(Primitive):
@@ -108,7 +108,7 @@ class Col2Im(Primitive):
         return (_im2col(g, kernel, stride, padding, 0.0),)
 
     def formula(self, i, g, names, params, input_shapes):
-        return f"im2col({g}): the windows of {g}"
+        return f"im2col({g})"
 
 
 IM2COL, COL2IM = Im2Col(), Col2Im()
