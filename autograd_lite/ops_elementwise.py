@@ -48,6 +48,7 @@ class _Extremum(Primitive):
     """Elementwise max/min of two broadcast operands. NOTE: where x == y the gradient is split
     equally (g/2 to each), as ``max`` splits it between tied elements: the average of the two
     one-sided derivatives, and symmetric in x and y."""
+    vjp_reads_output = False  # the masks come from x and y
 
     def forward(self, x, y):
         try:
@@ -99,6 +100,7 @@ class Clip(Primitive):
     The gradient is g where low <= x <= high and 0 outside, the bounds included (as in PyTorch's
     ``clamp``). The bounds are constants (numbers or arrays that broadcast against x)."""
     name = "clip"
+    vjp_reads_output = False  # the mask comes from x and the bounds
 
     def forward(self, x, low, high):
         try:

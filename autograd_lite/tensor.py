@@ -543,24 +543,24 @@ class Tensor:
         return _record(ops.GETITEM, (self,), {"index": _raw_index(index)})
 
     # --- issue 11's ops, each delegating to its module (ops_reduce, ops_elementwise, ops_join) ---
-    def max(self, axis=None, keepdims=False): return ops_reduce.max(self, axis, keepdims)  # noqa: E704
-    def min(self, axis=None, keepdims=False): return ops_reduce.min(self, axis, keepdims)  # noqa: E704
-    def argmax(self, axis=None, keepdims=False): return ops_reduce.argmax(self, axis, keepdims)  # noqa: E704
-    def argmin(self, axis=None, keepdims=False): return ops_reduce.argmin(self, axis, keepdims)  # noqa: E704
-    def logsumexp(self, axis=None, keepdims=False): return ops_reduce.logsumexp(self, axis, keepdims)  # noqa: E704
-    def var(self, axis=None, ddof=0, keepdims=False): return ops_reduce.var(self, axis, ddof, keepdims)  # noqa: E704
-    def std(self, axis=None, ddof=0, keepdims=False): return ops_reduce.std(self, axis, ddof, keepdims)  # noqa: E704
-    def maximum(self, other): return ops_elementwise.maximum(self, other)  # noqa: E704
-    def minimum(self, other): return ops_elementwise.minimum(self, other)  # noqa: E704
-    def clip(self, low=None, high=None): return ops_elementwise.clip(self, low, high)  # noqa: E704
-    def square(self): return ops_elementwise.square(self)  # noqa: E704
-    def sin(self): return ops_elementwise.sin(self)  # noqa: E704
-    def cos(self): return ops_elementwise.cos(self)  # noqa: E704
-    def leaky_relu(self, negative_slope=0.01): return ops_elementwise.leaky_relu(self, negative_slope)  # noqa: E704
-    def elu(self, alpha=1.0): return ops_elementwise.elu(self, alpha)  # noqa: E704
-    def gelu(self, approximate="none"): return ops_elementwise.gelu(self, approximate)  # noqa: E704
-    def softplus(self): return ops_elementwise.softplus(self)  # noqa: E704
-    def split(self, indices_or_sections, axis=0): return ops_join.split(self, indices_or_sections, axis)  # noqa: E704
+    def max(self, axis=None, keepdims=False): return ops_reduce.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return ops_reduce.min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return ops_reduce.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return ops_reduce.argmin(self, axis, keepdims)
+    def logsumexp(self, axis=None, keepdims=False): return ops_reduce.logsumexp(self, axis, keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return ops_reduce.var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return ops_reduce.std(self, axis, ddof, keepdims)
+    def maximum(self, other): return ops_elementwise.maximum(self, other)
+    def minimum(self, other): return ops_elementwise.minimum(self, other)
+    def clip(self, low=None, high=None): return ops_elementwise.clip(self, low, high)
+    def square(self): return ops_elementwise.square(self)
+    def sin(self): return ops_elementwise.sin(self)
+    def cos(self): return ops_elementwise.cos(self)
+    def leaky_relu(self, negative_slope=0.01): return ops_elementwise.leaky_relu(self, negative_slope)
+    def elu(self, alpha=1.0): return ops_elementwise.elu(self, alpha)
+    def gelu(self, approximate="none"): return ops_elementwise.gelu(self, approximate)
+    def softplus(self): return ops_elementwise.softplus(self)
+    def split(self, indices_or_sections, axis=0): return ops_join.split(self, indices_or_sections, axis)
 
 
 def _made_by(data, op, inputs, params, requires_grad):
