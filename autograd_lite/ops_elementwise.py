@@ -255,8 +255,9 @@ def _normal_cdf(x):
     """Φ(x) = (1 + erf(x/√2)) / 2, with Python's ``math.erf`` (the C library's, correct to
     float64 rounding) applied element by element: numpy has no erf of its own.
     NOTE: 1 + erf cancels for x << 0; erfc(-x/√2)/2 keeps Φ's relative precision there."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.asarray(_erfc(-x / _SQRT_2), dtype=np.float64) / 2.0
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64  # float32 stays float32
+    return np.asarray(_erfc(-x.astype(np.float64) / _SQRT_2), dtype=dtype) / dtype.type(2)
 
 
 class NormalCDF(Primitive):

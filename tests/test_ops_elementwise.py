@@ -216,3 +216,9 @@ def test_formulas_name_the_rule():
     assert E.GELU_.formula(0, "g", ["x", "y"], {"approximate": "none"}, [(2,)]) == "g ∘ (Φ(x) + x·φ(x))"
     assert "½ at ties" in E.MAXIMUM.formula(1, "g", ["x", "y", "z"], {}, [(2,), (2,)])
     assert E.CLIP.formula(0, "g", ["x", "y"], {"low": -1.0, "high": None}, [(2,)]) == "g ∘ [-1 ≤ x ≤ ∞]"
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_float32_stays_float32(name):
+    x = T(np.array([[0.3, -1.2], [2.0, 0.7]]), dtype=np.float32)
+    assert UNARY[name][0](x).data.dtype == np.float32

@@ -33,7 +33,7 @@ class Dropout(Module):
             mask = np.zeros(X.shape)
         else:
             mask = (self.rng.random(X.shape) >= self.p) / (1.0 - self.p)
-        return X * Tensor(mask)
+        return X * Tensor(mask, dtype=X.dtype)  # a constant of X's dtype (float32 stays float32)
 
     def extra_repr(self):
         return f"p={self.p:g}"
