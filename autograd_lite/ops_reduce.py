@@ -120,15 +120,27 @@ def _shape_of(x):
     return x.shape if hasattr(x, "shape") else np.shape(x)  # a Tensor, an array or numbers
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name; not exported by `import *`
+def refuse_numpy_extras(op_name, **extras):
+    """``np.max(t)``, ``np.var(t)``, ``np.clip(t, 0, 1)`` call the Tensor's method with numpy's
+    ``out=None`` (and ``dtype=None``): accepted, so numpy returns the recorded Tensor; set,
+    refused (a Tensor's result is always a new Tensor of its input's dtype)."""
+    given = [name for name, value in extras.items() if value is not None]
+    if given:
+        raise TypeError(f"{op_name}: {'= and '.join(given)}= not supported (a Tensor's result "
+                        f"is always a new Tensor of the input's dtype)")
+
+
+def max(x, axis=None, keepdims=False, out=None):  # noqa: A001 - numpy's name; not in __all__
     """The largest element over ``axis`` (``np.max``/``np.amax``; PyTorch's ``amax``). The
     gradient goes to the arg-max, split equally between tied elements."""
+    refuse_numpy_extras("max", out=out)
     return MAX(x, axis=normalize_axis(axis, len(_shape_of(x)), "max"), keepdims=bool(keepdims))
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
+def min(x, axis=None, keepdims=False, out=None):  # noqa: A001
     """The smallest element over ``axis`` (``np.min``; PyTorch's ``amin``). The gradient goes
     to the arg-min, split equally between tied elements."""
+    refuse_numpy_extras("min", out=out)
     return MIN(x, axis=normalize_axis(axis, len(_shape_of(x)), "min"), keepdims=bool(keepdims))
 
 
@@ -145,16 +157,18 @@ def _ddof(ddof, op_name):
     return int(ddof)
 
 
-def var(x, axis=None, ddof=0, keepdims=False):
+def var(x, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
     """Variance over ``axis`` with ``ddof`` (numpy's default 0; ``ddof=1`` is PyTorch's
     default ``unbiased=True``)."""
+    refuse_numpy_extras("var", dtype=dtype, out=out)
     return VAR(x, axis=normalize_axis(axis, len(_shape_of(x)), "var"), ddof=_ddof(ddof, "var"),
                keepdims=bool(keepdims))
 
 
-def std(x, axis=None, ddof=0, keepdims=False):
+def std(x, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
     """Standard deviation: ``sqrt(var(x, axis, ddof))``, two primitives (its gradient is +inf
     or nan where the variance is 0, as in numpy's and PyTorch's)."""
+    refuse_numpy_extras("std", dtype=dtype, out=out)
     _ddof(ddof, "std")
     return sqrt(var(x, axis, ddof, keepdims))
 

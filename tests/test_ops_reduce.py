@@ -168,3 +168,20 @@ def test_formulas_name_the_rule():
     assert R.VAR.formula(0, "g", ["x", "y"], {"axis": (0, 1), "ddof": 1, "keepdims": False},
                          [(2, 3)]) == "g ∘ 2(x − mean) / 5"
     assert "softmax(x)" in R.LOGSUMEXP.formula(0, "g", ["x", "y"], {"axis": (0,), "keepdims": True}, [(2, 3)])
+
+
+def test_numpy_functions_on_a_tensor_return_the_recorded_tensor():
+    # np.max, np.var, np.clip, ... call the Tensor's method with out=None (and dtype=None):
+    # the result is the Tensor with its gradient, not a detached ndarray.
+    data = np.array([[1.3, -2.0, 0.5], [3.0, 4.0, -1.0]])
+    x = T(data, requires_grad=True)
+    for result in (np.max(x, axis=0), np.amin(x), np.var(x, axis=1), np.std(x, ddof=1), np.clip(x, 0, 1)):
+        assert isinstance(result, ag.Tensor) and result.requires_grad
+    check_gradients(lambda t: np.max(t, axis=0).sum() + np.min(t) + np.var(t, axis=1).sum()
+                    + np.std(t, ddof=1) + (t * np.clip(t, 0, 1)).sum(), data)
+    assert isinstance(np.argmax(x), (np.integer, np.ndarray))
+    for call, words in ((lambda: np.max(x, out=np.zeros(3)), "max: out= not supported"),
+                        (lambda: np.std(x, dtype=np.float32), "std: dtype= not supported"),
+                        (lambda: np.clip(x, 0, 1, out=np.zeros((2, 3))), "clip: out= is not supported")):
+        with pytest.raises(TypeError, match=words):
+            call()
