@@ -333,7 +333,9 @@ def clip(x, low=None, high=None, out=None):
     numbers, arrays, or None for no bound; gradient g inside (bounds included), 0 outside.
     ``np.clip(t, low, high)`` on a Tensor comes here too (``out`` must stay None)."""
     if out is not None:
-        raise TypeError("clip: out= is not supported (a Tensor's result is always a new Tensor)")
+        # NOTE: ValueError, not TypeError: np.clip falls back to the bare ndarray (losing the
+        # gradient without a word) when the method raises a TypeError.
+        raise ValueError("clip: out= is not supported (a Tensor's result is always a new Tensor)")
     if low is None and high is None:
         raise ValueError("clip: give low, high or both (both None would change nothing)")
     low, high = _bound(low, "low"), _bound(high, "high")
