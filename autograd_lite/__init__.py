@@ -41,6 +41,16 @@ def matmul(x, y):
     return as_tensor(x) @ y
 
 
+# Issue 11's ops as functions (their Tensor methods delegate to the same module functions).
+# NOTE: max, min and abs are here as ag.max, ag.min, ag.abs but not in __all__, so that
+# `from autograd_lite import *` never shadows Python's builtins.
+from .ops_elementwise import (clip, cos, elu, gelu, leaky_relu, maximum, minimum,  # noqa: E402
+                              sin, softplus, sqrt, square)
+from .ops_join import concatenate, split, stack, where  # noqa: E402
+from .ops_reduce import argmax, argmin, logsumexp, max, min, std, var  # noqa: E402,A004
+abs = _unary("abs", "ag.abs(t) = t.abs() (gradient sign(t), 0 at 0).")  # noqa: A001
+
+
 def zero_grad(tensors):
     """Reset ``.grad`` to None on each tensor (e.g. a list of parameters)."""
     for tensor in tensors:
@@ -54,6 +64,9 @@ __all__ = [
     "sigmoid", "tanh", "relu", "exp", "log", "mean", "softmax", "log_softmax", "reshape",
     "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
     "Tape", "GraphChangedError",
+    "argmax", "argmin", "logsumexp", "var", "std", "concatenate", "stack", "split", "where",
+    "maximum", "minimum", "clip", "square", "sqrt", "sin", "cos", "leaky_relu", "elu", "gelu",
+    "softplus",
 ]
 
 # Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from . import numpy_interop, ops
+from . import numpy_interop, ops, ops_elementwise, ops_join, ops_reduce
 from .autodiff import Node, _grad_mode, backpropagate, current_scope
 from .errors import ShapeError
 
@@ -386,7 +386,7 @@ class Tensor:
         return _record(ops.ABS, (self,), {})
 
     def sqrt(self):
-        return self ** 0.5
+        return ops_elementwise.sqrt(self)
 
     # --- reductions -------------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False, dtype=None, out=None):
@@ -438,6 +438,62 @@ class Tensor:
 
     def __getitem__(self, index):
         return _record(ops.GETITEM, (self,), {"index": _raw_index(index)})
+
+    # --- more ops, each defined in its module (ops_reduce, ops_elementwise, ops_join) ---------
+    def max(self, axis=None, keepdims=False, out=None):
+        return ops_reduce.max(self, axis, keepdims, out)
+
+    def min(self, axis=None, keepdims=False, out=None):
+        return ops_reduce.min(self, axis, keepdims, out)
+
+    def argmax(self, axis=None, keepdims=False):
+        return ops_reduce.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return ops_reduce.argmin(self, axis, keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return ops_reduce.logsumexp(self, axis, keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
+        return ops_reduce.var(self, axis, ddof, keepdims, dtype, out)
+
+    def std(self, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
+        return ops_reduce.std(self, axis, ddof, keepdims, dtype, out)
+
+    def maximum(self, other):
+        return ops_elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return ops_elementwise.minimum(self, other)
+
+    def clip(self, low=None, high=None, out=None):
+        return ops_elementwise.clip(self, low, high, out)
+
+    def square(self):
+        return ops_elementwise.square(self)
+
+    def sin(self):
+        return ops_elementwise.sin(self)
+
+    def cos(self):
+        return ops_elementwise.cos(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return ops_elementwise.leaky_relu(self, negative_slope)
+
+    def elu(self, alpha=1.0):
+        return ops_elementwise.elu(self, alpha)
+
+    def gelu(self, approximate="none"):
+        return ops_elementwise.gelu(self, approximate)
+
+    def softplus(self):
+        return ops_elementwise.softplus(self)
+
+    def split(self, indices_or_sections, axis=0):
+        return ops_join.split(self, indices_or_sections, axis)
+
 
 
 def _accumulated(previous, grad, dtype):

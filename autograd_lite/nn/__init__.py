@@ -1,9 +1,12 @@
 """autograd_lite.nn: networks in the seed's layout, every gradient from the engine.
 
-``Module`` (parameters found from attributes), ``Parameter``, ``Linear`` (eq 33), ``Sequential``,
-the activations ``Sigmoid``, ``Tanh``, ``ReLU``, ``Identity``, ``Softmax`` (eq 34), the ``MLP``
-builder, initialisers in ``nn.init``, functions and losses in ``nn.functional``. Samples are
-columns: X is (n[0], m); W[l] is (n[l], n[l-1]); b[l] is (n[l], 1).
+``Module`` (parameters found from attributes; ``train()``/``eval()``), ``Parameter``, ``Linear``
+(eq 33), ``Sequential``, the activations ``Sigmoid``, ``Tanh``, ``ReLU``, ``Identity``,
+``Softmax`` (eq 34), ``LeakyReLU``, ``ELU``, ``GELU``, ``Softplus``, the ``MLP`` builder,
+``Dropout``, ``BatchNorm``, ``LayerNorm``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``,
+``Unflatten``, ``Embedding``, initialisers in ``nn.init``, functions and losses in
+``nn.functional``. Samples are the last axis: X is (n[0], m); W[l] is (n[l], n[l-1]); b[l] is
+(n[l], 1); images are (C, H, W, m).
 
 >>> import numpy as np
 >>> from autograd_lite import nn
@@ -14,10 +17,16 @@ columns: X is (n[0], m); W[l] is (n[l], n[l-1]); b[l] is (n[l], 1).
 (1, 5)
 """
 from . import functional, init
-from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .conv import AvgPool2d, Conv2d, Flatten, MaxPool2d, Unflatten
+from .embedding import Embedding
 from .layers import MLP, Linear, Sequential
 from .module import Module
+from .normalization import BatchNorm, LayerNorm
 from .parameter import Parameter
+from .regularization import Dropout
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "MLP", "Sigmoid", "Tanh", "ReLU",
-           "Identity", "Softmax", "functional", "init"]
+           "Identity", "Softmax", "LeakyReLU", "ELU", "GELU", "Softplus", "Dropout", "BatchNorm",
+           "LayerNorm", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Unflatten", "Embedding",
+           "functional", "init"]

@@ -86,8 +86,67 @@ class Softmax(_Activation):
         return ", ".join(extras)
 
 
+class LeakyReLU(_Activation):
+    """``z`` for z > 0, ``negative_slope · z`` otherwise (default 0.01, as in PyTorch)."""
+    function = "leaky_relu"
+
+    def __init__(self, layer=None, negative_slope=0.01):
+        super().__init__(layer)
+        self.negative_slope = negative_slope
+
+    def apply(self, Z):
+        return Z.leaky_relu(self.negative_slope)
+
+    def extra_repr(self):
+        return ", ".join(([] if self.layer is None else [f"layer={self.layer}"])
+                         + [f"negative_slope={self.negative_slope:g}"])
+
+
+class ELU(_Activation):
+    """``z`` for z > 0, ``alpha (e^z − 1)`` otherwise."""
+    function = "elu"
+
+    def __init__(self, layer=None, alpha=1.0):
+        super().__init__(layer)
+        self.alpha = alpha
+
+    def apply(self, Z):
+        return Z.elu(self.alpha)
+
+    def extra_repr(self):
+        return ", ".join(([] if self.layer is None else [f"layer={self.layer}"]) + [f"alpha={self.alpha:g}"])
+
+
+class GELU(_Activation):
+    """``z Φ(z)``, Φ the standard normal distribution function: exact (erf form) by default,
+    ``approximate="tanh"`` for the tanh approximation (as PyTorch's ``GELU``)."""
+    function = "gelu"
+
+    def __init__(self, layer=None, approximate="none"):
+        super().__init__(layer)
+        self.approximate = approximate
+
+    def apply(self, Z):
+        return Z.gelu(self.approximate)
+
+    def extra_repr(self):
+        extras = [] if self.layer is None else [f"layer={self.layer}"]
+        if self.approximate != "none":
+            extras.append(f"approximate={self.approximate!r}")
+        return ", ".join(extras)
+
+
+class Softplus(_Activation):
+    """``log(1 + e^z)``, exact for any z; its derivative is the sigmoid (eq 7)."""
+    function = "softplus"
+
+    def apply(self, Z):
+        return Z.softplus()
+
+
 ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "identity": Identity,
-               "softmax": Softmax}
+               "softmax": Softmax, "leaky_relu": LeakyReLU, "elu": ELU, "gelu": GELU,
+               "softplus": Softplus}
 
 
 def activation(name_or_module, layer=None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                       mean_squared_error, softmax_cross_entropy)
 from ..tensor import as_tensor
+from .conv import avg_pool2d, conv2d, max_pool2d
 
 
 def linear(A_prev, W, b):
@@ -42,6 +43,32 @@ def log_softmax(Z, axis=0):
     return as_tensor(Z).log_softmax(axis=axis)
 
 
+def leaky_relu(Z, negative_slope=0.01):
+    return as_tensor(Z).leaky_relu(negative_slope)
+
+
+def elu(Z, alpha=1.0):
+    return as_tensor(Z).elu(alpha)
+
+
+def gelu(Z, approximate="none"):
+    """``z Φ(z)``: exact (erf form) by default, ``approximate="tanh"`` for the approximation."""
+    return as_tensor(Z).gelu(approximate)
+
+
+def softplus(Z):
+    """``log(1 + e^z)``, exact for any z."""
+    return as_tensor(Z).softplus()
+
+
+def dropout(X, p=0.5, training=True, rng=None):
+    """Inverted dropout (see ``nn.Dropout``): identity unless ``training``."""
+    from .regularization import Dropout
+    module = Dropout(p, rng)
+    return module(X) if training else module.eval()(X)
+
+
 __all__ = ["linear", "sigmoid", "tanh", "relu", "identity", "softmax", "log_softmax",
+           "leaky_relu", "elu", "gelu", "softplus", "dropout", "conv2d", "max_pool2d", "avg_pool2d",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
            "cross_entropy", "mean_squared_error"]

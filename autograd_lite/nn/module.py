@@ -8,6 +8,8 @@ derives every gradient.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -22,8 +24,44 @@ class Module:
     updates it once with the sum of the gradients of all its uses.
     """
 
+    # Training or evaluation mode (PyTorch's): Dropout and BatchNorm behave differently in
+    # each. A class attribute, so subclasses need not call an __init__; train()/eval() set it on
+    # every module of the tree.
+    training = True
+
     def forward(self, *inputs, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward(...)")
+
+    # --- modes ------------------------------------------------------------------------------
+    def train(self, mode=True):
+        """Put this module and every descendant in training mode (``mode=False``: evaluation
+        mode). Dropout drops and BatchNorm uses the batch's statistics only while training.
+        Returns the module, so ``model.train()`` can be chained."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"{type(self).__name__}.train: mode must be True or False, got {mode!r}")
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: ``train(False)``. Dropout is the identity, BatchNorm uses its
+        running statistics. Use it before measuring a model on held-out data."""
+        return self.train(False)
+
+    # --- buffers: saved state that is not trained (BatchNorm's running statistics) -----------
+    def register_buffer(self, name, array):
+        """Keep ``array`` as attribute ``name``, saved and loaded with the parameters
+        (``state_dict``, ``save``) but never given to an optimizer."""
+        names = self.__dict__.setdefault("_buffer_names", [])
+        if name not in names:
+            names.append(name)
+        object.__setattr__(self, name, np.array(array, dtype=np.float64, copy=True))
+
+    def named_buffers(self) -> list:
+        """``(dotted name, array)`` for every buffer of this module and its descendants."""
+        return [(f"{prefix}.{name}" if prefix else name, getattr(module, name))
+                for prefix, module in self.named_modules()
+                for name in module.__dict__.get("_buffer_names", ())]
 
     def __call__(self, *inputs, **kwargs):
         return self.forward(*inputs, **kwargs)
@@ -95,8 +133,10 @@ class Module:
 
     # --- saving -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """``{dotted name: copy of the parameter's array}``."""
-        return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        """``{dotted name: copy of the array}`` for every parameter, then every buffer."""
+        state = {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        state.update((name, array.copy()) for name, array in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict, allow_nonfinite=False):
         """Set every parameter from ``state`` (dotted name -> array). All names and shapes are

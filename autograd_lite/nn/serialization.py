@@ -17,8 +17,11 @@ from ..files import BadFileError, as_bad_file, read_npz, write_atomically
 
 
 def save(module, path):
-    """Write ``module.named_parameters()`` to ``path`` (``.npz``; no suffix is added)."""
-    write_npz(path, {name: parameter.data for name, parameter in module.named_parameters()})
+    """Write ``module.named_parameters()`` and its buffers (``named_buffers()``, e.g. BatchNorm's
+    running statistics) to ``path`` (``.npz``; no suffix is added)."""
+    arrays = {name: parameter.data for name, parameter in module.named_parameters()}
+    arrays.update(module.named_buffers())
+    write_npz(path, arrays)
 
 
 def write_npz(path, arrays):
@@ -52,11 +55,14 @@ def load(module, path, allow_nonfinite=False):
 
 def load_state(module, state, source="load", allow_nonfinite=False):
     """Check ``state`` (dotted name -> array) against ``module`` in full, then assign it all.
+    Buffers (``named_buffers()``) are checked and assigned like parameters.
 
     A parameter holding nan or inf is refused (naming each such parameter with its counts)
     unless ``allow_nonfinite=True``: a model that trained into nan must not be resumed from
     silently."""
     parameters = dict(module.named_parameters())
+    buffers = dict(module.named_buffers())
+    parameters.update((name, _BufferSlot(module, name, array)) for name, array in buffers.items())
     missing = [name for name in parameters if name not in state]
     unexpected = [name for name in state if name not in parameters]
     if missing or unexpected:
@@ -66,7 +72,7 @@ def load_state(module, state, source="load", allow_nonfinite=False):
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected)}")
         raise ValueError(f"{source}: the saved names do not match {type(module).__name__}'s "
-                         f"parameters ({'; '.join(parts)}); the model is unchanged")
+                         f"parameters and buffers ({'; '.join(parts)}); the model is unchanged")
     arrays = {}
     for name, parameter in parameters.items():
         array = np.asarray(state[name])
@@ -96,3 +102,21 @@ def _refuse_nonfinite(parameters, arrays, source):
     if faults:
         raise ValueError(f"{source}: non-finite parameters: {'; '.join(faults)}; pass "
                          f"allow_nonfinite=True to load them anyway; the model is unchanged")
+
+
+class _BufferSlot:
+    """A buffer seen as a parameter by ``load_state``: its shape, dtype and name, and setting
+    ``.data`` sets the buffer's attribute on the module that owns it."""
+
+    def __init__(self, root, dotted, array):
+        owner_path, _, self.attribute = dotted.rpartition(".")
+        self.owner = dict(root.named_modules())[owner_path]
+        self.name, self.shape, self.dtype = dotted, array.shape, array.dtype
+
+    @property
+    def data(self):
+        return getattr(self.owner, self.attribute)
+
+    @data.setter
+    def data(self, array):
+        object.__setattr__(self.owner, self.attribute, array)

@@ -1,0 +1,47 @@
+"""Embedding: a table of learned vectors, one column per token."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+from . import init as initialisers
+from .module import Module
+from .parameter import Parameter
+
+
+class Embedding(Module):
+    """``Embedding(num_embeddings, embedding_dim, rng=None)``: W is embedding_dim x
+    num_embeddings, drawn from N(0, 1) (PyTorch's default), and ``forward(indices)`` returns
+    the columns ``W[:, indices]``: (embedding_dim, m) for m indices, (embedding_dim, ...)
+    for an array of them. It equals ``W @ one_hot(indices)`` (eq 33 without b), so each
+    column of W learns from the samples that pick it (indexing's gradient adds repeats).
+
+    PyTorch stores the transpose (num_embeddings x embedding_dim), as its samples are rows."""
+
+    def __init__(self, num_embeddings, embedding_dim, rng=None):
+        for label, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"Embedding: {label} must be a whole number >= 1, got {value!r}")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        generator = initialisers._generator(rng)
+        self.W = Parameter(generator.standard_normal((self.embedding_dim, self.num_embeddings)), name="W")
+
+    def forward(self, indices):
+        data = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        if data.dtype.kind == "f" and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
+            data = data.astype(np.intp)
+        if data.dtype.kind not in "iu":
+            raise ShapeError(f"Embedding: indices must be whole numbers, got dtype {data.dtype}")
+        if data.size and (data.min() < 0 or data.max() >= self.num_embeddings):
+            raise ShapeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): indices must "
+                             f"be in 0..{self.num_embeddings - 1}, got {data.min()}..{data.max()}")
+        return self.W[:, data]
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+__all__ = ["Embedding"]

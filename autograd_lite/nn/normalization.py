@@ -1,0 +1,122 @@
+"""Normalisation layers: BatchNorm (over the samples, with running statistics) and LayerNorm
+(over the features of each sample). Both are compositions of Tensor operations (mean, var,
+sqrt, broadcasting), so every gradient comes from the engine, including through the batch
+statistics themselves.
+
+The first axis holds the features (units of a dense layer, channels of images) and the last the
+samples, as everywhere in the seed's layout: X is n x m, images are C x H x W x m.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import ops_reduce
+from ..autodiff import no_grad
+from ..errors import ShapeError
+from ..ops_elementwise import sqrt
+from ..tensor import as_tensor
+from .module import Module
+from .parameter import Parameter
+
+
+def _positive(value, label, layer):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{layer}: {label} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+class BatchNorm(Module):
+    """``BatchNorm(num_features, eps=1e-5, momentum=0.1)``: each feature (row of an n x m
+    input, channel of C x H x W x m images) normalised over the samples (and pixels), then
+    scaled and shifted: ``Y = gamma (X - mu) / sqrt(sigma² + eps) + beta``.
+
+    PyTorch's ``BatchNorm1d``/``BatchNorm2d`` semantics, one class for both layouts:
+
+    - training (``module.train()``, the default): mu and sigma² are the batch's mean and biased
+      variance (ddof 0), and gradients flow through them; the running statistics move towards
+      them, ``running = (1 - momentum) running + momentum batch``, with the unbiased variance
+      (N / (N - 1) sigma²) for ``running_var``. A batch of one sample per feature is refused.
+    - evaluation (``module.eval()``): mu and sigma² are the running statistics (constants).
+
+    gamma starts at 1 and beta at 0 (shape (n, 1), like b of eq 33); the running statistics
+    are buffers: saved and loaded with the parameters, never trained.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral) or num_features < 1:
+            raise ValueError(f"BatchNorm: num_features must be a whole number >= 1, got {num_features!r}")
+        self.num_features = int(num_features)
+        self.eps = _positive(eps, "eps", "BatchNorm")
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm: momentum must be a number in [0, 1], got {momentum!r}")
+        self.momentum = float(momentum)
+        self.gamma = Parameter(np.ones((self.num_features, 1)), name="gamma")
+        self.beta = Parameter(np.zeros((self.num_features, 1)), name="beta")
+        self.register_buffer("running_mean", np.zeros((self.num_features, 1)))
+        self.register_buffer("running_var", np.ones((self.num_features, 1)))
+
+    def forward(self, X):
+        X = as_tensor(X)
+        if X.ndim < 2 or X.shape[0] != self.num_features:
+            raise ShapeError(f"BatchNorm({self.num_features}): input must be {self.num_features} x "
+                             f"m (or {self.num_features} x H x W x m images), got shape {X.shape}")
+        axes = tuple(range(1, X.ndim))        # everything but the features: samples (and pixels)
+        kept = (self.num_features,) + (1,) * (X.ndim - 1)
+        if self.training:
+            count = int(np.prod([X.shape[a] for a in axes]))
+            if count < 2:
+                raise ShapeError(f"BatchNorm({self.num_features}): training needs more than one "
+                                 f"value per feature to estimate its variance, got shape {X.shape} "
+                                 f"(call .eval() to use the running statistics)")
+            mean = X.mean(axis=axes, keepdims=True)
+            var = ops_reduce.var(X, axis=axes, keepdims=True)
+            with no_grad():
+                momentum = self.momentum
+                self.running_mean = ((1 - momentum) * self.running_mean
+                                     + momentum * mean.data.reshape(self.num_features, 1))
+                self.running_var = ((1 - momentum) * self.running_var
+                                    + momentum * var.data.reshape(self.num_features, 1) * count / (count - 1))
+            X_hat = (X - mean) / sqrt(var + self.eps)
+        else:
+            X_hat = ((X - self.running_mean.reshape(kept))
+                     / np.sqrt(self.running_var.reshape(kept) + self.eps))
+        return self.gamma.reshape(kept) * X_hat + self.beta.reshape(kept)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}"
+
+
+class LayerNorm(Module):
+    """``LayerNorm(normalized_shape, eps=1e-5)``: each sample (column) normalised over its
+    features, ``Y = gamma (X - mu) / sqrt(sigma² + eps) + beta`` with mu, sigma² (biased) taken
+    over every axis but the last. ``normalized_shape`` is the input's shape without the samples
+    axis (n for n x m; (C, H, W) for images); gamma and beta have that shape plus a trailing 1.
+    The same in training and evaluation (PyTorch's ``LayerNorm``, samples last)."""
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+        if not shape or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be a whole number >= 1 or a tuple "
+                             f"of them, got {normalized_shape!r}")
+        self.normalized_shape = tuple(int(n) for n in shape)
+        self.eps = _positive(eps, "eps", "LayerNorm")
+        self.gamma = Parameter(np.ones(self.normalized_shape + (1,)), name="gamma")
+        self.beta = Parameter(np.zeros(self.normalized_shape + (1,)), name="beta")
+
+    def forward(self, X):
+        X = as_tensor(X)
+        if X.shape[:-1] != self.normalized_shape or X.ndim < 2:
+            raise ShapeError(f"LayerNorm{self.normalized_shape}: input must be "
+                             f"{' x '.join(map(str, self.normalized_shape))} x m, got shape {X.shape}")
+        axes = tuple(range(X.ndim - 1))
+        mean = X.mean(axis=axes, keepdims=True)
+        var = ops_reduce.var(X, axis=axes, keepdims=True)
+        return self.gamma * ((X - mean) / sqrt(var + self.eps)) + self.beta
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps:g}"
+
+
+__all__ = ["BatchNorm", "LayerNorm"]
