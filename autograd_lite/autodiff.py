@@ -111,12 +111,12 @@ def _known_value(parent):
     return parent.data if not isinstance(parent, Node) else parent.saved_output
 
 
-def topological_order(root) -> list:
-    """Every node and leaf behind ``root`` (a Node or a leaf Tensor), each after its parents:
+def topological_order(*roots) -> list:
+    """Every node and leaf behind ``roots`` (Nodes or leaf Tensors), each after its parents:
     an iterative depth-first post-order, so a long chain never hits the recursion limit.
     For pictures and ``ag.compile``; backward itself needs only the consumer counts."""
     order, seen = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         x, expanded = stack.pop()
         if x in seen:

@@ -80,6 +80,9 @@ class Primitive:
     # False for an op whose result never carries a gradient (detach): no node is recorded for
     # it, except while ag.compile traces a step, so that the replay recomputes it too.
     differentiable = True
+    # True for an op whose forward changes state kept outside the graph (BatchNorm's running
+    # statistics): ag.compile replays it on every call although J does not depend on it.
+    updates_state = False
 
     def forward(self, *arrays, **params):
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")

@@ -77,12 +77,17 @@ def write(program):
     ``program.grad_leaves``, its gradient (or None where none arrived)."""
     w = _Writer()
     lines = [f"v{k} = values[{k}]" for k in program.leaf_slots]
-    emits = {}
+    emits, effects = {}, []
+    consumed = {i for _, _, inputs, _ in program.ops for i in inputs}
     for k, op, inputs, params in program.ops:
         e = Emit(w, op, [f"v{i}" for i in inputs], f"v{k}", tuple(program.shapes[i] for i in inputs),
                  program.shapes[k], program.dtypes[k], params)
-        lines += op.emit_forward(e)
         emits[k] = e
+        code = [f"# v{k} = {op.name}({', '.join(e.x)})"] + op.emit_forward(e)
+        if k in program.effects and k not in consumed:  # state updates run last, once
+            effects += code  # nothing can fail any more (an event reruns the step eagerly)
+        else:
+            lines += code
     grad = {program.root: "ROOT_GRAD"}  # slot -> the name holding its gradient so far
     for k in program.backward:          # the order the eager traversal ran the vjps in
         op, inputs = program.op_of[k], program.inputs_of[k]
@@ -90,6 +95,7 @@ def write(program):
         e.g, e.g_is_one = grad[k], k == program.root
         e.wants = tuple(program.needs[i] for i in inputs)
         e.d = [f"d{k}_{i}" if wanted else "_" for i, wanted in enumerate(e.wants)]
+        lines.append(f"# vjp of {op.name} (v{k})")
         lines += op.emit_vjp(e)
         for position, i in enumerate(inputs):
             if not e.wants[position]:
@@ -112,6 +118,7 @@ def write(program):
                 grad[i] = total
             else:
                 grad[i] = name
+    lines += effects
     results = [f"v{program.root}"] + [grad.get(k, "None") for k in program.grad_leaves]
     lines.append(f"return ({', '.join(results)},)")
     source = "\n".join(["def compute(values):"] + ["    " + line for line in lines])

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import replay
 from .autodiff import Node, _grad_mode, backpropagate, enable_grad, topological_order
-from .tensor import Tensor, _accumulated
+from .tensor import Tensor, _accumulated, forward_hooks
 
 
 class GraphChangedError(RuntimeError):
@@ -102,14 +102,24 @@ class Tape:
         return len(self._programs)
 
     def _record_graph(self, tensors):
-        """Run ``loss`` eagerly with constant ops recorded too; J and its Program."""
+        """Run ``loss`` eagerly with constant ops recorded too; J and its Program. Ops that
+        update state outside the graph (``updates_state``) are kept too, though J does not
+        depend on them, so that a replay repeats them."""
+        effects = []
+
+        def keep_effects(op, inputs, output):
+            if op.updates_state:
+                effects.append(output.grad_fn)
+
         previous = _grad_mode.record_constants
         _grad_mode.record_constants = True
+        forward_hooks.append(keep_effects)
         try:
             with enable_grad():
                 J = self.loss(*tensors)
         finally:
             _grad_mode.record_constants = previous
+            forward_hooks.remove(keep_effects)
         if not isinstance(J, Tensor):
             raise TypeError(f"compile: the function must return a Tensor, got {type(J).__name__}")
         if J.data.size != 1:
@@ -121,7 +131,7 @@ class Tape:
         if J.grad_fn is None:
             raise TypeError("compile: the function returned a leaf tensor itself; a compiled "
                             "step must compute its loss with operations")
-        return J, Program(J, tensors)
+        return J, Program(J, tensors, effects)
 
     def _trace(self, tensors):
         J, program = self._record_graph(tensors)
@@ -211,8 +221,8 @@ class _Compiled:
 class Program:
     """One traced graph as numbered slots: leaves (arguments or captured tensors) and ops."""
 
-    def __init__(self, J, arguments):
-        order = topological_order(J.grad_fn)
+    def __init__(self, J, arguments, effects=()):
+        order = topological_order(J.grad_fn, *effects)
         self.slot_of = {x: k for k, x in enumerate(order)}
         position_of = {}
         for i, t in enumerate(arguments):
@@ -227,6 +237,7 @@ class Program:
         self.ops, self.op_of, self.inputs_of = [], {}, {}
         self.signature = []  # what a graph change would alter, slot by slot
         self.backward = []
+        self.effects = [self.slot_of[node] for node in effects]  # replayed after backward
         for k, x in enumerate(order):
             if isinstance(x, Node):
                 inputs = tuple(self.slot_of[p] for p in x.parents)

@@ -389,6 +389,29 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
     """
     X, Y = _as_array(X), _as_array(Y)
     _check_samples(X, Y, "", "evaluate")
+    with _mode(model, training=False):  # Dropout off, BatchNorm on its running statistics
+        return _evaluate(model, loss_fn, X, Y, metric, batch_size)
+
+
+class _mode:
+    """``with _mode(model, training=False):`` puts a Module (and its children) in evaluation or
+    training mode and restores its own mode after; anything else is left alone."""
+
+    def __init__(self, model, training):
+        self.model, self.training = model, training
+
+    def __enter__(self):
+        self.previous = getattr(self.model, "training", None)
+        if self.previous is not None and hasattr(self.model, "train"):
+            self.model.train(self.training)
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None and hasattr(self.model, "train"):
+            self.model.train(self.previous)
+        return False
+
+
+def _evaluate(model, loss_fn, X, Y, metric, batch_size):
     m = X.shape[1]
     total, outputs = 0.0, []
     for index in batches(m, batch_size):
@@ -466,6 +489,8 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, rng=None, metr
     started = time.monotonic()
     last = initial_epoch + epochs
     for epoch in range(initial_epoch + 1, last + 1):
+        if hasattr(model, "train") and getattr(model, "training", None) is False:
+            model.train()  # fit trains; evaluate() puts it back after each validation
         total, outputs, order = 0.0, [], []
         for batch, index in enumerate(batches(m, batch_size, rng), start=1):
             output = model(Tensor(columns(X, index)))

@@ -13,12 +13,37 @@ import numbers
 import numpy as np
 
 from .. import ops_reduce
-from ..autodiff import no_grad
 from ..errors import ShapeError
+from ..ops import Primitive
 from ..ops_elementwise import sqrt
 from ..tensor import as_tensor
 from .module import Module
 from .parameter import Parameter
+
+
+class RunningAverage(Primitive):
+    """``running = (1 - momentum) running + momentum scale batch``, in place, for BatchNorm's
+    running statistics: ``batch`` is this batch's statistic (a Tensor; no gradient flows to
+    it), ``running`` the module's buffer (an ndarray parameter), ``scale`` N / (N - 1) for the
+    unbiased variance. An op, not a line of numpy beside the graph, so that ``ag.compile``
+    replays the update on every call (``updates_state``). Returns the updated statistics."""
+    name = "running_average"
+    differentiable = False
+    updates_state = True
+
+    def forward(self, batch, running, momentum, scale):
+        running *= 1.0 - momentum
+        running += momentum * scale * batch.reshape(running.shape)
+        return running.copy()
+
+    def vjp(self, g, inputs, output, wants, running, momentum, scale):
+        raise RuntimeError("running_average: running statistics have no gradient")
+
+    def formula(self, i, g, names, params, input_shapes):
+        return "0 (running statistics: no gradient)"
+
+
+RUNNING_AVERAGE = RunningAverage()
 
 
 def _positive(value, label, layer):
@@ -72,12 +97,9 @@ class BatchNorm(Module):
                                  f"(call .eval() to use the running statistics)")
             mean = X.mean(axis=axes, keepdims=True)
             var = ops_reduce.var(X, axis=axes, keepdims=True)
-            with no_grad():
-                momentum = self.momentum
-                self.running_mean = ((1 - momentum) * self.running_mean
-                                     + momentum * mean.data.reshape(self.num_features, 1))
-                self.running_var = ((1 - momentum) * self.running_var
-                                    + momentum * var.data.reshape(self.num_features, 1) * count / (count - 1))
+            RUNNING_AVERAGE(mean, running=self.running_mean, momentum=self.momentum, scale=1.0)
+            RUNNING_AVERAGE(var, running=self.running_var, momentum=self.momentum,
+                            scale=count / (count - 1))
             X_hat = (X - mean) / sqrt(var + self.eps)
         else:
             X_hat = ((X - self.running_mean.reshape(kept))

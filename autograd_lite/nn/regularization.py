@@ -5,9 +5,33 @@ import numbers
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..ops import Primitive
+from ..tensor import as_tensor
 from . import init as initialisers
 from .module import Module
+
+
+class DropoutMask(Primitive):
+    """The mask of inverted dropout for an input x: each element 1 / (1 - p) with probability
+    1 - p, else 0, drawn from ``rng``. It has no gradient (a constant for what follows, like
+    ``detach``); being an op rather than an array made beside the graph, it is recorded while
+    ``ag.compile`` traces a step, so every replay draws a new mask from the same generator."""
+    name = "dropout_mask"
+    differentiable = False
+
+    def forward(self, x, p, rng):
+        if p == 1:
+            return np.zeros(x.shape, dtype=x.dtype)
+        return ((rng.random(x.shape) >= p) / (1.0 - p)).astype(x.dtype, copy=False)
+
+    def vjp(self, g, inputs, output, wants, p, rng):
+        raise RuntimeError("dropout_mask: a mask has no gradient to pass back")
+
+    def formula(self, i, g, names, params, input_shapes):
+        return "0 (a random mask: a constant)"
+
+
+DROPOUT_MASK = DropoutMask()
 
 
 class Dropout(Module):
@@ -16,8 +40,8 @@ class Dropout(Module):
     ("inverted" dropout, as in PyTorch); in evaluation (``module.eval()``) it is the identity.
 
     The mask is drawn from ``rng`` (a ``numpy.random.Generator`` or int seed, so runs repeat)
-    and enters the graph as a constant Tensor: ``Y = X * mask``, whose gradient is
-    ``dX = dY * mask`` (the engine's mul rule)."""
+    by the ``dropout_mask`` op and enters as a constant: ``Y = X * mask``, whose gradient is
+    ``dX = dY * mask`` (the engine's mul rule). A compiled step draws a new mask every call."""
 
     def __init__(self, p=0.5, rng=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
@@ -29,11 +53,7 @@ class Dropout(Module):
         X = as_tensor(X)
         if not self.training or self.p == 0:
             return X
-        if self.p == 1:
-            mask = np.zeros(X.shape)
-        else:
-            mask = (self.rng.random(X.shape) >= self.p) / (1.0 - self.p)
-        return X * Tensor(mask, dtype=X.dtype)  # a constant of X's dtype (float32 stays float32)
+        return X * DROPOUT_MASK(X, p=self.p, rng=self.rng)
 
     def extra_repr(self):
         return f"p={self.p:g}"

@@ -119,4 +119,11 @@ class _BufferSlot:
 
     @data.setter
     def data(self, array):
-        object.__setattr__(self.owner, self.attribute, array)
+        current = getattr(self.owner, self.attribute)
+        if isinstance(current, np.ndarray) and current.shape == array.shape \
+                and current.dtype == array.dtype and current.flags.writeable:
+            # in place: a compiled step that updates this buffer (BatchNorm's running
+            # statistics, an op of the step) keeps seeing the module's own array
+            np.copyto(current, array)
+        else:
+            object.__setattr__(self.owner, self.attribute, array)
