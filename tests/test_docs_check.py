@@ -17,7 +17,7 @@ DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "check.md"
 
 
 def blocks(language):
-    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
 
 
 def test_the_python_examples_run_and_print_what_the_page_shows():
