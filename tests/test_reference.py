@@ -288,7 +288,7 @@ def test_float32_input_is_derived_in_float64():
 
 def test_reference_never_imports_the_engine():
     # The witness must be independent (DESIGN.md): only numpy and the standard library.
-    source = pathlib.Path(ref.__file__).read_text()
+    source = pathlib.Path(ref.__file__).read_text(encoding="utf-8")
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

@@ -163,7 +163,8 @@ def test_the_function_forms_accept_arrays():
         out = getattr(ag, name)(z)
         assert isinstance(out, ag.Tensor)
         assert_close(out.data, expected, name, rtol=1e-15, atol=0)
-    assert ag.log(np.e).item() == 1.0
+    # log(e) is 1 to rounding: 0.9999999999999999 with numpy 1.23's log, 1.0 with 2.x's
+    assert abs(ag.log(np.e).item() - 1.0) <= 2 * np.finfo(np.float64).eps
     assert ag.sum(np.ones((2, 3)), axis=1).shape == (2,)
     assert ag.matmul(np.ones((2, 3)), ag.Tensor(np.ones(3))).shape == (2,)
     assert ag.as_tensor(z).shape == (1, 3)

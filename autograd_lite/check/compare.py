@@ -22,6 +22,11 @@ dW and db are the same in both conventions (EQUATIONS.md, note under eq 84).
 
 Pass: a pair agrees when ``max |a - b| <= atol`` or ``relative <= rtol`` (defaults 1e-8 and
 1e-6: analytic ways agree to ~1e-15, the five-point differences with eps = 1e-6 to ~1e-9).
+
+Round-off: each pair also carries ``roundoff``, the most that float64 rounding alone can move
+one element of the difference (docs/check.md, "Round-off"). Which bits round depends on the
+CPU and the BLAS kernel, so the report prints a number within it as ``< bound`` instead of
+digits that would differ from machine to machine.
 """
 
 from __future__ import annotations
@@ -33,24 +38,39 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import reference as ref
+from ..roundoff import ROUNDING
 from ..tensor import Tensor
 from .sentinel import Sentinel
 
 WAYS = ("autodiff", "reference", "numeric")
 PAIRS = (("autodiff", "reference"), ("autodiff", "numeric"), ("reference", "numeric"))
 
+# The five-point stencil (J(-2h) - 8 J(-h) + 8 J(h) - J(2h)) / 12h turns an error e in each J
+# into at most (1 + 8 + 8 + 1) e / 12h = 1.5 e / h in the derivative.
+STENCIL_GAIN = 1.5
+
 
 @dataclass
 class PairDiff:
-    """Two ways' arrays for one quantity compared: max |a - b|, ||a - b|| / (||a|| + ||b||)."""
+    """Two ways' arrays for one quantity compared: max |a - b|, ||a - b|| / (||a|| + ||b||).
+
+    ``roundoff`` is the most that rounding alone can make one element of ``a - b`` (0 when
+    there is no scale to round, e.g. two zero arrays); ``relative_roundoff`` is what
+    ``relative`` would be if every element differed by that much. A number at or below its
+    bound says nothing but "equal to rounding", and its digits vary with the machine.
+    """
 
     max_abs: float
     relative: float
     passed: bool
+    roundoff: float = 0.0
+    relative_roundoff: float = 0.0
 
     def to_dict(self) -> dict:
         return {"max_abs": _finite_or_text(self.max_abs),
-                "relative": _finite_or_text(self.relative), "passed": self.passed}
+                "relative": _finite_or_text(self.relative), "passed": self.passed,
+                "roundoff": {"max_abs": _finite_or_text(self.roundoff),
+                             "relative": _finite_or_text(self.relative_roundoff)}}
 
 
 @dataclass
@@ -186,9 +206,12 @@ def compare_ways(W, b, X, Y, activations, loss, autodiff_way, *, rules, conventi
             for quantity in ref.QUANTITIES:
                 values = {"autodiff": autodiff[quantity][l],
                           "reference": _reference_value(derivation, quantity, l)}
-                values["numeric"], sampled = _numeric(W, b, X, Y, activations, loss, quantity,
-                                                      l, eps, max_numeric, rng)
-                rows.append(_row(quantity, l, N, values, sampled, rtol, atol))
+                values["numeric"], sampled, step = _numeric(W, b, X, Y, activations, loss,
+                                                            quantity, l, eps, max_numeric, rng)
+                # each J the stencil reads is rounded by up to ROUNDING |J| (a mean of
+                # non-negative losses, eq 76)
+                numeric_roundoff = STENCIL_GAIN * ROUNDING * abs(derivation.J) / step
+                rows.append(_row(quantity, l, N, values, sampled, rtol, atol, numeric_roundoff))
 
     J = {"autodiff": J_autodiff, "reference": derivation.J, "equation": 76,
          "passed": bool(np.isclose(J_autodiff, derivation.J, rtol=1e-12, atol=1e-12))}
@@ -260,8 +283,9 @@ def _reference_value(derivation, quantity, layer):
 
 
 def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
-    """Finite differences of J for the elements of one quantity, and the mask of the elements
-    computed (all, or a random sample of ``max_numeric``; the rest hold 0).
+    """Finite differences of J for the elements of one quantity, the mask of the elements
+    computed (all, or a random sample of ``max_numeric``; the rest hold 0), and the smallest
+    step taken (it sets how much rounding the differences carry).
 
     The five-point central stencil ``(J(-2h) - 8 J(-h) + 8 J(h) - J(2h)) / 12h`` errs by
     O(h^4) instead of O(h^2): a unit near saturation has a large third derivative, and the
@@ -285,12 +309,14 @@ def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
         indices = [indices[i] for i in sorted(chosen)]
     grad = np.zeros(target.shape)
     sampled = np.zeros(target.shape, dtype=bool)
+    smallest_step = eps
     for index in indices:
         sampled[index] = True
         h = eps if probabilities is None else _step_inside(probabilities[index], eps, loss)
         if h == 0.0:  # a probability of exactly 0 or 1: log-loss has no derivative there
             grad[index] = np.nan
             continue
+        smallest_step = min(smallest_step, h)
         saved = target[index]
         values = []
         for step in (-2 * h, -h, h, 2 * h):
@@ -298,7 +324,7 @@ def _numeric(W, b, X, Y, activations, loss, quantity, l, eps, max_numeric, rng):
             values.append(J())
         target[index] = saved
         grad[index] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
-    return grad, sampled
+    return grad, sampled, smallest_step
 
 
 def _step_inside(a: float, eps: float, loss: str) -> float:
@@ -310,7 +336,7 @@ def _step_inside(a: float, eps: float, loss: str) -> float:
 
 # ---- comparing ------------------------------------------------------------------------------
 
-def _row(quantity, l, N, values, sampled, rtol, atol) -> Row:
+def _row(quantity, l, N, values, sampled, rtol, atol, numeric_roundoff) -> Row:
     shapes = {way: (None if v is None else tuple(v.shape)) for way, v in values.items()}
     pairs = {}
     for a, c in PAIRS:
@@ -320,14 +346,21 @@ def _row(quantity, l, N, values, sampled, rtol, atol) -> Row:
             continue
         if "numeric" in (a, c):
             left, right = left[sampled], right[sampled]
-        pairs[f"{a}-{c}"] = _pair(left, right, rtol, atol)
+        # autodiff and the reference are exact formulas: each rounds by up to ROUNDING of the
+        # largest element; finite differences add the rounding of J that the stencil amplifies.
+        roundoff = 2 * ROUNDING * _largest(left, right)
+        if "numeric" in (a, c):
+            roundoff = ROUNDING * _largest(left, right) + numeric_roundoff
+        pairs[f"{a}-{c}"] = _pair(left, right, rtol, atol, roundoff)
     return Row(quantity, l, ref.equation_of(quantity, l, N), shapes, pairs, int(sampled.sum()),
                values, sampled)
 
 
-def _pair(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> PairDiff:
+def _pair(a: np.ndarray, b: np.ndarray, rtol: float, atol: float,
+          roundoff: float = 0.0) -> PairDiff:
     if a.size == 0:
         return PairDiff(0.0, 0.0, True)
+    relative_roundoff = 0.0
     with np.errstate(invalid="ignore"):
         diff = np.abs(a - b)
         max_abs = float(np.max(diff))
@@ -336,8 +369,19 @@ def _pair(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> PairDiff:
             relative = float("nan")
         else:
             relative = float(np.linalg.norm(a - b) / denominator) if denominator > 0 else 0.0
+            if denominator > 0 and np.isfinite(roundoff):
+                # ||a - b|| when each of the a.size elements differs by roundoff
+                relative_roundoff = float(np.sqrt(a.size) * roundoff / denominator)
     passed = bool(np.isfinite(max_abs) and (max_abs <= atol or relative <= rtol))
-    return PairDiff(max_abs, relative, passed)
+    roundoff = float(roundoff) if np.isfinite(roundoff) else 0.0
+    return PairDiff(max_abs, relative, passed, roundoff, relative_roundoff)
+
+
+def _largest(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest finite |element| of two arrays: the scale their rounding is relative to."""
+    values = np.abs(np.concatenate([a.ravel(), b.ravel()]))
+    values = values[np.isfinite(values)]
+    return float(values.max()) if values.size else 0.0
 
 
 def _explain(row: Row, clash, rules, m, eps) -> str:

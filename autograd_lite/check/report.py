@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..roundoff import number
+
 PAIR_TITLES = {"autodiff-reference": "autodiff vs reference",
                "autodiff-numeric": "autodiff vs numeric",
                "reference-numeric": "reference vs numeric"}
@@ -34,7 +36,9 @@ def format_comparison(c) -> str:
             if pair is None:
                 cells += ["-", "-", "n/a"]
             else:
-                cells += [f"{pair.max_abs:.1e}", f"{pair.relative:.1e}",
+                # within round-off: the bound, not digits that vary with the CPU and BLAS
+                cells += [number(pair.max_abs, pair.roundoff),
+                          number(pair.relative, pair.relative_roundoff),
                           "ok" if pair.passed else "FAIL"]
         rows.append(cells)
     lines += _table(rows)
@@ -54,6 +58,9 @@ def format_comparison(c) -> str:
         lines.append(f"({tolerance}){numeric_note}")
     else:
         lines.append(f"FAIL: {c.explanation}")
+    if any(cell.startswith("<") for row in rows for cell in row):
+        lines.append("< x: equal to rounding: the difference is at most x, what float64 rounding "
+                     "alone can give (docs/check.md, Round-off).")
     lines.append(_sentinel(c.sentinel))
     return "\n".join(lines)
 

@@ -19,9 +19,11 @@ PAIR = "autodiff-reference"  # the hand derivation against autodiff
 @dataclass(frozen=True)
 class Difference:
     """One gradient's verdict. ``relative`` is ||hand − autodiff|| / (||hand|| + ||autodiff||),
-    or None when the hand derivation has no value for it."""
+    or None when the hand derivation has no value for it; ``roundoff`` (from a report) is the
+    most rounding alone can make it, so that the picture prints ``< bound`` below it."""
     relative: float | None
     passed: bool
+    roundoff: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def _from_report(report) -> Differences:
             by_name[row.label] = Difference(None, False)
         else:
             relative = float(pair.relative)
-            by_name[row.label] = Difference(relative, bool(pair.passed))
+            by_name[row.label] = Difference(relative, bool(pair.passed),
+                                            float(getattr(pair, "relative_roundoff", 0.0)))
         order.append(row.label)
     rtol, atol = getattr(report, "rtol", None), getattr(report, "atol", None)
     legend = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..roundoff import number
 from . import text
 from .differences import rank
 from .walk import wrap
@@ -395,8 +396,10 @@ def colour_by_comparison(model: Model, graph, differences) -> None:
             summary = f"no hand value for {name}"
         else:
             node.attrs["fillcolor"] = PASS_FILL if difference.passed else FAIL_FILL
-            node.lines.append((f"rel. diff {difference.relative:.1e}", "small"))
-            summary = f"{name} rel. diff {difference.relative:.1e}"
+            # within round-off: the bound, not digits that vary with the CPU and BLAS
+            relative = number(difference.relative, difference.roundoff)
+            node.lines.append((f"rel. diff {relative}", "small"))
+            summary = f"{name} rel. diff {relative}"
         state = ("agree" if difference.passed else
                  "no value" if difference.relative is None and name != first else "differ")
         node.measure = Measure("compare", rank(difference, name == first), summary, state)
