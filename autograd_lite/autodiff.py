@@ -59,7 +59,7 @@ class Node:
         self.dtype = output.dtype
         self.requires_grad = requires_grad
         self.name = None
-        self.scope = current_scope()
+        self.scope = _scope_state.stack
         self.retains_grad = False
         self.grad = None
         self.freed = False

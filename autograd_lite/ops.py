@@ -147,7 +147,7 @@ class _Broadcasting(Primitive):
     def emit_forward(self, e):
         if self.ufunc is None:
             return super().emit_forward(e)
-        return [f"{e.o} = {self.ufunc}({e.x[0]}, {e.x[1]}, {e.buffer()})"]
+        return [f"{e.o} = {self.ufunc}({e.x[0]}, {e.x[1]}, {e.result()})"]
 
 
 
@@ -190,7 +190,7 @@ class Sub(_Broadcasting):
 
     def emit_vjp(self, e):
         lines = [f"{e.d[0]} = {e.g}"] if e.wants[0] else []
-        return lines + ([f"{e.d[1]} = negative({e.g}, {e.buffer()})"] if e.wants[1] else [])
+        return lines + ([f"{e.d[1]} = negative({e.g}, {e.out(1)})"] if e.wants[1] else [])
 
 
 
@@ -214,8 +214,8 @@ class Mul(_Broadcasting):
 
     def emit_vjp(self, e):
         x, y = e.x
-        lines = [f"{e.d[0]} = multiply({e.g}, {y}, {e.buffer()})"] if e.wants[0] else []
-        return lines + ([f"{e.d[1]} = multiply({e.g}, {x}, {e.buffer()})"] if e.wants[1] else [])
+        lines = [f"{e.d[0]} = multiply({e.g}, {y}, {e.out(0)})"] if e.wants[0] else []
+        return lines + ([f"{e.d[1]} = multiply({e.g}, {x}, {e.out(1)})"] if e.wants[1] else [])
 
 
 
@@ -238,10 +238,10 @@ class Div(_Broadcasting):
 
     def emit_vjp(self, e):
         x, y = e.x
-        lines = [f"{e.d[0]} = divide({e.g}, {y}, {e.buffer()})"] if e.wants[0] else []
+        lines = [f"{e.d[0]} = divide({e.g}, {y}, {e.out(0)})"] if e.wants[0] else []
         if e.wants[1]:
             d = e.d[1]
-            lines += [f"{d} = negative({e.g}, {e.buffer()})", f"multiply({d}, {e.o}, {d})",
+            lines += [f"{d} = negative({e.g}, {e.out(1)})", f"multiply({d}, {e.o}, {d})",
                       f"divide({d}, {y}, {d})"]
         return lines
 
@@ -313,6 +313,8 @@ class MatMul(Primitive):
     vjp_reads_output = False  # dW = dZ A^T, dA = W^T dZ (eqs 79-83)
 
     def forward(self, x, y):
+        if x.ndim in (1, 2) and y.ndim in (1, 2) and x.shape[-1] == y.shape[0]:
+            return x @ y
         if x.ndim == 0 or y.ndim == 0:
             raise ShapeError(f"matmul: operands must be 1-D or 2-D, got a scalar "
                              f"(shapes {x.shape} and {y.shape}); use * to scale")
@@ -351,7 +353,7 @@ class MatMul(Primitive):
     def emit_forward(self, e):
         if not _both_2d(e.in_shapes):
             return super().emit_forward(e)
-        return [f"{e.o} = matmul({e.x[0]}, {e.x[1]}, {e.buffer()})"]           # eq 33: W A
+        return [f"{e.o} = matmul({e.x[0]}, {e.x[1]}, {e.result()})"]           # eq 33: W A
 
     def emit_vjp(self, e):
         if not _both_2d(e.in_shapes):
@@ -359,9 +361,9 @@ class MatMul(Primitive):
         x, y = e.x
         lines = []
         if e.wants[0]:                                                      # dW = dZ A^T
-            lines.append(f"{e.d[0]} = matmul({e.g}, {y}.T, {e.buffer(e.in_shapes[0])})")
+            lines.append(f"{e.d[0]} = matmul({e.g}, {y}.T, {e.out(0)})")
         if e.wants[1]:                                                      # dA = W^T dZ
-            lines.append(f"{e.d[1]} = matmul({x}.T, {e.g}, {e.buffer(e.in_shapes[1])})")
+            lines.append(f"{e.d[1]} = matmul({x}.T, {e.g}, {e.out(1)})")
         return lines
 
 
@@ -384,10 +386,10 @@ class Neg(Primitive):
         return in_shapes[0]
 
     def emit_forward(self, e):
-        return [f"{e.o} = negative({e.x[0]}, {e.buffer()})"]
+        return [f"{e.o} = negative({e.x[0]}, {e.result()})"]
 
     def emit_vjp(self, e):
-        return [f"{e.d[0]} = negative({e.g}, {e.buffer()})"]
+        return [f"{e.d[0]} = negative({e.g}, {e.out(0)})"]
 
 
 
@@ -409,10 +411,10 @@ class Exp(Primitive):
         return in_shapes[0]
 
     def emit_forward(self, e):
-        return [f"{e.o} = exp({e.x[0]}, {e.buffer()})"]
+        return [f"{e.o} = exp({e.x[0]}, {e.result()})"]
 
     def emit_vjp(self, e):
-        return [f"{e.d[0]} = multiply({e.g}, {e.o}, {e.buffer()})"]
+        return [f"{e.d[0]} = multiply({e.g}, {e.o}, {e.out(0)})"]
 
 
 
@@ -436,10 +438,10 @@ class Log(Primitive):
         return in_shapes[0]
 
     def emit_forward(self, e):
-        return [f"{e.o} = log({e.x[0]}, {e.buffer()})"]
+        return [f"{e.o} = log({e.x[0]}, {e.result()})"]
 
     def emit_vjp(self, e):
-        return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.buffer()})"]
+        return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.out(0)})"]
 
 
 
@@ -487,12 +489,12 @@ class Sigmoid(Primitive):
         # as forward's one-array form; where e^-z overflows, the replay stops with a
         # FloatingPointError and the step is run eagerly instead (see tape.Tape)
         o = e.o
-        return [f"{o} = negative({e.x[0]}, {e.buffer()})", f"exp({o}, {o})", f"add({o}, 1.0, {o})",
+        return [f"{o} = negative({e.x[0]}, {e.result()})", f"exp({o}, {o})", f"add({o}, 1.0, {o})",
                 f"divide(1.0, {o}, {o})"]
 
     def emit_vjp(self, e):                                                   # eq 8
         d, t = e.d[0], e.buffer()
-        return [f"{d} = multiply({e.g}, {e.o}, {e.buffer()})", f"subtract(1.0, {e.o}, {t})",
+        return [f"{d} = multiply({e.g}, {e.o}, {e.out(0)})", f"subtract(1.0, {e.o}, {t})",
                 f"multiply({d}, {t}, {d})"]
 
 
@@ -514,12 +516,12 @@ class Tanh(Primitive):
         return in_shapes[0]
 
     def emit_forward(self, e):
-        return [f"{e.o} = tanh({e.x[0]}, {e.buffer()})"]
+        return [f"{e.o} = tanh({e.x[0]}, {e.result()})"]
 
     def emit_vjp(self, e):
         t = e.buffer()
         return [f"multiply({e.o}, {e.o}, {t})", f"subtract(1.0, {t}, {t})",
-                f"{e.d[0]} = multiply({e.g}, {t}, {e.buffer()})"]
+                f"{e.d[0]} = multiply({e.g}, {t}, {e.out(0)})"]
 
 
 
@@ -541,11 +543,11 @@ class ReLU(Primitive):
         return in_shapes[0]
 
     def emit_forward(self, e):
-        return [f"{e.o} = maximum({e.x[0]}, 0.0, out={e.buffer()})"]
+        return [f"{e.o} = maximum({e.x[0]}, 0.0, out={e.result()})"]
 
     def emit_vjp(self, e):
         mask = e.buffer(dtype=np.bool_)
-        return [f"greater({e.x[0]}, 0, {mask})", f"{e.d[0]} = multiply({e.g}, {mask}, {e.buffer()})"]
+        return [f"greater({e.x[0]}, 0, {mask})", f"{e.d[0]} = multiply({e.g}, {mask}, {e.out(0)})"]
 
 
 
@@ -639,7 +641,7 @@ class Sum(Primitive):
 
     def emit_forward(self, e):
         axis, keepdims = e.params["axis"], e.params["keepdims"]
-        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.buffer()}, {keepdims!r})"]
+        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})"]
 
     def emit_vjp(self, e):
         shape = e.in_shapes[0]
@@ -669,7 +671,7 @@ class Mean(Primitive):
     def emit_forward(self, e):
         axis, keepdims = e.params["axis"], e.params["keepdims"]
         count = _count(e.in_shapes[0], axis)
-        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.buffer()}, {keepdims!r})",
+        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})",
                 f"divide({e.o}, {count}, {e.o})"]
 
     def emit_vjp(self, e):
@@ -677,7 +679,7 @@ class Mean(Primitive):
         kept = _kept_shape(shape, e.params["axis"])
         count = _count(shape, e.params["axis"])
         return [f"{e.d[0]} = divide(broadcast_to({e.g}.reshape({kept!r}), {shape!r}), {count}, "
-                f"{e.buffer(shape)})"]
+                f"{e.out(0)})"]
 
 
 
@@ -845,14 +847,19 @@ class BinaryCrossEntropyWithLogits(Primitive):
         if z.ndim == 0:
             raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
         m = z.shape[-1]
-        with np.errstate(invalid="ignore"):  # inf - inf at z = ±inf: its limit is put below
-            per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        infinite = np.isinf(z)
-        if infinite.any():  # the limit at z = ±inf: |z| times the wrong label's weight (0 if 0)
-            wrong = np.where(z > 0, 1 - y, y)
-            per_element = np.where(infinite, np.where(wrong == 0, 0.0, np.abs(z) * wrong),
-                                   per_element)
+        if np.isinf(z).any():
+            return np.asarray(np.sum(self._at_infinite_logits(z, y)) / m)
+        per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
         return np.asarray(np.sum(per_element) / m)
+
+    @staticmethod
+    def _at_infinite_logits(z, y):
+        """L where some z is ±inf, where the formula above would give inf - inf = nan: there
+        its limit, |z| times the weight of the wrong label (+inf, or 0 if that weight is 0)."""
+        with np.errstate(invalid="ignore"):
+            per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        wrong = np.where(z > 0, 1 - y, y)
+        return np.where(np.isinf(z), np.where(wrong == 0, 0.0, np.abs(z) * wrong), per_element)
 
     def vjp(self, g, inputs, output, wants):
         z, y = inputs
@@ -885,14 +892,14 @@ class BinaryCrossEntropyWithLogits(Primitive):
         lines = []
         if e.wants[0]:                                             # eq 78: (s(Z) - Y) g / m
             d = e.d[0]
-            lines += [f"{d} = negative({z}, {e.buffer(e.in_shapes[0])})", f"exp({d}, {d})",
+            lines += [f"{d} = negative({z}, {e.out(0)})", f"exp({d}, {d})",
                       f"add({d}, 1.0, {d})", f"divide(1.0, {d}, {d})", f"subtract({d}, {y}, {d})"]
             if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
                 lines.append(f"multiply({d}, {e.g}, {d})")
             lines.append(f"divide({d}, {m}, {d})")
         if e.wants[1]:                                                           # -g z / m
             d = e.d[1]
-            lines += [f"{d} = negative({z}, {e.buffer(e.in_shapes[1])})",
+            lines += [f"{d} = negative({z}, {e.out(1)})",
                       f"multiply({e.g}, {d}, {d})", f"divide({d}, {m}, {d})"]
         return lines
 

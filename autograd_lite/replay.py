@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from .autodiff import sum_to_shape, unbroadcast_axes
+from .tensor import Tensor, _accumulated
 
 # the numpy names generated code may call (bound as globals of the generated function)
-NUMPY_NAMES = ("add", "subtract", "multiply", "divide", "matmul", "negative", "exp", "log",
+NUMPY_NAMES = ("array", "add", "subtract", "multiply", "divide", "matmul", "negative", "exp", "log",
                "log1p", "tanh", "maximum", "greater", "absolute", "sign", "asarray",
                "broadcast_to", "transpose", "reshape", "power", "sqrt", "where", "zeros",
                "empty_like")
@@ -46,11 +47,32 @@ class Emit:
         self.kwargs = f", **{writer.constant('P', dict(params))}" if params else ""
         self.g = self.d = self.wants = None
         self.g_is_one = False
+        self.op_primitive = op
+        self.is_root = self.fresh_result = False
+        self.hand_out = ()    # per input: its gradient may be a new array handed to a leaf
+        self.fresh = set()    # the inputs whose gradient was written into a new array
 
     def buffer(self, shape=None, dtype=None):
-        """The name of an array allocated now, once, and written by every replay."""
+        """The name of an array allocated now, once, and written by every replay (scratch)."""
         shape = self.out_shape if shape is None else shape
         return self.writer.constant("B", np.empty(shape, self.dtype if dtype is None else dtype))
+
+    def result(self):
+        """Where the forward writes its output: a buffer, or ``None`` (a new array each call)
+        for J, which is handed out."""
+        if self.is_root and self.out_shape:  # (numpy gives a 0-d result as a scalar, and a
+            self.fresh_result = True             # scalar cannot be written into: a buffer)
+            return "None"
+        return self.buffer()
+
+    def out(self, i):
+        """Where input i's gradient is written: a buffer, or ``None`` (a new array each call)
+        when it goes to a leaf's .grad as it is, so that it need not be copied there."""
+        shape = self.op_primitive.grad_shape(i, self.in_shapes, self.out_shape)
+        if self.hand_out[i] and shape:  # (not 0-d: a scalar cannot be written into)
+            self.fresh.add(i)
+            return "None"
+        return self.buffer(shape)
 
     def constant(self, value):
         """The name of ``value`` in the generated function."""
@@ -71,30 +93,50 @@ class _Writer:
         return name
 
 
+class Mismatch(Exception):
+    """A call the program was not traced for (another shape, dtype, requires_grad, a captured
+    leaf that changed): the tape then takes its general path, which finds or makes the right
+    program or refuses with the reason."""
+
+
 def write(program):
-    """The source of ``compute(values)`` for ``program`` and the globals it needs. ``values``
-    holds the leaves' arrays by slot; it returns J's array and, per leaf in
-    ``program.grad_leaves``, its gradient (or None where none arrived)."""
+    """The source of ``replay(args)`` for ``program`` and the globals it needs: check and load
+    this call's arrays (raising Mismatch for anything the trace did not see), the forward and
+    backward lines, then each leaf's gradient added to its ``.grad``; returns J."""
     w = _Writer()
-    lines = [f"v{k} = values[{k}]" for k in program.leaf_slots]
+    lines = _load_lines(program, w)
     emits, effects = {}, []
     consumed = {i for _, _, inputs, _ in program.ops for i in inputs}
     for k, op, inputs, params in program.ops:
         e = Emit(w, op, [f"v{i}" for i in inputs], f"v{k}", tuple(program.shapes[i] for i in inputs),
                  program.shapes[k], program.dtypes[k], params)
+        e.is_root = k == program.root
         emits[k] = e
         code = [f"# v{k} = {op.name}({', '.join(e.x)})"] + op.emit_forward(e)
         if k in program.effects and k not in consumed:  # state updates run last, once
             effects += code  # nothing can fail any more (an event reruns the step eagerly)
         else:
             lines += code
+    # A leaf's gradient is handed to its .grad as it is when its last piece is written into a
+    # new array (out=None) rather than a buffer: its only contribution, or the last addition.
+    delivered = set(program.grad_leaves)
+    contributions = {}
+    for k in program.backward:
+        for i in program.inputs_of[k]:
+            if program.needs[i]:
+                contributions[i] = contributions.get(i, 0) + 1
+    arrived = {}
     grad = {program.root: "ROOT_GRAD"}  # slot -> the name holding its gradient so far
+    fresh = {}                          # slot -> that name is a new array no one else holds
     for k in program.backward:          # the order the eager traversal ran the vjps in
         op, inputs = program.op_of[k], program.inputs_of[k]
         e = emits[k]
         e.g, e.g_is_one = grad[k], k == program.root
         e.wants = tuple(program.needs[i] for i in inputs)
         e.d = [f"d{k}_{i}" if wanted else "_" for i, wanted in enumerate(e.wants)]
+        raws = [op.grad_shape(position, e.in_shapes, e.out_shape) for position in range(len(inputs))]
+        e.hand_out = [i in delivered and contributions.get(i) == 1 and raws[position] is not None
+                      for position, i in enumerate(inputs)]
         lines.append(f"# vjp of {op.name} (v{k})")
         lines += op.emit_vjp(e)
         for position, i in enumerate(inputs):
@@ -102,36 +144,92 @@ def write(program):
                 continue
             name = e.d[position]
             shape = program.shapes[i]
-            raw = op.grad_shape(position, e.in_shapes, e.out_shape)
+            raw = raws[position]
+            arrived[i] = arrived.get(i, 0) + 1
+            last = i in delivered and arrived[i] == contributions[i]
+            is_fresh = position in e.fresh
             if raw is None:  # not known before it runs (a user's vjp): checked at run time
                 lines.append(f"{name} = sum_to_shape({name}, {shape!r}, {op.name!r})")
             elif raw != shape:  # eq 80: summed over the broadcast axes, as sum_to_shape does
                 axes = unbroadcast_axes(shape, raw, op.name)
                 kept = tuple(1 if a in axes else n for a, n in enumerate(raw))
                 if axes:
-                    lines.append(f"{name} = add_reduce({name}, {axes!r}, None, "
-                                 f"{e.buffer(kept)}, True)")
-                lines.append(f"{name} = {name}.reshape({shape!r})")
+                    target = "None" if last and contributions[i] == 1 else e.buffer(kept)
+                    lines.append(f"{name} = add_reduce({name}, {axes!r}, None, {target}, True)")
+                    is_fresh = target == "None"
+                lines.append(f"{name} = {name}.reshape({shape!r})")  # a view of it
             if i in grad:  # a shared subexpression: added in the eager engine's order
                 total = f"s{k}_{i}"
-                lines.append(f"{total} = add({grad[i]}, {name}, {e.buffer(shape, program.dtypes[i])})")
-                grad[i] = total
+                target = "None" if last else e.buffer(shape, program.dtypes[i])
+                lines.append(f"{total} = add({grad[i]}, {name}, {target})")
+                grad[i], fresh[i] = total, target == "None"
             else:
-                grad[i] = name
+                grad[i], fresh[i] = name, is_fresh
     lines += effects
-    results = [f"v{program.root}"] + [grad.get(k, "None") for k in program.grad_leaves]
-    lines.append(f"return ({', '.join(results)},)")
-    source = "\n".join(["def compute(values):"] + ["    " + line for line in lines])
-    w.constants["ROOT_GRAD"] = program.root_grad
+    # nothing can fail from here on: each leaf's gradient, copied (a buffer is never handed
+    # out), is added to its .grad as backward() adds it
+    lines.append("# the gradients, into .grad")
+    owners = dict(program.leaves)
+    for k in program.grad_leaves:
+        if k not in grad:
+            continue
+        owner = (f"args[{dict(program.arguments)[k]}]" if k not in owners
+                 else w.constant("L", owners[k]))
+        first = f"asarray({grad[k]})" if fresh[k] else f"array({grad[k]}, copy=True)"
+        lines += [f"p = {owner}",
+                  f"p._grad = {first} if p._grad is None else "
+                  f"accumulated(p._grad, {grad[k]}, p.data.dtype)"]
+    root = f"v{program.root}"
+    J = f"asarray({root})" if emits[program.root].fresh_result else f"asarray({root}).copy()"
+    lines.append(f"return result({J}, None, False)")
+    source = "\n".join(["def replay(args):"] + ["    " + line for line in lines])
+    w.constants.update(ROOT_GRAD=program.root_grad, Tensor=Tensor, ndarray=np.ndarray,
+                       Mismatch=Mismatch, accumulated=_accumulated, result=Tensor._result)
     return source, w.constants
 
 
+def _load_lines(program, w):
+    """Lines that put this call's arrays in the leaf slots, checking what the trace assumed:
+    the arguments' kind, shape, dtype and requires_grad, which of them were one Tensor, and
+    the captured leaves' shape, dtype and requires_grad (their .data is read afresh)."""
+    lines = [f"if len(args) != {program.n_arguments}: raise Mismatch"]
+    for k, position in program.arguments:
+        wants = program.needs[k]
+        dtype = w.constant("D", program.dtypes[k])
+        lines += [f"a = args[{position}]",
+                  f"if type(a) is Tensor and a.requires_grad is {wants}: v{k} = a.data",
+                  f"elif type(a) is ndarray and {not wants}: v{k} = a",
+                  f"else: raise Mismatch",
+                  f"if v{k}.shape != {program.shapes[k]!r} or v{k}.dtype != {dtype}: raise Mismatch"]
+    for first, other in program.aliases:
+        lines.append(f"if args[{first}] is not args[{other}]: raise Mismatch")
+    for k, tensor in program.leaves:
+        leaf, dtype = w.constant("L", tensor), w.constant("D", program.dtypes[k])
+        lines += [f"v{k} = {leaf}.data",
+                  f"if v{k}.shape != {program.shapes[k]!r} or v{k}.dtype != {dtype} or "
+                  f"{leaf}.requires_grad is not {program.needs[k]}: raise Mismatch"]
+    return lines
+
+
 def make(program):
-    """(compute, source): the generated function of ``program`` and its text."""
+    """(replay, source): the generated function of ``program`` and its text. It runs with
+    numpy's floating-point events raised (FloatingPointError), before anything is delivered."""
     source, constants = write(program)
     namespace = dict(constants)
     exec(compile(source, "<ag.compile>", "exec"), namespace)  # noqa: S102 - our own source
-    return namespace["compute"], source
+    return _raising_on_floating_point_events(namespace["replay"]), source
+
+
+if int(np.__version__.split(".")[0]) >= 2:
+    def _raising_on_floating_point_events(function):
+        # numpy 2's errstate as a decorator keeps its state per call (thread-safe)
+        return np.errstate(over="raise", divide="raise", invalid="raise")(function)
+else:  # pragma: no cover - numpy 1's errstate decorator shares state between threads
+    def _raising_on_floating_point_events(function):
+        def guarded(args):
+            with np.errstate(over="raise", divide="raise", invalid="raise"):
+                return function(args)
+        return guarded
 
 
 def run_kernel(op, arrays, params, g, *, root=False):
@@ -144,6 +242,7 @@ def run_kernel(op, arrays, params, g, *, root=False):
     e = Emit(w, op, xs, "y", tuple(a.shape for a in arrays), expected.shape, expected.dtype, params)
     e.g, e.g_is_one = "g", root
     e.wants = (True,) * len(arrays)
+    e.hand_out = (False,) * len(arrays)
     e.d = [f"d{i}" for i in range(len(arrays))]
     backward = op.emit_vjp(e) if op.differentiable else [f"{d} = None" for d in e.d]
     lines = op.emit_forward(e) + backward + [f"return y, ({', '.join(e.d)},)"]

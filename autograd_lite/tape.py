@@ -73,6 +73,17 @@ class Tape:
 
     def __call__(self, *args):
         self.calls += 1
+        compiled = self._last
+        if compiled is not None and compiled.replay is not None and not self._checks(compiled):
+            # the common case: the same shapes as the last call; the generated replay checks
+            # them itself and raises Mismatch for anything it was not traced for
+            try:
+                compiled.calls += 1
+                return compiled.replay(args)
+            except replay.Mismatch:
+                compiled.calls -= 1
+            except FloatingPointError:  # abandoned before anything changed: run it eagerly
+                return self._eager(tuple(_argument(a) for a in args))
         tensors = tuple(_argument(a) for a in args)
         key = _signature(tensors)
         compiled = self._programs.get(key)
@@ -81,12 +92,22 @@ class Tape:
             self._programs[key] = self._last = compiled
             return J
         self._last = compiled
-        compiled.calls += 1
-        check = (compiled.calls == 2 or compiled.refused
-                 or (self.check_every is not None and compiled.calls % self.check_every == 0))
-        if check:
+        if self._checks(compiled):
+            compiled.calls += 1
             return self._check(compiled, tensors)
-        return compiled.replay(tensors, self._eager)
+        compiled.calls += 1
+        compiled.program.load(tensors)  # raises GraphChangedError naming a leaf that changed
+        try:
+            return compiled.replay(tensors)
+        except FloatingPointError:
+            return self._eager(tensors)
+
+    def _checks(self, compiled):
+        """Whether the next call of ``compiled`` re-traces and compares (the second call, every
+        check_every-th, and every call once a check has failed)."""
+        n = compiled.calls + 1
+        return (n == 2 or compiled.refused
+                or (self.check_every is not None and n % self.check_every == 0))
 
     @property
     def source(self):
@@ -148,8 +169,8 @@ class Tape:
             compiled.refused = True
             raise
         _backward(J, program)
-        if compiled.compute is None:  # written now, so the first replay is only a replay
-            compiled.compute, compiled.source = replay.make(compiled.program)
+        if compiled.replay is None:  # written now, so the first replay is only a replay
+            compiled.replay, compiled.source = replay.make(compiled.program)
         return Tensor._result(J.data, None, False)
 
     def _eager(self, tensors):
@@ -194,28 +215,13 @@ def _backward(J, program):
 
 
 class _Compiled:
-    """A program and its replay, made at the first call after the graph was confirmed."""
+    """A program and its replay, written once the graph was confirmed (at its second call)."""
 
     def __init__(self, program):
         self.program = program
         self.calls = 1
         self.refused = False
-        self.compute = self.source = None
-
-    def replay(self, tensors, eager):
-        program = self.program
-        if self.compute is None:
-            self.compute, self.source = replay.make(program)
-        values = program.load(tensors)
-        try:
-            with np.errstate(over="raise", divide="raise", invalid="raise"):
-                results = self.compute(values)
-        except FloatingPointError:
-            return eager(tensors)
-        for (k, leaf), grad in zip(program.grad_leaf_tensors(tensors), results[1:]):
-            if grad is not None:
-                leaf._grad = _accumulated(leaf._grad, grad, leaf.data.dtype)
-        return Tensor._result(np.array(results[0], copy=True), None, False)
+        self.replay = self.source = None
 
 
 class Program:
@@ -224,9 +230,12 @@ class Program:
     def __init__(self, J, arguments, effects=()):
         order = topological_order(J.grad_fn, *effects)
         self.slot_of = {x: k for k, x in enumerate(order)}
-        position_of = {}
+        position_of, self.aliases = {}, []  # (first position, another) of one Tensor
         for i, t in enumerate(arguments):
-            position_of.setdefault(t.grad_fn or t, i)
+            first = position_of.setdefault(t.grad_fn or t, i)
+            if first != i:
+                self.aliases.append((first, i))
+        self.n_arguments = len(arguments)
         self.root = self.slot_of[J.grad_fn]
         self.root_grad = np.ones_like(J.data)
         self.root_grad.flags.writeable = False
@@ -270,12 +279,6 @@ class Program:
                     f"shape {self.shapes[k]}, dtype {self.dtypes[k]}, requires_grad={self.needs[k]}")
             values[k] = array
         return values
-
-    def grad_leaf_tensors(self, tensors):
-        """(slot, Tensor) for each leaf that receives a gradient, in ``grad_leaves`` order."""
-        owner = dict(self.leaves)
-        owner.update((k, tensors[position]) for k, position in self.arguments)
-        return [(k, owner[k]) for k in self.grad_leaves]
 
     def refuse_if_different(self, other):
         """Raise GraphChangedError naming the first slot where ``other`` differs from this, or

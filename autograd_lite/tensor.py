@@ -53,7 +53,9 @@ def as_tensor(value, like=None):
 def _operand(value, like):
     """The other operand of a binary operator as a Tensor, or None if we do not handle it
     (then Python tries the other side and finally raises its own TypeError)."""
-    if isinstance(value, Tensor) or type(value) in (int, float):
+    if isinstance(value, Tensor):
+        return value
+    if type(value) in (int, float):
         return as_tensor(value, like)
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
         if np.asarray(value).dtype.kind not in "biuf":

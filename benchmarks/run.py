@@ -25,8 +25,9 @@ import numpy as np
 import autograd_lite as ag
 
 from . import torch_column
-from .workloads import (WORKLOADS, compiled_step_function, engine_loss, engine_problem,
-                        engine_step, nn_loss, nn_problem, nn_step, numpy_grads, numpy_step)
+from .workloads import (WORKLOADS, compiled_composed_step_function, compiled_step_function,
+                        engine_composed_step, engine_loss, engine_problem, engine_step, nn_loss,
+                        nn_problem, nn_step, numpy_composed_step, numpy_grads, numpy_step)
 
 
 # --- gradients equal before timing --------------------------------------------------------------
@@ -101,6 +102,37 @@ def _implementations_and_parameters(workload):
         steps["torch"] = lambda: torch_column.torch_step(W_p, b_p, X_p, Y_p)
         parameters["torch"] = lambda: [p.detach().numpy() for p in W_p + b_p]
     return steps, parameters
+
+
+def _composed_implementations(workload):
+    """The README's step (eq 1 composed on A[N]): numpy by hand, the engine, ag.compile, each
+    on its own copy; after the same number of steps their parameters must agree."""
+    X, Y, W, b = workload.problem()
+    W_np, b_np = [w.copy() for w in W], [v.copy() for v in b]
+    X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
+    X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
+    compiled = compiled_composed_step_function(W_c, b_c)
+    steps = {"numpy": lambda: numpy_composed_step(W_np, b_np, X, Y),
+             "autograd_lite": lambda: engine_composed_step(W_t, b_t, X_t, Y_t),
+             "compiled": lambda: compiled(X_c, Y_c)}
+    parameters = {"numpy": lambda: W_np + b_np,
+                  "autograd_lite": lambda: [p.data for p in W_t + b_t],
+                  "compiled": lambda: [p.data for p in W_c + b_c]}
+    return steps, parameters
+
+
+def check_composed(workload):
+    """Three composed steps of each implementation leave the same parameters, or raise."""
+    steps, parameters = _composed_implementations(workload)
+    for step in steps.values():
+        for _ in range(3):
+            step()
+    expected = parameters["numpy"]()
+    for name in ("autograd_lite", "compiled"):
+        for found, wanted in zip(parameters[name](), expected):
+            if not np.allclose(found, wanted, rtol=1e-9, atol=1e-13):
+                raise SystemExit(f"{workload.name}: the composed step of {name} differs from "
+                                 f"numpy's; not timing a wrong answer")
 
 
 def time_interleaved(steps, budget):
@@ -248,6 +280,20 @@ def main(argv=None):
             torch_us = statistics.median(times["torch"]) * 1e6
             row += f" {torch_us:,.1f} | {torch_us / numpy_us:.2f}x |"
         print(row, flush=True)
+
+    print("\n## The README's step: eq 1 composed on A[N] (log and all), median per step\n")
+    print("| workload | numpy us | autograd_lite us | ratio | compiled us | compiled ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for workload in workloads:
+        if workload.layers[-1] != 1 or len(workload.layers) > 4:
+            continue  # the seed-like networks the README writes out
+        check_composed(workload)
+        times, inner, rounds = time_interleaved(_composed_implementations(workload)[0], budget)
+        numpy_us = statistics.median(times["numpy"]) * 1e6
+        engine_us = statistics.median(times["autograd_lite"]) * 1e6
+        compiled_us = statistics.median(times["compiled"]) * 1e6
+        print(f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | {engine_us / numpy_us:.2f}x "
+              f"| {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |", flush=True)
 
     if not args.no_chain:
         print("\n## Chain of N ops `y = y * 1.0001` on a (16, 16) array, us per op\n")

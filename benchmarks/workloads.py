@@ -94,6 +94,53 @@ def numpy_step(W, b, X, Y, alpha=ALPHA):
     return J
 
 
+# --- the README's step: eq 1 composed as written, by hand in numpy ----------------------------------
+
+def numpy_composed_step(W, b, X, Y, alpha=ALPHA):
+    """One SGD step with the cost of eq 1 written out on A[N] = s(Z[N]) (not from the logits),
+    and its derivative by hand: dA[N] = -(Y / A - (1 - Y) / (1 - A)) / m (eq 77 with eq 76's
+    1/m), then eqs 78-84 through every sigmoid (eq 8). The floor of the README's ten lines."""
+    m = X.shape[1]
+    A = [X]
+    for W_l, b_l in zip(W, b):
+        A.append(_sigmoid(W_l @ A[-1] + b_l))
+    A_N = A[-1]
+    J = -np.mean(Y * np.log(A_N) + (1.0 - Y) * np.log(1.0 - A_N))
+    dA = -(Y / A_N - (1.0 - Y) / (1.0 - A_N)) / m
+    for l in range(len(W) - 1, -1, -1):
+        dZ = dA * (A[l + 1] * (1.0 - A[l + 1]))
+        dA = W[l].T @ dZ
+        W[l] -= alpha * (dZ @ A[l].T)
+        b[l] -= alpha * np.sum(dZ, axis=1, keepdims=True)
+    return J
+
+
+def engine_composed_loss(W, b, X, Y):
+    """J as the README writes it: every layer a sigmoid, then eq 1 with log, averaged (eq 76)."""
+    A = X
+    for W_l, b_l in zip(W, b):
+        A = (W_l @ A + b_l).sigmoid()
+    return -(Y * A.log() + (1 - Y) * (1 - A).log()).mean()
+
+
+def engine_composed_step(W, b, X, Y, alpha=ALPHA):
+    J = engine_composed_loss(W, b, X, Y)
+    J.backward()
+    sgd_update(W, b, alpha)
+    return J
+
+
+def compiled_composed_step_function(W, b):
+    tape = ag.compile(lambda X, Y: engine_composed_loss(W, b, X, Y))
+
+    def step(X, Y, alpha=ALPHA):
+        J = tape(X, Y)
+        sgd_update(W, b, alpha)
+        return J
+
+    return step
+
+
 # --- the engine: plain Tensors ------------------------------------------------------------------
 
 def engine_problem(X, Y, W, b):
