@@ -34,6 +34,7 @@ softmax = _unary("softmax", "ag.softmax(t, axis=0) = t.softmax(axis).")
 log_softmax = _unary("log_softmax", "ag.log_softmax(t, axis=0) = t.log_softmax(axis).")
 reshape = _unary("reshape", "ag.reshape(t, shape) = t.reshape(shape).")
 transpose = _unary("transpose", "ag.transpose(t, axes=None) = t.transpose(axes).")
+broadcast_to = _unary("broadcast_to", "ag.broadcast_to(t, shape) = t.broadcast_to(shape) (eq 32's B[1]).")
 
 
 def matmul(x, y):
@@ -62,7 +63,7 @@ __all__ = [
     "grad", "value_and_grad", "hvp", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim", "draw",
     "sigmoid", "tanh", "relu", "exp", "log", "mean", "softmax", "log_softmax", "reshape",
-    "transpose", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
+    "transpose", "broadcast_to", "matmul", "zero_grad", "ShapeError", "GraphFreedError", "SaturationWarning",
     "Tape", "GraphChangedError",
     "argmax", "argmin", "logsumexp", "var", "std", "concatenate", "stack", "split", "where",
     "maximum", "minimum", "clip", "square", "sqrt", "sin", "cos", "leaky_relu", "elu", "gelu",

@@ -25,7 +25,7 @@ def _record(op, inputs, params):
     """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node."""
     data = np.asarray(op.forward(*[t.data for t in inputs], **params))
     requires_grad = (op.differentiable and _grad_mode.enabled
-                     and any(t.requires_grad for t in inputs))
+                     and any([t.requires_grad for t in inputs]))
     node = None
     if requires_grad or _grad_mode.record_constants:  # the latter only while ag.compile traces
         node = Node(op, params, inputs, data, requires_grad)
