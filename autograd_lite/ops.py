@@ -23,6 +23,8 @@ This module imports only numpy: it knows nothing of Tensor or of the graph.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .errors import ShapeError, broadcast_error
@@ -103,6 +105,15 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+    def __reduce__(self):
+        # A primitive is one shared instance (ops.SIGMOID, ...): a copied or pickled graph
+        # refers to that same instance, so it is still the same op when compared
+        module = sys.modules.get(type(self).__module__)
+        for attribute, value in vars(module or object).items():
+            if value is self:
+                return attribute
+        return super().__reduce__()
 
     # --- ag.compile: what the replay runs for this op (see autograd_lite/replay.py) -----------
     # A replay is one generated function; these return its lines of numpy. The defaults call
@@ -800,11 +811,18 @@ def _logsumexp(x, axis):
     return shift + np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
 
 
+def _refuse_empty(op_name, x, axis):
+    if x.shape[axis] == 0:
+        raise ShapeError(f"{op_name}: axis {axis} of shape {x.shape} has no elements; a "
+                         f"{op_name} over nothing is undefined")
+
+
 class Softmax(Primitive):
     """Softmax along ``axis`` (default 0: each column, one sample, is a probability vector)."""
     name = "softmax"
 
     def forward(self, x, axis):
+        _refuse_empty(self.name, x, axis)
         e = np.exp(x - np.max(x, axis=axis, keepdims=True))
         return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -821,6 +839,7 @@ class LogSoftmax(Primitive):
     name = "log_softmax"
 
     def forward(self, x, axis):
+        _refuse_empty(self.name, x, axis)
         return x - _logsumexp(x, axis)
 
     def vjp(self, g, inputs, output, wants, axis):

@@ -257,3 +257,29 @@ def test_matmul_hints_at_samples_as_rows():
     with pytest.raises(ValueError) as error:  # no hint where transposing would not help
         W @ ag.Tensor(np.ones((4, 5)))
     assert str(error.value) == "matmul: shapes (4, 3) and (4, 5) do not align (3 != 4)"
+
+
+def test_softmax_over_an_empty_axis_is_a_shape_error_naming_the_op():
+    x = ag.Tensor(np.ones((0, 3)), requires_grad=True)
+    for call, name in ((lambda: x.softmax(axis=0), "softmax"), (lambda: x.log_softmax(axis=0), "log_softmax")):
+        with pytest.raises(ag.ShapeError, match=rf"{name}: axis 0 of shape \(0, 3\) has no elements"):
+            call()
+
+
+def test_a_graph_copied_or_pickled_keeps_its_primitives_and_differentiates():
+    import copy
+    import pickle
+    W = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    J = (W @ W).sigmoid().sum()
+    for twin in (copy.deepcopy(J), pickle.loads(pickle.dumps(J))):
+        assert twin.grad_fn.op is ag.ops.SUM and twin.item() == J.item()
+        twin.backward()
+        (W_twin,) = {id(p): p for p in twin.parents[0].parents[0].parents}.values()
+        np.testing.assert_allclose(W_twin.grad, _expected_grad(W.data))
+
+
+def _expected_grad(W):
+    A = W @ W
+    S = 1 / (1 + np.exp(-A))
+    G = S * (1 - S)
+    return G @ W.T + W.T @ G
