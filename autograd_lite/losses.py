@@ -12,7 +12,7 @@ import numpy as np
 from . import ops
 from .errors import SaturationWarning, ShapeError
 from .autodiff import name_scope, no_grad
-from .ops_losses import xlogy
+from .ops_losses import PICK_CLASSES, xlogy
 from .tensor import Tensor, as_tensor
 
 
@@ -104,7 +104,7 @@ def softmax_cross_entropy(Z, Y):
         _check_same_shape("softmax_cross_entropy", "logits Z", Z, "one-hot labels Y", Y)
         return -(Y * log_probabilities).sum() / m
     classes = class_indices("softmax_cross_entropy", Y, n, m)
-    return -log_probabilities[classes, np.arange(m)].sum() / m
+    return -PICK_CLASSES(log_probabilities, _classes_tensor(Y, classes)).sum() / m
 
 
 def cross_entropy(A, Y, *, fuse=True):
@@ -152,7 +152,7 @@ def cross_entropy(A, Y, *, fuse=True):
             SaturationWarning, stacklevel=2)
     if one_hot:
         return -xlogy(Y, A).sum() / m
-    return -A[classes, np.arange(m)].log().sum() / m
+    return -PICK_CLASSES(A, _classes_tensor(Y, classes)).log().sum() / m
 
 
 def _softmax_over_classes(A):
@@ -180,6 +180,13 @@ def mean_squared_error(A, Y):
         raise ShapeError("mean_squared_error: A is a scalar; pass an (n, m) or (m,) array")
     m = A.shape[-1]
     return ((A - Y) ** 2).sum() / m
+
+
+def _classes_tensor(Y, classes):
+    """The labels as the input of pick_classes: a Tensor given is used (detached: labels have
+    no gradient), so a compiled step reads each call's labels; anything else as the checked
+    indices."""
+    return Y.detach() if isinstance(Y, Tensor) else Tensor(classes)
 
 
 def class_indices(op_name, Y, n_classes, m):

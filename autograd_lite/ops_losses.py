@@ -113,4 +113,45 @@ def xlogy(x, y):
     return XLOGY(x, y)
 
 
-__all__ = ["XLogY", "XDivY", "XLOGY", "XDIVY", "xlogy", "xdivy"]
+
+
+class PickClasses(Primitive):
+    """``x[classes[i], i]`` for each sample i (a column): each sample's entry at its class,
+    as cross-entropy with class indices needs (``-log softmax(z)`` at the true class). The
+    classes are an input, not a parameter, so a compiled step reads each call's labels; they
+    are checked in ``forward`` (whole numbers in range), so a replay checks them too. The
+    gradient puts g back at those entries (0 elsewhere); the classes have none."""
+    name = "pick_classes"
+
+    def forward(self, x, classes):
+        n, m = x.shape
+        index = _class_index(classes, n, m)
+        return x[index, np.arange(m)]
+
+    def vjp(self, g, inputs, output, wants):
+        from .ops import index_add, data_of
+        x, classes = inputs
+        n, m = x.shape
+        index = (_class_index(data_of(classes), n, m), np.arange(m))
+        return (index_add(g, (n, m), index) if wants[0] else None), None
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} at each sample's class of {names[1]}, 0 elsewhere" if i == 0 else "none"
+
+
+def _class_index(classes, n, m):
+    """The classes as integer indices, or a ValueError naming what is wrong."""
+    if classes.shape != (m,):
+        raise ValueError(f"pick_classes: the classes must have shape ({m},), one per sample, "
+                         f"got shape {classes.shape}")
+    index = classes.astype(np.intp)
+    if not np.array_equal(index, classes) or (m and (index.min() < 0 or index.max() >= n)):
+        raise ValueError(f"pick_classes: class labels must be whole numbers in [0, {n}), got "
+                         f"{classes[:5]!r}{'...' if m > 5 else ''}")
+    return index
+
+
+PICK_CLASSES = PickClasses()
+
+
+__all__ = ["XLogY", "XDivY", "XLOGY", "XDIVY", "xlogy", "xdivy", "PickClasses", "PICK_CLASSES"]

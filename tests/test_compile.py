@@ -588,3 +588,27 @@ def test_a_matmul_fed_a_zero_stride_gradient_replays_bit_for_bit():
     W.grad = None
     (W @ ag.Tensor(X)).sum().backward()
     np.testing.assert_array_equal(replayed, W.grad)
+
+
+def test_class_index_labels_are_read_afresh_by_every_replay():
+    """softmax_cross_entropy with class indices (an ndarray or a Tensor argument): the labels
+    are an input of the pick_classes op, so each replay uses its own call's labels (before,
+    they were a parameter: the second call was refused as a changed graph)."""
+    rng = np.random.default_rng(0)
+    W = ag.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    step = ag.compile(lambda X, y: ag.softmax_cross_entropy(W @ X, y))
+    X = rng.standard_normal((4, 6))
+    for call in range(5):
+        y = rng.integers(0, 3, 6)
+        labels = y if call % 2 else ag.Tensor(y)
+        W.grad = None
+        J = step(X, labels)
+        found = W.grad.copy()
+        W.grad = None
+        expected = ag.softmax_cross_entropy(W @ ag.Tensor(X), y)
+        expected.backward()
+        assert J.item() == expected.item()
+        np.testing.assert_array_equal(found, W.grad)
+    assert step.source is not None and "pick_classes" in step.source
+    with pytest.raises(ValueError, match=r"pick_classes: class labels must be whole numbers in \[0, 3\)"):
+        step(X, np.array([0, 1, 2, 3, 0, 1]))

@@ -191,6 +191,7 @@ CASES = {
     # --- ops_losses: x away from 0 (where the limits are taken), y > 0
     ops_losses.XLOGY: [lambda r: ((_away_from_0(r, (3, 4)), _positive(r, (1, 4), 0.2)), {})],
     ops_losses.XDIVY: [lambda r: ((_away_from_0(r, (3, 4)), _away_from_0(r, (3, 1), 0.5)), {})],
+    ops_losses.PICK_CLASSES: [lambda r: ((_n(r, 3, 5), np.array([0.0, 2.0, 1.0, 2.0, 0.0])), {})],
     # --- nn.conv: images C x H x W x m
     conv.IM2COL: [lambda r: ((_n(r, 2, 3, 3, 2),), {"kernel": (2, 2), "stride": 1, "padding": 1,
                                                     "pad_value": 0.5, "input_shape": (2, 3, 3, 2)}),
@@ -207,6 +208,9 @@ CASES = {
 }
 
 # The primitives without a gradient, each with its reason; the others must be differentiable.
+# Inputs that have no gradient by definition (class labels): not differentiated, never given one.
+CONSTANT_INPUTS = {ops_losses.PICK_CLASSES: {1}}
+
 NOT_DIFFERENTIABLE = {
     ops.DETACH: "cuts its input from the graph: a constant for what follows",
     regularization.DROPOUT_MASK: "a random mask drawn from rng: a constant, like detach",
@@ -319,6 +323,9 @@ def test_kernel_equals_forward_and_vjp_bit_for_bit(op, k):
         assert len(grads) == len(rules) == len(arrays)
         for i, (found, rule) in enumerate(zip(grads, rules)):
             shape = arrays[i].shape
+            if i in CONSTANT_INPUTS.get(op, ()):
+                assert rule is None and found is None, f"{_label(op)}: input {i} has no gradient"
+                continue
             assert found is not None and rule is not None, f"{_label(op)}: no gradient for input {i}"
             _same(sum_to_shape(np.asarray(found), shape, op.name),
                   sum_to_shape(np.asarray(rule), shape, op.name),
@@ -346,7 +353,8 @@ def test_a_compiled_step_through_the_op_replays_as_the_eager_engine(op, k):
     and any state in the params (dropout's generator, running statistics) equal the eager
     engine's from the same state, bit for bit."""
     arrays, params = _case(op, k)
-    tensors = [ag.Tensor(a, requires_grad=True) for a in arrays]
+    tensors = [ag.Tensor(a, requires_grad=i not in CONSTANT_INPUTS.get(op, ()))
+               for i, a in enumerate(arrays)]
     with ag.no_grad():
         out_shape = op(*[ag.Tensor(a) for a in _case(op, k)[0]], **_case(op, k)[1]).shape
     V = np.random.default_rng(5 + k).standard_normal(out_shape)
@@ -407,6 +415,9 @@ def test_vjp_matches_central_finite_differences(op, k):
         return float(np.sum(g * op.forward(*xs, **params)))
 
     for i, rule in enumerate(rules):
+        if i in CONSTANT_INPUTS.get(op, ()):
+            assert rule is None
+            continue
         analytic = sum_to_shape(np.asarray(rule), arrays[i].shape, op.name)
         assert_close(analytic, numeric_gradient(J, arrays, i),
                      f"{_label(op)} case {k}: vjp of input {i} vs central differences")

@@ -148,4 +148,25 @@ def test_formulas_for_pictures():
 
 def test_every_primitive_of_ops_losses_is_in_the_tables_above():
     names = {value.name for value in vars(ops_losses).values() if isinstance(value, ag.Primitive)}
-    assert names == set(PRIMITIVES), "a primitive of ops_losses without its gradient tests"
+    assert names == set(PRIMITIVES) | {"pick_classes"}, "a primitive of ops_losses without its gradient tests"
+
+
+@FAST
+@given(st.integers(1, 5), st.integers(1, 6), st.integers(0, 999))
+def test_pick_classes_gradient_against_finite_differences(n, m, seed):
+    """x[classes[i], i] per sample: its gradient is g at those entries, 0 elsewhere, a class
+    picked by several samples getting each of theirs; the labels have none."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, m))
+    classes = rng.integers(0, n, m).astype(float)
+    check_gradients(lambda a, c: (ops_losses.PICK_CLASSES(a, c) * np.arange(1.0, m + 1)).sum(),
+                    x, classes, wants=[True, False])
+
+
+def test_pick_classes_refuses_labels_out_of_range_or_fractional():
+    x = T(np.zeros((3, 2)), requires_grad=True)
+    for bad in ([0.0, 3.0], [0.5, 1.0], [-1.0, 0.0]):
+        with pytest.raises(ValueError, match=r"pick_classes: class labels must be whole numbers in \[0, 3\)"):
+            ops_losses.PICK_CLASSES(x, T(bad))
+    with pytest.raises(ValueError, match=r"must have shape \(2,\)"):
+        ops_losses.PICK_CLASSES(x, T([0.0, 1.0, 2.0]))
