@@ -9,13 +9,18 @@ the engine. Needs the ``examples`` extra: ``pip install "autograd_lite[examples]
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from autograd_lite import nn, optim, train
 from autograd_lite.losses import binary_cross_entropy_with_logits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from command_line import MAX_HIDDEN, Parser, number, parse, run_or_fail, whole  # noqa: E402
+
+SAMPLES = 569  # in scikit-learn's breast-cancer set
 
 
 def load(subset=None, seed=0, test_fraction=0.2):
@@ -57,25 +62,25 @@ def run(epochs=100, hidden=16, activation="sigmoid", lr=0.001, batch_size=32, se
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--hidden", type=int, default=16, help="units in the hidden layer")
+    parser = Parser(prog="breast_cancer.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=whole(1), default=100)
+    parser.add_argument("--hidden", type=whole(1, MAX_HIDDEN), default=16,
+                        help="units in the hidden layer")
     parser.add_argument("--activation", default="sigmoid", choices=("sigmoid", "tanh", "relu"),
                         help="g[1] of the hidden layer (default: the seed's sigmoid)")
-    parser.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0, help="split, initial W and shuffling")
-    parser.add_argument("--subset", type=int, default=None, help="use only the first N samples")
+    parser.add_argument("--lr", type=number(above=0), default=0.001, help="Adam's learning rate")
+    parser.add_argument("--batch-size", type=whole(1), default=32)
+    parser.add_argument("--seed", type=whole(0), default=0, help="split, initial W and shuffling")
+    # NOTE: at least 50, so that both classes reach the stratified 80/20 split
+    parser.add_argument("--subset", type=whole(50, SAMPLES), default=None,
+                        help="use only the first N samples (50 to 569)")
     parser.add_argument("--plot", default=None, help="write the loss curve to this image file")
     parser.add_argument("--save", default=None, help="write the trained parameters (.npz)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    args = parser.parse_args(argv)
-    try:
-        train.check_outputs(args.plot, args.save)
-    except (ImportError, ValueError, OSError) as error:  # one line, exit 2, nothing trained
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = run(args.epochs, args.hidden, args.activation, args.lr, args.batch_size, args.seed, args.subset,
-                 args.plot, args.save, verbose=not args.quiet)
+    args = parse(parser, argv)  # a bad option or output path: one line, exit 2, nothing trained
+    result = run_or_fail(parser, lambda: run(
+        args.epochs, args.hidden, args.activation, args.lr, args.batch_size, args.seed,
+        args.subset, args.plot, args.save, verbose=not args.quiet))
     print(result["model"])
     print(f"breast cancer: {result['m_train']} training / {result['m_test']} test samples, "
           f"{args.epochs} epochs in {result['history'].seconds:.1f} s")

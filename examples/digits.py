@@ -9,13 +9,20 @@ comes from the engine. Needs the ``examples`` extra: ``pip install "autograd_lit
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from autograd_lite import nn, optim, train
 from autograd_lite.losses import softmax_cross_entropy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from command_line import MAX_HIDDEN, Parser, number, parse, run_or_fail, whole  # noqa: E402
+
+SAMPLES = 1797  # in scikit-learn's digits set
+# NOTE: the stratified 80/20 split needs every class of the first N samples in both parts
+MIN_SUBSET = 50
 
 
 def load(subset=None, seed=0, test_fraction=0.2):
@@ -53,23 +60,22 @@ def run(epochs=30, hidden=64, lr=0.003, batch_size=32, seed=0, subset=None, plot
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--hidden", type=int, default=64, help="units in the hidden layer")
-    parser.add_argument("--lr", type=float, default=0.003, help="Adam's learning rate")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0, help="split, initial W and shuffling")
-    parser.add_argument("--subset", type=int, default=None, help="use only the first N samples")
+    parser = Parser(prog="digits.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=whole(1), default=30)
+    parser.add_argument("--hidden", type=whole(1, MAX_HIDDEN), default=64,
+                        help="units in the hidden layer")
+    parser.add_argument("--lr", type=number(above=0), default=0.003, help="Adam's learning rate")
+    parser.add_argument("--batch-size", type=whole(1), default=32)
+    parser.add_argument("--seed", type=whole(0), default=0, help="split, initial W and shuffling")
+    parser.add_argument("--subset", type=whole(MIN_SUBSET, SAMPLES), default=None,
+                        help=f"use only the first N samples ({MIN_SUBSET} to {SAMPLES})")
     parser.add_argument("--plot", default=None, help="write the loss curve to this image file")
     parser.add_argument("--save", default=None, help="write the trained parameters (.npz)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    args = parser.parse_args(argv)
-    try:
-        train.check_outputs(args.plot, args.save)
-    except (ImportError, ValueError, OSError) as error:  # one line, exit 2, nothing trained
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = run(args.epochs, args.hidden, args.lr, args.batch_size, args.seed, args.subset,
-                 args.plot, args.save, verbose=not args.quiet)
+    args = parse(parser, argv)  # a bad option or output path: one line, exit 2, nothing trained
+    result = run_or_fail(parser, lambda: run(
+        args.epochs, args.hidden, args.lr, args.batch_size, args.seed, args.subset, args.plot,
+        args.save, verbose=not args.quiet))
     print(result["model"])
     print(f"digits: {result['m_train']} training / {result['m_test']} test samples, "
           f"{args.epochs} epochs in {result['history'].seconds:.1f} s")
