@@ -283,3 +283,12 @@ def _expected_grad(W):
     S = 1 / (1 + np.exp(-A))
     G = S * (1 - S)
     return G @ W.T + W.T @ G
+
+
+def test_hvp_refuses_a_vector_of_another_shape_than_x():
+    """Before, v of shape (2, 1) for x of shape (2,) broadcast silently to a wrong product."""
+    f = lambda x: (x ** 3).sum()  # noqa: E731
+    x = ag.Tensor([1.0, 2.0])
+    with pytest.raises(ag.ShapeError, match=r"hvp: v has shape \(2, 1\) but x has shape \(2,\)"):
+        ag.hvp(f, x, np.array([[1.0], [0.0]]))
+    np.testing.assert_allclose(ag.hvp(f, x, np.array([1.0, 0.0])).data, [6.0, 0.0])

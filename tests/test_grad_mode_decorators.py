@@ -181,3 +181,76 @@ def test_a_decorated_function_in_another_thread_leaves_this_threads_mode(spellin
         seen["main after"] = ag.is_grad_enabled()
     assert seen == {"worker": (not main_mode, not main_mode), "main": (main_mode, main_mode),
                     "main after": main_mode}
+
+
+# --- generators and coroutines (issue 12, part 4): the mode holds inside every resumption ------
+
+def test_no_grad_on_a_generator_sets_the_mode_around_each_resumption():
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+
+    @ag.no_grad
+    def steps():
+        for _ in range(3):
+            seen.append(ag.is_grad_enabled())
+            received = yield (x * 2).requires_grad
+            seen.append(received)
+
+    generator = steps()
+    assert next(generator) is False            # recorded nothing inside
+    assert ag.is_grad_enabled()                # and the caller's mode is untouched between
+    assert (x * 2).requires_grad
+    assert generator.send("a") is False
+    assert list(generator) == [False]
+    assert seen == [False, "a", False, None, False, None]
+    assert ag.is_grad_enabled()
+
+
+def test_no_grad_on_a_generator_passes_thrown_errors_and_return_values():
+    @ag.no_grad
+    def steps():
+        try:
+            yield ag.is_grad_enabled()
+        except KeyError:
+            yield ("caught", ag.is_grad_enabled())
+        return "done"
+
+    generator = steps()
+    assert next(generator) is False
+    assert generator.throw(KeyError("k")) == ("caught", False)
+    with pytest.raises(StopIteration) as stop:
+        next(generator)
+    assert stop.value.value == "done"
+    assert ag.is_grad_enabled()
+
+
+def test_no_grad_on_a_coroutine_sets_the_mode_inside_and_restores_it_between_awaits():
+    import asyncio
+    x = ag.Tensor([1.0], requires_grad=True)
+    modes = []
+
+    @ag.no_grad
+    async def evaluate():
+        modes.append(ag.is_grad_enabled())
+        await asyncio.sleep(0)
+        modes.append(ag.is_grad_enabled())
+        return (x * 3).requires_grad
+
+    async def other():
+        modes.append(("other", ag.is_grad_enabled()))
+
+    async def main():
+        results = await asyncio.gather(evaluate(), other())
+        return results[0]
+
+    assert asyncio.run(main()) is False
+    assert modes[0] is False and modes[-1] is False
+    assert ("other", True) in modes             # the other task kept its own mode
+    assert ag.is_grad_enabled()
+
+
+def test_no_grad_refuses_an_async_generator_with_the_way_out():
+    async def stream():
+        yield 1
+    with pytest.raises(TypeError, match="async generator"):
+        ag.no_grad(stream)
