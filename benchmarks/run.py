@@ -3,6 +3,7 @@
     python -m benchmarks.run              # everything (a few minutes on 2 cores)
     python -m benchmarks.run --quick      # fewer rounds, smaller chains: a smoke run
     python -m benchmarks.run --only seed  # workloads whose name contains "seed"
+    python -m benchmarks.run --only conv  # the convolution layer alone (benchmarks/conv.py)
 
 Every implementation's gradients are checked equal to the hand-written numpy step before
 anything is timed; a mismatch stops the run. Timing is interleaved in one process (each round
@@ -24,7 +25,7 @@ import numpy as np
 
 import autograd_lite as ag
 
-from . import torch_column
+from . import conv, torch_column
 from .workloads import (WORKLOADS, compiled_composed_step_function, compiled_step_function,
                         engine_composed_step, engine_loss, engine_problem, engine_step, nn_loss,
                         nn_problem, nn_step, numpy_composed_step, numpy_grads, numpy_step)
@@ -230,6 +231,26 @@ def peak_memory(step):
     return peak - before
 
 
+# --- the convolution layer ------------------------------------------------------------------------
+
+def conv_table(workload, budget):
+    """The conv layer's forward and backward pass (benchmarks/conv.py) against the same im2col
+    math by hand in numpy: checked equal first, then timed interleaved like the steps."""
+    conv.check(workload)
+    times, inner, rounds = time_interleaved(conv.steps(workload), budget)
+    numpy_us = statistics.median(times["numpy"]) * 1e6
+    engine_us = statistics.median(times["autograd_lite"]) * 1e6
+    low, high = _ratio_spread(times, "autograd_lite")
+    print("\n## A convolution layer: forward and backward (dX, dW, db), median per pass\n")
+    print("X is C x H x W x m = 32 x 8 x 8 x 128, W is 32 x 32 x 3 x 3, stride 1, padding 1; "
+          "the numpy column is the same im2col math by hand (sliding windows, one matmul each "
+          "way, col2im). Z and every gradient equal the hand numpy's (rtol 1e-9).\n")
+    print("| layer | numpy us | autograd_lite us | ratio | ratio quartiles |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    print(f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | {engine_us / numpy_us:.2f}x | "
+          f"{low:.2f}-{high:.2f} ({rounds} rounds x {inner}) |", flush=True)
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 def main(argv=None):
@@ -240,62 +261,68 @@ def main(argv=None):
                         help="seconds of timing per workload (default 6, quick 1)")
     parser.add_argument("--no-chain", action="store_true", help="skip the chain scaling")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak memory table")
+    parser.add_argument("--no-conv", action="store_true", help="skip the convolution layer")
     args = parser.parse_args(argv)
     budget = args.budget if args.budget is not None else (1.0 if args.quick else 6.0)
     workloads = [w for w in WORKLOADS if args.only in w.name]
-    if not workloads:
+    with_conv = not args.no_conv and args.only in conv.CONV.name
+    if not workloads and not with_conv:
         raise SystemExit(f"--only {args.only!r} matches no workload; names: "
-                         + "; ".join(w.name for w in WORKLOADS))
+                         + "; ".join(w.name for w in WORKLOADS + (conv.CONV,)))
 
     print(f"# autograd_lite speed, {time.strftime('%Y-%m-%d %H:%M')}, Python "
           f"{platform.python_version()}, numpy {np.__version__}"
           + (f", torch {torch_column.torch.__version__}" if torch_column.available() else "")
           + f", {platform.machine()}\n")
-    for workload in workloads:
-        check_gradients(workload)
-    print("Gradients of every implementation equal the hand-written numpy step's (rtol 1e-9).\n")
+    if workloads:  # the MLP training steps (--only conv leaves none)
+        for workload in workloads:
+            check_gradients(workload)
+        print("Gradients of every implementation equal the hand-written numpy step's (rtol 1e-9).\n")
 
-    has_torch = torch_column.available()
-    header = ("| workload | numpy us | autograd_lite us | ratio | ratio quartiles | "
-              "nn + optim us | nn ratio | compiled us | compiled ratio |")
-    rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
-    if has_torch:
-        header += " torch us | torch ratio |"
-        rule += " ---: | ---: |"
-    print("## One training step (forward, backward, SGD update), median per step\n")
-    print(header)
-    print(rule)
-    for workload in workloads:
-        times, inner, rounds = time_interleaved(_implementations(workload), budget)
-        numpy_us = statistics.median(times["numpy"]) * 1e6
-        engine_us = statistics.median(times["autograd_lite"]) * 1e6
-        low, high = _ratio_spread(times, "autograd_lite")
-        row = (f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | "
-               f"{engine_us / numpy_us:.2f}x | {low:.2f}-{high:.2f} ({rounds} rounds x {inner}) |")
-        nn_us = statistics.median(times["nn"]) * 1e6
-        row += f" {nn_us:,.1f} | {nn_us / numpy_us:.2f}x |"
-        compiled_us = statistics.median(times["compiled"]) * 1e6
-        row += f" {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |"
+        has_torch = torch_column.available()
+        header = ("| workload | numpy us | autograd_lite us | ratio | ratio quartiles | "
+                  "nn + optim us | nn ratio | compiled us | compiled ratio |")
+        rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
         if has_torch:
-            torch_us = statistics.median(times["torch"]) * 1e6
-            row += f" {torch_us:,.1f} | {torch_us / numpy_us:.2f}x |"
-        print(row, flush=True)
+            header += " torch us | torch ratio |"
+            rule += " ---: | ---: |"
+        print("## One training step (forward, backward, SGD update), median per step\n")
+        print(header)
+        print(rule)
+        for workload in workloads:
+            times, inner, rounds = time_interleaved(_implementations(workload), budget)
+            numpy_us = statistics.median(times["numpy"]) * 1e6
+            engine_us = statistics.median(times["autograd_lite"]) * 1e6
+            low, high = _ratio_spread(times, "autograd_lite")
+            row = (f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | "
+                   f"{engine_us / numpy_us:.2f}x | {low:.2f}-{high:.2f} ({rounds} rounds x {inner}) |")
+            nn_us = statistics.median(times["nn"]) * 1e6
+            row += f" {nn_us:,.1f} | {nn_us / numpy_us:.2f}x |"
+            compiled_us = statistics.median(times["compiled"]) * 1e6
+            row += f" {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |"
+            if has_torch:
+                torch_us = statistics.median(times["torch"]) * 1e6
+                row += f" {torch_us:,.1f} | {torch_us / numpy_us:.2f}x |"
+            print(row, flush=True)
 
-    print("\n## The README's step: eq 1 composed on A[N] (log and all), median per step\n")
-    print("| workload | numpy us | autograd_lite us | ratio | compiled us | compiled ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for workload in workloads:
-        if workload.layers[-1] != 1 or len(workload.layers) > 4:
-            continue  # the seed-like networks the README writes out
-        check_composed(workload)
-        times, inner, rounds = time_interleaved(_composed_implementations(workload)[0], budget)
-        numpy_us = statistics.median(times["numpy"]) * 1e6
-        engine_us = statistics.median(times["autograd_lite"]) * 1e6
-        compiled_us = statistics.median(times["compiled"]) * 1e6
-        print(f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | {engine_us / numpy_us:.2f}x "
-              f"| {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |", flush=True)
+        print("\n## The README's step: eq 1 composed on A[N] (log and all), median per step\n")
+        print("| workload | numpy us | autograd_lite us | ratio | compiled us | compiled ratio |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for workload in workloads:
+            if workload.layers[-1] != 1 or len(workload.layers) > 4:
+                continue  # the seed-like networks the README writes out
+            check_composed(workload)
+            times, inner, rounds = time_interleaved(_composed_implementations(workload)[0], budget)
+            numpy_us = statistics.median(times["numpy"]) * 1e6
+            engine_us = statistics.median(times["autograd_lite"]) * 1e6
+            compiled_us = statistics.median(times["compiled"]) * 1e6
+            print(f"| {workload.name} | {numpy_us:,.1f} | {engine_us:,.1f} | {engine_us / numpy_us:.2f}x "
+                  f"| {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |", flush=True)
 
-    if not args.no_chain:
+    if with_conv:
+        conv_table(conv.CONV, budget)
+
+    if not args.no_chain and workloads:
         print("\n## Chain of N ops `y = y * 1.0001` on a (16, 16) array, us per op\n")
         print("| N | forward us/op | backward us/op | forward, gc paused | backward, gc paused |")
         print("| ---: | ---: | ---: | ---: | ---: |")
@@ -307,7 +334,7 @@ def main(argv=None):
             print(f"| {n_ops:,} | {forward:.2f} | {backward:.2f} | {forward_quiet:.2f} | "
                   f"{backward_quiet:.2f} |", flush=True)
 
-    if not args.no_memory:
+    if not args.no_memory and workloads:
         print("\n## Peak memory of one step above the starting level (tracemalloc)\n")
         print("| workload | numpy KiB | autograd_lite KiB | ratio | compiled KiB | compiled ratio |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")

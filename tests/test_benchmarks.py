@@ -130,3 +130,66 @@ def test_a_leaf_gradient_never_aliases_an_array_a_vjp_or_another_leaf_holds():
     b = ag.Tensor(np.ones((2, 3)), requires_grad=True)
     (a + b).sum().backward()
     assert not np.shares_memory(a.grad, b.grad)
+
+
+# --- the convolution layer (benchmarks/conv.py) ---------------------------------------------------
+
+from benchmarks import conv  # noqa: E402
+
+TINY_CONVS = [conv.ConvWorkload("tiny conv, padding 1", C=2, side=4, m=3, F=3),
+              conv.ConvWorkload("tiny conv, no padding", C=3, side=5, m=2, F=2, padding=0)]
+
+
+@pytest.mark.parametrize("workload", TINY_CONVS, ids=[w.name for w in TINY_CONVS])
+def test_the_hand_numpy_conv_has_the_engines_Z_and_gradients(workload):
+    """Z, dX, dW and db of ag.nn.Conv2d with Z.backward(G) equal the im2col math written by
+    hand (rtol 1e-9): the check the benchmark runs before timing."""
+    conv.check(workload)  # raises SystemExit on any mismatch
+    X, W, b, G = workload.problem()
+    Z, (dX, dW, db) = conv.numpy_conv(X, W, b, G, workload.padding)
+    X_t, layer = conv.engine_problem(X, W, b, workload)
+    Z_t, grads = conv.engine_conv(X_t, layer, G)
+    for found, expected in zip((Z_t,) + grads, (Z, dX, dW, db)):
+        np.testing.assert_allclose(found, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_the_hand_numpy_conv_follows_finite_differences():
+    """The floor itself: J = sum(Z * G), so dJ/dX, dJ/dW, dJ/db are the hand gradients; central
+    differences (step 1e-6) agree with them."""
+    workload = TINY_CONVS[0]
+    X, W, b, G = workload.problem(seed=2)
+    _, grads = conv.numpy_conv(X, W, b, G, workload.padding)
+
+    def cost():
+        return np.sum(conv.numpy_conv(X, W, b, G, workload.padding)[0] * G)
+
+    for array, grad in zip((X, W, b), grads):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            saved = array[index]
+            array[index] = saved + 1e-6
+            up = cost()
+            array[index] = saved - 1e-6
+            down = cost()
+            array[index] = saved
+            numeric[index] = (up - down) / 2e-6
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_a_wrong_conv_gradient_stops_the_run_before_timing():
+    def off_by_one_percent(X, W, b, G, padding):
+        Z, (dX, dW, db) = conv.numpy_conv(X, W, b, G, padding)
+        return Z, (dX, dW * 1.01, db)
+
+    with pytest.raises(SystemExit, match="dW differs from the hand-written numpy conv"):
+        conv.check(TINY_CONVS[0], hand=off_by_one_percent)
+
+
+def test_the_conv_section_is_checked_and_printed(monkeypatch, capsys):
+    """`--only conv` runs the conv section alone (on a tiny layer here); `--no-conv` skips it."""
+    monkeypatch.setattr(conv, "CONV", conv.ConvWorkload("conv tiny", C=2, side=4, m=3, F=3))
+    assert run.main(["--only", "conv", "--budget", "0", "--no-chain", "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "| conv tiny |" in out and "One training step" not in out
+    with pytest.raises(SystemExit, match="matches no workload"):
+        run.main(["--only", "conv", "--no-conv"])
