@@ -10,10 +10,16 @@ must earn their keep.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import autograd_lite as ag
+from autograd_lite.cli import MAX_NUMBERS, UsageError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from command_line import Parser, number, parse, whole  # noqa: E402
 
 ACTIVATIONS = {
     "sigmoid": ag.Tensor.sigmoid,
@@ -58,32 +64,45 @@ def moons(rng, m, noise=0.15):
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The options, checked (a bad one: one line on stderr, exit status 2, before any work)."""
+    parser = Parser(prog="deep_network.py", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", default="2,16,16,1", help="sizes n[0],...,n[N] (n[0] = 2, n[N] = 1)")
     parser.add_argument("--activations", default="tanh,tanh,sigmoid",
                         help="g[1],...,g[N] from sigmoid, tanh, relu, identity (the last must be sigmoid)")
-    parser.add_argument("--m", type=int, default=400, help="training samples")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--alpha", type=float, default=0.5)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    try:
-        sizes = [int(n) for n in args.layers.split(",")]
-    except ValueError:
-        parser.error(f"--layers must be whole numbers separated by commas, got {args.layers!r}")
-    activations = args.activations.split(",")
-    if len(sizes) < 2 or sizes[0] != 2 or sizes[-1] != 1 or min(sizes) < 1:
-        parser.error("--layers must start with 2 (the points are 2-D) and end with 1 (one probability)")
-    if len(activations) != len(sizes) - 1:
-        parser.error(f"--activations needs {len(sizes) - 1} names, one per layer after the input")
-    unknown = [g for g in activations if g not in ACTIVATIONS]
-    if unknown:
-        parser.error(f"unknown activation {unknown[0]!r}; choose from {', '.join(ACTIVATIONS)}")
-    if activations[-1] != "sigmoid":
-        parser.error("the output activation must be sigmoid: the loss is log-loss (eq 1)")
-    if args.m < 1 or args.steps < 0:
-        parser.error("--m must be at least 1 and --steps at least 0")
-    return args, sizes, activations
+    parser.add_argument("--m", type=whole(1), default=400, help="training samples")
+    parser.add_argument("--steps", type=whole(0), default=3000)
+    parser.add_argument("--alpha", type=number(above=0), default=0.5)
+    parser.add_argument("--seed", type=whole(0), default=0)
+    found = {}
+
+    def check(args):
+        try:
+            sizes = [int(n) for n in args.layers.split(",")]
+        except ValueError:
+            raise UsageError(f"--layers must be whole numbers separated by commas, got "
+                             f"{args.layers!r}") from None
+        activations = args.activations.split(",")
+        if len(sizes) < 2 or sizes[0] != 2 or sizes[-1] != 1 or min(sizes) < 1:
+            raise UsageError("--layers must start with 2 (the points are 2-D), end with 1 (one "
+                             "probability) and have no size below 1")
+        if len(activations) != len(sizes) - 1:
+            raise UsageError(f"--activations needs {len(sizes) - 1} names, one per layer after "
+                             f"the input")
+        unknown = [g for g in activations if g not in ACTIVATIONS]
+        if unknown:
+            raise UsageError(f"unknown activation {unknown[0]!r}; choose from {', '.join(ACTIVATIONS)}")
+        if activations[-1] != "sigmoid":
+            raise UsageError("the output activation must be sigmoid: the loss is log-loss (eq 1)")
+        # the same bound as autograd-lite's commands: m x (sum of the sizes) plus the weights
+        numbers = args.m * sum(sizes) + sum(a * b for a, b in zip(sizes, sizes[1:]))
+        if numbers > MAX_NUMBERS:
+            raise UsageError(f"--layers {args.layers} with --m {args.m} needs {numbers:,} numbers "
+                             f"per copy; this example builds small networks, at most {MAX_NUMBERS:,}")
+        found.update(sizes=sizes, activations=activations)
+
+    args = parse(parser, argv, check)
+    return args, found["sizes"], found["activations"]
 
 
 def main(argv=None):

@@ -8,8 +8,47 @@ installed command can run it; read it there:
 2. Backward by ``J.backward()`` beside eqs 77-84 written out in numpy (``hand_derivation``).
 3. Training by gradient descent, eqs 74-75 (``train``).
 """
-from autograd_lite.cli_demo import (forward, hand_derivation, main, make_parameters,  # noqa: F401
-                                    separable_problem, train)
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from autograd_lite.cli import MAX_NUMBERS, USAGE, UsageError
+from autograd_lite.cli_demo import (add_options, forward, hand_derivation,  # noqa: F401
+                                    make_parameters, run, separable_problem, train)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from command_line import Parser, parse  # noqa: E402
+
+SIZES = (3, 4, 1)
+
+
+def check(args):
+    """What ``cli_demo.run`` leaves unchecked: a negative seed, an infinite learning rate, more
+    samples than fit in memory (m x the sum of the sizes, the bound of autograd-lite's commands)."""
+    try:
+        m, seed, alpha = int(args.m), int(args.seed), float(args.alpha)
+    except ValueError:
+        return  # run() refuses it, naming every option
+    if seed < 0:
+        raise UsageError(f"--seed must be a whole number >= 0, got {seed}")
+    if not math.isfinite(alpha):
+        raise UsageError(f"--alpha must be a finite number above 0, got {args.alpha!r}")
+    if m * sum(SIZES) > MAX_NUMBERS:
+        raise UsageError(f"--m {m} needs {m * sum(SIZES):,} numbers per copy; this example builds "
+                         f"small networks, at most {MAX_NUMBERS:,}")
+
+
+def main(argv=None) -> int:
+    parser = Parser(prog="seed_network.py", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser)
+    args = parse(parser, argv, check)
+    try:
+        return run(args)  # refuses its own bad options (UsageError) before any work
+    except UsageError as error:
+        parser.exit(USAGE, f"{parser.prog}: error: {error}\n")
+
 
 if __name__ == "__main__":
     raise SystemExit(main())
