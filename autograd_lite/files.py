@@ -312,3 +312,17 @@ def _kind(mode):
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "a special file"
+
+
+def save_state(path, state):
+    """Write a ``state_dict()`` of numbers, strings and arrays to ``path`` as an ``.npz``,
+    whole or not at all (a learning-rate schedule's, a shuffler's)."""
+    arrays = {key: np.array(value) for key, value in state.items()}
+    write_atomically(path, lambda stream: np.savez(stream, **arrays))
+
+
+def read_state(path, *, source, expected, unchanged):
+    """The state written by ``save_state``, read by ``read_npz`` (no pickle; every bad file is
+    one ``BadFileError``), its 0-d arrays as plain numbers and strings."""
+    arrays = read_npz(os.fspath(path), source=source, expected=expected, unchanged=unchanged)
+    return {key: (array.item() if array.ndim == 0 else array) for key, array in arrays.items()}

@@ -18,12 +18,10 @@ anything changes; with the optimizer's and the model's files a run resumes bit f
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-from .files import read_npz
-from .nn.serialization import write_npz
+from .files import read_state, save_state
 from .optim import Optimizer, _count, _learning_rate, _non_negative, _positive
 
 STATE_FORMAT = 1
@@ -115,15 +113,13 @@ class LRScheduler:
         return self
 
     def save(self, path):
-        """Write ``state_dict()`` to ``path`` as an ``.npz`` (numbers and strings), atomically."""
-        write_npz(path, {key: np.array(value) for key, value in self.state_dict().items()})
+        """Write ``state_dict()`` to ``path`` as an ``.npz``, atomically."""
+        save_state(path, self.state_dict())
 
     def load(self, path):
-        path = os.fspath(path)
         source = f"{type(self).__name__}.load {path!r}"
-        arrays = read_npz(path, source=source, expected="a scheduler state written by save",
-                          unchanged="the scheduler is unchanged")
-        state = {key: (array.item() if array.ndim == 0 else array) for key, array in arrays.items()}
+        state = read_state(path, source=source, expected="a scheduler state written by save",
+                           unchanged="the scheduler is unchanged")
         return self.load_state_dict(state, source)
 
 

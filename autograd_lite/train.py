@@ -21,9 +21,7 @@ import numpy as np
 
 from .autodiff import no_grad
 from .errors import SaturationWarning, ShapeError
-from .files import check_writable, write_atomically
-from .files import read_npz
-from .nn.serialization import write_npz
+from .files import check_writable, read_state, save_state, write_atomically
 from .tensor import Tensor
 
 
@@ -130,14 +128,12 @@ class Shuffler:
 
     def save(self, path):
         """Write ``state_dict()`` to ``path`` as an ``.npz``, atomically."""
-        write_npz(path, {key: np.array(value) for key, value in self.state_dict().items()})
+        save_state(path, self.state_dict())
 
     def load(self, path):
-        path = os.fspath(path)
         source = f"Shuffler.load {path!r}"
-        arrays = read_npz(path, source=source, expected="a shuffler state written by Shuffler.save",
-                          unchanged="the shuffler is unchanged")
-        state = {key: (array.item() if array.ndim == 0 else array) for key, array in arrays.items()}
+        state = read_state(path, source=source, expected="a shuffler state written by Shuffler.save",
+                           unchanged="the shuffler is unchanged")
         return self.load_state_dict(state, source)
 
 
