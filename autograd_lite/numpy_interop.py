@@ -12,6 +12,11 @@ differentiate as if the clip were a constant. So, as MyGrad does:
 - ``np.shape``, ``np.ndim``, ``np.size`` read the shape;
 - everything else raises a TypeError that names the function and the way out: the ag op, or
   ``np.asarray(t)`` (or ``t.numpy()``) to leave the graph on purpose.
+
+Only numpy's functions that take part in this dispatch can be caught: ``np.array``,
+``np.asarray`` and their kind convert on purpose, and numpy 1.x's deprecated
+``np.fastCopyAndTranspose`` (C code without dispatch, gone in numpy 2) cannot be seen.
+``tests/test_numpy_interop.py`` walks every public function and ufunc to hold this list.
 """
 from __future__ import annotations
 
