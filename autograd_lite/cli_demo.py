@@ -18,6 +18,7 @@ cannot be written), 2 for bad options.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -135,16 +136,23 @@ def add_options(parser):
 
 
 def run(args) -> int:
-    from .cli import UsageError, check_output
+    from .cli import MAX_NUMBERS, UsageError, check_output
     try:
         m, seed, steps = int(args.m), int(args.seed), int(args.steps)
         alpha = float(args.alpha)
     except ValueError:
         raise UsageError(f"--m, --seed and --steps must be whole numbers and --alpha a number, got "
                          f"{args.m!r}, {args.seed!r}, {args.steps!r}, {args.alpha!r}") from None
-    if m < 1 or steps < 0 or not alpha > 0:
-        raise UsageError(f"--m must be at least 1, --steps at least 0 and --alpha above 0, got "
-                         f"{m}, {steps}, {alpha}")
+    for option, value, good, wanted in (("--m", m, m >= 1, "at least 1"),
+                                        ("--steps", steps, steps >= 0, "at least 0"),
+                                        ("--seed", seed, seed >= 0, "a whole number >= 0"),
+                                        ("--alpha", alpha, 0 < alpha < math.inf,
+                                         "a finite number above 0")):
+        if not good:
+            raise UsageError(f"{option} must be {wanted}, got {value}")
+    if m * 8 > MAX_NUMBERS:  # X (3 x m), Y, Z and A of both layers: 8 numbers per sample
+        raise UsageError(f"--m {m} needs {m * 8:,} numbers per copy; the demo builds a small "
+                         f"network, at most {MAX_NUMBERS:,}")
     if args.html is not None and not args.html.lower().endswith((".html", ".htm")):
         raise UsageError(f"--html {args.html!r}: the page is an .html file")
     if args.html is not None:

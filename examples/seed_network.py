@@ -9,41 +9,21 @@ installed command can run it; read it there:
 3. Training by gradient descent, eqs 74-75 (``train``).
 """
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from autograd_lite.cli import MAX_NUMBERS, USAGE, UsageError
+from autograd_lite.cli import USAGE, UsageError
 from autograd_lite.cli_demo import (add_options, forward, hand_derivation,  # noqa: F401
                                     make_parameters, run, separable_problem, train)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from command_line import Parser, parse  # noqa: E402
 
-SIZES = (3, 4, 1)
-
-
-def check(args):
-    """What ``cli_demo.run`` leaves unchecked: a negative seed, an infinite learning rate, more
-    samples than fit in memory (m x the sum of the sizes, the bound of autograd-lite's commands)."""
-    try:
-        m, seed, alpha = int(args.m), int(args.seed), float(args.alpha)
-    except ValueError:
-        return  # run() refuses it, naming every option
-    if seed < 0:
-        raise UsageError(f"--seed must be a whole number >= 0, got {seed}")
-    if not math.isfinite(alpha):
-        raise UsageError(f"--alpha must be a finite number above 0, got {args.alpha!r}")
-    if m * sum(SIZES) > MAX_NUMBERS:
-        raise UsageError(f"--m {m} needs {m * sum(SIZES):,} numbers per copy; this example builds "
-                         f"small networks, at most {MAX_NUMBERS:,}")
-
-
 def main(argv=None) -> int:
     parser = Parser(prog="seed_network.py", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser)
-    args = parse(parser, argv, check)
+    args = parse(parser, argv)
     try:
         return run(args)  # refuses its own bad options (UsageError) before any work
     except UsageError as error:

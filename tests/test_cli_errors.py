@@ -267,3 +267,17 @@ def test_the_exit_status_table_is_documented_for_every_command():
         assert f"`{command}`" in header, f"docs/cli.md: add a column for `{command}` to the table"
     for status in ("**0**", "**1**", "**2**", "**130**"):
         assert f"| {status} |" in text
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
+    (["--alpha", "inf"], "--alpha must be a finite number above 0, got inf"),
+    (["--m", "0"], "--m must be at least 1, got 0"),
+    (["--m", "100000000000"], "at most 10,000,000"),
+    (["--html", "page.txt"], "the page is an .html file"),
+])
+def test_demo_refuses_bad_options_in_one_line_with_exit_2(argv, words, capsys):
+    """Before, --seed -1 printed numpy's traceback and --alpha inf trained into nan."""
+    status, out, err = run(capsys, "demo", *argv)
+    assert status == 2 and out == ""
+    assert words in one_line(err)

@@ -86,11 +86,11 @@ REFUSED = [
     ("deep_network", ["--activations", "tanh,tanh,relu"], "the output activation must be sigmoid"),
     ("seed_network", ["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
     ("seed_network", ["--alpha", "inf"], "--alpha must be a finite number above 0"),
-    ("seed_network", ["--alpha", "0"], "--alpha above 0"),
+    ("seed_network", ["--alpha", "0"], "--alpha must be a finite number above 0"),
     ("seed_network", ["--m", "0"], "--m must be at least 1"),
     ("seed_network", ["--m", "x"], "must be whole numbers"),
     ("seed_network", ["--m", "100000000000"], "at most 10,000,000"),
-    ("seed_network", ["--steps", "-1"], "--steps at least 0"),
+    ("seed_network", ["--steps", "-1"], "--steps must be at least 0"),
     ("seed_network", ["--html", "page.txt"], "the page is an .html file"),
 ]
 
