@@ -499,13 +499,13 @@ class Sigmoid(Primitive):
             return super().emit_forward(e)
         # as forward's one-array form; where e^-z overflows, the replay stops with a
         # FloatingPointError and the step is run eagerly instead (see tape.Tape)
-        o = e.o
-        return [f"{o} = negative({e.x[0]}, {e.result()})", f"exp({o}, {o})", f"add({o}, 1.0, {o})",
-                f"divide(1.0, {o}, {o})"]
+        o, one = e.o, e.number(1.0)
+        return [f"{o} = negative({e.x[0]}, {e.result()})", f"exp({o}, {o})", f"add({o}, {one}, {o})",
+                f"divide({one}, {o}, {o})"]
 
     def emit_vjp(self, e):                                                   # eq 8
         d, t = e.d[0], e.buffer()
-        return [f"{d} = multiply({e.g}, {e.o}, {e.out(0)})", f"subtract(1.0, {e.o}, {t})",
+        return [f"{d} = multiply({e.g}, {e.o}, {e.out(0)})", f"subtract({e.number(1.0)}, {e.o}, {t})",
                 f"multiply({d}, {t}, {d})"]
 
 
@@ -531,7 +531,7 @@ class Tanh(Primitive):
 
     def emit_vjp(self, e):
         t = e.buffer()
-        return [f"multiply({e.o}, {e.o}, {t})", f"subtract(1.0, {t}, {t})",
+        return [f"multiply({e.o}, {e.o}, {t})", f"subtract({e.number(1.0)}, {t}, {t})",
                 f"{e.d[0]} = multiply({e.g}, {t}, {e.out(0)})"]
 
 
@@ -657,6 +657,8 @@ class Sum(Primitive):
     def emit_vjp(self, e):
         shape = e.in_shapes[0]
         kept = _kept_shape(shape, e.params["axis"])
+        if kept == shape:  # nothing was reduced (axes of length 1): g as it is, reshaped
+            return [f"{e.d[0]} = {e.g}.reshape({shape!r})"]
         return [f"{e.d[0]} = broadcast_to({e.g}.reshape({kept!r}), {shape!r})"]
 
 
@@ -682,15 +684,22 @@ class Mean(Primitive):
     def emit_forward(self, e):
         axis, keepdims = e.params["axis"], e.params["keepdims"]
         count = _count(e.in_shapes[0], axis)
-        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})",
-                f"divide({e.o}, {count}, {e.o})"]
+        lines = [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})"]
+        return lines + ([f"divide({e.o}, {count}, {e.o})"] if count != 1 else [])  # x / 1 == x
 
     def emit_vjp(self, e):
         shape = e.in_shapes[0]
         kept = _kept_shape(shape, e.params["axis"])
         count = _count(shape, e.params["axis"])
-        return [f"{e.d[0]} = divide(broadcast_to({e.g}.reshape({kept!r}), {shape!r}), {count}, "
-                f"{e.out(0)})"]
+        g = f"{e.g}.reshape({kept!r})"
+        if count == 1:  # nothing was reduced (axes of length 1), and g / 1 == g exactly
+            return [f"{e.d[0]} = {e.g}.reshape({shape!r})"]
+        out = e.out(0)
+        if out == "None":  # a new array handed to a leaf: g repeated, then divided
+            return [f"{e.d[0]} = divide(broadcast_to({g}, {shape!r}), {count}, None)"]
+        # into the buffer, which numpy fills by broadcasting g: the same quotients, without
+        # making the repeated view
+        return [f"{e.d[0]} = divide({g}, {count}, {out})"]
 
 
 
@@ -903,7 +912,8 @@ class BinaryCrossEntropyWithLogits(Primitive):
         m = e.in_shapes[0][-1]
         return [f"maximum({z}, 0.0, out={t})", f"multiply({z}, {y}, {u})", f"subtract({t}, {u}, {t})",
                 f"absolute({z}, {u})", f"negative({u}, {u})", f"exp({u}, {u})", f"log1p({u}, {u})",
-                f"add({t}, {u}, {t})", f"{e.o} = asarray(add_reduce({t}, None) / {m})"]
+                f"add({t}, {u}, {t})",
+                f"{e.o} = asarray(add_reduce({t}, None){f' / {m}' if m != 1 else ''})"]  # x / 1 == x
 
     def emit_vjp(self, e):
         z, y = e.x
@@ -915,11 +925,12 @@ class BinaryCrossEntropyWithLogits(Primitive):
                       f"add({d}, 1.0, {d})", f"divide(1.0, {d}, {d})", f"subtract({d}, {y}, {d})"]
             if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
                 lines.append(f"multiply({d}, {e.g}, {d})")
-            lines.append(f"divide({d}, {m}, {d})")
+            if m != 1:
+                lines.append(f"divide({d}, {m}, {d})")
         if e.wants[1]:                                                           # -g z / m
             d = e.d[1]
             lines += [f"{d} = negative({z}, {e.out(1)})",
-                      f"multiply({e.g}, {d}, {d})", f"divide({d}, {m}, {d})"]
+                      f"multiply({e.g}, {d}, {d})"] + ([f"divide({d}, {m}, {d})"] if m != 1 else [])
         return lines
 
 

@@ -78,6 +78,12 @@ class Emit:
         """The name of ``value`` in the generated function."""
         return self.writer.constant("C", value)
 
+    def number(self, value):
+        """The name of ``value`` as a 0-d array of the output's dtype, for an operand that
+        meets arrays of that dtype: the same numbers as the Python float in the op's own
+        forward and vjp (exact in the dtype, as 1.0 is), and numpy converts it faster."""
+        return self.writer.constant("N", np.array(value, dtype=self.dtype))
+
 
 class _Writer:
     def __init__(self):
