@@ -13,9 +13,12 @@ so a replayed step allocates nothing but what it hands out. The default, for a p
 defines no kernel of its own (a user's), calls its own ``forward`` and ``vjp``.
 
 Buffers are never handed out: J and each gradient given to a leaf are copies. Each buffer
-holds one value per replay (written once, then only read).
+holds one value per replay (written once, then only read); buffers whose values never live
+at the same time share one array (``_share_buffers``, the replay's memory plan).
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -188,10 +191,74 @@ def write(program):
     root = f"v{program.root}"
     J = f"asarray({root})" if emits[program.root].fresh_result else f"asarray({root}).copy()"
     lines.append(f"return result({J}, None, False)")
+    _share_buffers(lines, w.constants)
     source = "\n".join(["def replay(args):"] + ["    " + line for line in lines])
     w.constants.update(ROOT_GRAD=program.root_grad, Tensor=Tensor, ndarray=np.ndarray,
                        Mismatch=Mismatch, accumulated=_accumulated, result=Tensor._result)
     return source, w.constants
+
+
+# --- a memory plan: buffers whose values never live at the same time share one array ---------
+
+_NAME = re.compile(r"\b(?:[vds]\d+(?:_\d+)?|B\d+)\b")  # values, gradients, sums, buffers
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][\w, ]*?)\s*=\s(.*)$")
+_CALL = re.compile(r"^(\w+)\(")
+_PRIMITIVE = re.compile(r"\bOP\d+\.")
+# numpy calls whose result is a new array or their own out= buffer, never a view of an input
+_NEW_OR_OUT = {"add_reduce", "matmul"} | {name for name in NUMPY_NAMES
+                                          if isinstance(getattr(np, name), np.ufunc)}
+
+
+def _share_buffers(lines, constants):
+    """Let buffers share arrays where their values' lifetimes do not overlap, as numpy's own
+    allocator reuses freed memory in a hand-written step. Without it a deep network's replay
+    holds a buffer per intermediate value, several times the step's working set, and runs
+    slower for it once other work has pushed those buffers out of the CPU's caches.
+
+    A buffer is live from the line that first writes it to the last line that reads it or
+    any name that may refer to it: a name set from a numpy call above refers only to the
+    buffer written (its ``out=``); any other name may be a view of everything its line
+    mentions (``g.reshape``, ``x.T``, a pass-through ``d = g``, a user's vjp). A buffer a line
+    gives to anything but numpy (a user's primitive) is kept for the whole replay. Two
+    buffers of one shape and dtype share an array when one's last use comes before the
+    other's first write, never on the same line, so no numpy call reads what it writes."""
+    refers = {}  # name -> the buffers its value may live in
+    first, last = {}, {}
+    for n, line in enumerate(lines):
+        if line.startswith("#"):
+            continue
+        assignment = _ASSIGNMENT.match(line)
+        expression = assignment.group(2) if assignment else line
+        mentioned = _NAME.findall(expression)
+        buffers = set()
+        for name in mentioned:
+            buffers |= {name} if name.startswith("B") else refers.get(name, set())
+        call = _CALL.match(expression)
+        kept = _PRIMITIVE.search(line) is not None  # a primitive's own forward or vjp
+        for buffer in buffers:
+            first.setdefault(buffer, n)
+            last[buffer] = max(last[buffer] if buffer in last else n, len(lines) if kept else n)
+        if assignment:
+            targets = [t.strip() for t in assignment.group(1).split(",") if t.strip()]
+            if call is not None and call.group(1) in _NEW_OR_OUT:
+                value = {name for name in mentioned if name.startswith("B")}
+            else:
+                value = buffers
+            for target in targets:
+                if _NAME.fullmatch(target):
+                    refers[target] = set(value)
+    free = {}  # (shape, dtype) -> [(last line of its current user, array)]
+    for buffer in sorted(first, key=first.get):
+        array = constants[buffer]
+        key = (array.shape, array.dtype)
+        pool = free.setdefault(key, [])
+        for index, (end, shared) in enumerate(pool):
+            if end < first[buffer]:
+                constants[buffer] = shared
+                pool[index] = (last[buffer], shared)
+                break
+        else:
+            pool.append((last[buffer], array))
 
 
 def _load_lines(program, w):

@@ -54,8 +54,9 @@ class Tape:
     (an overflow, a log of 0, ...) is abandoned before it changes anything, and that call runs
     eagerly instead, with the eager engine's values and warnings.
 
-    The replay keeps one buffer per intermediate value between calls (memory for speed), so
-    one compiled step must not be called from two threads at once; compile one per thread.
+    The replay keeps its buffers between calls (memory for speed; values whose lifetimes do not
+    overlap share one), so one compiled step must not be called from two threads at once;
+    compile one per thread.
     """
 
     def __init__(self, loss, *, check_every=None):

@@ -511,6 +511,100 @@ def test_the_fast_replay_equals_the_engine_on_a_tangled_graph(n, m, seed):
     assert kept.item() == value
 
 
+# --- the memory plan: buffers whose values never overlap share one array ------------------------
+
+def _buffer_arrays(step):
+    from autograd_lite import replay
+    _, constants = replay.write(step._last.program)
+    return [value for name, value in constants.items() if name.startswith("B")]
+
+
+def test_a_deep_replay_shares_its_buffers_and_stays_bit_for_bit():
+    """Ten sigmoid layers of one width: the replay needs about one array per value the backward
+    pass reads (the A[l] of eq 8), not one per intermediate value, and gives the eager
+    engine's J and gradients bit for bit over several calls with new data."""
+    W, b, X, Y = network([8] * 11 + [1], 5, seed=3)
+    params = [t for pair in zip(*leaves(W, b)) for t in pair]
+    loss = make_loss(params[0::2], params[1::2], ["sigmoid"] * 11)
+    step = ag.compile(loss)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        X = rng.standard_normal((8, 5))
+        J_c, grads_c = compiled_grads(step, params, X, Y)
+        J, grads = eager_grads(loss, params, ag.Tensor(X), ag.Tensor(Y))
+        assert J_c == J
+        for g_c, g in zip(grads_c, grads):
+            np.testing.assert_array_equal(g_c, g)
+    arrays = _buffer_arrays(step)
+    distinct = {id(a) for a in arrays}
+    assert len(distinct) <= len(arrays) // 2, (len(distinct), len(arrays))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 999))
+def test_shared_buffers_never_overwrite_a_value_still_read(n, m, seed):
+    """Values of one shape read long after they were made (skip connections), read through
+    views (a transpose, a reshape, a sum's or a mean's repeated gradient, add's pass-through)
+    and by several ops: a buffer reused too early would change J or a gradient."""
+    rng = np.random.default_rng(seed)
+    W = ag.Tensor(rng.standard_normal((n, n)) / 2, requires_grad=True, name="W")
+    V = ag.Tensor(rng.standard_normal((n, n)) / 2, requires_grad=True, name="V")
+
+    def loss(X):
+        A1 = (W @ X).tanh()
+        A2 = (V @ A1).sigmoid()
+        A3 = (W.T @ A2 + A1).tanh()                      # A1 read again, two layers on
+        T = A3.T.reshape(m, n).T                         # views of a buffer
+        A4 = (V @ (T * A2) - A1.mean(axis=1, keepdims=True)).sigmoid()
+        s = (A4 * A1).sum(axis=0, keepdims=True)         # A1 once more, at the end
+        return (s * s).mean() + (A2 - A3).sum() / 3.0 + A4.mean()
+
+    step = ag.compile(loss)
+    for _ in range(3):
+        X = rng.standard_normal((n, m))
+        J_c, grads_c = compiled_grads(step, [W, V], X)
+        J, grads = eager_grads(loss, [W, V], ag.Tensor(X))
+        assert J_c == J
+        for g_c, g in zip(grads_c, grads):
+            np.testing.assert_array_equal(g_c, g)
+    assert step.source is not None
+
+
+class _Stash(ag.Primitive):
+    """y = 2x whose vjp reads the input array its forward kept (as a user's op might)."""
+    name = "stash"
+    vjp_reads_inputs = vjp_reads_output = False  # so the replay hands the vjp no array
+
+    def forward(self, x):
+        self.kept = x
+        return 2 * x
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * self.kept,)
+
+
+def test_a_buffer_given_to_a_users_primitive_is_never_reused():
+    """A buffer a user's forward was given may be kept by it and read in its vjp, long after
+    the line that passed it: the plan keeps such a buffer for the whole replay."""
+    stash = _Stash()
+    W = ag.Tensor(np.random.default_rng(2).standard_normal((3, 3)), requires_grad=True)
+
+    def loss(X):
+        H = stash(W @ X).sigmoid()           # the matmul's buffer goes to the user's op
+        for _ in range(3):                   # later values of the same shape
+            H = (W @ H + 1.0).sigmoid()
+        return H.sum()
+
+    step = ag.compile(loss)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        X = rng.standard_normal((3, 4))
+        J_c, grads_c = compiled_grads(step, [W], X)
+        J, grads = eager_grads(loss, [W], ag.Tensor(X))
+        assert J_c == J
+        np.testing.assert_array_equal(grads_c[0], grads[0])
+
+
 # --- a replay is never a wrong step (issue 12, part 3) ------------------------------------------
 
 def test_the_same_tensor_for_two_arguments_is_a_program_of_its_own():
