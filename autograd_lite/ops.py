@@ -314,6 +314,34 @@ class PowScalar(Primitive):
 
 # --- matrix product ---------------------------------------------------------------------------
 
+def _misaligned(x_shape, y_shape) -> ShapeError:
+    """The error for ``x @ y`` of shapes that are not 1-D or 2-D, or do not align."""
+    if not x_shape or not y_shape:
+        return ShapeError(f"matmul: operands must be 1-D or 2-D, got a scalar "
+                          f"(shapes {x_shape} and {y_shape}); use * to scale")
+    if len(x_shape) > 2 or len(y_shape) > 2:
+        return ShapeError(f"matmul: operands must be 1-D or 2-D, got shapes {x_shape} and {y_shape}")
+    inner_x, inner_y = x_shape[-1], y_shape[0]
+    hint = ""
+    if len(x_shape) == 2 and len(y_shape) == 2 and y_shape[1] == inner_x:
+        # The most common slip with the seed's layout: X given with samples as rows.
+        hint = (f"; the second operand's rows have {inner_x} entries: if it holds "
+                f"samples as rows, transpose it (samples are columns, eq 25)")
+    return ShapeError(f"matmul: shapes {x_shape} and {y_shape} do not align "
+                      f"({inner_x} != {inner_y}){hint}")
+
+
+def _matmul_vjp_of_vectors(g, x, y, wants):
+    """Matmul's vjp when an operand is 1-D: a 1-D left operand is a row (1, k), a 1-D right
+    operand a column (k, 1), so dW = dZ A^T and dA = W^T dZ hold as for matrices."""
+    x2 = x.reshape((1, -1)) if x.ndim == 1 else x
+    y2 = y.reshape((-1, 1)) if y.ndim == 1 else y
+    g2 = g.reshape((x2.shape[0], y2.shape[1]))
+    grad_x = (g2 @ y2.T).reshape(x.shape) if wants[0] else None
+    grad_y = (x2.T @ g2).reshape(y.shape) if wants[1] else None
+    return grad_x, grad_y
+
+
 class MatMul(Primitive):
     """``x @ y`` for 2-D and 1-D operands as numpy defines them (eqs 21, 26, 33: ``W A``).
 
@@ -326,33 +354,14 @@ class MatMul(Primitive):
     def forward(self, x, y):
         if x.ndim in (1, 2) and y.ndim in (1, 2) and x.shape[-1] == y.shape[0]:
             return x @ y
-        if x.ndim == 0 or y.ndim == 0:
-            raise ShapeError(f"matmul: operands must be 1-D or 2-D, got a scalar "
-                             f"(shapes {x.shape} and {y.shape}); use * to scale")
-        if x.ndim > 2 or y.ndim > 2:
-            raise ShapeError(f"matmul: operands must be 1-D or 2-D, got shapes {x.shape} and {y.shape}")
-        inner_x = x.shape[-1]
-        inner_y = y.shape[0]
-        if inner_x != inner_y:
-            hint = ""
-            if x.ndim == 2 and y.ndim == 2 and y.shape[1] == inner_x:
-                # The most common slip with the seed's layout: X given with samples as rows.
-                hint = (f"; the second operand's rows have {inner_x} entries: if it holds "
-                        f"samples as rows, transpose it (samples are columns, eq 25)")
-            raise ShapeError(f"matmul: shapes {x.shape} and {y.shape} do not align "
-                             f"({inner_x} != {inner_y}){hint}")
-        return x @ y
+        raise _misaligned(x.shape, y.shape)
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
-        # A 1-D left operand is a row (1, k), a 1-D right operand a column (k, 1): then
-        # dW = dZ A^T (eqs 59, 79, 83) and dA = W^T dZ (eqs 65, 81) hold as for matrices.
-        x2 = x.reshape((1, -1)) if x.ndim == 1 else x
-        y2 = y.reshape((-1, 1)) if y.ndim == 1 else y
-        g2 = g.reshape((x2.shape[0], y2.shape[1]))
-        grad_x = (g2 @ y2.T).reshape(x.shape) if wants[0] else None
-        grad_y = (x2.T @ g2).reshape(y.shape) if wants[1] else None
-        return grad_x, grad_y
+        if x.ndim == 1 or y.ndim == 1:
+            return _matmul_vjp_of_vectors(g, x, y, wants)
+        return (g @ y.T if wants[0] else None,   # dW = dZ A^T (eqs 59, 79, 83)
+                x.T @ g if wants[1] else None)   # dA = W^T dZ (eqs 65, 81)
 
     def formula(self, i, g, names, params, input_shapes):
         x, y, out = names
