@@ -18,7 +18,7 @@ at the same time share one array (``_share_buffers``, the replay's memory plan).
 """
 from __future__ import annotations
 
-import re
+import ast
 
 import numpy as np
 
@@ -58,7 +58,9 @@ class Emit:
     def buffer(self, shape=None, dtype=None):
         """The name of an array allocated now, once, and written by every replay (scratch)."""
         shape = self.out_shape if shape is None else shape
-        return self.writer.constant("B", np.empty(shape, self.dtype if dtype is None else dtype))
+        name = self.writer.constant("B", np.empty(shape, self.dtype if dtype is None else dtype))
+        self.writer.buffers.add(name)
+        return name
 
     def result(self):
         """Where the forward writes its output: a buffer, or ``None`` (a new array each call)
@@ -93,6 +95,7 @@ class _Writer:
         self.constants = {name: getattr(np, name) for name in NUMPY_NAMES}
         self.constants["add_reduce"] = np.add.reduce
         self.constants["sum_to_shape"] = sum_to_shape
+        self.buffers = set()  # the names of the constants that are buffers (see Emit.buffer)
         self.n = 0
 
     def constant(self, prefix, value):
@@ -191,7 +194,7 @@ def write(program):
     root = f"v{program.root}"
     J = f"asarray({root})" if emits[program.root].fresh_result else f"asarray({root}).copy()"
     lines.append(f"return result({J}, None, False)")
-    _share_buffers(lines, w.constants)
+    _share_buffers(lines, w.constants, w.buffers)
     source = "\n".join(["def replay(args):"] + ["    " + line for line in lines])
     w.constants.update(ROOT_GRAD=program.root_grad, Tensor=Tensor, ndarray=np.ndarray,
                        Mismatch=Mismatch, accumulated=_accumulated, result=Tensor._result)
@@ -200,65 +203,75 @@ def write(program):
 
 # --- a memory plan: buffers whose values never live at the same time share one array ---------
 
-_NAME = re.compile(r"\b(?:[vds]\d+(?:_\d+)?|B\d+)\b")  # values, gradients, sums, buffers
-_ASSIGNMENT = re.compile(r"^([A-Za-z_][\w, ]*?)\s*=\s(.*)$")
-_CALL = re.compile(r"^(\w+)\(")
-_PRIMITIVE = re.compile(r"\bOP\d+\.")
 # numpy calls whose result is a new array or their own out= buffer, never a view of an input
 _NEW_OR_OUT = {"add_reduce", "matmul"} | {name for name in NUMPY_NAMES
                                           if isinstance(getattr(np, name), np.ufunc)}
+# functions of the generated code that keep no array they are given
+_KEEP_NOTHING = set(NUMPY_NAMES) | {"add_reduce", "sum_to_shape", "accumulated", "result"}
 
 
-def _share_buffers(lines, constants):
-    """Let buffers share arrays where their values' lifetimes do not overlap, as numpy's own
-    allocator reuses freed memory in a hand-written step. Without it a deep network's replay
-    holds a buffer per intermediate value, several times the step's working set, and runs
-    slower for it once other work has pushed those buffers out of the CPU's caches.
+def _share_buffers(lines, constants, buffers):
+    """Let the ``buffers`` (names in ``constants``) share arrays where their values' lifetimes
+    do not overlap, as numpy's own allocator reuses freed memory in a hand-written step.
+    Without it a deep network's replay holds a buffer per intermediate value, several times
+    the step's working set, and runs slower for it once other work has pushed those buffers
+    out of the CPU's caches.
 
-    A buffer is live from the line that first writes it to the last line that reads it or
-    any name that may refer to it: a name set from a numpy call above refers only to the
-    buffer written (its ``out=``); any other name may be a view of everything its line
-    mentions (``g.reshape``, ``x.T``, a pass-through ``d = g``, a user's vjp). A buffer a line
-    gives to anything but numpy (a user's primitive) is kept for the whole replay. Two
-    buffers of one shape and dtype share an array when one's last use comes before the
-    other's first write, never on the same line, so no numpy call reads what it writes."""
+    A buffer is live from the statement that first writes it to the last one that reads it
+    or any name that may refer to it: a name set from a numpy call that makes a new array or
+    fills its ``out=`` refers only to that buffer; any other name may be a view of every
+    buffer its statement touches (``g.reshape``, ``x.T``, a pass-through ``d = g``, a user's
+    vjp). A buffer given to code that may keep it (a primitive's own forward or vjp) is kept
+    for the whole replay. Two buffers of one shape and dtype share an array when one's last
+    use comes before the other's first write, never in the same statement, so no numpy call
+    reads what it writes. A statement of another kind than the generated ones (a loop, a
+    ``with``, from a user's emitter) leaves every buffer apart."""
+    statements = ast.parse("\n".join(lines)).body
     refers = {}  # name -> the buffers its value may live in
     first, last = {}, {}
-    for n, line in enumerate(lines):
-        if line.startswith("#"):
-            continue
-        assignment = _ASSIGNMENT.match(line)
-        expression = assignment.group(2) if assignment else line
-        mentioned = _NAME.findall(expression)
-        buffers = set()
-        for name in mentioned:
-            buffers |= {name} if name.startswith("B") else refers.get(name, set())
-        call = _CALL.match(expression)
-        kept = _PRIMITIVE.search(line) is not None  # a primitive's own forward or vjp
-        for buffer in buffers:
+    everything = len(statements)  # "until the end"
+    for n, statement in enumerate(statements):
+        if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Expr, ast.If, ast.Return)):
+            return
+        nodes = list(ast.walk(statement))
+        touched = set()
+        for node in nodes:
+            if isinstance(node, ast.Name):
+                touched |= {node.id} if node.id in buffers else refers.get(node.id, set())
+        kept = any(isinstance(node, ast.Call) and not _keeps_nothing(node.func, constants, buffers)
+                   for node in nodes)
+        for buffer in touched:
             first.setdefault(buffer, n)
-            last[buffer] = max(last[buffer] if buffer in last else n, len(lines) if kept else n)
-        if assignment:
-            targets = [t.strip() for t in assignment.group(1).split(",") if t.strip()]
-            if call is not None and call.group(1) in _NEW_OR_OUT:
-                value = {name for name in mentioned if name.startswith("B")}
-            else:
-                value = buffers
-            for target in targets:
-                if _NAME.fullmatch(target):
-                    refers[target] = set(value)
-    free = {}  # (shape, dtype) -> [(last line of its current user, array)]
+            last[buffer] = everything if kept or last.get(buffer) == everything else n
+        fresh = (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)
+                 and isinstance(statement.value.func, ast.Name)
+                 and statement.value.func.id in _NEW_OR_OUT)
+        for node in nodes:
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                refers[node.id] = ({name.id for name in ast.walk(statement.value)
+                                    if isinstance(name, ast.Name) and name.id in buffers}
+                                   if fresh else touched)
+    free = {}  # (shape, dtype) -> [[last statement of its current user, array]]
     for buffer in sorted(first, key=first.get):
         array = constants[buffer]
-        key = (array.shape, array.dtype)
-        pool = free.setdefault(key, [])
-        for index, (end, shared) in enumerate(pool):
-            if end < first[buffer]:
-                constants[buffer] = shared
-                pool[index] = (last[buffer], shared)
+        pool = free.setdefault((array.shape, array.dtype), [])
+        for entry in pool:
+            if entry[0] < first[buffer]:
+                entry[0] = last[buffer]
+                constants[buffer] = entry[1]
                 break
         else:
-            pool.append((last[buffer], array))
+            pool.append([last[buffer], array])
+
+
+def _keeps_nothing(function, constants, buffers) -> bool:
+    """Whether a call of ``function`` (an ast node) surely keeps no array it is given: one of
+    the generated code's own functions, or a method of an array (``g.reshape``)."""
+    if isinstance(function, ast.Name):
+        return function.id in _KEEP_NOTHING
+    if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name):
+        return function.value.id not in constants or function.value.id in buffers
+    return False
 
 
 def _load_lines(program, w):

@@ -605,6 +605,49 @@ def test_a_buffer_given_to_a_users_primitive_is_never_reused():
         np.testing.assert_array_equal(grads_c[0], grads[0])
 
 
+class _Doubled(ag.Primitive):
+    """y = 2x with a kernel of its own written as a loop, a kind of statement the memory plan
+    does not follow."""
+    name = "doubled"
+    vjp_reads_inputs = vjp_reads_output = False
+
+    def forward(self, x):
+        return 2 * x
+
+    def vjp(self, g, inputs, output, wants):
+        return (2 * g,)
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = multiply({e.x[0]}, 1.0, {e.result()})",
+                f"for _ in range(1): add({e.o}, {e.x[0]}, {e.o})"]
+
+
+def test_a_kernel_the_memory_plan_cannot_follow_keeps_every_buffer_apart():
+    doubled = _Doubled()
+    W = ag.Tensor(np.random.default_rng(4).standard_normal((3, 3)), requires_grad=True)
+
+    def loss(X):
+        H = doubled((W @ X).tanh())
+        for _ in range(3):
+            H = (W @ H).sigmoid()
+        return H.sum()
+
+    step = ag.compile(loss)
+    rng = np.random.default_rng(6)
+    for _ in range(4):
+        X = rng.standard_normal((3, 2))
+        J_c, grads_c = compiled_grads(step, [W], X)
+        J, grads = eager_grads(loss, [W], ag.Tensor(X))
+        assert J_c == J
+        np.testing.assert_array_equal(grads_c[0], grads[0])
+    assert "for _ in range(1)" in step.source
+    arrays = _buffer_arrays(step)
+    assert len({id(a) for a in arrays}) == len(arrays)
+
+
 # --- a replay is never a wrong step (issue 12, part 3) ------------------------------------------
 
 def test_the_same_tensor_for_two_arguments_is_a_program_of_its_own():
