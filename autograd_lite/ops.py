@@ -539,8 +539,8 @@ class Tanh(Primitive):
         return [f"{e.o} = tanh({e.x[0]}, {e.result()})"]
 
     def emit_vjp(self, e):
-        t = e.buffer()
-        return [f"multiply({e.o}, {e.o}, {t})", f"subtract({e.number(1.0)}, {t}, {t})",
+        t = f"{e.o}_t"  # 1 - tanh^2, in a scratch array
+        return [f"{t} = multiply({e.o}, {e.o}, {e.buffer()})", f"subtract({e.number(1.0)}, {t}, {t})",
                 f"{e.d[0]} = multiply({e.g}, {t}, {e.out(0)})"]
 
 
@@ -917,9 +917,10 @@ class BinaryCrossEntropyWithLogits(Primitive):
     def emit_forward(self, e):
         # eqs 1, 76 as forward: max(z, 0) - z y + log(1 + e^-|z|), summed, / m
         z, y = e.x
-        t, u = e.buffer(e.in_shapes[0]), e.buffer(e.in_shapes[0])
+        t, u = f"{e.o}_t", f"{e.o}_u"  # two scratch arrays of Z's shape
         m = e.in_shapes[0][-1]
-        return [f"maximum({z}, 0.0, out={t})", f"multiply({z}, {y}, {u})", f"subtract({t}, {u}, {t})",
+        return [f"{t} = maximum({z}, 0.0, out={e.buffer(e.in_shapes[0])})",
+                f"{u} = multiply({z}, {y}, {e.buffer(e.in_shapes[0])})", f"subtract({t}, {u}, {t})",
                 f"absolute({z}, {u})", f"negative({u}, {u})", f"exp({u}, {u})", f"log1p({u}, {u})",
                 f"add({t}, {u}, {t})",
                 f"{e.o} = asarray(add_reduce({t}, None){f' / {m}' if m != 1 else ''})"]  # x / 1 == x

@@ -648,6 +648,70 @@ def test_a_kernel_the_memory_plan_cannot_follow_keeps_every_buffer_apart():
     assert len({id(a) for a in arrays}) == len(arrays)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from([(1, 1), (1,), (1, 3), (2, 1)]), st.integers(0, 999))
+def test_one_element_values_are_written_out_of_place_with_the_same_numbers(shape, seed):
+    """numpy is slow on a 1-element array a ufunc both reads and writes, so the replay writes
+    those steps into a second buffer instead: J and every gradient stay the eager engine's,
+    bit for bit, through every kernel that works in place (sigmoid, tanh, division, mean, the
+    fused log-loss), and no such step is left in place."""
+    rng = np.random.default_rng(seed)
+    w = ag.Tensor(rng.uniform(0.5, 1.5, shape), requires_grad=True, name="w")
+    c = ag.Tensor(rng.uniform(0.5, 1.5, shape), requires_grad=True, name="c")
+
+    def loss(x, y):
+        a = (w * x + c).sigmoid()
+        t = (a / c).tanh() - c / (a + 1.0)
+        return ag.binary_cross_entropy_with_logits(t * w, y) + t.mean() + (a * t).sum()
+
+    step = ag.compile(loss)
+    for _ in range(3):
+        x, y = rng.standard_normal(shape), (rng.random(shape) < 0.5).astype(float)
+        J_c, grads_c = compiled_grads(step, [w, c], x, y)
+        J, grads = eager_grads(loss, [w, c], ag.Tensor(x), ag.Tensor(y))
+        assert J_c == J
+        for g_c, g in zip(grads_c, grads):
+            np.testing.assert_array_equal(g_c, g)
+    if np.prod(shape) == 1:
+        import re
+        in_place = re.compile(r"^ *\w+\((?:.*, )?(\w+), (?:.*, )?(?:out=)?\1\)$", re.M)
+        assert in_place.search("    divide(N16, v7, v7)") and in_place.search("exp(a, out=a)")
+        assert not in_place.search(step.source), step.source  # no f(.., x, .., x) left
+
+
+class _ViewedTwice(ag.Primitive):
+    """y = e^x + 1 whose kernel keeps a view of its buffer and then adds 1 in place, so the
+    view must see the addition."""
+    name = "viewed_twice"
+    vjp_reads_inputs = False
+
+    def forward(self, x):
+        return np.exp(x) + 1.0
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * (output - 1.0),)
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        shape = e.out_shape
+        return [f"{e.o}_e = exp({e.x[0]}, {e.buffer()})", f"{e.o} = {e.o}_e.reshape({shape!r})",
+                f"add({e.o}_e, 1.0, {e.o}_e)"]
+
+
+def test_a_one_element_value_another_name_views_stays_in_place():
+    viewed = _ViewedTwice()
+    w = ag.Tensor(np.array([[0.3]]), requires_grad=True)
+    step = ag.compile(lambda x: (viewed(w * x) * 2.0).sum())
+    for x in (0.5, -1.0, 2.0, 0.25):
+        X = np.array([[x]])
+        J_c, grads_c = compiled_grads(step, [w], X)
+        J, grads = eager_grads(lambda X: (viewed(w * X) * 2.0).sum(), [w], ag.Tensor(X))
+        assert J_c == J
+        np.testing.assert_array_equal(grads_c[0], grads[0])
+
+
 # --- a replay is never a wrong step (issue 12, part 3) ------------------------------------------
 
 def test_the_same_tensor_for_two_arguments_is_a_program_of_its_own():
