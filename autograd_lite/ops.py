@@ -694,7 +694,7 @@ class Mean(Primitive):
         axis, keepdims = e.params["axis"], e.params["keepdims"]
         count = _count(e.in_shapes[0], axis)
         lines = [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})"]
-        return lines + ([f"divide({e.o}, {count}, {e.o})"] if count != 1 else [])  # x / 1 == x
+        return lines + ([f"divide({e.o}, {e.number(count)}, {e.o})"] if count != 1 else [])  # x / 1 == x
 
     def emit_vjp(self, e):
         shape = e.in_shapes[0]
@@ -705,10 +705,10 @@ class Mean(Primitive):
             return [f"{e.d[0]} = {e.g}.reshape({shape!r})"]
         out = e.out(0)
         if out == "None":  # a new array handed to a leaf: g repeated, then divided
-            return [f"{e.d[0]} = divide(broadcast_to({g}, {shape!r}), {count}, None)"]
+            return [f"{e.d[0]} = divide(broadcast_to({g}, {shape!r}), {e.number(count)}, None)"]
         # into the buffer, which numpy fills by broadcasting g: the same quotients, without
         # making the repeated view
-        return [f"{e.d[0]} = divide({g}, {count}, {out})"]
+        return [f"{e.d[0]} = divide({g}, {e.number(count)}, {out})"]
 
 
 

@@ -88,9 +88,13 @@ class Emit:
 
     def number(self, value):
         """The name of ``value`` as a 0-d array of the output's dtype, for an operand that
-        meets arrays of that dtype: the same numbers as the Python float in the op's own
-        forward and vjp (exact in the dtype, as 1.0 is), and numpy converts it faster."""
-        return self.writer.constant("N", np.array(value, dtype=self.dtype))
+        meets arrays of that dtype: the same numbers as the Python number in the op's own
+        forward and vjp, and numpy converts it faster. Where the dtype cannot hold ``value``
+        exactly (a count past 2**24 in float32), the Python number itself."""
+        array = np.array(value, dtype=self.dtype)
+        if self.dtype.kind != "f" or array.item() != value:
+            return repr(value)
+        return self.writer.constant("N", array)
 
 
 class _Writer:

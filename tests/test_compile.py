@@ -712,6 +712,33 @@ def test_a_one_element_value_another_name_views_stays_in_place():
         np.testing.assert_array_equal(grads_c[0], grads[0])
 
 
+def test_float32_means_and_sigmoids_replay_as_the_eager_engine():
+    """Kernels read their numbers (1.0, a mean's count) as 0-d arrays of the value's dtype:
+    in float32 the same numbers as the eager engine's Python numbers, bit for bit."""
+    rng = np.random.default_rng(8)
+    W = ag.Tensor(rng.standard_normal((3, 5)), requires_grad=True, dtype=np.float32)
+
+    def loss(X):
+        A = (W * X).sigmoid()
+        return A.mean() + A.tanh().mean(axis=1, keepdims=True).sum() + (A * A).mean(axis=0).sum()
+
+    step = ag.compile(loss)
+    for _ in range(4):
+        X = rng.standard_normal((3, 5)).astype(np.float32)
+        J_c, grads_c = compiled_grads(step, [W], X)
+        J, grads = eager_grads(loss, [W], ag.Tensor(X, dtype=np.float32))
+        assert J_c == J
+        assert grads_c[0].dtype == np.float32
+        np.testing.assert_array_equal(grads_c[0], grads[0])
+
+
+def test_a_number_the_dtype_cannot_hold_exactly_stays_a_python_number():
+    from autograd_lite import replay
+    e = replay.Emit(replay._Writer(), ag.ops.MEAN, ["x"], "y", ((2,),), (), np.dtype(np.float32), {})
+    assert e.number(2 ** 24 + 1) == repr(2 ** 24 + 1)   # float32 would round it
+    assert e.number(1.0) != "1.0" and e.number(15) != "15"
+
+
 # --- a replay is never a wrong step (issue 12, part 3) ------------------------------------------
 
 def test_the_same_tensor_for_two_arguments_is_a_program_of_its_own():
