@@ -285,16 +285,21 @@ def _out_of_place_on_one_element(lines, writer):
     buffer and a second one of its shape. The same numbers; but numpy takes about three times
     as long (0.75 us against 0.26) over a 1-element array its ufunc both reads and writes,
     and the seed's output layer (A[2], Z[2], the loss) is made of such. Only where no other
-    name may refer to the buffer, so nothing else sees the value move."""
+    name may refer to the buffer, and never to a buffer a statement names directly but the
+    one that sets x, so nothing else sees the value move."""
     statements = ast.parse("\n".join(lines)).body
     refers, partner = {}, {}
+    named = {}  # buffer -> how many statements name it
+    for statement in statements:
+        for buffer in {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)}:
+            named[buffer] = named.get(buffer, 0) + 1
     for statement in statements:
         if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Expr, ast.If, ast.Return)):
             return
         name = _written_in_place(statement, writer.constants)
         buffer = next(iter(refers.get(name, ())), None)
         if (buffer is not None and refers[name] == {buffer} and writer.constants[buffer].size == 1
-                and statement.lineno == statement.end_lineno
+                and named.get(buffer, 0) <= 1 and statement.lineno == statement.end_lineno
                 and not any(buffer in held for other, held in refers.items() if other != name)):
             if buffer not in partner:
                 other = writer.constant("B", np.empty_like(writer.constants[buffer]))

@@ -700,6 +700,43 @@ class _ViewedTwice(ag.Primitive):
                 f"add({e.o}_e, 1.0, {e.o}_e)"]
 
 
+class _NamedBuffer(ag.Primitive):
+    """y = e^x + 1 whose kernel adds 1 in place through a local name and then reads the
+    buffer by its own name, so the addition must stay in that buffer."""
+    name = "named_buffer"
+    vjp_reads_inputs = False
+
+    def forward(self, x):
+        return np.exp(x) + 1.0
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * (output - 1.0),)
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        b = e.buffer()
+        return [f"{e.o}_e = exp({e.x[0]}, {b})", f"add({e.o}_e, 1.0, {e.o}_e)",
+                f"{e.o} = multiply({b}, 1.0, {e.result()})"]
+
+
+def test_a_one_element_buffer_a_kernel_names_itself_stays_in_place():
+    named = _NamedBuffer()
+    w = ag.Tensor(np.array([[0.3]]), requires_grad=True)
+
+    def loss(X):
+        return (named(w * X) * 2.0).sum()
+
+    step = ag.compile(loss)
+    for x in (0.5, -1.0, 2.0, 0.25):
+        X = np.array([[x]])
+        J_c, grads_c = compiled_grads(step, [w], X)
+        J, grads = eager_grads(loss, [w], ag.Tensor(X))
+        assert J_c == J
+        np.testing.assert_array_equal(grads_c[0], grads[0])
+
+
 def test_a_one_element_value_another_name_views_stays_in_place():
     viewed = _ViewedTwice()
     w = ag.Tensor(np.array([[0.3]]), requires_grad=True)
