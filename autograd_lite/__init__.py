@@ -4,13 +4,12 @@ It records numpy operations on ``Tensor`` into a graph and differentiates any gr
 generic reverse-mode traversal. The equation numbers in the docs refer to the seed derivation
 (docs/seed/EQUATIONS.md in the repository). Samples are columns: X is (n[0], m).
 """
-from .autodiff import enable_grad, is_grad_enabled, name_scope, no_grad
+from .core import Tensor, as_tensor, enable_grad, is_grad_enabled, name_scope, no_grad
 from .errors import GraphFreedError, SaturationWarning, ShapeError
-from .functional import grad, hvp, value_and_grad
+from .transforms import grad, hvp, value_and_grad
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      mean_squared_error, softmax_cross_entropy)
 from .ops import Primitive
-from .tensor import Tensor, as_tensor
 
 __version__ = "0.1.0"
 
@@ -42,13 +41,13 @@ def matmul(x, y):
     return as_tensor(x) @ y
 
 
-# Issue 11's ops as functions (their Tensor methods delegate to the same module functions).
+# The other ops as functions (their Tensor methods delegate to the same module functions).
 # NOTE: max, min and abs are here as ag.max, ag.min, ag.abs but not in __all__, so that
 # `from autograd_lite import *` never shadows Python's builtins.
-from .ops_elementwise import (clip, cos, elu, gelu, leaky_relu, maximum, minimum,  # noqa: E402
+from .ops.elementwise import (clip, cos, elu, gelu, leaky_relu, maximum, minimum,  # noqa: E402
                               sin, softplus, sqrt, square)
-from .ops_join import concatenate, split, stack, where  # noqa: E402
-from .ops_reduce import argmax, argmin, logsumexp, max, min, std, var  # noqa: E402,A004
+from .ops.shape import concatenate, split, stack, where  # noqa: E402
+from .ops.reduce import argmax, argmin, logsumexp, max, min, std, var  # noqa: E402,A004
 abs = _unary("abs", "ag.abs(t) = t.abs() (gradient sign(t), 0 at 0).")  # noqa: A001
 
 
@@ -73,4 +72,4 @@ __all__ = [
 # Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).
 from . import nn, optim  # noqa: E402
 from .viz import draw  # noqa: E402
-from .tape import GraphChangedError, Tape, compile  # noqa: E402,A004 - ag.compile(step): replayed steps
+from .compile import GraphChangedError, Tape, compile  # noqa: E402,A004 - ag.compile(step): replayed steps

@@ -11,9 +11,9 @@ import numpy as np
 
 from . import ops
 from .errors import SaturationWarning, ShapeError
-from .autodiff import name_scope, no_grad
-from .ops_losses import PICK_CLASSES, xlogy
-from .tensor import Tensor, as_tensor
+from .core.modes import name_scope, no_grad
+from .ops.losses import PICK_CLASSES, xlogy
+from .core.tensor import Tensor, as_tensor
 
 
 # Pictures and the check report find a loss that was computed from the logits by this scope

@@ -2,7 +2,7 @@
 
 This module writes the seed's forward pass (eqs 33-34) and backward pass (eqs 77-84) for a
 fully connected network of any depth exactly as a learner derives them by hand. It never
-imports the engine (``autograd_lite.autodiff``, ``tensor``, ``ops``): ``autograd_lite.check``
+imports the engine (``autograd_lite.core``, ``autograd_lite.ops``): ``autograd_lite.check``
 compares the two, and a witness that shared code with the engine could share its bugs.
 
 Layout (EQUATIONS.md, "Notation"): samples are columns; ``W[l]`` is ``n[l] x n[l-1]``,

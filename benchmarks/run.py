@@ -50,7 +50,7 @@ def check_gradients(workload):
     found += [(f"nn dW[{l + 1}]", linear.W.grad, g) for l, (linear, g) in enumerate(zip(model.layers, dW))]
     found += [(f"nn db[{l + 1}]", linear.b.grad, g) for l, (linear, g) in enumerate(zip(model.layers, db))]
     X_c, Y_c, W_c, b_c = engine_problem(X, Y, W, b)
-    from autograd_lite.tape import compile as compile_step
+    from autograd_lite.compile import compile as compile_step
     tape = compile_step(lambda X, Y: engine_loss(W_c, b_c, X, Y))
     for _ in range(3):  # trace, check, then the replay whose gradients are compared
         for p in W_c + b_c:

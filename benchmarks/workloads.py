@@ -181,7 +181,7 @@ def sgd_update(W, b, alpha=ALPHA):
 def compiled_step_function(W, b):
     """``step(X, Y)``: ``engine_step`` with forward and backward replayed by an ``ag.compile``
     tape (traced on the first call, checked on the second)."""
-    from autograd_lite.tape import compile as compile_step
+    from autograd_lite.compile import compile as compile_step
 
     tape = compile_step(lambda X, Y: engine_loss(W, b, X, Y))
 

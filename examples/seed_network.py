@@ -1,7 +1,7 @@
 """The seed's 3-4-1 network, built from autograd_lite's primitives and checked by hand.
 
 Run:  python examples/seed_network.py  [--m 5] [--seed 0] [--steps 2000] [--alpha 1.0] [--html FILE]
-(the same as ``autograd-lite demo``). The code lives in ``autograd_lite/cli_demo.py`` so the
+(the same as ``autograd-lite demo``). The code lives in ``autograd_lite/cli/demo.py`` so the
 installed command can run it; read it there:
 
 1. Forward (eqs 26-29) with the seed's names, every shape beside eqs 35-38 (``forward``).
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from autograd_lite.cli import USAGE, UsageError
-from autograd_lite.cli_demo import (add_options, forward, hand_derivation,  # noqa: F401
+from autograd_lite.cli.demo import (add_options, forward, hand_derivation,  # noqa: F401
                                     make_parameters, run, separable_problem, train)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

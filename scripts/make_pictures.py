@@ -112,7 +112,7 @@ def screenshot(page: Path, title: str, size, out: Path) -> None:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    from autograd_lite.files import write_atomically
+    from autograd_lite.io import write_atomically
 
     options = webdriver.ChromeOptions()
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,64 +1,78 @@
-"""Count the lines a reader follows from ``J.backward()`` to ``b1.grad`` (issue 10's measure of
-legibility): the recording of an op, the traversal, the un-broadcast of eq 80, add's and
-matmul's vjps and the accumulation into ``.grad``. Code lines only: no blank lines, comments or
-docstrings. ``python scripts/reading_path.py`` prints the table docs/architecture.md quotes.
+"""Count the package lines that run for the README's ten lines: the forward pass and
+``J.backward()`` of the seed's 3-4-1 network (eqs 26-29, 1 and 76, then eqs 77-84).
+
+The lines are found by tracing (``sys.settrace``), not picked by hand: every line of
+``autograd_lite`` that executes while those ten lines run, each counted once. Grouped by file in
+the order docs/architecture.md asks a learner to read them (core/tensor.py, core/graph.py,
+core/backward.py, then the ops the step uses). ``python scripts/reading_path.py`` prints the
+table the docs quote.
 """
 from __future__ import annotations
 
-import ast
-import inspect
 import sys
-import textwrap
+from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from autograd_lite import autodiff, ops, tensor  # noqa: E402
+import numpy as np  # noqa: E402
 
-# In the order a reader meets them: recording the forward pass, then backward.
-READING_PATH = (
-    ("tensor._record", tensor._record),
-    ("autodiff.Node.__init__", autodiff.Node.__init__),
-    ("tensor.Tensor._result", tensor.Tensor._result),
-    ("tensor.Tensor._set", tensor.Tensor._set),
-    ("ops.MatMul.forward", ops.MatMul.forward),
-    ("ops.Add.compute", ops.Add.compute),
-    ("tensor.Tensor.backward", tensor.Tensor.backward),
-    ("autodiff.backpropagate", autodiff.backpropagate),
-    ("autodiff.count_consumers", autodiff.count_consumers),
-    ("autodiff.run_vjp", autodiff.run_vjp),
-    ("ops.Add.vjp", ops.Add.vjp),
-    ("ops.MatMul.vjp", ops.MatMul.vjp),
-    ("autodiff.sum_to_shape", autodiff.sum_to_shape),
-    ("autodiff.unbroadcast_axes", autodiff.unbroadcast_axes),
-    ("tensor._accumulated", tensor._accumulated),
-)
+import autograd_lite as ag  # noqa: E402
+
+PACKAGE = str(ROOT / "autograd_lite")
+READING_ORDER = ("core/tensor.py", "core/graph.py", "core/modes.py", "core/backward.py")
 
 
-def code_lines(function) -> int:
-    """Lines of ``function`` that hold code: its docstring, comments and blank lines left out."""
-    source = textwrap.dedent(inspect.getsource(function))
-    tree = ast.parse(source)
-    body = tree.body[0].body
-    docstring = set()
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        docstring = set(range(body[0].lineno, body[0].end_lineno + 1))
-    count = 0
-    for number, line in enumerate(source.splitlines(), start=1):
-        text = line.strip()
-        if text and not text.startswith("#") and number not in docstring:
-            count += 1
-    return count
+def readme_step():
+    """The README's ten lines ("The seed's network in ten lines"), forward and backward."""
+    rng = np.random.default_rng(0)
+    X = ag.Tensor(rng.standard_normal((3, 5)))
+    Y = ag.Tensor((rng.random((1, 5)) > 0.5) * 1.0)
+    W1 = ag.Tensor(rng.standard_normal((4, 3)) * 0.01, requires_grad=True, name="W[1]")
+    b1 = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
+    W2 = ag.Tensor(rng.standard_normal((1, 4)) * 0.01, requires_grad=True, name="W[2]")
+    b2 = ag.Tensor(np.zeros((1, 1)), requires_grad=True, name="b[2]")
+    A1 = (W1 @ X + b1).sigmoid()
+    A2 = (W2 @ A1 + b2).sigmoid()
+    J = -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()
+    J.backward()
+    return W1.grad, b1.grad
+
+
+def executed_lines(step=readme_step) -> dict:
+    """{file relative to the package: set of line numbers} run by ``step``."""
+    lines: dict = {}
+
+    def trace(frame, event, arg):
+        filename = frame.f_code.co_filename
+        if not filename.startswith(PACKAGE):
+            return None  # numpy and the rest: not followed line by line
+        if event == "line":
+            lines.setdefault(Path(filename).relative_to(PACKAGE).as_posix(), set()).add(frame.f_lineno)
+        return trace
+
+    readme_step()  # once untraced, so that nothing first-time (imports, caches) is counted
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        step()
+    finally:
+        sys.settrace(previous)
+    return lines
 
 
 def table():
-    rows = [(name, code_lines(function)) for name, function in READING_PATH]
-    return rows, sum(n for _, n in rows)
+    """Rows (file, lines run) in reading order, and the total."""
+    counts = Counter({name: len(numbers) for name, numbers in executed_lines().items()})
+    order = [name for name in READING_ORDER if name in counts]
+    order += sorted(name for name in counts if name not in order)
+    rows = [(name, counts[name]) for name in order]
+    return rows, sum(counts.values())
 
 
 if __name__ == "__main__":
     rows, total = table()
     for name, n in rows:
-        print(f"{n:4d}  {name}")
+        print(f"{n:4d}  autograd_lite/{name}")
     print(f"{total:4d}  in all")

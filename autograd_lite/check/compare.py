@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import reference as ref
 from ..roundoff import ROUNDING
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .sentinel import Sentinel
 
 WAYS = ("autodiff", "reference", "numeric")
@@ -244,7 +244,7 @@ def _autodiff(W, b, X, Y, activations, loss):
             Zs[l] = (Ws[l - 1] @ A + bs[l - 1]).named(f"Z[{l}]").retain_grad()     # eq 33
             As[l] = _activate(Zs[l], activations[l - 1]).named(f"A[{l}]").retain_grad()  # eq 34
             A = As[l]
-        J = _loss(A, Tensor(Y, name="Y"), loss, m).named("J")                     # eq 76
+        J = loss_of(A, Tensor(Y, name="Y"), loss, m).named("J")                     # eq 76
         J.backward()
     grads = {"dW": [None] + [w.grad for w in Ws], "db": [None] + [c.grad for c in bs],
              "dZ": [None] + [z.grad for z in Zs[1:]], "dA": [None] + [a.grad for a in As[1:]]}
@@ -259,7 +259,7 @@ def _activate(Z: Tensor, name: str) -> Tensor:
     return getattr(Z, name)()
 
 
-def _loss(A: Tensor, Y: Tensor, loss: str, m: int) -> Tensor:
+def loss_of(A: Tensor, Y: Tensor, loss: str, m: int) -> Tensor:
     """Eq 76 composed from Tensor ops, so that dA[N] (eq 77) exists in the graph."""
     if loss == "log-loss":
         # Eq 1 written with log, as eq 77 differentiates it, so that dA[N] is in the graph

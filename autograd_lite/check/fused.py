@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import reference as ref
 from ..losses import binary_cross_entropy_with_logits
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .sentinel import Sentinel
 
 DEFAULT_Z = (-800.0, -40.0, -20.0, -5.0, 0.0, 5.0, 20.0, 30.0, 37.0, 40.0, 800.0)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autodiff import no_grad
-from ..functional import grad as ag_grad
-from ..tensor import Tensor
+from ..core.modes import no_grad
+from ..transforms import grad as ag_grad
+from ..core.tensor import Tensor
 
 
 class PrecisionWarning(UserWarning):

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 
 from .. import reference as ref
-from ..nn.activations import _Activation
+from ..nn.activations import Activation
 from ..nn.layers import MLP, Linear, Sequential
-from ..tensor import Tensor, forward_hooks
-from .compare import Comparison, _loss, compare_ways
+from ..core.tensor import Tensor, forward_hooks
+from .compare import Comparison, compare_ways, loss_of
 from .sentinel import Sentinel
 
 
@@ -48,8 +48,8 @@ def _chain(model):
         for index, module in enumerate(modules):
             if isinstance(module, Linear):
                 following = modules[index + 1] if index + 1 < len(modules) else None
-                pairs.append((module, following if isinstance(following, _Activation) else None))
-            elif not isinstance(module, _Activation) or index == 0 or not isinstance(modules[index - 1], Linear):
+                pairs.append((module, following if isinstance(following, Activation) else None))
+            elif not isinstance(module, Activation) or index == 0 or not isinstance(modules[index - 1], Linear):
                 raise TypeError(f"compare_model: module {index} of the Sequential "
                                 f"({type(module).__name__}) does not fit the chain Linear, "
                                 f"activation, Linear, ... that eqs 33-34 describe")
@@ -88,7 +88,7 @@ def _autodiff_of_model(model, X, Y, loss):
             named = {t.name: t for t in made if t.name and t.requires_grad}
             for tensor in named.values():
                 tensor.retain_grad()
-            J = _loss(A, Tensor(Y, name="Y"), loss, X.shape[1]).named("J")
+            J = loss_of(A, Tensor(Y, name="Y"), loss, X.shape[1]).named("J")
             J.backward()
         grads = _gradients_by_layer(model, named)
         return grads, float(J.data), [event.to_dict() for event in watch.events]

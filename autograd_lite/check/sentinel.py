@@ -3,7 +3,7 @@
 Log-loss (eq 1) turns NaN long after the real cause: a sigmoid (eq 7) whose output rounded to
 exactly 1.0 (any z > 36.7 in float64), a log of 0, an exp that overflowed. Switched on, the
 sentinel observes each primitive through the engine's hooks (``tensor.forward_hooks`` after
-every forward op, ``autodiff.backward_hooks`` after every vjp) and records, with the tensor's
+every forward op, ``core.backward.backward_hooks`` after every vjp) and records, with the tensor's
 name and the operation that made it:
 
 - ``saturated``: a sigmoid output that is exactly 0 or 1;
@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import autodiff, tensor as tensor_module
+from ..core import backward, tensor as tensor_module
+from ..core.graph import Node
+from ..core.tensor import tensor_of
 from ..errors import SaturationWarning
 
 ACTIONS = ("warn", "record", "raise")
@@ -132,7 +134,7 @@ class Sentinel:
     # ---- switching on and off ----------------------------------------------------------------
     def __enter__(self) -> "Sentinel":
         tensor_module.forward_hooks.append(self._forward)
-        autodiff.backward_hooks.append(self._backward)
+        backward.backward_hooks.append(self._backward)
         # numpy's own "invalid value in multiply" warnings would repeat, without the tensor's
         # name or the operation, what the sentinel reports; it speaks for them while active.
         self._numpy_errors = np.errstate(divide="ignore", invalid="ignore", over="ignore")
@@ -145,7 +147,7 @@ class Sentinel:
         if self in _active:
             _active.remove(self)
         _remove(tensor_module.forward_hooks, self._forward)
-        _remove(autodiff.backward_hooks, self._backward)
+        _remove(backward.backward_hooks, self._backward)
         return False
 
     @property
@@ -224,7 +226,7 @@ class Sentinel:
                 inputs = inputs or [_as_tensor(p) for p in node.parents]
                 self._event(_nonfinite_event(
                     "backward", op.name, _as_tensor(parent), _names(inputs), values,
-                    f"the gradient arriving at {op.name}'s output {_describe(node.tensor())} "
+                    f"the gradient arriving at {op.name}'s output {_describe(tensor_of(node))} "
                     f"was finite; typically a 0 * inf or 0 / 0 inside this vjp"))
                 incoming_bad = True  # one origin per vjp call is enough
             self._bad_grad.add(parent)
@@ -273,7 +275,7 @@ class _IdentitySet:
 
 def _as_tensor(x):
     """A graph entry as a Tensor: a leaf as it is, a node's result as a Tensor made by it."""
-    return x.tensor() if isinstance(x, autodiff.Node) else x
+    return tensor_of(x) if isinstance(x, Node) else x
 
 
 def _has_nonfinite(array) -> bool:

@@ -6,12 +6,12 @@ named ``A[l]`` and made inside ``ag.name_scope("layer l")``.
 """
 from __future__ import annotations
 
-from ..autodiff import name_scope
-from ..tensor import as_tensor
+from ..core.modes import name_scope
+from ..core.tensor import as_tensor
 from .module import Module
 
 
-class _Activation(Module):
+class Activation(Module):
     """An activation: ``forward(Z) -> A``, named and scoped after its layer when it has one."""
 
     function = "identity"
@@ -34,7 +34,7 @@ class _Activation(Module):
         return "" if self.layer is None else f"layer={self.layer}"
 
 
-class Sigmoid(_Activation):
+class Sigmoid(Activation):
     """``s(z) = 1 / (1 + e^-z)`` (eq 7), with ``s' = s (1 - s)`` (eq 8) from the engine."""
     function = "sigmoid"
 
@@ -42,7 +42,7 @@ class Sigmoid(_Activation):
         return Z.sigmoid()
 
 
-class Tanh(_Activation):
+class Tanh(Activation):
     """``tanh(z)``, a sigmoid centred on 0 (``tanh(z) = 2 s(2z) - 1``)."""
     function = "tanh"
 
@@ -50,7 +50,7 @@ class Tanh(_Activation):
         return Z.tanh()
 
 
-class ReLU(_Activation):
+class ReLU(Activation):
     """``max(z, 0)``; its gradient at exactly 0 is taken as 0."""
     function = "relu"
 
@@ -58,7 +58,7 @@ class ReLU(_Activation):
         return Z.relu()
 
 
-class Identity(_Activation):
+class Identity(Activation):
     """No activation: the output layer of a regression network (note after eq 38), or logits
     for a fused loss. ``A[l]`` is ``Z[l]`` itself (no extra node), so it keeps the name Z[l]."""
     function = "identity"
@@ -67,7 +67,7 @@ class Identity(_Activation):
         return Z
 
 
-class Softmax(_Activation):
+class Softmax(Activation):
     """Each column (sample) of Z becomes a probability vector: the multi-class output of the
     note after eq 38. ``axis=0`` because samples are columns."""
     function = "softmax"
@@ -86,7 +86,7 @@ class Softmax(_Activation):
         return ", ".join(extras)
 
 
-class LeakyReLU(_Activation):
+class LeakyReLU(Activation):
     """``z`` for z > 0, ``negative_slope · z`` otherwise (default 0.01, as in PyTorch)."""
     function = "leaky_relu"
 
@@ -102,7 +102,7 @@ class LeakyReLU(_Activation):
                          + [f"negative_slope={self.negative_slope:g}"])
 
 
-class ELU(_Activation):
+class ELU(Activation):
     """``z`` for z > 0, ``alpha (e^z − 1)`` otherwise."""
     function = "elu"
 
@@ -117,7 +117,7 @@ class ELU(_Activation):
         return ", ".join(([] if self.layer is None else [f"layer={self.layer}"]) + [f"alpha={self.alpha:g}"])
 
 
-class GELU(_Activation):
+class GELU(Activation):
     """``z Φ(z)``, Φ the standard normal distribution function: exact (erf form) by default,
     ``approximate="tanh"`` for the tanh approximation (as PyTorch's ``GELU``)."""
     function = "gelu"
@@ -136,7 +136,7 @@ class GELU(_Activation):
         return ", ".join(extras)
 
 
-class Softplus(_Activation):
+class Softplus(Activation):
     """``log(1 + e^z)``, exact for any z; its derivative is the sigmoid (eq 7)."""
     function = "softplus"
 

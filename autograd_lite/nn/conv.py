@@ -24,10 +24,10 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import ops_reduce
+from ..ops import reduce
 from ..errors import ShapeError
 from ..ops import Primitive
-from ..tensor import as_tensor
+from ..core.tensor import as_tensor
 from . import init as initialisers
 from .module import Module
 from .parameter import Parameter
@@ -187,7 +187,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     is -inf). The gradient goes to the window's maximum, split equally between ties (PyTorch
     picks one of them); a pixel in several windows gets the sum."""
     kernel, stride, padding = _pool_arguments(x, kernel_size, stride, padding, "max_pool2d")
-    return ops_reduce.max(im2col(x, kernel, stride, padding, -np.inf), axis=(1, 2))
+    return reduce.max(im2col(x, kernel, stride, padding, -np.inf), axis=(1, 2))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

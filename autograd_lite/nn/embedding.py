@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from . import init as initialisers
 from .module import Module
 from .parameter import Parameter

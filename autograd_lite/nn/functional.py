@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                       mean_squared_error, softmax_cross_entropy)
-from ..tensor import as_tensor
+from ..core.tensor import as_tensor
 from .conv import avg_pool2d, conv2d, max_pool2d
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autodiff import name_scope
+from ..core.modes import name_scope
 from ..errors import ShapeError
-from ..tensor import as_tensor
+from ..core.tensor import as_tensor
 from . import init as initialisers
-from .activations import ReLU, _Activation, activation
+from .activations import ReLU, Activation, activation
 from .module import Module
 from .parameter import Parameter
 
@@ -83,7 +83,7 @@ class Sequential(Module):
                 if module.layer is None:
                     module.set_layer(layer + 1)
                 layer = module.layer if isinstance(module.layer, int) else layer + 1
-            elif isinstance(module, _Activation) and module.layer is None and layer:
+            elif isinstance(module, Activation) and module.layer is None and layer:
                 module.layer = layer
             setattr(self, str(index), module)
         self._length = len(modules)
@@ -133,7 +133,7 @@ class MLP(Module):
         self.sizes = [int(n) for n in sizes]
         self.activations = [activation(name, layer=l) for l, name in enumerate(names, start=1)]
         for l, module in enumerate(self.activations, start=1):
-            if isinstance(module, _Activation) and module.layer is None:
+            if isinstance(module, Activation) and module.layer is None:
                 module.layer = l
         self.layers = [
             Linear(sizes[l - 1], sizes[l], _auto_init(init, self.activations[l - 1]), generator, layer=l)

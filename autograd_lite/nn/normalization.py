@@ -12,11 +12,11 @@ import numbers
 
 import numpy as np
 
-from .. import ops_reduce
+from ..ops import reduce
 from ..errors import ShapeError
 from ..ops import Primitive
-from ..ops_elementwise import sqrt
-from ..tensor import as_tensor
+from ..ops.elementwise import sqrt
+from ..core.tensor import as_tensor
 from .module import Module
 from .parameter import Parameter
 
@@ -96,7 +96,7 @@ class BatchNorm(Module):
                                  f"value per feature to estimate its variance, got shape {X.shape} "
                                  f"(call .eval() to use the running statistics)")
             mean = X.mean(axis=axes, keepdims=True)
-            var = ops_reduce.var(X, axis=axes, keepdims=True)
+            var = reduce.var(X, axis=axes, keepdims=True)
             RUNNING_AVERAGE(mean, running=self.running_mean, momentum=self.momentum, scale=1.0)
             RUNNING_AVERAGE(var, running=self.running_var, momentum=self.momentum,
                             scale=count / (count - 1))
@@ -134,7 +134,7 @@ class LayerNorm(Module):
                              f"{' x '.join(map(str, self.normalized_shape))} x m, got shape {X.shape}")
         axes = tuple(range(X.ndim - 1))
         mean = X.mean(axis=axes, keepdims=True)
-        var = ops_reduce.var(X, axis=axes, keepdims=True)
+        var = reduce.var(X, axis=axes, keepdims=True)
         return self.gamma * ((X - mean) / sqrt(var + self.eps)) + self.beta
 
     def extra_repr(self):

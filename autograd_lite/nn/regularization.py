@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from ..ops import Primitive
-from ..tensor import as_tensor
+from ..core.tensor import as_tensor
 from . import init as initialisers
 from .module import Module
 

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ..errors import ShapeError
-from ..files import BadFileError, as_bad_file, read_npz, write_atomically
+from ..io import BadFileError, as_bad_file, read_npz, write_atomically
 
 
 def save(module, path):

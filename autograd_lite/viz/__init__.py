@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from . import differences, emit, layers, model as _model
 from .picture import FORMATS, GraphPicture, GraphvizNotFoundError, key_table
 from .walk import display_names, sample_axes, walk

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import write_atomically
+from ..io import write_atomically
 from . import differences, emit, text
 from . import model as _model
 from .picture import GraphPicture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import graphviz
 
-from ..files import write_atomically
+from ..io import write_atomically
 
 # a notebook shows the stepping page of graphs up to this size, the SVG of bigger ones
 NOTEBOOK_PAGE_TENSORS = 400

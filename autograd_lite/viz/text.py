@@ -10,7 +10,7 @@ import html
 
 import numpy as np
 
-from ..autodiff import unbroadcast_axes  # noqa: F401 - the engine's own axes, re-exported
+from ..core.backward import unbroadcast_axes  # noqa: F401 - the engine's own axes, re-exported
 from ..ops import describe_axes, short_repr  # noqa: F401 - shared with the ops' formulas
 
 # Forward: the equation an operation carries out in the seed's network.
@@ -41,7 +41,7 @@ BACKWARD_EQUATIONS = {
 UNBROADCAST_EQUATION = "eq 80"
 
 # Operations whose vjp returns a gradient in the output's (broadcast) shape; the engine then
-# sums it back to each input's shape (autodiff.sum_to_shape). Other ops return input shapes.
+# sums it back to each input's shape (core.backward.sum_to_shape). Other ops return input shapes.
 BROADCASTING_OPS = {"add", "sub", "mul", "div", "pow", "broadcast_to"}
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autodiff import Node
-from ..tensor import Tensor
+from ..core.graph import Node
+from ..core.tensor import Tensor
 
 
 @dataclass
@@ -39,7 +39,7 @@ def walk(root) -> Walk:
 
     Each operation's result appears as a Tensor made by its node (the root as the tensor
     given), with its value: the one the graph saved, or recomputed from its inputs, exactly
-    (``autodiff.Node.value``), in one forward pass over the walk. A graph that backward() has
+    (``core.graph.Node.value``), in one forward pass over the walk. A graph that backward() has
     used can still be walked: its values are recomputed, its retained gradients are there.
     """
     start = root.grad_fn or root

@@ -1,0 +1,210 @@
+"""``autograd-lite demo``: the seed's 3-4-1 network, built from autograd_lite's primitives and
+checked by hand (also ``python examples/seed_network.py``, which runs this module).
+
+    autograd-lite demo                       # m = 5, then 2000 steps of training
+    autograd-lite demo --html backprop.html  # and the stepping page of the demo's own graph
+
+1. Forward (eqs 26-29) with the seed's names W[1], b[1], Z[1], A[1], W[2], b[2], Z[2], A[2],
+   printing every shape beside what eqs 35-38 say it must be.
+2. Backward by the generic reverse-mode traversal (``J.backward()``), printed beside dW and db
+   computed by eqs 77-84 written out in numpy.
+3. Training by gradient descent, eqs 74-75, on a small separable problem until the loss falls.
+
+``--html FILE`` writes the page (``viz.page``) that steps through step 1 and 2 on the very
+graph and numbers printed: forward op by op, then backward vjp by vjp. Exit status: 0 when
+autodiff agrees with the hand derivation and the loss fell, 1 otherwise (or when the page
+cannot be written), 2 for bad options.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+import autograd_lite as ag
+
+
+def make_parameters(rng, n=(3, 4, 1)):
+    """W[l] (n[l] x n[l-1]) and b[l] (n[l] x 1), eqs 35-36; the seed's small random init."""
+    W1 = ag.Tensor(rng.standard_normal((n[1], n[0])) * 0.01, requires_grad=True, name="W[1]")
+    b1 = ag.Tensor(np.zeros((n[1], 1)), requires_grad=True, name="b[1]")
+    W2 = ag.Tensor(rng.standard_normal((n[2], n[1])) * 0.01, requires_grad=True, name="W[2]")
+    b2 = ag.Tensor(np.zeros((n[2], 1)), requires_grad=True, name="b[2]")
+    return W1, b1, W2, b2
+
+
+def forward(X, Y, W1, b1, W2, b2):
+    """Eqs 26-29, then the cost of eqs 1 and 76. Returns every named intermediate."""
+    Z1 = (W1 @ X + b1).named("Z[1]")         # eq 26: b[1] is broadcast over the m columns (eq 30-32)
+    A1 = Z1.sigmoid().named("A[1]")          # eq 27
+    Z2 = (W2 @ A1 + b2).named("Z[2]")        # eq 28
+    A2 = Z2.sigmoid().named("A[2]")          # eq 29: y_hat
+    # eqs 1 and 76 as written, log(A[2]) and all (fuse=False: by default the loss of a sigmoid
+    # output is computed from its logits, exact and never NaN, but A[2] is then not in J's graph)
+    J = ag.binary_cross_entropy(A2, Y, fuse=False).named("J")
+    return Z1, A1, Z2, A2, J
+
+
+def hand_derivation(X, Y, W1, b1, W2, b2):
+    """Eqs 77-84 written out in plain numpy for the 3-4-1 sigmoid network with log-loss."""
+    m = X.shape[1]
+    A1 = 1 / (1 + np.exp(-(W1 @ X + b1)))
+    A2 = 1 / (1 + np.exp(-(W2 @ A1 + b2)))
+    dZ2 = A2 - Y                                    # eq 78 with sigmoid and log-loss
+    dW2 = dZ2 @ A1.T / m                            # eq 79
+    db2 = dZ2.sum(axis=1, keepdims=True) / m        # eq 80
+    dA1 = W2.T @ dZ2                                # eq 81
+    dZ1 = dA1 * A1 * (1 - A1)                       # eq 82 with eq 8
+    dW1 = dZ1 @ X.T / m                             # eq 83
+    db1 = dZ1.sum(axis=1, keepdims=True) / m        # eq 84
+    return {"W[1]": dW1, "b[1]": db1, "W[2]": dW2, "b[2]": db2}
+
+
+def separable_problem(rng, m):
+    """m points in 3-D labelled by which side of a fixed plane they fall: linearly separable."""
+    X = rng.standard_normal((3, m))
+    Y = (np.array([[1.0, -2.0, 0.5]]) @ X + 0.3 > 0).astype(np.float64)
+    return X, Y
+
+
+def show_shapes(m, tensors):
+    print(f"Forward shapes (m = {m}), eqs 35-38:")
+    expected = {"W[1]": "n[1] x n[0] = 4 x 3", "b[1]": "n[1] x 1 = 4 x 1",
+                "Z[1]": f"n[1] x m = 4 x {m}", "A[1]": f"n[1] x m = 4 x {m}",
+                "W[2]": "n[2] x n[1] = 1 x 4", "b[2]": "n[2] x 1 = 1 x 1",
+                "Z[2]": f"n[2] x m = 1 x {m}", "A[2]": f"n[2] x m = 1 x {m}"}
+    for tensor in tensors:
+        shape = " x ".join(map(str, tensor.shape))
+        print(f"  {tensor.name:5s} {shape:8s}  (eqs 35-38: {expected[tensor.name]})")
+
+
+def show_gradients(parameters, by_hand):
+    print("\nBackward: autodiff (J.backward()) beside eqs 77-84 by hand:")
+    worst = 0.0
+    for parameter in parameters:
+        hand = by_hand[parameter.name]
+        difference = np.abs(parameter.grad - hand).max()
+        worst = max(worst, difference)
+        equation = {"W[1]": 83, "b[1]": 84, "W[2]": 79, "b[2]": 80}[parameter.name]
+        print(f"  d{parameter.name} (eq {equation}), max |autodiff - hand| = {difference:.2e}")
+        for auto_row, hand_row in zip(parameter.grad, hand):
+            print(f"    autodiff {_row(auto_row)}   hand {_row(hand_row)}")
+    return worst
+
+
+def _row(values):
+    return "[" + " ".join(f"{v:+.8e}" for v in values) + "]"
+
+
+def train(X, Y, parameters, steps, alpha):
+    """Gradient descent, eqs 74-75: W[l] -= alpha dW[l], b[l] -= alpha db[l]."""
+    print(f"\nTraining with eqs 74-75 (alpha = {alpha}, m = {X.shape[1]}):")
+    history = []
+    for step in range(steps + 1):
+        *_, A2, J = forward(X, Y, *parameters)
+        J.backward()
+        with ag.no_grad():
+            for parameter in parameters:
+                parameter.data -= alpha * parameter.grad       # eqs 74-75
+                parameter.grad = None
+        history.append(J.item())
+        if step % max(1, steps // 10) == 0:
+            accuracy = np.mean((A2.data > 0.5) == (Y.data > 0.5))
+            print(f"  step {step:5d}   J = {J.item():.6f}   accuracy = {accuracy:.0%}")
+    return history
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "demo", help="the seed's 3-4-1 network: shapes, gradients beside eqs 77-84, training",
+        description="The seed's 3-4-1 network: forward shapes (eqs 35-38), autodiff's gradients "
+                    "beside the hand derivation (eqs 77-84), then training (eqs 74-75).")
+    add_options(parser)
+    return parser
+
+
+def add_options(parser):
+    parser.add_argument("--m", default="5", help="samples for the gradient comparison (default 5)")
+    parser.add_argument("--seed", default="0", help="random seed (default 0)")
+    parser.add_argument("--steps", default="2000", help="gradient-descent steps (default 2000)")
+    parser.add_argument("--alpha", default="1.0", help="learning rate (default 1.0)")
+    parser.add_argument("--html", default=None, metavar="FILE",
+                        help="also write the page that steps through this network's forward and "
+                             "backward pass (needs Graphviz's dot)")
+
+
+def run(args) -> int:
+    from .main import MAX_NUMBERS, UsageError, check_output
+    try:
+        m, seed, steps = int(args.m), int(args.seed), int(args.steps)
+        alpha = float(args.alpha)
+    except ValueError:
+        raise UsageError(f"--m, --seed and --steps must be whole numbers and --alpha a number, got "
+                         f"{args.m!r}, {args.seed!r}, {args.steps!r}, {args.alpha!r}") from None
+    for option, value, good, wanted in (("--m", m, m >= 1, "at least 1"),
+                                        ("--steps", steps, steps >= 0, "at least 0"),
+                                        ("--seed", seed, seed >= 0, "a whole number >= 0"),
+                                        ("--alpha", alpha, 0 < alpha < math.inf,
+                                         "a finite number above 0")):
+        if not good:
+            raise UsageError(f"{option} must be {wanted}, got {value}")
+    if m * 8 > MAX_NUMBERS:  # X (3 x m), Y, Z and A of both layers: 8 numbers per sample
+        raise UsageError(f"--m {m} needs {m * 8:,} numbers per copy; the demo builds a small "
+                         f"network, at most {MAX_NUMBERS:,}")
+    if args.html is not None and not args.html.lower().endswith((".html", ".htm")):
+        raise UsageError(f"--html {args.html!r}: the page is an .html file")
+    if args.html is not None:
+        check_output("--html", args.html)  # before any work, as graph and train do
+    return demo(m, seed, steps, alpha, args.html)
+
+
+def demo(m=5, seed=0, steps=2000, alpha=1.0, html=None) -> int:
+    rng = np.random.default_rng(seed)
+    X = ag.Tensor(rng.standard_normal((3, m)), name="X")                       # eq 25
+    Y = ag.Tensor((rng.random((1, m)) > 0.5).astype(np.float64), name="Y")
+    parameters = make_parameters(rng)
+    Z1, A1, Z2, A2, J = forward(X, Y, *parameters)
+    show_shapes(m, [parameters[0], parameters[1], Z1, A1, parameters[2], parameters[3], Z2, A2])
+    print(f"  J = {J.item():.6f} (eqs 1, 76)")
+    status = 0
+    if html is not None:
+        status = _write_page(J, html)
+
+    J.backward()
+    worst = show_gradients(parameters, hand_derivation(X.data, Y.data, *(p.data for p in parameters)))
+    print(f"  largest difference: {worst:.2e} ({'agree' if worst < 1e-10 else 'DISAGREE'})")
+
+    X_train, Y_train = separable_problem(rng, 200)
+    history = train(ag.Tensor(X_train, name="X"), ag.Tensor(Y_train, name="Y"),
+                    make_parameters(rng), steps, alpha)
+    print(f"  loss fell from {history[0]:.4f} to {history[-1]:.4f}")
+    if html is not None and status == 0:
+        print(f"\nwrote {html}: open it in a browser to step through the forward and backward pass")
+    return status or (0 if worst < 1e-10 and history[-1] < history[0] else 1)
+
+
+def _write_page(J, path) -> int:
+    from ..viz import GraphvizNotFoundError
+    try:
+        ag.draw(J).save(path)
+    except GraphvizNotFoundError as error:
+        print(f"autograd-lite demo: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"autograd-lite demo: error: cannot write {path}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python examples/seed_network.py [options]``: the demo on its own."""
+    from .main import UsageError
+    parser = argparse.ArgumentParser(prog="seed_network.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except UsageError as error:
+        parser.error(str(error))

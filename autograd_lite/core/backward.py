@@ -1,0 +1,145 @@
+"""The one reverse-mode traversal, and un-broadcasting (eq 80) in one place for every op.
+
+Every gradient, for every graph, comes from ``backpropagate``: count each node's consumers,
+start at the root, and whenever a node's gradient is complete call its vjp, un-broadcast each
+input's gradient with ``sum_to_shape`` (eq 80, the only place that does it) and add it to
+what that input has received. ``Tensor.backward`` and ``ag.grad`` are two uses of that one loop.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GraphFreedError
+from .graph import Node
+
+
+def sum_to_shape(grad, shape, op_name):
+    """Sum ``grad`` over the axes that broadcasting repeated, so it has ``shape``.
+
+    This is eq 80 in general: a bias column b (n, 1) added to every column of Z (n, m) gets
+    db = sum(dZ, axis=1) (the seed's 1/m is already inside dZ when the loss is a mean). Works
+    for ndarrays and Tensors alike. A gradient whose shape cannot come from broadcasting
+    ``shape`` is a bug in that op's vjp: it is refused, with both shapes.
+    """
+    if grad.shape == shape:
+        return grad
+    axes = unbroadcast_axes(shape, grad.shape, op_name)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def unbroadcast_axes(input_shape, output_shape, op_name="unbroadcast_axes") -> tuple:
+    """The axes of ``output_shape`` that broadcasting ``input_shape`` repeated (e.g. ``(1,)``
+    for a bias b (n, 1) added to Z (n, m): eq 80): the leading axes it added, and each axis
+    where the input has length 1 and the output does not."""
+    input_shape, output_shape = tuple(input_shape), tuple(output_shape)
+    extra = len(output_shape) - len(input_shape)
+    if extra >= 0 and all(n in (1, m) for n, m in zip(input_shape, output_shape[extra:])):
+        return tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(input_shape) if n == 1 and output_shape[extra + i] != 1)
+    raise RuntimeError(
+        f"{op_name}: its vjp returned a gradient of shape {output_shape} for an input of shape "
+        f"{input_shape}; a vjp must return the input's shape (or one that broadcasts from it)")
+
+
+# --- the traversal --------------------------------------------------------------------------
+
+def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
+    """Reverse mode from the node ``root`` seeded with ``root_grad`` (= dJ/droot).
+
+    Yields ``(x, dJ/dx)`` for every node and leaf tensor ``x`` behind ``root`` that needs a
+    gradient, each once its gradient is complete (all its consumers have run), consumers
+    first. What to do with them is the caller's: ``Tensor.backward`` adds the leaves' into
+    ``.grad``, ``ag.grad`` picks out the ones asked for. A gradient is None where no path
+    carried one. ``as_tensor(node, array)``, given, makes a Tensor of a node's value: the vjps
+    then run on Tensors, so the gradients are recorded and can be differentiated again (higher
+    order). Unless it or ``keep_graph`` is set, each node's saved arrays are freed as soon as
+    its vjp has run.
+    """
+    consumers = count_consumers(root)
+    grads = {root: root_grad}
+    ready = [root]
+    while ready:
+        x = ready.pop()
+        grad = grads.pop(x, None)
+        yield x, grad
+        if not isinstance(x, Node):
+            continue  # a leaf: nothing behind it
+        input_grads = run_vjp(x, grad, as_tensor)
+        if not (keep_graph or as_tensor):
+            x.free()
+        for parent, parent_grad in zip(x.parents, input_grads):
+            if not parent.requires_grad:
+                continue
+            if parent_grad is not None:
+                parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
+                if parent in grads:  # a shared subexpression: its gradients add up
+                    parent_grad = grads[parent] + parent_grad
+                grads[parent] = parent_grad
+            consumers[parent] -= 1
+            if consumers[parent] == 0:
+                ready.append(parent)
+
+
+def count_consumers(root) -> dict:
+    """For each node and leaf behind ``root`` that needs a gradient, how many times an op uses
+    it: its gradient is complete once that many contributions have arrived. Refuses a graph an
+    earlier backward freed, before any work."""
+    consumers = {root: 0}
+    stack = [root]
+    while stack:
+        x = stack.pop()
+        if not isinstance(x, Node):
+            continue
+        if x.freed:
+            raise GraphFreedError(
+                f"backward: the graph behind {_describe(x)} was freed by an earlier backward(). "
+                f"Pass retain_graph=True to the first backward() to backpropagate through the "
+                f"same graph again, or run the forward pass again.")
+        for parent in x.parents:
+            if parent.requires_grad:
+                if parent not in consumers:
+                    consumers[parent] = 0
+                    stack.append(parent)
+                consumers[parent] += 1
+    return consumers
+
+
+def run_vjp(node, grad, as_tensor=None):
+    """One gradient per parent from ``node``'s vjp, given ``grad`` = dJ/d(its output); None for
+    a parent that needs none. With ``as_tensor`` the saved arrays go in as Tensors made by
+    their nodes, so the vjp records new nodes. Observers in ``backward_hooks`` see each call."""
+    wants = tuple([parent.requires_grad for parent in node.parents])
+    if grad is None:
+        return (None,) * len(wants)
+    inputs, output = node.saved_inputs, node.saved_output
+    if as_tensor is not None:
+        if inputs is not None:
+            inputs = tuple(p if not isinstance(p, Node) else as_tensor(p, array)
+                           for p, array in zip(node.parents, inputs))
+        if output is not None:
+            output = as_tensor(node, output)
+    input_grads = node.op.vjp(grad, inputs, output, wants, **node.params)
+    for hook in backward_hooks:
+        hook(node, input_grads)
+    return input_grads
+
+
+# Observers such as the NaN sentinel (autograd_lite.check): each is called as
+# hook(node, input_grads) after every vjp in backward. Empty by default.
+backward_hooks: list = []
+
+
+def _describe(node) -> str:
+    return f"{node.name!r} (made by {node.op.name})" if node.name else f"a {node.op.name} result"
+
+
+def accumulated(previous, grad, dtype):
+    """``previous + grad`` as a new ndarray of ``dtype``: the first gradient is copied, so a
+    ``.grad`` never shares memory with an array the engine or another ``.grad`` holds (add's
+    vjp hands the same g to both inputs), and later ones are added out of place, so a ``.grad``
+    the user kept is never changed behind their back."""
+    if previous is None:
+        return np.array(grad, dtype=dtype, copy=True)
+    return np.asarray(previous + grad, dtype=dtype)

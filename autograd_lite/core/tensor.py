@@ -1,0 +1,553 @@
+"""Tensor: an ndarray that remembers how it was made, so its gradient can be derived.
+
+Every operator and method here records one primitive of ``ops`` through ``_record``: run the
+primitive's forward on the arrays and, when a gradient will be needed, make the ``Node`` that
+remembers it (``core.graph.Node``: the op, its parents, what its vjp reads). The tensor holds
+its array and that node (``grad_fn``); the derivative rules live in ``ops`` and the traversal
+in ``core.backward``. Nothing here knows a derivative.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import ops
+from ..errors import ShapeError
+from ..ops import elementwise, reduce, shape as shape_ops
+from .backward import accumulated, backpropagate
+from .graph import Node
+from .modes import current_scope, grad_mode
+
+# Observers such as the saturation sentinel (autograd_lite.check): each is called as
+# hook(op, inputs, output) after every recorded forward op. Empty by default.
+forward_hooks: list = []
+
+
+def _record(op, inputs, params):
+    """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node."""
+    data = np.asarray(op.forward(*[t.data for t in inputs], **params))
+    requires_grad = (op.differentiable and grad_mode.enabled
+                     and any([t.requires_grad for t in inputs]))
+    node = None
+    if requires_grad or grad_mode.record_constants:  # the latter only while ag.compile traces
+        node = Node(op, params, inputs, data, requires_grad)
+    output = Tensor._result(data, node, requires_grad)
+    for hook in forward_hooks:
+        hook(op, inputs, output)
+    return output
+
+
+def apply(op, inputs, params):
+    """Apply a primitive (built in or user-defined) to Tensors, ndarrays or numbers."""
+    return _record(op, tuple(as_tensor(x) for x in inputs), params)
+
+
+def tensor_of(node, data=None):
+    """A Tensor for ``node``'s output (``data``, or ``node.value()``), made by that node, so
+    gradients can flow through it again (higher order) and a learner can walk the graph."""
+    return Tensor._result(node.value() if data is None else data, node, node.requires_grad)
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor: Tensors pass through; numbers and arrays become constants
+    (no gradient). A plain number takes ``like``'s floating dtype, so ``1 - A`` keeps A's."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and type(value) in (int, float) and like.dtype.kind == "f":
+        return Tensor._result(np.asarray(value, dtype=like.dtype), None, False)
+    return Tensor(value)
+
+
+def _operand(value, like):
+    """The other operand of a binary operator as a Tensor, or None if we do not handle it
+    (then Python tries the other side and finally raises its own TypeError)."""
+    if isinstance(value, Tensor):
+        return value
+    if type(value) in (int, float):
+        return as_tensor(value, like)
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        if np.asarray(value).dtype.kind not in "biuf":
+            return None
+        return as_tensor(value, like)
+    return None
+
+
+class Tensor:
+    """An array with an optional gradient: the seed's W[l], b[l], Z[l], A[l], J.
+
+    ``Tensor(data, requires_grad=False, name=None, dtype=None)``
+
+    - ``data`` is copied into a new ndarray, float64 unless ``dtype`` says otherwise (so the
+      engine never writes into an array you own). Integer or boolean data is cast to float64;
+      asking for an integer ``dtype`` together with ``requires_grad=True`` is refused, since a
+      gradient of integers is meaningless.
+    - ``requires_grad=True`` marks a leaf whose gradient ``backward()`` fills: ``.grad`` is None
+      until then, then an ndarray of the tensor's shape that accumulates across backward calls
+      until reset (``t.grad = None`` or ``t.zero_grad()``).
+    - ``name`` labels the tensor in errors, reports and graph pictures (``"W[1]"``).
+    - ``grad_fn`` is the ``Node`` of the operation that made the tensor (None for a leaf). A
+      result's name, name scope and retained gradient live on that node, so they outlive the
+      Tensor object: pictures still know ``Z[1]`` after ``Z`` was rebound.
+
+    Operators ``+ - * / ** @`` and unary ``-`` broadcast like numpy and accept Tensors, ndarrays
+    and numbers on either side; ndarrays never swallow a Tensor (``ndarray + Tensor`` is a
+    Tensor). ``a += b`` rebinds ``a`` to a new Tensor; it never changes a recorded value.
+    Comparisons (``==``, ``<``, ...) return plain boolean ndarrays, elementwise: they have no
+    gradient. Tensors hash by identity, as in PyTorch.
+    """
+
+    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_name", "_scope", "__weakref__")
+
+    # numpy functions and ufuncs given a Tensor record the matching op or refuse: never a
+    # silent conversion to an ndarray that would drop the gradient. core.numpy_interop, the
+    # layer above this one, sets __array_ufunc__ and __array_function__.
+
+    def __init__(self, data, requires_grad=False, name=None, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is None:
+            array = np.array(data, dtype=np.float64, copy=True) if _is_numeric(data) else None
+        else:
+            array = np.array(data, dtype=dtype, copy=True)
+        if array is None:
+            raise TypeError(f"Tensor: data must be numbers or an array of numbers, got "
+                            f"{type(data).__name__} {_short(data)}")
+        if requires_grad and array.dtype.kind not in "fc":
+            raise TypeError(f"Tensor: requires_grad=True needs floating-point data, but dtype "
+                            f"{array.dtype} was asked for; leave dtype unset to get float64")
+        self._set(array, None, bool(requires_grad))
+        self._name = name
+
+    @classmethod
+    def _result(cls, data, grad_fn, requires_grad):
+        """A tensor holding ``data`` as it is (no copy) made by the node ``grad_fn`` (None for
+        a tensor without history: a constant, or a result nothing needs a gradient of)."""
+        tensor = cls.__new__(cls)
+        tensor._set(data, grad_fn, requires_grad)
+        return tensor
+
+    def _set(self, data, grad_fn, requires_grad):
+        self.data = data
+        self.grad_fn = grad_fn
+        self.requires_grad = requires_grad
+        self._grad = None
+        self._name = None
+        self._scope = current_scope() if grad_fn is None else None
+
+    # --- what it is -----------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape, doc="The shape of ``data``.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
+    dtype = property(lambda self: self.data.dtype, doc="The dtype of ``data`` (float64 by default).")
+    size = property(lambda self: self.data.size, doc="The number of elements.")
+
+    @property
+    def grad(self):
+        """dJ/d(this tensor) as an ndarray after ``backward()``: for a leaf that requires a
+        gradient, and for a result after ``retain_grad()``; None otherwise."""
+        return self._grad if self.grad_fn is None else self.grad_fn.grad
+
+    @grad.setter
+    def grad(self, value):
+        if self.grad_fn is None:
+            self._grad = value
+        else:
+            self.grad_fn.grad = value
+
+    @property
+    def name(self):
+        """The label shown in errors, reports and pictures (``"W[1]"``), or None."""
+        return self._name if self.grad_fn is None else self.grad_fn.name
+
+    @name.setter
+    def name(self, value):
+        if self.grad_fn is None:
+            self._name = value
+        else:
+            self.grad_fn.name = value
+
+    @property
+    def scope(self) -> tuple:
+        """The ``ag.name_scope`` names active when this tensor was made, outermost first."""
+        return self._scope if self.grad_fn is None else self.grad_fn.scope
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user (parameters, inputs), not by a recorded operation."""
+        return self.grad_fn is None
+
+    @property
+    def op(self):
+        """The name of the primitive that made this tensor (None for a leaf)."""
+        return None if self.grad_fn is None else self.grad_fn.op.name
+
+    @property
+    def parents(self) -> tuple:
+        """The input tensors of the operation that made this one, in argument order (empty for
+        a leaf). Walk them from J down to the leaves and read each ``.data``: a value the graph
+        did not keep is recomputed from its own parents, exactly (``Node.value``). After
+        ``retain_grad()`` and ``backward()``, each ``.grad`` is there too."""
+        node = self.grad_fn
+        if node is None:
+            return ()
+        saved = node.saved_inputs or (None,) * len(node.parents)
+        return tuple(p if not isinstance(p, Node) else tensor_of(p, array)
+                     for p, array in zip(node.parents, saved))
+
+    def named(self, name: str) -> "Tensor":
+        """Set ``name`` and return the tensor: ``Z1 = (W1 @ X + b1).named("Z[1]")``."""
+        self.name = name
+        return self
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: {self._label()} has shape {self.shape}; only a tensor with "
+                             f"one element converts to a Python number")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The data as an ndarray (the tensor's own array, not a copy)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of {self._label()} with shape {self.shape} is "
+                             f"ambiguous; use .data.any() or .data.all()")
+        return bool(self.data)
+
+    __hash__ = object.__hash__  # by identity, as in PyTorch (== is elementwise)
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=40)
+        extras = []
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        if self.grad_fn is not None:
+            extras.append(f"op={self.grad_fn.op.name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.data.dtype != np.float64:
+            extras.append(f"dtype={self.data.dtype}")
+        return f"Tensor({body}{', ' if extras else ''}{', '.join(extras)})"
+
+    def _label(self) -> str:
+        return repr(self.name) if self.name else "the tensor"
+
+    # --- gradients --------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Fill ``.grad`` of every leaf this tensor depends on that has ``requires_grad``.
+
+        ``grad`` is dJ/d(this tensor), needed unless the tensor has one element (a loss J, for
+        which it is 1). Gradients are plain ndarrays and add up across calls. The graph's saved
+        arrays are freed afterwards unless ``retain_graph=True``. First order only: for higher
+        derivatives use ``ag.grad``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward: {self._label()} does not require a gradient: none of the tensors it "
+                f"was computed from has requires_grad=True, or it was computed under no_grad()")
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward: {self._label()} has shape {self.shape}; backward() with no "
+                    f"argument needs a single-element tensor such as a loss J. Pass grad=, an "
+                    f"array of shape {self.shape} holding dJ/d(this tensor) (np.ones({self.shape}) "
+                    f"differentiates the sum), or reduce first with .sum() or .mean()")
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ShapeError(f"backward: grad has shape {grad.shape} but {self._label()} has "
+                                 f"shape {self.shape}; they must be equal")
+        for x, x_grad in backpropagate(self.grad_fn or self, grad, keep_graph=retain_graph):
+            if x_grad is None:
+                continue
+            if isinstance(x, Tensor):  # a leaf that requires a gradient
+                x._grad = accumulated(x._grad, x_grad, x.data.dtype)
+            elif x.retains_grad:
+                x.grad = accumulated(x.grad, x_grad, x.dtype)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep dJ/d(this tensor) in ``.grad`` at the next backward, also for a non-leaf
+        (e.g. dZ[l] and dA[l] of eqs 77-82, to compare with the hand derivation)."""
+        if not self.requires_grad:
+            raise RuntimeError(f"retain_grad: {self._label()} does not require a gradient")
+        if self.grad_fn is not None:
+            self.grad_fn.retains_grad = True
+        return self
+
+    def zero_grad(self):
+        """Forget the accumulated gradient (``.grad`` becomes None)."""
+        self.grad = None
+
+    def detach(self) -> "Tensor":
+        """The same values with no history: a constant for the engine."""
+        return _record(ops.DETACH, (self,), {})
+
+    # --- arithmetic ---------------------------------------------------------------------------
+    def __add__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.ADD, (self, other), {})
+
+    def __radd__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.ADD, (other, self), {})
+
+    def __sub__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.SUB, (self, other), {})
+
+    def __rsub__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.SUB, (other, self), {})
+
+    def __mul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.MUL, (self, other), {})
+
+    def __rmul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.MUL, (other, self), {})
+
+    def __truediv__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.DIV, (self, other), {})
+
+    def __rtruediv__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.DIV, (other, self), {})
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, numbers.Real) and not isinstance(exponent, bool):
+            return _record(ops.POW_SCALAR, (self,), {"exponent": float(exponent)})
+        other = _operand(exponent, self)
+        return NotImplemented if other is None else _record(ops.POW, (self, other), {})
+
+    def __rpow__(self, base):
+        other = _operand(base, self)
+        return NotImplemented if other is None else _record(ops.POW, (other, self), {})
+
+    def __matmul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.MATMUL, (self, other), {})
+
+    def __rmatmul__(self, other):
+        other = _operand(other, self)
+        return NotImplemented if other is None else _record(ops.MATMUL, (other, self), {})
+
+    def __neg__(self):
+        return _record(ops.NEG, (self,), {})
+
+    def __pos__(self):
+        return self
+
+    # Comparisons: plain boolean arrays, no gradient (a step function's derivative is 0).
+    def __eq__(self, other):
+        return self.data == _raw(other)
+
+    def __ne__(self, other):
+        return self.data != _raw(other)
+
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    # --- elementwise functions ------------------------------------------------------------------
+    def exp(self):
+        return _record(ops.EXP, (self,), {})
+
+    def log(self):
+        """Natural log (eq 1)."""
+        return _record(ops.LOG, (self,), {})
+
+    def sigmoid(self):
+        """s(z) = 1 / (1 + e^-z) (eq 7); stable for any z."""
+        return _record(ops.SIGMOID, (self,), {})
+
+    def tanh(self):
+        return _record(ops.TANH, (self,), {})
+
+    def relu(self):
+        return _record(ops.RELU, (self,), {})
+
+    def abs(self):
+        return _record(ops.ABS, (self,), {})
+
+    def sqrt(self):
+        return elementwise.sqrt(self)
+
+    # --- reductions -------------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        """Sum over ``axis`` (None: all; an int, negative, or a tuple). ``np.sum(t)`` works too
+        (``dtype`` and ``out`` exist only for numpy's sake and must be left unset)."""
+        _refuse_numpy_extras("sum", dtype, out)
+        return _record(ops.SUM, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "sum"),
+                                          "keepdims": bool(keepdims)})
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        """Mean over ``axis``; ``J = L.mean()`` over the m columns is eq 76. ``np.mean(t)``
+        works too (``dtype`` and ``out`` must be left unset)."""
+        _refuse_numpy_extras("mean", dtype, out)
+        return _record(ops.MEAN, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "mean"),
+                                           "keepdims": bool(keepdims)})
+
+    def softmax(self, axis=0):
+        """Softmax along ``axis``; the default 0 makes each column (sample) sum to 1."""
+        (axis,) = ops.normalize_axis(_single_axis(axis, "softmax"), self.ndim, "softmax")
+        return _record(ops.SOFTMAX, (self,), {"axis": axis})
+
+    def log_softmax(self, axis=0):
+        """log(softmax(x)) along ``axis`` (default 0, the units of each sample), stable."""
+        (axis,) = ops.normalize_axis(_single_axis(axis, "log_softmax"), self.ndim, "log_softmax")
+        return _record(ops.LOG_SOFTMAX, (self,), {"axis": axis})
+
+    # --- shape -----------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        """``t.reshape(4, 1)`` or ``t.reshape((4, 1))``; one -1 is inferred."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _record(ops.RESHAPE, (self,), {"shape": tuple(int(n) for n in shape)})
+
+    def transpose(self, *axes):
+        """Reverse the axes (``t.transpose()``, ``.T``) or permute them (``t.transpose(1, 0)``)."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0] or ()  # t.transpose(None), as numpy allows: reverse the axes
+        axes = tuple(int(a) for a in axes) if axes else None
+        return _record(ops.TRANSPOSE, (self,), {"axes": axes})
+
+    @property
+    def T(self):
+        """The transpose (eqs 59, 65: dW = dZ A^T, dA = W^T dZ)."""
+        return _record(ops.TRANSPOSE, (self,), {"axes": None})
+
+    def broadcast_to(self, shape):
+        """Repeat along axes of length 1 to ``shape`` (eq 32's B[1] from b[1])."""
+        return _record(ops.BROADCAST_TO, (self,), {"shape": tuple(shape)})
+
+    def __getitem__(self, index):
+        return _record(ops.GETITEM, (self,), {"index": _raw_index(index)})
+
+    # --- more ops, each defined in its module (ops_reduce, ops_elementwise, ops_join) ---------
+    def max(self, axis=None, keepdims=False, out=None):
+        return reduce.max(self, axis, keepdims, out)
+
+    def min(self, axis=None, keepdims=False, out=None):
+        return reduce.min(self, axis, keepdims, out)
+
+    def argmax(self, axis=None, keepdims=False):
+        return reduce.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return reduce.argmin(self, axis, keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return reduce.logsumexp(self, axis, keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
+        return reduce.var(self, axis, ddof, keepdims, dtype, out)
+
+    def std(self, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
+        return reduce.std(self, axis, ddof, keepdims, dtype, out)
+
+    def maximum(self, other):
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return elementwise.minimum(self, other)
+
+    def clip(self, low=None, high=None, out=None):
+        return elementwise.clip(self, low, high, out)
+
+    def square(self):
+        return elementwise.square(self)
+
+    def sin(self):
+        return elementwise.sin(self)
+
+    def cos(self):
+        return elementwise.cos(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return elementwise.leaky_relu(self, negative_slope)
+
+    def elu(self, alpha=1.0):
+        return elementwise.elu(self, alpha)
+
+    def gelu(self, approximate="none"):
+        return elementwise.gelu(self, approximate)
+
+    def softplus(self):
+        return elementwise.softplus(self)
+
+    def split(self, indices_or_sections, axis=0):
+        return shape_ops.split(self, indices_or_sections, axis)
+
+
+
+def _is_numeric(data) -> bool:
+    try:
+        return np.asarray(data).dtype.kind in "biuf"
+    except (ValueError, TypeError):  # ragged nested lists
+        return False
+
+
+def _short(data) -> str:
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _raw_index(index):
+    if isinstance(index, tuple):
+        return tuple(_index_part(i) for i in index)
+    return _index_part(index)
+
+
+def _index_part(part):
+    """An index as numpy wants it. A Tensor of whole numbers (Tensors hold float64) becomes an
+    integer array, so ``x[ag.Tensor([0, 2])]`` picks elements 0 and 2."""
+    if not isinstance(part, Tensor):
+        return part
+    data = part.data
+    if data.dtype.kind == "f" and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
+        return data.astype(np.intp)
+    return data
+
+
+def _refuse_numpy_extras(op_name, dtype, out):
+    if dtype is not None or out is not None:
+        raise TypeError(f"{op_name}: dtype= and out= are not supported (a Tensor's result is "
+                        f"always a new Tensor of the input's dtype)")
+
+
+def _single_axis(axis, op_name):
+    if isinstance(axis, tuple) or axis is None:
+        raise ShapeError(f"{op_name}: axis must be a single int, got {axis!r}")
+    return axis
+
+
+# Calling a primitive (``my_op(x, y)``) records it here: ops sits below the engine and does not
+# import it.
+ops.Primitive.apply = staticmethod(apply)

@@ -1,0 +1,212 @@
+"""Elementwise arithmetic: + - * / ** and unary minus, with numpy's broadcasting.
+
+Adding the (n, 1) bias column to every column of (n, m) is eq 33's broadcast; the engine
+un-broadcasts the gradient (``db = sum(dZ, axis=1)``, eq 80), so these rules return g in the
+output's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import broadcast_error
+from .base import Primitive, data_of, log
+
+# --- elementwise binary ops (numpy broadcasting) ---------------------------------------------
+
+class _Broadcasting(Primitive):
+    """Binary elementwise op: turns numpy's broadcast failure into an error naming the op."""
+
+    def forward(self, x, y):
+        try:
+            return self.compute(x, y)
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return out_shape  # summed back to the input's shape afterwards (eq 80)
+
+    ufunc = None  # the numpy ufunc that is this op's forward, if one is
+
+    def emit_forward(self, e):
+        if self.ufunc is None:
+            return super().emit_forward(e)
+        return [f"{e.o} = {self.ufunc}({e.x[0]}, {e.x[1]}, {e.result()})"]
+
+
+
+class Add(_Broadcasting):
+    """``x + y``. Adding the (n, 1) bias column to every column of (n, m) is eq 33's broadcast;
+    its gradient is un-broadcast by the engine: ``db = sum(dZ, axis=1)`` (eq 80)."""
+    name = "add"
+    vjp_reads_inputs = vjp_reads_output = False  # g, g
+
+    def compute(self, x, y):
+        return x + y
+
+    def vjp(self, g, inputs, output, wants):
+        return g, g
+
+    def formula(self, i, g, names, params, input_shapes):
+        return g
+
+    ufunc = "add"
+
+    def emit_vjp(self, e):
+        return [f"{d} = {e.g}" for d in e.d if d != "_"]
+
+
+
+class Sub(_Broadcasting):
+    name = "sub"
+    vjp_reads_inputs = vjp_reads_output = False  # g, -g
+
+    def compute(self, x, y):
+        return x - y
+
+    def vjp(self, g, inputs, output, wants):
+        return g, (-g if wants[1] else None)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return g if i == 0 else f"−{g}"
+
+    ufunc = "subtract"
+
+    def emit_vjp(self, e):
+        lines = [f"{e.d[0]} = {e.g}"] if e.wants[0] else []
+        return lines + ([f"{e.d[1]} = negative({e.g}, {e.out(1)})"] if e.wants[1] else [])
+
+
+
+class Mul(_Broadcasting):
+    """Elementwise product ``x * y`` (the seed's ∘, eqs 54, 78, 82)."""
+    name = "mul"
+    vjp_reads_output = False  # g ∘ y, g ∘ x
+
+    def compute(self, x, y):
+        return x * y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        return (g * y if wants[0] else None), (g * x if wants[1] else None)
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g} ∘ {y}" if i == 0 else f"{g} ∘ {x}"
+
+    ufunc = "multiply"
+
+    def emit_vjp(self, e):
+        x, y = e.x
+        lines = [f"{e.d[0]} = multiply({e.g}, {y}, {e.out(0)})"] if e.wants[0] else []
+        return lines + ([f"{e.d[1]} = multiply({e.g}, {x}, {e.out(1)})"] if e.wants[1] else [])
+
+
+
+class Div(_Broadcasting):
+    name = "div"
+
+    def compute(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is ±inf or nan, as in numpy
+            return x / y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        return (g / y if wants[0] else None), (-g * output / y if wants[1] else None)
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g} / {y}" if i == 0 else f"−{g} ∘ {out} / {y}"
+
+    ufunc = "divide"
+
+    def emit_vjp(self, e):
+        x, y = e.x
+        lines = [f"{e.d[0]} = divide({e.g}, {y}, {e.out(0)})"] if e.wants[0] else []
+        if e.wants[1]:
+            d = e.d[1]
+            lines += [f"{d} = negative({e.g}, {e.out(1)})", f"multiply({d}, {e.o}, {d})",
+                      f"divide({d}, {y}, {d})"]
+        return lines
+
+
+
+class Pow(_Broadcasting):
+    """``x ** y`` with a Tensor exponent. d/dx = y x^(y-1); d/dy = x^y log x."""
+    name = "pow"
+
+    def compute(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x ** y
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        grad_x = grad_y = None
+        if wants[0]:
+            # NOTE: y * x**(y-1), not y * out / x: the latter is 0/0 = nan at x = 0.
+            # Where the exponent is 0, x**0 = 1 is constant: the gradient is 0 even at x = 0.
+            # NOTE: only where x = 0 too is y x^(y-1) = 0 * inf = nan; there the exponent is
+            # raised by 1 (times y = 0 gives 0). Elsewhere it stays y - 1, so the mixed second
+            # derivative d/dy (y x^(y-1)) = x^(y-1) (1 + y log x) is right at y = 0 as well.
+            zero_base_and_exponent = (data_of(y) == 0) & (data_of(x) == 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad_x = g * y * x ** (y - 1 + zero_base_and_exponent)
+        if wants[1]:
+            # NOTE: at x = 0 (and y > 0) x^y is 0 on a whole neighbourhood of y: gradient 0,
+            # not 0 * log(0) = nan. Adding the constant 1 where x == 0 gives log(1) = 0 there and
+            # leaves log(x) exact (and differentiable again) everywhere else. Negative x with a
+            # non-integer y stays nan: x^y is undefined there.
+            log_x = log(x + (data_of(x) == 0))
+            grad_y = g * output * log_x
+        return grad_x, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g} ∘ {y}·{x}^({y}−1)" if i == 0 else f"{g} ∘ {out} ∘ log {x}"
+
+
+class PowScalar(Primitive):
+    """``x ** p`` for a constant number p. ``0.0 ** 1.5`` has gradient 0 (p x^(p-1) = 1.5 * 0)."""
+    name = "pow"
+
+    def forward(self, x, exponent):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x ** exponent
+
+    def vjp(self, g, inputs, output, wants, exponent):
+        (x,) = inputs
+        if exponent == 0:
+            return (g * 0.0,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * exponent * x ** (exponent - 1),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        p = params["exponent"]
+        return f"{g} ∘ {p:g}·{names[0]}^{p - 1:g}"
+
+
+class Neg(Primitive):
+    name = "neg"
+
+    def forward(self, x):
+        return -x
+
+    def vjp(self, g, inputs, output, wants):
+        return (-g,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"−{g}"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = negative({e.x[0]}, {e.result()})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = negative({e.g}, {e.out(0)})"]
+
+
+
+
+ADD, SUB, MUL, DIV, POW = Add(), Sub(), Mul(), Div(), Pow()
+POW_SCALAR, NEG = PowScalar(), Neg()

@@ -1,0 +1,571 @@
+"""Elementwise primitives: exp, log, the activations (sigmoid eqs 7-8, tanh, relu, leaky_relu,
+elu, gelu, softplus), abs, maximum/minimum, clip, square, sqrt, sin, cos.
+
+Each primitive is one class: ``forward`` (numpy in, numpy out), ``vjp`` written with operators
+and the dual-mode helpers (so under ``ag.grad`` it records Tensor ops and can be differentiated
+again), and the ``formula`` graph pictures print. The module functions at the end
+(``maximum(x, y)``, ``gelu(x)``, ...) apply the primitive to Tensors, arrays or numbers;
+``Tensor`` methods and the ``ag.f`` functions delegate to them.
+
+Masks (which side of a kink an element is on) are constants: a step function's derivative is
+0 almost everywhere, so a vjp multiplies g by a plain boolean/float array read with ``data_of``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import ShapeError, broadcast_error
+from .base import Primitive, is_array, data_of, dual, exp, finite_number
+
+
+def sigmoid(x):
+    return SIGMOID.forward(x) if is_array(x) else x.sigmoid()
+
+
+class Exp(Primitive):
+    name = "exp"
+    vjp_reads_inputs = False  # g e^x, from the output
+
+    def forward(self, x):
+        with np.errstate(over="ignore"):  # exp(800) = inf, as in numpy; the sentinel reports it
+            return np.exp(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * output,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ {names[-1]}"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = exp({e.x[0]}, {e.result()})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = multiply({e.g}, {e.o}, {e.out(0)})"]
+
+
+
+class Log(Primitive):
+    """Natural log (eq 1). log(0) = -inf and log(x < 0) = nan, as in numpy, without numpy's
+    warning: ``binary_cross_entropy`` and the saturation sentinel explain it instead."""
+    name = "log"
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def vjp(self, g, inputs, output, wants):
+        (x,) = inputs
+        return (g / x,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} / {names[0]}"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = log({e.x[0]}, {e.result()})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.out(0)})"]
+
+
+
+class Sigmoid(Primitive):
+    """s(z) = 1 / (1 + e^-z) (eq 7), with s'(z) = s(z)(1 - s(z)) (eq 8)."""
+    name = "sigmoid"
+    vjp_reads_inputs = False  # eq 8 from the output s alone
+
+    def forward(self, z):
+        # Eq 7 as written, computed in one new array (-z, e^-z, 1 + e^-z and 1/(1 + e^-z) in
+        # place): as exact as the stable form below and much lighter on a large Z. It is wrong
+        # only where e^-z overflows (z < -709.78: 1/(1 + inf) = 0 instead of a tiny e^z), so
+        # there, and for 0-d or non-float Z, the stable form is used.
+        if z.ndim and z.dtype.kind == "f":
+            s = np.negative(z)
+            with np.errstate(over="raise"):
+                try:
+                    np.exp(s, out=s)
+                except FloatingPointError:
+                    return self._stable(z)
+            s += 1.0
+            return np.divide(1.0, s, out=s)
+        return self._stable(z)
+
+    @staticmethod
+    def _stable(z):
+        # e^-|z| never overflows, so |z| up to 1000 and beyond gives no warning:
+        # z >= 0: 1 / (1 + e^-z);  z < 0: e^z / (1 + e^z); both written with e = e^-|z|.
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * output * (1.0 - output),)  # eq 8: g s (1 - s)
+
+    def formula(self, i, g, names, params, input_shapes):
+        out = names[-1]
+        return f"{g} ∘ {out}(1 − {out})"  # eq 8
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        if not e.out_shape or e.dtype.kind != "f":
+            return super().emit_forward(e)
+        # as forward's one-array form; where e^-z overflows, the replay stops with a
+        # FloatingPointError and the step is run eagerly instead (see compile.trace.Tape)
+        o, one = e.o, e.number(1.0)
+        return [f"{o} = negative({e.x[0]}, {e.result()})", f"exp({o}, {o})", f"add({o}, {one}, {o})",
+                f"divide({one}, {o}, {o})"]
+
+    def emit_vjp(self, e):                                                   # eq 8
+        d, t = e.d[0], e.buffer()
+        return [f"{d} = multiply({e.g}, {e.o}, {e.out(0)})", f"subtract({e.number(1.0)}, {e.o}, {t})",
+                f"multiply({d}, {t}, {d})"]
+
+
+
+class Tanh(Primitive):
+    name = "tanh"
+    vjp_reads_inputs = False  # 1 - tanh^2, from the output
+
+    def forward(self, z):
+        return np.tanh(z)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * (1.0 - output * output),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ (1 − {names[-1]}²)"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = tanh({e.x[0]}, {e.result()})"]
+
+    def emit_vjp(self, e):
+        t = f"{e.o}_t"  # 1 - tanh^2, in a scratch array
+        return [f"{t} = multiply({e.o}, {e.o}, {e.buffer()})", f"subtract({e.number(1.0)}, {t}, {t})",
+                f"{e.d[0]} = multiply({e.g}, {t}, {e.out(0)})"]
+
+
+
+class ReLU(Primitive):
+    name = "relu"
+
+    def forward(self, z):
+        return np.maximum(z, 0.0)
+
+    def vjp(self, g, inputs, output, wants):
+        # NOTE: the gradient at exactly 0 is taken as 0 (a subgradient), as in PyTorch and JAX.
+        # The mask is a constant: the step function's own derivative is 0 almost everywhere.
+        return (g * (data_of(inputs[0]) > 0),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ [{names[0]} > 0]"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = maximum({e.x[0]}, 0.0, out={e.result()})"]
+
+    def emit_vjp(self, e):
+        mask = e.buffer(dtype=np.bool_)
+        return [f"greater({e.x[0]}, 0, {mask})", f"{e.d[0]} = multiply({e.g}, {mask}, {e.out(0)})"]
+
+
+
+class Abs(Primitive):
+    name = "abs"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * np.sign(data_of(inputs[0])),)  # gradient 0 at 0, like relu
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ sign({names[0]})"
+
+
+
+EXP, LOG, SIGMOID, TANH, RELU, ABS = Exp(), Log(), Sigmoid(), Tanh(), ReLU(), Abs()
+
+_SQRT_2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TANH_GELU_C = math.sqrt(2.0 / math.pi)   # the constant of the tanh approximation of gelu
+_TANH_GELU_K = 0.044715
+
+
+# --- maximum, minimum: binary, broadcasting ------------------------------------------------------
+
+class _Extremum(Primitive):
+    """Elementwise max/min of two broadcast operands. NOTE: where x == y the gradient is split
+    equally (g/2 to each), as ``max`` splits it between tied elements: the average of the two
+    one-sided derivatives, and symmetric in x and y."""
+    vjp_reads_output = False  # the masks come from x and y
+
+    def forward(self, x, y):
+        try:
+            return self.compute(x, y)
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = data_of(inputs[0]), data_of(inputs[1])
+        share_x = self.wins(x, y) + 0.5 * (x == y)   # 1 where x is taken, 1/2 at a tie, else 0
+        return (g * share_x if wants[0] else None), (g * (1.0 - share_x) if wants[1] else None)
+
+
+class Maximum(_Extremum):
+    """``maximum(x, y)`` elementwise (numpy's ``np.maximum``, PyTorch's ``torch.maximum``)."""
+    name = "maximum"
+
+    def compute(self, x, y):
+        return np.maximum(x, y)
+
+    @staticmethod
+    def wins(x, y):
+        return x > y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y = names[0], names[1]
+        return f"{g} ∘ [{x} > {y}] (½ at ties)" if i == 0 else f"{g} ∘ [{y} > {x}] (½ at ties)"
+
+
+class Minimum(_Extremum):
+    """``minimum(x, y)`` elementwise (``np.minimum``, ``torch.minimum``)."""
+    name = "minimum"
+
+    def compute(self, x, y):
+        return np.minimum(x, y)
+
+    @staticmethod
+    def wins(x, y):
+        return x < y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y = names[0], names[1]
+        return f"{g} ∘ [{x} < {y}] (½ at ties)" if i == 0 else f"{g} ∘ [{y} < {x}] (½ at ties)"
+
+
+class Clip(Primitive):
+    """``clip(x, low, high)``: x limited to [low, high] (either bound may be None).
+
+    The gradient is g where low <= x <= high and 0 outside, the bounds included (as in PyTorch's
+    ``clamp``). The bounds are constants (numbers or arrays that broadcast against x)."""
+    name = "clip"
+    vjp_reads_output = False  # the mask comes from x and the bounds
+
+    def forward(self, x, low, high):
+        try:
+            return np.clip(x, low, high)
+        except ValueError:
+            shapes = ", ".join(str(np.shape(b)) for b in (low, high) if b is not None)
+            raise ShapeError(f"clip: bounds of shape {shapes} cannot be broadcast to x of "
+                             f"shape {np.shape(x)}") from None
+
+    def vjp(self, g, inputs, output, wants, low, high):
+        x = data_of(inputs[0])
+        inside = True
+        if low is not None:
+            inside = inside & (x >= low)
+        if high is not None:
+            inside = inside & (x <= high)
+        return (g * inside,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        low = "−∞" if params["low"] is None else _short(params["low"])
+        high = "∞" if params["high"] is None else _short(params["high"])
+        return f"{g} ∘ [{low} ≤ {names[0]} ≤ {high}]"
+
+
+def _short(value):
+    return f"{value:g}" if isinstance(value, float) else "bound"
+
+
+# --- smooth unary ops -------------------------------------------------------------------------
+
+class Square(Primitive):
+    """``x²``, with derivative 2x."""
+    name = "square"
+    vjp_reads_output = False
+
+    def forward(self, x):
+        return np.square(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * (2.0 * inputs[0]),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ 2{names[0]}"
+
+
+class Sqrt(Primitive):
+    """``√x``, with derivative 1 / (2√x), read from the output. At x = 0 the gradient is +inf
+    (the slope of √x there); x < 0 gives nan, as in numpy, without its warning."""
+    name = "sqrt"
+    vjp_reads_inputs = False
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x)
+
+    def vjp(self, g, inputs, output, wants):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / (2.0 * output),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} / (2{names[-1]})"
+
+
+class Sin(Primitive):
+    """``sin x``, with derivative cos x."""
+    name = "sin"
+    vjp_reads_output = False
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * dual(COS, inputs[0]),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ cos {names[0]}"
+
+
+class Cos(Primitive):
+    """``cos x``, with derivative −sin x."""
+    name = "cos"
+    vjp_reads_output = False
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def vjp(self, g, inputs, output, wants):
+        return (-(g * dual(SIN, inputs[0])),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"−{g} ∘ sin {names[0]}"
+
+
+# --- activations ------------------------------------------------------------------------------
+
+class LeakyReLU(Primitive):
+    """``x`` for x > 0, ``slope · x`` otherwise (PyTorch's default slope is 0.01). The gradient
+    at exactly 0 is the slope, as relu's is 0 there (the left derivative)."""
+    name = "leaky_relu"
+    vjp_reads_output = False
+
+    def forward(self, x, slope):
+        return np.where(x > 0, x, x * slope)
+
+    def vjp(self, g, inputs, output, wants, slope):
+        return (g * np.where(data_of(inputs[0]) > 0, 1.0, slope),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ (1 if {names[0]} > 0 else {params['slope']:g})"
+
+
+class ELU(Primitive):
+    """``x`` for x > 0, ``alpha (eˣ − 1)`` otherwise. Its derivative for x <= 0 is
+    ``alpha eˣ = output + alpha``, read from the output (differentiable again there)."""
+    name = "elu"
+
+    def forward(self, x, alpha):
+        # NOTE: expm1 keeps alpha(e^x - 1) exact for tiny x; the minimum keeps e^x from
+        # overflowing (with a warning) on the positive side, which np.where would discard.
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+    def vjp(self, g, inputs, output, wants, alpha):
+        positive = data_of(inputs[0]) > 0
+        # NOTE: output + alpha = alpha e^x on the negative side; on the positive side the
+        # factor is 0, so output there (= x) never reaches the gradient.
+        return (g * (positive + (output + alpha) * ~positive),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ (1 if {names[0]} > 0 else {names[-1]} + {params['alpha']:g})"
+
+
+class Softplus(Primitive):
+    """``log(1 + eˣ)``, computed as ``max(x, 0) + log(1 + e^-|x|)``: exact and silent for any x
+    (the textbook form overflows for x > 709). Its derivative is the sigmoid s(x) (eq 7)."""
+    name = "softplus"
+    vjp_reads_output = False
+
+    def forward(self, x):
+        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+    def vjp(self, g, inputs, output, wants):
+        return (g * sigmoid(inputs[0]),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ sigmoid({names[0]})"  # eq 7
+
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _normal_cdf(x):
+    """Φ(x) = (1 + erf(x/√2)) / 2, with Python's ``math.erf`` (the C library's, correct to
+    float64 rounding) applied element by element: numpy has no erf of its own.
+    NOTE: 1 + erf cancels for x << 0; erfc(-x/√2)/2 keeps Φ's relative precision there."""
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64  # float32 stays float32
+    return np.asarray(_erfc(-x.astype(np.float64) / _SQRT_2), dtype=dtype) / dtype.type(2)
+
+
+class NormalCDF(Primitive):
+    """Φ(x), the standard normal distribution function; its derivative is the density
+    φ(x) = e^(−x²/2) / √(2π). Used by the exact gelu (and its second derivative)."""
+    name = "normal_cdf"
+    vjp_reads_output = False
+
+    def forward(self, x):
+        return _normal_cdf(x)
+
+    def vjp(self, g, inputs, output, wants):
+        x = inputs[0]
+        return (g * exp(x * x * -0.5) * _INV_SQRT_2PI,)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} ∘ φ({names[0]})"
+
+
+class GELU(Primitive):
+    """``gelu(x) = x Φ(x)``, Φ the standard normal distribution function.
+
+    ``approximate="none"`` (the default, as in PyTorch) is the exact erf form,
+    Φ(x) = erfc(−x/√2) / 2 with the C library's erfc applied element by element (correct to
+    float64 rounding, but a Python call per element: slower than the other activations).
+    ``approximate="tanh"`` is the approximation 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))
+    (PyTorch's ``gelu(approximate="tanh")``), fast and within about 1e-3 of the exact form.
+    Derivative (exact form): Φ(x) + x φ(x)."""
+    name = "gelu"
+    vjp_reads_output = False
+
+    def forward(self, x, approximate):
+        if approximate == "tanh":
+            return 0.5 * x * (1.0 + np.tanh(_TANH_GELU_C * (x + _TANH_GELU_K * x * x * x)))
+        return x * _normal_cdf(x)
+
+    def vjp(self, g, inputs, output, wants, approximate):
+        x = inputs[0]
+        if approximate == "tanh":
+            u = (x + x * x * x * _TANH_GELU_K) * _TANH_GELU_C
+            t = np.tanh(u) if is_array(u) else u.tanh()
+            du = (x * x * (3.0 * _TANH_GELU_K) + 1.0) * _TANH_GELU_C
+            return (g * ((t + 1.0) * 0.5 + x * (1.0 - t * t) * du * 0.5),)
+        phi = exp(x * x * -0.5) * _INV_SQRT_2PI
+        return (g * (dual(NORMAL_CDF, x) + x * phi),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        x = names[0]
+        if params["approximate"] == "tanh":
+            return f"{g} ∘ d/d{x} of ½{x}(1 + tanh(√(2/π)({x} + 0.044715{x}³)))"
+        return f"{g} ∘ (Φ({x}) + {x}·φ({x}))"
+
+
+# --- the instances, and the functions that apply them ------------------------------------------
+
+MAXIMUM, MINIMUM, CLIP = Maximum(), Minimum(), Clip()
+SQUARE, SQRT, SIN, COS = Square(), Sqrt(), Sin(), Cos()
+LEAKY_RELU, ELU_, SOFTPLUS, NORMAL_CDF, GELU_ = LeakyReLU(), ELU(), Softplus(), NormalCDF(), GELU()
+
+
+def maximum(x, y):
+    """Elementwise ``max(x, y)`` with broadcasting; at ties each side gets half the gradient."""
+    return MAXIMUM(x, y)
+
+
+def minimum(x, y):
+    """Elementwise ``min(x, y)`` with broadcasting; at ties each side gets half the gradient."""
+    return MINIMUM(x, y)
+
+
+def clip(x, low=None, high=None, out=None):
+    """``x`` limited to [low, high] (``np.clip``; PyTorch's ``clamp``). Bounds are constants:
+    numbers, arrays, or None for no bound; gradient g inside (bounds included), 0 outside.
+    ``np.clip(t, low, high)`` on a Tensor comes here too (``out`` must stay None)."""
+    if out is not None:
+        # NOTE: ValueError, not TypeError: np.clip falls back to the bare ndarray (losing the
+        # gradient without a word) when the method raises a TypeError.
+        raise ValueError("clip: out= is not supported (a Tensor's result is always a new Tensor)")
+    if low is None and high is None:
+        raise ValueError("clip: give low, high or both (both None would change nothing)")
+    low, high = _bound(low, "low"), _bound(high, "high")
+    if low is not None and high is not None and np.any(np.asarray(low) > np.asarray(high)):
+        raise ValueError(f"clip: low {_bound_text(low)} is above high {_bound_text(high)}")
+    return CLIP(x, low=low, high=high)
+
+
+def _bound(value, label):
+    if value is None:
+        return None
+    data = np.asarray(getattr(value, "data", value))
+    if data.dtype.kind not in "biuf" or np.any(np.isnan(data)):
+        raise ValueError(f"clip: {label} must be a number, an array of numbers or None, got {value!r}")
+    if getattr(value, "requires_grad", False):
+        raise TypeError("clip: the bounds are constants; a bound with requires_grad=True would "
+                        "lose its gradient (use maximum/minimum for a bound to be trained)")
+    return float(data) if data.ndim == 0 else data.astype(np.float64)
+
+
+def _bound_text(value):
+    return f"{value:g}" if isinstance(value, float) else f"(an array of shape {np.shape(value)})"
+
+
+def square(x):
+    """``x²`` elementwise."""
+    return SQUARE(x)
+
+
+def sqrt(x):
+    """``√x`` elementwise (gradient 1/(2√x): +inf at 0)."""
+    return SQRT(x)
+
+
+def sin(x):
+    """``sin x`` elementwise."""
+    return SIN(x)
+
+
+def cos(x):
+    """``cos x`` elementwise."""
+    return COS(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """``x`` for x > 0, ``negative_slope · x`` otherwise (PyTorch's ``leaky_relu``)."""
+    return LEAKY_RELU(x, slope=finite_number(negative_slope, "leaky_relu", "negative_slope"))
+
+
+def elu(x, alpha=1.0):
+    """``x`` for x > 0, ``alpha (eˣ − 1)`` otherwise (PyTorch's ``elu``)."""
+    return ELU_(x, alpha=finite_number(alpha, "elu", "alpha"))
+
+
+def softplus(x):
+    """``log(1 + eˣ)``, exact for any x; derivative sigmoid(x) (eq 7). PyTorch's ``softplus``
+    with its defaults beta = 1, but exact everywhere (no linear cut-over above threshold=20)."""
+    return SOFTPLUS(x)
+
+
+def gelu(x, approximate="none"):
+    """``x Φ(x)``: ``approximate="none"`` exact (erf form, PyTorch's default), ``"tanh"`` the
+    tanh approximation. See ``GELU``."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' (exact erf form) or 'tanh', got {approximate!r}")
+    return GELU_(x, approximate=approximate)
+
+
+__all__ = ["maximum", "minimum", "clip", "square", "sqrt", "sin", "cos", "leaky_relu", "elu",
+           "softplus", "gelu"]

@@ -1,0 +1,274 @@
+"""The primitives losses are made of: softmax and log_softmax, the fused log-loss of sigmoid
+logits (eqs 1, 7, 76, 78), ``x log y`` and ``x / y`` with the limit at x = 0, and picking each
+sample's class.
+
+Log-loss (eq 1) is ``-y log(a) - (1 - y) log(1 - a)``. A sample fitted perfectly has a = 1 and
+y = 1, so its second term is ``0 * log(0) = 0 * -inf``, which IEEE arithmetic makes NaN; the
+limit of ``x log y`` as both go to 0 along the loss (x = 0 exactly) is 0. ``xlogy`` takes that
+limit in value and in gradient, as scipy.special.xlogy and torch.xlogy do, so such a sample costs
+0 and moves nothing; a confidently wrong one (x > 0, y = 0) still costs +inf, as it must.
+``xlogy``'s gradient is ``xdivy``, whose gradient is ``xdivy`` again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, broadcast_error
+from .base import Primitive, is_array, data_of, exp, log
+from .elementwise import sigmoid
+from .shape import index_add
+
+# --- softmax family and the fused loss ----------------------------------------------------------
+
+def _logsumexp(x, axis):
+    """log(sum(exp(x), axis)) with keepdims, shifted by the max so exp never overflows."""
+    shift = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    return shift + np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
+
+
+def _refuse_empty(op_name, x, axis):
+    if x.shape[axis] == 0:
+        raise ShapeError(f"{op_name}: axis {axis} of shape {x.shape} has no elements; a "
+                         f"{op_name} over nothing is undefined")
+
+
+class Softmax(Primitive):
+    """Softmax along ``axis`` (default 0: each column, one sample, is a probability vector)."""
+    name = "softmax"
+
+    def forward(self, x, axis):
+        _refuse_empty(self.name, x, axis)
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    def vjp(self, g, inputs, output, wants, axis):
+        return (output * (g - (g * output).sum(axis=axis, keepdims=True)),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        out = names[-1]
+        return f"{out} ∘ ({g} − Σ {g} ∘ {out})"
+
+
+class LogSoftmax(Primitive):
+    """log(softmax(x)) along ``axis``, computed as x - logsumexp(x): stable for any x."""
+    name = "log_softmax"
+
+    def forward(self, x, axis):
+        _refuse_empty(self.name, x, axis)
+        return x - _logsumexp(x, axis)
+
+    def vjp(self, g, inputs, output, wants, axis):
+        return (g - exp(output) * g.sum(axis=axis, keepdims=True),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} − softmax ∘ Σ {g}"
+
+
+class BinaryCrossEntropyWithLogits(Primitive):
+    """Fused log-loss of sigmoid(Z) against labels Y: eq 1 averaged as eq 76, J = (1/m) ΣΣ L.
+
+    Forward: L = max(z, 0) - z y + log(1 + e^-|z|), exact for any z (no log of 0).
+    Backward: dJ/dZ = (sigmoid(Z) - Y) / m exactly: eq 78's dZ[N] = A[N] - Y with eq 76's 1/m.
+    m is the number of samples (columns; the length of a 1-D Z).
+    """
+    name = "binary_cross_entropy_with_logits"
+    vjp_reads_output = False  # (s(Z) - Y) / m
+
+    def forward(self, z, y):
+        if z.shape != y.shape:
+            raise ShapeError(f"binary_cross_entropy_with_logits: logits Z has shape {z.shape} "
+                             f"but labels Y have shape {y.shape}; they must be equal")
+        if z.ndim == 0:
+            raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
+        m = z.shape[-1]
+        if np.isinf(z).any():
+            return np.asarray(np.sum(self._at_infinite_logits(z, y)) / m)
+        per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        return np.asarray(np.sum(per_element) / m)
+
+    @staticmethod
+    def _at_infinite_logits(z, y):
+        """L where some z is ±inf, where the formula above would give inf - inf = nan: there
+        its limit, |z| times the weight of the wrong label (+inf, or 0 if that weight is 0)."""
+        with np.errstate(invalid="ignore"):
+            per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        wrong = np.where(z > 0, 1 - y, y)
+        return np.where(np.isinf(z), np.where(wrong == 0, 0.0, np.abs(z) * wrong), per_element)
+
+    def vjp(self, g, inputs, output, wants):
+        z, y = inputs
+        m = z.shape[-1]
+        grad_z = None
+        if wants[0]:
+            grad_z = (sigmoid(z) - y) * g / m
+        grad_y = g * -z / m if wants[1] else None
+        return grad_z, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, out = names
+        return f"{g}·(sigmoid({x}) − {y}) / m" if i == 0 else f"−{g}·{x} / m"  # eq 78
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[i]
+
+    def emit_forward(self, e):
+        # eqs 1, 76 as forward: max(z, 0) - z y + log(1 + e^-|z|), summed, / m
+        z, y = e.x
+        t, u = f"{e.o}_t", f"{e.o}_u"  # two scratch arrays of Z's shape
+        m = e.in_shapes[0][-1]
+        return [f"{t} = maximum({z}, 0.0, out={e.buffer(e.in_shapes[0])})",
+                f"{u} = multiply({z}, {y}, {e.buffer(e.in_shapes[0])})", f"subtract({t}, {u}, {t})",
+                f"absolute({z}, {u})", f"negative({u}, {u})", f"exp({u}, {u})", f"log1p({u}, {u})",
+                f"add({t}, {u}, {t})",
+                f"{e.o} = asarray(add_reduce({t}, None){f' / {m}' if m != 1 else ''})"]  # x / 1 == x
+
+    def emit_vjp(self, e):
+        z, y = e.x
+        m = e.in_shapes[0][-1]
+        lines = []
+        if e.wants[0]:                                             # eq 78: (s(Z) - Y) g / m
+            d = e.d[0]
+            lines += [f"{d} = negative({z}, {e.out(0)})", f"exp({d}, {d})",
+                      f"add({d}, 1.0, {d})", f"divide(1.0, {d}, {d})", f"subtract({d}, {y}, {d})"]
+            if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
+                lines.append(f"multiply({d}, {e.g}, {d})")
+            if m != 1:
+                lines.append(f"divide({d}, {m}, {d})")
+        if e.wants[1]:                                                           # -g z / m
+            d = e.d[1]
+            lines += [f"{d} = negative({z}, {e.out(1)})",
+                      f"multiply({e.g}, {d}, {d})"] + ([f"divide({d}, {m}, {d})"] if m != 1 else [])
+        return lines
+
+
+
+
+SOFTMAX, LOG_SOFTMAX = Softmax(), LogSoftmax()
+BCE_WITH_LOGITS = BinaryCrossEntropyWithLogits()
+
+def xdivy(x, y):
+    """``XDIVY`` on ndarrays (plain numpy) or on Tensors (recorded): the vjps' helper."""
+    if is_array(x) and is_array(y):
+        return XDIVY.forward(np.asarray(x), np.asarray(y))
+    return XDIVY(x, y)
+
+
+def _where_x_is_zero(x, value):
+    """``value`` with 0 wherever ``x == 0`` (broadcast to their common shape)."""
+    zero = np.zeros((), dtype=np.result_type(value))
+    return np.where(x == 0, zero, value)
+
+
+class XLogY(Primitive):
+    """``x log y``, and exactly 0 where ``x == 0`` (even where y = 0: the limit 0 log 0 = 0).
+
+    Gradient: ``d/dy = x / y`` with 0 where x == 0 (``xdivy``); ``d/dx = log y``, the
+    derivative of x log y in x for every y > 0 (where y = 0 it is -inf, the one-sided truth;
+    PyTorch's xlogy gives 0 at x = 0 instead, which is wrong for y > 0). Inputs broadcast.
+    Log-loss (eq 1) is ``-xlogy(y, a) - xlogy(1 - y, 1 - a)``: a confidently right sample costs
+    0 and has gradient 0, a confidently wrong one costs +inf.
+    """
+    name = "xlogy"
+    vjp_reads_output = False  # log y and x / y
+
+    def forward(self, x, y):
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                product = x * np.log(y)
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+        return np.asarray(_where_x_is_zero(x, product))
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        grad_x = g * log(y) if wants[0] else None
+        grad_y = g * xdivy(x, y) if wants[1] else None
+        return grad_x, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, _ = names
+        return f"{g}·log {y}" if i == 0 else f"{g}·{x}/{y} (0 where {x} = 0)"
+
+
+class XDivY(Primitive):
+    """``x / y``, and exactly 0 where ``x == 0`` (even where y = 0): the gradient of xlogy in y.
+
+    Gradient: ``d/dx = 1 / y`` (x / y is linear in x, and the rule at x = 0 only matters where
+    y = 0); ``d/dy = -x / y^2`` with 0 where x == 0, i.e. ``xdivy(-x, y * y)``. Inputs broadcast.
+    """
+    name = "xdivy"
+    vjp_reads_output = False
+
+    def forward(self, x, y):
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                quotient = x / y
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+        return np.asarray(_where_x_is_zero(x, quotient))
+
+    def vjp(self, g, inputs, output, wants):
+        x, y = inputs
+        grad_x = grad_y = None
+        if wants[0]:
+            with np.errstate(divide="ignore"):
+                grad_x = g / y
+        if wants[1]:
+            grad_y = g * xdivy(-x, y * y)
+        return grad_x, grad_y
+
+    def formula(self, i, g, names, params, input_shapes):
+        x, y, _ = names
+        return f"{g}/{y}" if i == 0 else f"−{g}·{x}/{y}² (0 where {x} = 0)"
+
+
+XLOGY, XDIVY = XLogY(), XDivY()
+
+
+def xlogy(x, y):
+    """``x log y`` with 0 where x == 0, recorded in the graph: ``ag.xlogy(Y, A)``."""
+    return XLOGY(x, y)
+
+
+
+
+class PickClasses(Primitive):
+    """``x[classes[i], i]`` for each sample i (a column): each sample's entry at its class,
+    as cross-entropy with class indices needs (``-log softmax(z)`` at the true class). The
+    classes are an input, not a parameter, so a compiled step reads each call's labels; they
+    are checked in ``forward`` (whole numbers in range), so a replay checks them too. The
+    gradient puts g back at those entries (0 elsewhere); the classes have none."""
+    name = "pick_classes"
+
+    def forward(self, x, classes):
+        n, m = x.shape
+        index = _class_index(classes, n, m)
+        return x[index, np.arange(m)]
+
+    def vjp(self, g, inputs, output, wants):
+        x, classes = inputs
+        n, m = x.shape
+        index = (_class_index(data_of(classes), n, m), np.arange(m))
+        return (index_add(g, (n, m), index) if wants[0] else None), None
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} at each sample's class of {names[1]}, 0 elsewhere" if i == 0 else "none"
+
+
+def _class_index(classes, n, m):
+    """The classes as integer indices, or a ValueError naming what is wrong."""
+    if classes.shape != (m,):
+        raise ValueError(f"pick_classes: the classes must have shape ({m},), one per sample, "
+                         f"got shape {classes.shape}")
+    index = classes.astype(np.intp)
+    if not np.array_equal(index, classes) or (m and (index.min() < 0 or index.max() >= n)):
+        raise ValueError(f"pick_classes: class labels must be whole numbers in [0, {n}), got "
+                         f"{classes[:5]!r}{'...' if m > 5 else ''}")
+    return index
+
+
+PICK_CLASSES = PickClasses()
+
+
+__all__ = ["XLogY", "XDivY", "XLOGY", "XDIVY", "xlogy", "xdivy", "PickClasses", "PICK_CLASSES"]

@@ -1,0 +1,320 @@
+"""Shape ops: reshape, transpose, broadcast_to, indexing (getitem and its vjp index_add),
+concatenate/stack/split, where, and detach.
+
+None changes a value: their vjps move g back to where each element came from (a transpose's
+gradient is transposed back, eqs 59, 65's ᵀ; broadcast_to's is summed by the engine, eq 80;
+getitem's is scattered back with repeats added up).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import ShapeError
+from .base import Primitive, is_array, normalize_axis, short_repr
+
+
+def index_add(g, shape, index):
+    return INDEX_ADD.forward(g, shape=shape, index=index) if is_array(g) else INDEX_ADD(g, shape=shape, index=index)
+
+
+def _inverse(axes):
+    """The permutation that undoes ``transpose(axes)`` (None, reversing, is its own)."""
+    if axes is None:
+        return None
+    ndim = len(axes)  # axes may be negative, as numpy allows
+    return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
+
+
+
+# --- shape ops --------------------------------------------------------------------------------
+
+class Reshape(Primitive):
+    name = "reshape"
+
+    def forward(self, x, shape):
+        try:
+            return np.reshape(x, shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape an array of shape {x.shape} "
+                             f"({x.size} elements) into shape {shape}") from None
+
+    def vjp(self, g, inputs, output, wants, shape):
+        return (g.reshape(inputs[0].shape),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} reshaped back"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = reshape({e.x[0]}, {e.params['shape']!r})"]
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = {e.g}.reshape({e.in_shapes[0]!r})"]
+
+
+
+class Transpose(Primitive):
+    """Axis permutation; ``axes=None`` reverses them (``.T``, the transpose of eqs 59, 65)."""
+    name = "transpose"
+
+    def forward(self, x, axes):
+        try:
+            return np.transpose(x, axes)
+        except ValueError:
+            raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
+
+    def vjp(self, g, inputs, output, wants, axes):
+        inverse = _inverse(axes)
+        return (g.transpose() if inverse is None else g.transpose(inverse),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g}ᵀ"
+
+    def grad_shape(self, i, in_shapes, out_shape):
+        return in_shapes[0]
+
+    def emit_forward(self, e):
+        return [f"{e.o} = transpose({e.x[0]}, {e.params['axes']!r})"]  # a view, as forward gives
+
+    def emit_vjp(self, e):
+        return [f"{e.d[0]} = transpose({e.g}, {_inverse(e.params['axes'])!r})"]
+
+
+
+class BroadcastTo(Primitive):
+    """Repeat ``x`` to ``shape`` (eq 30-32's B[1]: b[1] repeated m times)."""
+    name = "broadcast_to"
+
+    def forward(self, x, shape):
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+
+    def vjp(self, g, inputs, output, wants, shape):
+        return (g,)  # the engine's un-broadcast sums it back to the input's shape
+
+    def formula(self, i, g, names, params, input_shapes):
+        return g
+
+
+class GetItem(Primitive):
+    """``x[index]`` (basic or integer-array indexing). Its vjp scatters g back, adding repeats."""
+    name = "getitem"
+
+    def forward(self, x, index):
+        try:
+            return np.asarray(x[index])
+        except IndexError as error:
+            raise IndexError(f"getitem: index {index!r} is invalid for shape {x.shape}: {error}") from None
+
+    def vjp(self, g, inputs, output, wants, index):
+        return (index_add(g, inputs[0].shape, index),)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} put back at [{short_repr(params['index'])}]"
+
+
+class IndexAdd(Primitive):
+    """zeros(shape) with g added at ``index`` (repeated indices add up): the vjp of getitem.
+    Its own vjp is getitem again, so indexing can be differentiated twice."""
+    name = "index_add"
+
+    def forward(self, g, shape, index):
+        result = np.zeros(shape, dtype=g.dtype)
+        np.add.at(result, index, g)
+        return result
+
+    def vjp(self, g, inputs, output, wants, shape, index):
+        return (g[index],)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g}[{short_repr(params['index'])}]"
+
+
+class Detach(Primitive):
+    """``t.detach()``: the same array, cut from the graph (a constant for everything after it).
+    Recorded only while ag.compile traces a step, so a replay reads the new value each call."""
+    name = "detach"
+    differentiable = False
+
+    def forward(self, x):
+        return x
+
+    def vjp(self, g, inputs, output, wants):
+        raise RuntimeError("detach: a detached tensor has no gradient to pass back")
+
+    def formula(self, i, g, names, params, input_shapes):
+        return "0 (detached)"
+
+    def emit_forward(self, e):
+        return [f"{e.o} = {e.x[0]}"]
+
+
+
+RESHAPE, TRANSPOSE, BROADCAST_TO = Reshape(), Transpose(), BroadcastTo()
+GETITEM, INDEX_ADD = GetItem(), IndexAdd()
+DETACH = Detach()
+
+def _along(axis, part):
+    """The index that picks ``part`` along ``axis`` (all of every axis before it)."""
+    return (slice(None),) * axis + (part,)
+
+
+class Concatenate(Primitive):
+    """Join the inputs along an existing ``axis`` (``np.concatenate``, ``torch.cat``).
+    ``sizes`` are the inputs' lengths along it: the vjp gives input i the slice of g from
+    ``sum(sizes[:i])`` to ``sum(sizes[:i+1])``, so it reads no input."""
+    name = "concatenate"
+    vjp_reads_inputs = vjp_reads_output = False
+
+    def forward(self, *arrays, axis, sizes):
+        first = arrays[0].shape
+        for index, array in enumerate(arrays):
+            if array.ndim != len(first) or any(
+                    n != m for k, (n, m) in enumerate(zip(array.shape, first)) if k != axis):
+                raise ShapeError(
+                    f"concatenate: input {index} has shape {array.shape} but input 0 has shape "
+                    f"{first}; all must be equal except along axis {axis}")
+        if tuple(array.shape[axis] for array in arrays) != tuple(sizes):
+            raise ShapeError(f"concatenate: sizes {sizes} do not match the inputs' lengths along "
+                             f"axis {axis}")
+        return np.concatenate(arrays, axis=axis)
+
+    def vjp(self, g, inputs, output, wants, axis, sizes):
+        grads, start = [], 0
+        for wanted, size in zip(wants, sizes):
+            grads.append(g[_along(axis, slice(start, start + size))] if wanted else None)
+            start += size
+        return tuple(grads)
+
+    def formula(self, i, g, names, params, input_shapes):
+        start = sum(params["sizes"][:i])
+        return f"{g}[{start}:{start + params['sizes'][i]} along axis {params['axis']}]"
+
+
+class Stack(Primitive):
+    """Stack equal-shaped inputs along a new ``axis`` (``np.stack``, ``torch.stack``); input i
+    gets ``g`` at index i of that axis."""
+    name = "stack"
+    vjp_reads_inputs = vjp_reads_output = False
+
+    def forward(self, *arrays, axis):
+        first = arrays[0].shape
+        for index, array in enumerate(arrays):
+            if array.shape != first:
+                raise ShapeError(f"stack: input {index} has shape {array.shape} but input 0 has "
+                                 f"shape {first}; all must be equal")
+        return np.stack(arrays, axis=axis)
+
+    def vjp(self, g, inputs, output, wants, axis):
+        return tuple(g[_along(axis, i)] if wanted else None for i, wanted in enumerate(wants))
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g}[{i} along axis {params['axis']}]"
+
+
+class Where(Primitive):
+    """``a`` where ``cond`` holds, ``b`` elsewhere, all three broadcast together (``np.where``,
+    ``torch.where``). ``cond`` is a constant boolean array (a parameter, not an input): g goes
+    to a where cond holds and to b elsewhere; the engine sums each back to its input's shape."""
+    name = "where"
+    vjp_reads_inputs = vjp_reads_output = False
+
+    def forward(self, a, b, cond):
+        try:
+            return np.where(cond, a, b)
+        except ValueError:
+            raise ShapeError(f"where: shapes {np.shape(cond)} (cond), {np.shape(a)} (a) and "
+                             f"{np.shape(b)} (b) cannot be broadcast together") from None
+
+    def vjp(self, g, inputs, output, wants, cond):
+        return (g * cond if wants[0] else None), (g * ~cond if wants[1] else None)
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g} where cond" if i == 0 else f"{g} where not cond"
+
+
+CONCATENATE, STACK, WHERE = Concatenate(), Stack(), Where()
+
+
+def _sequence(tensors, op_name):
+    if hasattr(tensors, "shape") or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op_name}: pass a list or tuple of tensors, e.g. {op_name}([a, b]); "
+                        f"got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{op_name}: needs at least one tensor, got an empty sequence")
+    return tensors
+
+
+def _shape_of(x):
+    return x.shape if hasattr(x, "shape") else np.shape(x)
+
+
+def _single_axis(axis, ndim, op_name):
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ShapeError(f"{op_name}: axis must be a single int, got {axis!r}")
+    return normalize_axis(int(axis), ndim, op_name)[0]
+
+
+def concatenate(tensors, axis=0):
+    """Join a list of tensors along an existing ``axis`` (``np.concatenate``; ``torch.cat``)."""
+    tensors = _sequence(tensors, "concatenate")
+    shapes = [_shape_of(t) for t in tensors]
+    if any(len(shape) == 0 for shape in shapes):
+        raise ShapeError(f"concatenate: cannot join scalars (shapes {shapes}); use stack")
+    axis = _single_axis(axis, len(shapes[0]), "concatenate")
+    if any(len(shape) != len(shapes[0]) for shape in shapes):
+        raise ShapeError(f"concatenate: the inputs have different numbers of axes (shapes "
+                         f"{shapes}); all must have {len(shapes[0])}")
+    return CONCATENATE(*tensors, axis=axis, sizes=tuple(shape[axis] for shape in shapes))
+
+
+def stack(tensors, axis=0):
+    """Stack a list of equal-shaped tensors along a new ``axis`` (``np.stack``)."""
+    tensors = _sequence(tensors, "stack")
+    axis = _single_axis(axis, len(_shape_of(tensors[0])) + 1, "stack")
+    return STACK(*tensors, axis=axis)
+
+
+def split(x, indices_or_sections, axis=0):
+    """Split ``x`` along ``axis`` into a list of tensors (``np.split``): an int n gives n equal
+    pieces (refused if the length does not divide), a list of indices gives the cut points.
+    Each piece is ``x[..., start:stop]`` (``getitem``), so gradients flow back from each."""
+    shape = _shape_of(x)
+    if len(shape) == 0:
+        raise ShapeError("split: cannot split a scalar")
+    axis = _single_axis(axis, len(shape), "split")
+    length = shape[axis]
+    if isinstance(indices_or_sections, numbers.Integral) and not isinstance(indices_or_sections, bool):
+        sections = int(indices_or_sections)
+        if sections < 1 or length % sections:
+            raise ShapeError(f"split: axis {axis} of shape {tuple(shape)} has length {length}, "
+                             f"which does not divide into {sections} equal sections")
+        cuts = [length // sections * k for k in range(1, sections)]
+    else:
+        try:
+            cuts = [int(i) for i in indices_or_sections]
+        except (TypeError, ValueError):
+            raise TypeError(f"split: indices_or_sections must be an int or a list of ints, got "
+                            f"{indices_or_sections!r}") from None
+    bounds = [0] + cuts + [length]
+    return [GETITEM(x, index=_along(axis, slice(start, stop)))
+            for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def where(cond, a, b):
+    """``a`` where ``cond`` is true, ``b`` elsewhere (``np.where``), broadcasting all three.
+    ``cond`` is a constant (a boolean array, or a Tensor/array compared already, e.g.
+    ``x > 0``); the gradient goes to ``a`` where it holds and to ``b`` elsewhere."""
+    cond = np.asarray(cond)
+    if cond.dtype != bool:
+        raise TypeError(f"where: cond must be boolean (e.g. x > 0), got dtype {cond.dtype}")
+    return WHERE(a, b, cond=cond)
+
+
+__all__ = ["concatenate", "stack", "split", "where"]

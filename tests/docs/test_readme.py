@@ -1,0 +1,53 @@
+"""The README's Python examples run as written and say what they claim (so they cannot rot)."""
+import pathlib
+import re
+
+import numpy as np
+
+from report_text import assert_same_report
+
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+
+
+def python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+
+
+def run(block):
+    import autograd_lite as ag
+    namespace = {"np": np, "ag": ag}  # later blocks assume the first block's imports
+    exec(compile(block, str(README), "exec"), namespace)
+    return namespace
+
+
+def test_readme_has_python_examples():
+    assert len(python_blocks()) >= 4
+
+
+def test_seed_network_block_gives_eqs_83_84():
+    seed_block = next(b for b in python_blocks() if "J.backward()" in b and "W1" in b)
+    ns = run(seed_block)
+    X, Y, W1, b1, W2, b2 = (ns[k].data for k in ("X", "Y", "W1", "b1", "W2", "b2"))
+    m = X.shape[1]
+    A1 = 1 / (1 + np.exp(-(W1 @ X + b1)))
+    A2 = 1 / (1 + np.exp(-(W2 @ A1 + b2)))
+    dZ1 = (W2.T @ (A2 - Y)) * A1 * (1 - A1)                                    # eqs 78, 81-82
+    np.testing.assert_allclose(ns["W1"].grad, dZ1 @ X.T / m, rtol=1e-10, atol=1e-15)   # eq 83
+    np.testing.assert_allclose(ns["b1"].grad, dZ1.sum(axis=1, keepdims=True) / m,       # eq 84
+                               rtol=1e-10, atol=1e-15)
+
+
+def test_every_python_block_runs():
+    for block in python_blocks():
+        run(block)
+
+
+def test_readme_check_report_is_what_the_command_prints(capsys):
+    from autograd_lite.cli import main
+    command = "autograd-lite check --layers 3,4,1 --activations sigmoid,sigmoid --m 5"
+    text = README.read_text(encoding="utf-8")
+    shown = text.split(f"$ {command}\n", 1)[1].split("```", 1)[0]
+    assert main(command.split()[1:]) == 0
+    # the same words, verdicts and numbers to their printed precision (round-off is printed as
+    # a bound, docs/check.md "Round-off"), so that the README holds on any CPU and BLAS
+    assert_same_report(shown, capsys.readouterr().out)
