@@ -147,7 +147,7 @@ def build_model(graph, names, flags, scopes, options, backward, color=None, comp
     if color == "grad":
         _model.colour_by_gradient(picture, graph, names)
     elif color == "compare":
-        _model.colour_by_comparison(picture, graph, compare)
+        _model.colour_by_comparison(picture, graph, compare, names)
     return picture
 
 

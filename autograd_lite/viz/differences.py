@@ -31,6 +31,9 @@ class Differences:
     by_name: dict          # "dW[1]" (or "W[1]") -> Difference
     order: tuple | None    # names in backward order (a report's rows); None: use the graph's
     legend: tuple          # what the caption says about the source and the tolerance
+    first: str | None = None   # where the report says the two first part
+    rows: dict = None          # a report's rows by name: hand and autodiff values
+    wrong: str = ""            # the report's deliberately wrong rule, if any
 
 
 def read(compare, tolerance) -> Differences:
@@ -84,7 +87,9 @@ def _from_report(report) -> Differences:
     first = getattr(report, "first_failure", None)
     if first is not None and explanation and first.label in by_name and not by_name[first.label].passed:
         legend.append(f"report: {explanation}")
-    return Differences(by_name, tuple(order), tuple(legend))
+    rows = {row.label: row for row in report.rows}
+    return Differences(by_name, tuple(order), tuple(legend),
+                       getattr(first, "label", None), rows, wrong)
 
 
 def rank(difference: Difference, first: bool) -> tuple:

@@ -16,7 +16,7 @@ import numpy as np
 from ..roundoff import number
 from . import text
 from .differences import rank
-from .walk import wrap
+from .walk import output_layer, sample_count, wrap
 
 # Fills: parameters blue, inputs and constants grey, operations pale yellow (forward view);
 # the backward view keeps them, so the same tensor looks the same in both.
@@ -121,7 +121,7 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
             lines += _grad_lines(tensor, options, is_root=k == graph.root)
         name, atomic = names[k]
         nodes[f"t{k}"] = Node(
-            key=f"t{k}", kind="tensor", title=name, lines=lines, scope=scopes[k], tensor=k,
+            key=f"t{k}", kind="tensor", title=leaf_title(tensor, name), lines=lines, scope=scopes[k], tensor=k,
             italic=not tensor.name, role="leaf" if tensor.is_leaf else "result",
             summary=f"{name} {shape_text}" if tensor.name else None,
             attrs={"shape": "box", "style": "filled,rounded", "fillcolor": _tensor_fill(tensor)})
@@ -130,20 +130,31 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
         inputs = [graph.tensors[p] for p in graph.parents[k]]
         input_shapes = [shape_texts[p] for p in graph.parents[k]]
         input_names = [names[p][0] for p in graph.parents[k]]
-        title, detail = text.op_label(tensor, inputs, input_shapes, input_names)
+        title, detail = text.op_label(tensor, inputs, input_shapes, input_names,
+                                      [flags[p] for p in graph.parents[k]])
         nodes[f"op{k}"] = Node(
             key=f"op{k}", kind="op", title=title, lines=[(d, "small") for d in detail],
             scope=scopes[k], summary=title, role="op", tensor=k,
             attrs={"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL})
         for i, p in enumerate(graph.parents[k]):
             if tensor.op in NON_COMMUTATIVE and len(inputs) == 2:
-                edges.append(Edge(f"t{p}", f"op{k}", ("left", "right")[i], {"fontcolor": "#666666"}))
+                # beside the arrow's head, not on the edge's middle where others cross it
+                edges.append(Edge(f"t{p}", f"op{k}", "", {
+                    "headlabel": ("left", "right")[i], "fontcolor": "#666666",
+                    "labeldistance": "1.8", "labelangle": ("35", "-35")[i]}))
             else:
                 edges.append(Edge(f"t{p}", f"op{k}"))
         edges.append(Edge(f"op{k}", f"t{k}"))
     root = f"t{graph.root}"
     nodes[root].attrs["penwidth"] = "2"
     return Model(nodes, edges, root, layout_edges=_leaves_beside_their_use(graph, scopes))
+
+
+def leaf_title(tensor, name) -> str:
+    """A box's title: the name, and for eq 76's m (``walk.display_names``) its value too."""
+    if name == "m" and tensor.is_leaf and not tensor.name and tensor.data.size == 1:
+        return f"m = {float(tensor.data.reshape(-1)[0]):g}"
+    return name
 
 
 def _leaves_beside_their_use(graph, scopes) -> list:
@@ -178,6 +189,8 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
     tensors = graph.tensors
     grad_names = [text.gradient_name(*names[k]) for k in range(len(tensors))]
     flow_names, passed_by = pass_through_names(graph, grad_names)
+    N = output_layer(names)
+    one_sample = sample_count(graph, names, flags) == 1
     contributions = [len(graph.consumers[k]) for k in range(len(tensors))]
     same_as = [None] * len(tensors)  # the end of a chain of pass-throughs: the box it equals
     for k in range(len(tensors) - 1, -1, -1):
@@ -217,7 +230,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
             # the output's gradient under the name the seed gives it: dZ[1], not d(W[1]·X)
             rhs = text.backward_rule(tensor, i, flow_names[k], rule_names)
             assign = "+=" if contributions[p] > 1 else "="
-            equation = text.BACKWARD_EQUATIONS.get((op, i))
+            equation = backward_equation(graph, names, flags, k, i, grad_names[p], N, one_sample)
             if passed_by[p] == k:
                 equation = f"{op}'s vjp passes it on unchanged"
             if op in text.BROADCASTING_OPS and source.shape != tensor.shape:
@@ -225,7 +238,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
                 key = f"ub{k}_{i}"
                 nodes[key] = Node(
                     key=key, kind="unbroadcast", title=f"Σ over {axes}",
-                    lines=[(f"un-broadcast ({text.UNBROADCAST_EQUATION})", "small")],
+                    lines=[("un-broadcast: summed back to the input's shape", "small")],
                     scope=scopes[p] if scopes[p] else scopes[k], summary=f"Σ over {axes}",
                     role="op", tensor=k,
                     attrs={"shape": "box", "style": "filled,dashed", "fillcolor": UNBROADCAST_FILL})
@@ -233,13 +246,29 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
                                                       text.format_shape(tensor.shape, flags[k]))))
                 edges.append(Edge(key, f"t{p}", _join(
                     f"{grad_names[p]} {assign} Σ over {axes} of {rhs}",
-                    f"({text.UNBROADCAST_EQUATION})")))
+                    f"({equation or text.UNBROADCAST_EQUATION})")))
             else:
                 edges.append(Edge(f"op{k}", f"t{p}", _join(
                     f"{grad_names[p]} {assign} {rhs}", f"({equation})" if equation else "")))
     root = f"t{graph.root}"
     nodes[root].attrs["penwidth"] = "2"
     return Model(nodes, edges, root, layout_edges=_next_layer_below(graph, scopes))
+
+
+def backward_equation(graph, names, flags, k, i, produced, N, one_sample) -> str | None:
+    """The equation behind the gradient the op that made tensor ``k`` hands to input ``i``:
+    the one the seed gives for that quantity in its layer when it is one of the seed's
+    (``produced`` = dW[1]: eq 83), else what the op owes to the seed (a mean: what it divides
+    by; a log: eq 1), or None."""
+    seed = text.seed_gradient(produced, N, one_sample)
+    if seed is not None:
+        return f"eq {seed[0]}"
+    tensor = graph.tensors[k]
+    if tensor.op == "mean":
+        p = graph.parents[k][0]
+        return "/ " + text.mean_divisor(graph.tensors[p].shape, tensor.grad_fn.params["axis"],
+                                        flags[p])[1]
+    return text.BACKWARD_EQUATIONS.get((tensor.op, i))
 
 
 def _next_layer_below(graph, scopes) -> list:
@@ -363,17 +392,21 @@ def colour_by_gradient(model: Model, graph, names) -> None:
     _colour_like_the_gradient_passed_on(model)
 
 
-def colour_by_comparison(model: Model, graph, differences) -> None:
+def colour_by_comparison(model: Model, graph, differences, names=None) -> None:
     """Fill each tensor box named in ``differences`` (``differences.read``: the hand-derived
     against the autodiff gradient, e.g. from the comparison report): green where they agree,
     red where they differ, grey where the hand derivation has no value. The first red one in
     backward order gets a thick border: that is where the two derivations part. Backward
     order is the report's row order when there is one, else the walk's (nearest the root)."""
     model.colouring = "compare"
-    by_name = {}
+    by_name = {}  # the names the picture shows: given, or inferred (dZ[2] when only W, b are)
     for node in model.nodes.values():
-        if node.kind == "tensor" and graph.tensors[node.tensor].name:
-            by_name.setdefault(str(graph.tensors[node.tensor].name), node)
+        if node.kind != "tensor":
+            continue
+        tensor = graph.tensors[node.tensor]
+        shown = str(tensor.name) if tensor.name else (names[node.tensor][0] if names else None)
+        if shown and (tensor.name or names[node.tensor][1]):
+            by_name.setdefault(shown, node)
     matched = {}
     for name, difference in differences.by_name.items():
         node = by_name.get(name)
@@ -385,7 +418,9 @@ def colour_by_comparison(model: Model, graph, differences) -> None:
         matched[name] = (node, difference)
     failed = [name for name, (_, difference) in matched.items() if not difference.passed]
     first = None
-    if failed and differences.order is not None:
+    if differences.first in failed:  # the report's own verdict: where it says they part
+        first = differences.first
+    elif failed and differences.order is not None:
         first = next(name for name in differences.order if name in failed)
     elif failed:  # highest walk number: nearest the root
         first = max(failed, key=lambda name: matched[name][0].tensor)

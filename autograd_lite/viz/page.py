@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_atomically
-from . import differences, emit, text
+from ..roundoff import ROUNDING, number
+from . import differences, emit, factors, text
 from . import model as _model
 from .picture import GraphPicture
-from .walk import definition, local_gradients
+from .walk import definition, local_gradients, output_layer, sample_count, wrap
 
 # Arrays up to this many elements are embedded in full; a larger one is described by its
 # min, mean and max, and the page says that it was not embedded (never silently cut).
@@ -69,7 +70,9 @@ class Page:
         for view, svg in self.svgs.items():
             views.append(f'<div class="ag-view" data-view="{view}" hidden>{svg}</div>')
         data = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
-        data = data.replace("</", "<\\/")  # a "</script>" inside a name must not end the block
+        # no "<" at all inside the script block: a name holding "</script>" or "<!--<script>"
+        # (which would keep the HTML parser from ever ending the block) stays data
+        data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         compare = ("" if not self.data["compare"] else
                    '<label class="ag-toggle"><input type="checkbox" class="ag-compare" checked> '
                    'colour by the hand derivation (eqs 77-84)</label>')
@@ -115,8 +118,9 @@ _TEMPLATE = """<div class="ag-page" id="{uid}" tabindex="0">
   </div>
   <input type="range" class="ag-slider" min="0" max="0" value="0" aria-label="step">
   {compare}
+  <div class="ag-details" hidden></div>
+  <p class="ag-hint">Click any box to pin its full value and gradient here.</p>
   <div class="ag-step"></div>
-  <div class="ag-details"><p class="ag-hint">Click any box to see its full value and gradient.</p></div>
 </div>
 <script type="application/json" class="ag-data">{data}</script>
 <script>{js}
@@ -173,12 +177,15 @@ def build(root, *, compare=None, tolerance=1e-6, samples="auto", clusters=True, 
     steps = _forward_steps(graph, names, shapes, values, models["forward"])
     grads = None
     if has_backward:
-        backward_steps, grads = _backward_steps(graph, names, shapes, values, models["backward"],
-                                                models.get("backward-compare"))
+        offset = len(steps)
+        backward_steps, grads, done_at = _backward_steps(
+            graph, names, flags, shapes, values, models["backward"], models.get("backward-compare"),
+            compare)
         steps += backward_steps
     for k, entry in enumerate(tensors):
         if grads is not None and grads[k] is not None:
             entry["grad"] = _array(grads[k])
+            entry["gradStep"] = offset + done_at[k]  # not shown before backward computes it
     nodes = {view: {key: _node_entry(node) for key, node in picture.nodes.items()}
              for view, picture in models.items()}
     root_name = names[graph.root][0]
@@ -222,8 +229,12 @@ def _tensor_entry(graph, names, shapes, values, k):
     name, atomic = names[k]
     kind = ("parameter" if tensor.is_leaf and tensor.requires_grad else
             "input or constant" if tensor.is_leaf else f"made by {tensor.op}")
+    if name == "m" and tensor.is_leaf and not tensor.name:
+        kind = "the number of samples m (eq 76): the columns of X, eq 25"
+        name = _model.leaf_title(tensor, name)
+    defined = definition(graph, names, k) if not tensor.is_leaf else ""
     return {"name": name, "gradName": text.gradient_name(name, atomic), "shape": shapes[k],
-            "kind": kind, "definition": definition(graph, names, k) if not tensor.is_leaf else "",
+            "kind": kind, "definition": "" if defined == name else defined,
             "value": _array(values[k]), "grad": None,
             "requiresGrad": bool(tensor.requires_grad)}
 
@@ -280,17 +291,23 @@ def _forward_steps(graph, names, shapes, values, picture) -> list:
     return steps
 
 
-def _backward_steps(graph, names, shapes, values, picture, compared):
-    """One step per (operation, input needing a gradient), from the root down: the vjp's
-    rule, dJ/d(output) coming in, the contribution going out (summed over the broadcast axes
-    first, eq 80), and the running sum at an input used more than once."""
+def _backward_steps(graph, names, flags, shapes, values, picture, compared, compare):
+    """One step per (operation, input needing a gradient), from the root down. Each names the
+    gradient it produces and the one equation the seed gives for it in its layer (eqs 77-84;
+    66-73 for one sample), shows the rule with every factor's values (the gradient coming in,
+    the local factor, their product, eq 80's sum over the samples where the input was
+    broadcast) and the running sum at an input used more than once."""
     tensors = graph.tensors
     grad_names = [text.gradient_name(*names[k]) for k in range(len(tensors))]
     flow_names, _ = _model.pass_through_names(graph, grad_names)
+    N = output_layer(names)
+    m = sample_count(graph, names, flags)
+    one_sample = m == 1
     uses = [sum(1 for c in graph.consumers[k] if tensors[c].requires_grad)
             for k in range(len(tensors))]
     received = [0] * len(tensors)
     grads = [None] * len(tensors)
+    done_at = [None] * len(tensors)   # the step at which each gradient is complete
     root = graph.root
     grads[root] = np.ones_like(np.asarray(values[root], dtype=np.float64))
     seeded = ("dJ/dJ = 1" if np.size(values[root]) == 1 else
@@ -299,12 +316,13 @@ def _backward_steps(graph, names, shapes, values, picture, compared):
     steps = [{
         "phase": "backward", "view": "backward", "highlight": [f"t{root}"], "current": f"t{root}",
         "title": f"Backward starts at {grad_names[root]} = 1",
-        "rule": seeded,
+        "rule": seeded, "quantity": grad_names[root],
         "text": "Reverse mode visits the operations from the root back to the leaves; each "
                 "one's vjp turns the gradient of its output into the gradients of its inputs "
                 "(eqs 77-84). A tensor used twice receives two contributions, added up.",
-        "arrays": [{"label": grad_names[root], "array": _array(grads[root])}],
+        "arrays": [{"label": grad_names[root], "array": _array(grads[root]), "role": "result"}],
     }]
+    done_at[root] = 0
     edge_labels = {(edge.tail, edge.head): edge.label for edge in picture.edges}
     first = len(steps)
     number = 0
@@ -314,22 +332,31 @@ def _backward_steps(graph, names, shapes, values, picture, compared):
             continue
         g = grads[k]
         local = local_gradients(graph, k, g, values)
+        rule_names = [wrap(*names[p]) for p in graph.parents[k]] + [wrap(*names[k])]
         for i, p in enumerate(graph.parents[k]):
             if local[i] is None:
                 continue
             number += 1
             raw = np.asarray(local[i], dtype=np.float64)
             source_shape = tensors[p].shape
+            name = grad_names[p]
+            factor = _checked_factor(graph, names, k, i, g, raw, values,
+                                     text.backward_rule(tensor, i, factors.PLACEHOLDER, rule_names))
             arrays = [{"label": f"{flow_names[k]} (coming in)", "array": _array(g),
-                       "tensor": k, "which": "grad"}]
+                       "tensor": k, "which": "grad", "role": "incoming"}]
+            if factor is not None:
+                arrays.append({"label": f"{FORM_WORDS[factor.form]} the local factor {factor.label}",
+                               "array": _array(factor.array), "role": "factor",
+                               "form": factor.form})
             highlight = [f"op{k}", f"t{p}"]
             edges = [f"t{k}-op{k}"]
             unbroadcast = f"ub{k}_{i}"
-            if raw.shape != tuple(source_shape):
+            summed = raw.shape != tuple(source_shape)
+            if summed:
                 axes = text.unbroadcast_axes(source_shape, raw.shape)
-                arrays.append({"label": f"vjp result, before the sum over "
-                                        f"{text.describe_axes(axes, raw.ndim)} (eq 80)",
-                               "array": _array(raw)})
+                where = text.describe_axes(axes, raw.ndim)
+                arrays.append({"label": f"= their product, before the sum over {where}",
+                               "array": _array(raw), "role": "product"})
                 contribution = raw.sum(axis=axes, keepdims=True).reshape(source_shape)
                 highlight.insert(1, unbroadcast)
                 edges += [f"op{k}-{unbroadcast}", f"{unbroadcast}-t{p}"]
@@ -338,46 +365,59 @@ def _backward_steps(graph, names, shapes, values, picture, compared):
                 contribution = raw
                 edges.append(f"op{k}-t{p}")
                 rule = edge_labels.get((f"op{k}", f"t{p}"), "")
+            made = "summed" if summed else "product"
+            made_label = f"Σ over {where} = " if summed else "= "
+            axes_entry = {"axes": list(axes)} if summed else {}
             received[p] += 1
             before = grads[p]
             grads[p] = contribution if before is None else before + contribution
-            name = grad_names[p]
+            complete = received[p] == uses[p]
             if uses[p] > 1:
                 if before is not None:
                     arrays.append({"label": f"{name} so far ({received[p] - 1} of {uses[p]})",
-                                   "array": _array(before)})
-                arrays.append({"label": f"contribution {received[p]} of {uses[p]} to {name}",
-                               "array": _array(contribution)})
-                done = received[p] == uses[p]
-                arrays.append({"label": (f"{name} = sum of {uses[p]} contributions" if done else
-                                         f"running sum of {name} so far ({received[p]} of "
-                                         f"{uses[p]})"),
-                               "array": _array(grads[p]), "result": True,
-                               **({"tensor": p, "which": "grad"} if done else {})})
+                                   "array": _array(before), "role": "before"})
+                arrays.append({"label": f"{made_label}contribution {received[p]} of {uses[p]} "
+                                        f"to {name}",
+                               "array": _array(contribution), "role": f"{made} contribution",
+                               **axes_entry})
+                arrays.append({"label": (f"{name} = sum of {uses[p]} contributions" if complete
+                                         else f"running sum of {name} so far ({received[p]} of "
+                                              f"{uses[p]})"),
+                               "array": _array(grads[p]), "result": True, "role": "result",
+                               **({"tensor": p, "which": "grad"} if complete else {})})
                 summing = (f"{name} is used {uses[p]} times, so its gradient is the sum of "
                            f"{uses[p]} contributions: this is contribution {received[p]}"
-                           + (", and the sum is now complete." if done else "; more to come."))
+                           + (", and the sum is now complete." if complete else "; more to come."))
             else:
-                arrays.append({"label": name, "array": _array(contribution), "result": True,
-                               "tensor": p, "which": "grad"})
+                arrays.append({"label": f"{made_label}{name}", "array": _array(contribution),
+                               "result": True, "tensor": p, "which": "grad",
+                               "role": f"{made} result", **axes_entry})
                 summing = ""
+            seed = text.seed_gradient(name, N, one_sample)
+            equation = ({"number": seed[0], "rule": seed[1], "layer": _layer_of(name),
+                         "where": "the output layer" if _layer_of(name) == N else "a hidden layer"}
+                        if seed is not None else
+                        {"text": _model.backward_equation(graph, names, flags, k, i, name, N,
+                                                          one_sample) or ""})
             step = {
                 "phase": "backward", "view": "backward", "highlight": highlight,
-                "current": f"t{p}", "edges": edges,
+                "current": f"t{p}", "edges": edges, "quantity": name, "equation": equation,
                 "title": f"Backward {number} of {{count}}: {tensor.op} vjp gives "
                          f"{name}" + (f" (contribution {received[p]} of {uses[p]})"
                                       if uses[p] > 1 else ""),
                 "rule": rule,
-                "text": summing,
+                "text": " ".join(filter(None, [summing, _convention(name, seed, one_sample)])),
                 "arrays": arrays,
             }
+            if complete and seed is not None and name == f"dZ[{N}]":
+                simplified = _seed_simplification(graph, names, N, m, grads[p])
+                if simplified is not None:
+                    step["simplified"] = simplified
             if compared is not None:
-                node = compared.nodes.get(f"t{p}")
-                if node is not None and node.measure is not None:
-                    step["compare"] = node.measure.summary + (
-                        " — the first to differ in backward order" if node.measure.first else "")
-                    step["compareState"] = node.measure.state
+                _compare_lines(step, compared, compare, p, grads[p] if complete else None)
             steps.append(step)
+            if complete:
+                done_at[p] = len(steps) - 1
     for step in steps[first:]:
         step["title"] = step["title"].replace("{count}", str(number))
     leaves = _in_order_of_use(graph, [k for k, t in enumerate(tensors)
@@ -391,5 +431,96 @@ def _backward_steps(graph, names, shapes, values, picture, compared):
         "arrays": [{"label": grad_names[k], "tensor": k, "which": "grad", "result": True}
                    for k in leaves],
     })
-    return steps, grads
+    return steps, grads, done_at
 
+
+# How each form of a vjp's product reads on the panel
+FORM_WORDS = {"g∘F": "∘ (elementwise)", "g·F": "· (matrix product, on the right)",
+              "F·g": "(matrix product, on the left) ·"}
+
+
+def _checked_factor(graph, names, k, i, g, raw, values, formula):
+    """The step's local factor, only when its product with ``g`` is the vjp's own result (to
+    round-off): the page never shows a factor that does not multiply out."""
+    operand_names = [names[p] for p in graph.parents[k]] + [names[k]]
+    try:
+        factor = factors.local_factor(graph, k, i, g, values, formula, operand_names)
+    except (ValueError, TypeError, FloatingPointError):
+        return None
+    if factor is None:
+        return None
+    with np.errstate(all="ignore"):
+        product = factors.multiply(factor, g)
+    try:
+        product = np.broadcast_to(product, raw.shape)
+    except ValueError:
+        return None
+    scale = float(np.max(np.abs(raw), initial=0.0))
+    if not np.allclose(product, raw, rtol=1e-12, atol=1e-300 + 1e-13 * scale, equal_nan=True):
+        return None
+    return factor
+
+
+def _layer_of(name):
+    return int(name[name.index("[") + 1:-1])
+
+
+def _convention(name, seed, one_sample) -> str:
+    """Where the 1/m sits: autodiff differentiates J itself, so dA and dZ carry eq 76's 1/m
+    and dW, db do not add it again (the conventions of eqs 77-84)."""
+    if seed is None or one_sample:
+        return ""
+    if name.startswith(("dA", "dZ")):
+        return (f"{name} here is dJ/d{name[1:]}, eq 76's 1/m inside; the seed's per-sample "
+                f"{name} of eq {seed[0]} is m times it.")
+    return (f"The 1/m of eq {seed[0]} is already inside dZ (the conventions of eqs 77-84), so "
+            f"nothing more is divided here.")
+
+
+def _seed_simplification(graph, names, N, m, dZ):
+    """dZ[N] = A[N] − Y (eqs 77-78 for a sigmoid output with log-loss), divided by m as J's
+    mean divides it: its values beside autodiff's, when the graph is that network."""
+    found = {names[k][0]: k for k in range(len(graph.tensors))}
+    a, y = found.get(f"A[{N}]"), found.get("Y")
+    if a is None or y is None or m is None or graph.tensors[a].op != "sigmoid":
+        return None
+    A, Y = graph.tensors[a].data, graph.tensors[y].data
+    if np.shape(A) != np.shape(Y) or np.shape(dZ) != np.shape(A):
+        return None
+    users = {graph.tensors[c].op for c in graph.consumers[a]}
+    if not users & {"log", "xlogy", "sub"}:
+        return None  # not the log-loss of eq 1
+    simplified = (np.asarray(A, dtype=np.float64) - Y) / m
+    difference = float(np.max(np.abs(simplified - dZ))) if np.size(dZ) else 0.0
+    bound = ROUNDING * max(float(np.max(np.abs(A))), float(np.max(np.abs(Y))), 1.0) / m
+    if difference > 1e3 * bound:
+        return None  # another loss: the simplification does not hold, so it is not shown
+    words = "a − y" if m == 1 else f"(A[{N}] − Y) / m"
+    return {"label": words, "array": _array(simplified),
+            "text": (f"The seed's simplification (eqs 77-78, sigmoid output with log-loss): "
+                     f"dZ[{N}] = A[{N}] − Y per sample" + ("" if m == 1 else
+                     f", divided by m = {m} as J's mean does") +
+                     f". Beside autodiff's dZ[{N}]: max |difference| {number(difference, bound)}.")}
+
+
+def _compare_lines(step, compared, compare, p, autodiff):
+    """What the comparison says at this step; at the first to differ, the hand derivation's
+    values beside autodiff's and the rule that was wrong (a report's rows hold both)."""
+    node = compared.nodes.get(f"t{p}")
+    if node is None or node.measure is None:
+        return
+    step["compare"] = node.measure.summary + (
+        " — the first to differ in backward order" if node.measure.first else "")
+    step["compareState"] = node.measure.state
+    if not node.measure.first:
+        return
+    rows = compare.rows or {}
+    row = rows.get(node.measure.first)
+    values = getattr(row, "values", None) or {}
+    hand = values.get("reference")
+    auto = values.get("autodiff", autodiff)
+    if hand is not None and auto is not None:
+        step["handBeside"] = {"hand": _array(hand), "autodiff": _array(auto),
+                              "label": node.measure.first}
+    if compare.wrong:
+        step["wrongRule"] = compare.wrong

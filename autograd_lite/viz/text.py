@@ -1,12 +1,14 @@
 """What the picture writes: shapes, values, operation labels and the local backward rules.
 
 Every label cites the seed's equations (EQUATIONS.md) where an operation plays a part the seed
-names: matmul and the broadcast bias of eq 33, the sigmoid of eq 7, the mean of eq 76, the
-un-broadcast of eq 80, dW = dZ Aᵀ (eqs 79, 83) and dA = Wᵀ dZ (eqs 65, 81).
+names: matmul and the broadcast bias of eq 33, the sigmoid of eq 7, the mean over the samples of
+eq 76, the un-broadcast of eq 80; and each gradient of the seed's network by the one equation
+the seed gives for it in its layer (``seed_gradient``: dW[N] is eq 79, dW[h] eq 83).
 """
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 
@@ -21,22 +23,74 @@ FORWARD_EQUATIONS = {
     "relu": "eq 34",
     "softmax": "eq 34",
     "log": "eq 1",
-    "mean": "eq 76",
+    "xlogy": "x log y, 0 where x = 0: eq 1's terms",
     "binary_cross_entropy_with_logits": "eqs 1, 76",
 }
 
-# Backward: the equation of the gradient that flows to input i of an operation.
+# Backward: what the gradient that flows to input i of an operation owes to the seed, where
+# that gradient is not one of the seed's own quantities (those get ``seed_gradient``'s one
+# equation of their layer instead).
 BACKWARD_EQUATIONS = {
-    ("matmul", 0): "eqs 59, 79, 83",
-    ("matmul", 1): "eqs 65, 81",
-    ("sigmoid", 0): "eqs 8, 78, 82",
-    ("tanh", 0): "eq 82",
-    ("relu", 0): "eq 82",
+    ("sigmoid", 0): "eq 8",
     ("mul", 0): "∘ of eq 54",
     ("mul", 1): "∘ of eq 54",
-    ("mean", 0): "the 1/m of eq 76",
+    ("log", 0): "d log(a) = da / a, in eq 1",
+    ("xlogy", 1): "xlogy(y, a) = y log(a), 0 where y = 0 (eq 1)",
     ("binary_cross_entropy_with_logits", 0): "eq 78 with the 1/m of eq 76",
 }
+
+# The seed's gradients by quantity: (output layer N, hidden layer h) for m samples (eqs
+# 77-84), then for one sample (the summaries, eqs 66-73), each with the rule as the seed
+# writes it; "{l}" is the layer, "{p}" the layer before, "{n}" the layer after.
+SEED_GRADIENTS = {
+    "dA": ((77, "dA[{l}] = dJ/dA[{l}]"), (81, "dA[{l}] = W[{n}]ᵀ dZ[{n}]"),
+           (66, "da[{l}] = dL/da[{l}]"), (70, "da[{l}] = W[{n}]ᵀ dz[{n}]")),
+    "dZ": ((78, "dZ[{l}] = dA[{l}] ∘ g[{l}]'(Z[{l}])"), (82, "dZ[{l}] = dA[{l}] ∘ g[{l}]'(Z[{l}])"),
+           (67, "dz[{l}] = da[{l}] ∘ g[{l}]'(z[{l}])"), (71, "dz[{l}] = da[{l}] ∘ g[{l}]'(z[{l}])")),
+    "dW": ((79, "dW[{l}] = (1/m) dZ[{l}] A[{p}]ᵀ"), (83, "dW[{l}] = (1/m) dZ[{l}] A[{p}]ᵀ"),
+           (68, "dW[{l}] = dz[{l}] a[{p}]ᵀ"), (72, "dW[{l}] = dz[{l}] a[{p}]ᵀ")),
+    "db": ((80, "db[{l}] = (1/m) Σ over the samples of dZ[{l}]"),
+           (84, "db[{l}] = (1/m) Σ over the samples of dZ[{l}]"),
+           (69, "db[{l}] = dz[{l}]"), (73, "db[{l}] = dz[{l}]")),
+}
+
+_SEED_GRADIENT = re.compile(r"^(dA|dZ|dW|db)\[(\d+)\]$")
+
+
+def seed_gradient(name: str, N, one_sample: bool = False):
+    """(equation number, the seed's rule) for a gradient of the seed's network in its layer:
+    ``dW[2]`` of a 2-layer network is eq 79, ``dW[1]`` eq 83; with one sample (m = 1) the
+    summaries, eqs 66-73. None for any other name, or a layer outside 1..N."""
+    match = _SEED_GRADIENT.match(name)
+    if match is None or N is None:
+        return None
+    layer = int(match.group(2))
+    if not 1 <= layer <= N or (match.group(1) == "dA" and layer == 0):
+        return None
+    forms = SEED_GRADIENTS[match.group(1)]
+    number, rule = forms[(2 if one_sample else 0) + (0 if layer == N else 1)]
+    rule = rule.format(l=layer, p=layer - 1, n=layer + 1)
+    return number, rule.replace("A[0]", "X").replace("a[0]", "x")  # eqs 25, 39
+
+
+def mean_divisor(shape, axes, sample_flags=()) -> tuple:
+    """(count, what it is) for a mean over ``axes`` of an array of ``shape``: eq 76's 1/m only
+    for the mean over the samples (the flagged sample axis; without one, the last axis) with
+    every other reduced axis of length 1; otherwise the units (axis 0), all n·m elements, or
+    just the count of the axes."""
+    axes = tuple(axes)
+    count = int(np.prod([shape[a] for a in axes])) if axes else 1
+    samples = {i for i, flag in enumerate(sample_flags) if flag}
+    if not samples and len(shape):
+        samples = {len(shape) - 1}
+    wide = [a for a in axes if shape[a] > 1]
+    if wide and all(a in samples for a in wide):
+        return count, f"m = {count} samples: the 1/m of eq 76"
+    if wide and any(a in samples for a in wide):
+        return count, f"{count} = n·m elements, units and samples (not eq 76's m)"
+    if len(shape) == 2 and wide == [0]:
+        return count, f"n = {count} units (axis 0; not eq 76's m)"
+    return count, f"{count} elements of {describe_axes(axes, len(shape))} (not eq 76's m)"
 
 UNBROADCAST_EQUATION = "eq 80"
 
@@ -46,8 +100,9 @@ BROADCASTING_OPS = {"add", "sub", "mul", "div", "pow", "broadcast_to"}
 
 
 def escape(text) -> str:
-    """Text made safe inside a Graphviz HTML-like label."""
-    return html.escape(str(text), quote=False)
+    """Text made safe inside a Graphviz HTML-like label, drawn as given: markup escaped, and a
+    backslash doubled (Graphviz reads ``\\G`` in a label as the graph's name)."""
+    return html.escape(str(text), quote=False).replace("\\", "\\\\")
 
 
 def format_shape(shape, sample_flags=()) -> str:
@@ -83,14 +138,18 @@ def format_array(array, max_elements: int) -> list:
     return [line] + ([f"{bad} NaN or infinite"] if bad else [])
 
 
-def op_label(tensor, inputs, input_shapes_text, input_names) -> tuple:
-    """(title, detail lines) for an operation node in the forward view."""
+def op_label(tensor, inputs, input_shapes_text, input_names, input_flags=None) -> tuple:
+    """(title, detail lines) for an operation node in the forward view (``input_flags``: the
+    inputs' sample axes, which say whether a mean is eq 76's)."""
     op = tensor.op
     params = tensor.grad_fn.params
     detail = []
     if op in ("sum", "mean"):
         detail.append(f"over {describe_axes(params['axis'], inputs[0].ndim)}"
                       + (", keepdims" if params.get("keepdims") else ""))
+        if op == "mean":
+            flags = input_flags[0] if input_flags else ()
+            detail.append("/ " + mean_divisor(inputs[0].shape, params["axis"], flags)[1])
     elif op == "pow" and "exponent" in params:
         detail.append(f"exponent {params['exponent']:g}")
     elif op in ("softmax", "log_softmax"):

@@ -112,7 +112,8 @@ ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
 
 def display_names(graph: Walk) -> list:
     """(text, atomic) per tensor: the user's name; else a name the seed's structure gives it
-    (``Z[l]``, ``A[l]``, ``X``, ``Y``: see ``inferred_names``); a scalar constant's value; a
+    (``Z[l]``, ``A[l]``, ``X``, ``Y``: see ``inferred_names``); ``m`` for a constant that divides
+    by the number of X's columns (eq 76); a scalar constant's value; a
     constant equal to 1 − another leaf (``1 − Y`` of the log-loss, made outside the graph);
     else a short expression of its inputs' names (``W[1]·X``, ``Y ∘ log(A[2])``), its longest
     inputs written "…" when it would pass MAX_EXPRESSION characters. ``atomic`` is False for
@@ -124,11 +125,14 @@ def display_names(graph: Walk) -> list:
             names[k] = (str(tensor.name), True)
         elif k in inferred:
             names[k] = (inferred[k], True)
+    m = _columns_of_x(graph, names)
     for k, tensor in enumerate(graph.tensors):
         if names[k] is not None:
             continue
         if tensor.is_leaf:
-            if tensor.data.size == 1:
+            if _divides_by_m(graph, k, m):
+                names[k] = ("m", True)
+            elif tensor.data.size == 1:
                 names[k] = (f"{float(tensor.data.reshape(-1)[0]):g}", True)
             else:
                 complement = _complement_of(graph, names, k)
@@ -136,6 +140,26 @@ def display_names(graph: Walk) -> list:
         else:
             names[k] = _short_expression(graph, names, k)
     return names
+
+
+def _columns_of_x(graph, names):
+    """m as the input says it: the last axis of the leaf named X (or A[0]), eq 25."""
+    for k, tensor in enumerate(graph.tensors):
+        if names[k] is not None and names[k][0] in ("X", "A[0]") and tensor.is_leaf \
+                and tensor.ndim >= 1:
+            return tensor.shape[-1]
+    return None
+
+
+def _divides_by_m(graph, k, m) -> bool:
+    """Whether leaf ``k`` is eq 76's m: an unnamed constant number equal to the count of X's
+    columns, used only as a divisor (``.sum() / m``), so its box can say ``m = 5``."""
+    tensor = graph.tensors[k]
+    if m is None or tensor.requires_grad or tensor.data.size != 1 or not graph.consumers[k]:
+        return False
+    return (float(tensor.data.reshape(-1)[0]) == m
+            and all(graph.tensors[c].op == "div" and graph.parents[c][1] == k
+                    for c in graph.consumers[k]))
 
 
 def _short_expression(graph, names, k):
@@ -170,7 +194,8 @@ def inferred_names(graph: Walk) -> dict:
     """Names the seed's structure gives unnamed tensors, once the parameters are named W[l]
     and b[l] (README's ten-line network): ``W[l]·A + b[l]`` is Z[l] (eq 33), an activation of
     Z[l] is A[l] (eq 34), the input W[1] multiplies is X (A[0], eq 25), and the labels the
-    last A[N] is compared with (in log(A[N]) ∘ Y, or A[N] − Y) are Y. A name is given only
+    last A[N] is compared with (in log(A[N]) ∘ Y, or A[N] − Y) are Y, and a one-number root is
+    the cost J (eq 76). A name is given only
     when exactly one tensor fits it and nothing in the graph already carries it."""
     tensors = graph.tensors
     given = {str(t.name) for t in tensors if t.name}
@@ -216,6 +241,9 @@ def inferred_names(graph: Walk) -> dict:
                 if (compared and tensors[y].is_leaf and not tensors[y].name
                         and not tensors[y].requires_grad and tensors[y].data.size > 1):
                     found[y] = "Y"
+    # the root, one number made from all of this: the cost J of eq 76
+    if not tensors[-1].name and not tensors[-1].is_leaf and tensors[-1].data.size == 1:
+        found[len(tensors) - 1] = "J"
     # a name two tensors would take, or one the user gave another tensor, is not given at all
     counts = {}
     for name in found.values():
@@ -398,3 +426,27 @@ def _propagate(tensor, inputs, input_flags):
     if len(result) != len(out_shape):
         result = [False] * len(out_shape)
     return tuple(bool(f) and out_shape[i] > 1 for i, f in enumerate(result))
+
+
+# --- the seed's network in the graph ------------------------------------------------------------
+
+def output_layer(names) -> int | None:
+    """N, the seed's output layer: the largest l of the names W[l], b[l], Z[l], A[l] shown
+    (given or inferred), or None when the graph has none of them."""
+    layers = [int(match.group(2)) for match in (_SEED.match(text) for text, _ in names)
+              if match and match.group(1) in ("W", "b", "Z", "A") and int(match.group(2)) >= 1]
+    return max(layers, default=None)
+
+
+def sample_count(graph: Walk, names, flags) -> int | None:
+    """m: the length of the sample axis (samples are columns, eq 25), from the flags of
+    ``sample_axes``, else from the last axis of the input X (or A[0]), which is 1 when the
+    graph holds one sample (the flags mark no axis of length 1). None when unknown."""
+    for tensor, flag in zip(graph.tensors, flags):
+        for axis, is_sample in enumerate(flag):
+            if is_sample:
+                return int(tensor.shape[axis])
+    for k, tensor in enumerate(graph.tensors):
+        if names[k][0] in ("X", "A[0]") and tensor.is_leaf and tensor.ndim >= 1:
+            return int(tensor.shape[-1])
+    return None

@@ -42,8 +42,8 @@ def tensor_index(page, name):
 
 
 def step_computing(page, gradient_name):
-    return [s for s in page.steps if s["phase"] == "backward"
-            and any(a.get("result") and a["label"].startswith(gradient_name) for a in s["arrays"])]
+    return [s for s in page.steps if s["phase"] == "backward" and s.get("quantity") == gradient_name
+            and s.get("equation") is not None]
 
 
 def test_forward_steps_follow_eqs_26_to_29_op_by_op():
@@ -83,15 +83,16 @@ def test_each_backward_step_shows_the_rule_the_picture_prints():
     net = seed_network()
     page = draw(net["J"]).page()
     (dW1,) = step_computing(page, "dW[1]")
-    assert dW1["rule"] == "dW[1] = dZ[1]·Xᵀ\n(eqs 59, 79, 83)"
+    assert dW1["rule"] == "dW[1] = dZ[1]·Xᵀ\n(eq 83)"
+    assert dW1["equation"]["number"] == 83 and dW1["equation"]["rule"] == "dW[1] = (1/m) dZ[1] Xᵀ"
     assert dW1["arrays"][0]["label"] == "dZ[1] (coming in)"
     (dZ2,) = step_computing(page, "dZ[2]")
-    assert dZ2["rule"].startswith("dZ[2] = dA[2] ∘ A[2](1 − A[2])") and "eqs 8, 78, 82" in dZ2["rule"]
-    # eq 80: the bias gradient is the vjp's result summed over the samples, shown both ways
+    assert dZ2["rule"] == "dZ[2] = dA[2] ∘ A[2](1 − A[2])\n(eq 78)"
+    # eq 84: the bias gradient is the vjp's result summed over the samples, shown both ways
     (db1,) = step_computing(page, "db[1]")
-    assert db1["rule"].startswith("db[1] = Σ over axis 1 of dZ[1]") and "eq 80" in db1["rule"]
-    before = db1["arrays"][1]
-    assert before["label"].startswith("vjp result, before the sum over axis 1")
+    assert db1["rule"] == "db[1] = Σ over axis 1 of dZ[1]\n(eq 84)"
+    before = next(a for a in db1["arrays"] if a["role"] == "product")
+    assert before["label"].startswith("= their product, before the sum over axis 1")
     np.testing.assert_allclose(values_of(before["array"]).sum(axis=1, keepdims=True),
                                values_of(db1["arrays"][-1]["array"]))
     assert f"ub" in db1["highlight"][1]
@@ -110,7 +111,7 @@ def test_the_running_sum_where_two_contributions_meet():
                      for s in steps)
     assert first["label"] == "running sum of dA[2] so far (1 of 2)"
     assert second["label"] == "dA[2] = sum of 2 contributions"
-    contributions = [values_of(next(a for a in s["arrays"] if a["label"].startswith("contribution"))["array"])
+    contributions = [values_of(next(a for a in s["arrays"] if "contribution" in a["role"])["array"])
                      for s in steps]
     np.testing.assert_allclose(values_of(first["array"]), contributions[0])
     np.testing.assert_allclose(values_of(second["array"]), contributions[0] + contributions[1])

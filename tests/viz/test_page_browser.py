@@ -9,7 +9,9 @@ the picture prints, the numbers that ``J.backward()`` gives.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -17,6 +19,7 @@ import tempfile
 import numpy as np
 import pytest
 
+import autograd_lite as ag
 from autograd_lite import reference as ref
 from autograd_lite.viz import draw
 
@@ -25,6 +28,7 @@ from test_viz import seed_network, seed_report
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed: pip install -e '.[browser]'")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
@@ -96,9 +100,10 @@ def rule(browser):
 def shown_array(container, label):
     """The numbers a learner reads in the array block called ``label``, as an array."""
     block = container.find_element(By.CSS_SELECTOR, f'.ag-array[data-label="{label}"]')
-    rows = block.find_elements(By.CSS_SELECTOR, "tr")
-    return np.array([[float(td.text) for td in row.find_elements(By.CSS_SELECTOR, "td")]
-                     for row in rows])
+    # a wide array wraps: its columns come in several tables, one under the other
+    return np.hstack([np.array([[float(td.text) for td in row.find_elements(By.CSS_SELECTOR, "td")]
+                                for row in table.find_elements(By.CSS_SELECTOR, "tr")])
+                      for table in block.find_elements(By.CSS_SELECTOR, "table")])
 
 
 def box_title(box):
@@ -165,11 +170,11 @@ def test_backward_steps_show_rule_incoming_gradient_and_result(browser, seed_pag
     path, net = seed_page
     open_page(browser, path)
     go_to(browser, None, "gives dW[1]")
-    assert rule(browser) == "dW[1] = dZ[1]·Xᵀ\n(eqs 59, 79, 83)"
+    assert rule(browser) == "dW[1] = dZ[1]·Xᵀ\n(eq 83)"
     assert current_box_title(browser) == "dW[1]"
     np.testing.assert_allclose(shown_array(browser, "dZ[1] (coming in)"), net["Z1"].grad,
                                rtol=1e-5, atol=1e-9)
-    np.testing.assert_allclose(shown_array(browser, "dW[1]"), net["W1"].grad, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(shown_array(browser, "= dW[1]"), net["W1"].grad, rtol=1e-5, atol=1e-9)
 
 
 def test_the_running_sum_where_two_contributions_meet(browser, seed_page):
@@ -179,7 +184,7 @@ def test_the_running_sum_where_two_contributions_meet(browser, seed_page):
     first = shown_array(browser, "running sum of dA[2] so far (1 of 2)")
     go_to(browser, None, "dA[2] (contribution 2 of 2)")
     np.testing.assert_allclose(shown_array(browser, "dA[2] so far (1 of 2)"), first)
-    second = shown_array(browser, "contribution 2 of 2 to dA[2]")
+    second = shown_array(browser, "= contribution 2 of 2 to dA[2]")
     total = shown_array(browser, "dA[2] = sum of 2 contributions")
     np.testing.assert_allclose(total, first + second, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(total, net["A2"].grad, rtol=1e-5, atol=1e-9)
@@ -213,8 +218,15 @@ def test_clicking_a_box_shows_its_full_arrays(browser, tmp_path):
     boxes["W[1]"].click()
     assert details.find_element(By.CSS_SELECTOR, ".ag-step-title").text == "W[1] · 4×3"
     np.testing.assert_allclose(shown_array(details, "W[1] (value)"), net["W1"].data, rtol=1e-5)
+    # on the first step backward has computed nothing yet: no dW[1] is shown, and it says when
+    assert not details.find_elements(By.CSS_SELECTOR, '.ag-array[data-label="dW[1] (gradient)"]')
+    assert "dW[1]: not computed yet" in details.text
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.END)  # stays pinned while stepping
+    details = browser.find_element(By.CSS_SELECTOR, ".ag-details")
     np.testing.assert_allclose(shown_array(details, "dW[1] (gradient)"), net["W1"].grad,
                                rtol=1e-5, atol=1e-9)
+    details.find_element(By.CSS_SELECTOR, ".ag-close").click()
+    assert not browser.find_element(By.CSS_SELECTOR, ".ag-details").is_displayed()
 
 
 def test_comparison_colouring_toggles_and_marks_where_derivations_part(browser, tmp_path):
@@ -245,4 +257,226 @@ def test_screenshot(browser, seed_page, tmp_path):
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
     assert width >= 800 and height >= 500
+    assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+# --- the seed's story, step by step, as a student checks it -------------------------------------
+
+# The seed's equation for each gradient, by quantity and layer (docs/seed/EQUATIONS.md):
+# eqs 77-80 for the output layer N and 81-84 for a hidden layer with m samples; the one-sample
+# summaries, eqs 66-69 and 70-73, when the page has m = 1.
+SEED_EQUATIONS = {
+    ("dA", "output"): 77, ("dZ", "output"): 78, ("dW", "output"): 79, ("db", "output"): 80,
+    ("dA", "hidden"): 81, ("dZ", "hidden"): 82, ("dW", "hidden"): 83, ("db", "hidden"): 84,
+}
+ONE_SAMPLE_EQUATIONS = {
+    ("dA", "output"): 66, ("dZ", "output"): 67, ("dW", "output"): 68, ("db", "output"): 69,
+    ("dA", "hidden"): 70, ("dZ", "hidden"): 71, ("dW", "hidden"): 72, ("db", "hidden"): 73,
+}
+SIZES = {"1024x700": (1024, 700), "1400x1000": (1400, 1000)}
+
+
+def readme_network(layers=(3, 4, 1), m=5, seed=0):
+    """The README's network: only W[l] and b[l] named, eq 1 with log, J a mean (eq 76)."""
+    rng = np.random.default_rng(seed)
+    X = ag.Tensor(rng.standard_normal((layers[0], m)))
+    Y = ag.Tensor((rng.random((layers[-1], m)) > 0.5) * 1.0)
+    A = X
+    for l in range(1, len(layers)):
+        W = ag.Tensor(rng.standard_normal((layers[l], layers[l - 1])) * 0.5, requires_grad=True,
+                      name=f"W[{l}]")
+        b = ag.Tensor(rng.standard_normal((layers[l], 1)) * 0.1, requires_grad=True, name=f"b[{l}]")
+        A = (W @ A + b).sigmoid()
+    return -(Y * A.log() + (1 - Y) * (1 - A).log()).mean()
+
+
+def window(browser, size):
+    width, height = SIZES[size]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+@pytest.fixture
+def sized(browser):
+    yield browser
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def array_in(block):
+    """The full-precision array a block holds (its data-array attribute)."""
+    entry = json.loads(block.get_attribute("data-array"))
+    return np.array([float(x) for x in entry["data"]]).reshape(entry["shape"])
+
+
+def block(browser, role):
+    found = browser.find_elements(By.CSS_SELECTOR, f'.ag-step .ag-array[data-role~="{role}"]')
+    return found[0] if found else None
+
+
+def backward_panels(browser):
+    """Step through the whole backward pass; yield once per backward step, on that step."""
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.HOME)
+    while True:
+        if step_title(browser).startswith("Backward ") and " of " in step_title(browser):
+            yield browser.find_element(By.CSS_SELECTOR, ".ag-step")
+        if not browser.find_element(By.CSS_SELECTOR, ".ag-next").is_enabled():
+            return
+        body.send_keys(Keys.ARROW_RIGHT)
+
+
+@pytest.mark.parametrize("layers", [(3, 4, 1), (3, 4, 3, 1)], ids=["2 layers", "3 layers"])
+@pytest.mark.parametrize("m", [5, 1], ids=["m=5", "m=1"])
+def test_every_backward_step_cites_the_seeds_equation_for_its_quantity_and_layer(
+        browser, tmp_path, layers, m):
+    N = len(layers) - 1
+    J = readme_network(layers, m)
+    path = draw(J).save(tmp_path / "seed.html")
+    open_page(browser, path)
+    table = SEED_EQUATIONS if m > 1 else ONE_SAMPLE_EQUATIONS
+    seen = set()
+    for panel in backward_panels(browser):
+        quantity = panel.get_attribute("data-quantity")
+        match = re.fullmatch(r"(dA|dZ|dW|db)\[(\d)\]", quantity)
+        if match is None:
+            assert panel.get_attribute("data-equation") == "", quantity  # not one of the seed's
+            continue
+        layer = int(match.group(2))
+        expected = table[match.group(1), "output" if layer == N else "hidden"]
+        assert panel.get_attribute("data-equation") == str(expected), quantity
+        shown = panel.find_element(By.CSS_SELECTOR, ".ag-equation").text
+        assert shown.startswith(f"eq {expected} ") and f"layer {layer}" in shown, (quantity, shown)
+        seen.add(quantity)
+    assert seen == {f"d{q}[{l}]" for q in "AZWb" for l in range(1, N + 1)}
+
+
+@pytest.mark.parametrize("layers", [(3, 4, 1), (3, 4, 3, 1)], ids=["2 layers", "3 layers"])
+def test_the_shown_factors_multiply_out_to_the_shown_result(browser, tmp_path, layers):
+    """Incoming gradient times local factor (elementwise, or a matrix product on either side)
+    is the product shown, and where the step sums over the samples (eq 80/84), that sum is the
+    result shown: to 1e-12, from the numbers in the page itself."""
+    J = readme_network(layers)
+    path = draw(J).save(tmp_path / "seed.html")
+    open_page(browser, path)
+    checked = set()
+    for panel in backward_panels(browser):
+        factor = block(browser, "factor")
+        assert factor is not None, step_title(browser)  # the seed's network: every step is one product
+        g, F = array_in(block(browser, "incoming")), array_in(factor)
+        form = factor.get_attribute("data-form")
+        product = array_in(block(browser, "product"))
+        expected = {"g∘F": lambda: g * F, "g·F": lambda: g @ F, "F·g": lambda: F @ g}[form]()
+        np.testing.assert_allclose(np.broadcast_to(expected, product.shape), product,
+                                   rtol=1e-12, atol=1e-12 * np.abs(product).max())
+        summed = block(browser, "summed")
+        if summed is not None:
+            axes = tuple(json.loads(summed.get_attribute("data-axes")))
+            total = array_in(summed)
+            np.testing.assert_allclose(product.sum(axis=axes).reshape(total.shape), total,
+                                       rtol=1e-12, atol=1e-12 * np.abs(total).max())
+            checked.add("sum")
+        checked.add(form)
+    assert checked == {"g∘F", "g·F", "F·g", "sum"}
+
+
+def test_dZ_N_shows_the_seeds_simplification_beside_autodiff(browser, tmp_path):
+    J = readme_network()
+    path = draw(J).save(tmp_path / "seed.html")
+    open_page(browser, path)
+    go_to(browser, None, "gives dZ[2]")
+    text = browser.find_element(By.CSS_SELECTOR, ".ag-step .ag-simplified").text
+    assert "dZ[2] = A[2] − Y" in text and "divided by m = 5" in text
+    simplified = array_in(block(browser, "simplified"))
+    autodiff = array_in(block(browser, "autodiff"))
+    np.testing.assert_allclose(simplified, autodiff, rtol=1e-12, atol=1e-15)
+    assert simplified.shape == (1, 5)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_clicked_box_is_described_inside_the_window(sized, tmp_path, size):
+    browser = sized
+    window(browser, size)
+    J = readme_network()
+    path = draw(J).save(tmp_path / "seed.html")
+    open_page(browser, path)
+    browser.find_element(By.CSS_SELECTOR, ".ag-next").click()  # step 1 of the forward pass
+    box = next(el for el in browser.find_elements(By.CSS_SELECTOR, ".ag-view:not([hidden]) g.node")
+               if box_title(el) == "W[1]")
+    box.click()
+    details = browser.find_element(By.CSS_SELECTOR, ".ag-details")
+    top, bottom, height = browser.execute_script(
+        "var r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom, window.innerHeight]",
+        details.find_element(By.CSS_SELECTOR, '.ag-array[data-label="W[1] (value)"]'))
+    assert 0 <= top and bottom <= height, (top, bottom, height)
+    assert "dW[1]: not computed yet" in details.text
+    # every array on the panel fits its width: nothing is cut at the right edge
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    for scroll in browser.find_elements(By.CSS_SELECTOR, ".ag-panel .ag-array-scroll"):
+        wide, room = browser.execute_script(
+            "return [arguments[0].scrollWidth, arguments[0].clientWidth]", scroll)
+        assert wide <= room, (size, wide, room)
+
+
+def test_hovering_does_not_take_the_panel_over_while_stepping_with_the_keys(browser, tmp_path):
+    J = readme_network()
+    path = draw(J).save(tmp_path / "seed.html")
+    open_page(browser, path)
+    box = next(el for el in browser.find_elements(By.CSS_SELECTOR, ".ag-view:not([hidden]) g.node")
+               if box_title(el) == "W[1]")
+    ActionChains(browser).move_to_element(box).perform()
+    details = browser.find_element(By.CSS_SELECTOR, ".ag-details")
+    assert details.is_displayed() and "W[1]" in details.text  # a preview while nothing is pinned
+    body = browser.find_element(By.TAG_NAME, "body")
+    for _ in range(4):
+        body.send_keys(Keys.ARROW_RIGHT)
+        assert not details.is_displayed()  # the keys step; the box under the pointer waits
+
+
+def test_any_name_is_drawn_as_given_and_the_page_still_runs(browser, tmp_path):
+    names = ["<!--<script>", "</script>", "\\Gamma", "a \"quoted\" 'name'", "θ[1] ∂ 名前", "&amp;"]
+    rng = np.random.default_rng(0)
+    leaves = [ag.Tensor(rng.standard_normal((2, 2)), requires_grad=True, name=n) for n in names]
+    J = leaves[0]
+    for leaf in leaves[1:]:
+        J = J * leaf
+    J = J.sum()
+    path = draw(J).save(tmp_path / "names.html")
+    page = open_page(browser, path)
+    assert state(page)["step"] == "0"
+    drawn = {box_title(el) for el in browser.find_elements(
+        By.CSS_SELECTOR, ".ag-view:not([hidden]) g.node")}
+    assert set(names) <= drawn
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.END)
+    assert "Done" in step_title(browser)
+    assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_the_wrong_derivation_page_shows_hand_beside_autodiff_and_the_wrong_rule(browser, tmp_path):
+    net = seed_network()
+    report = seed_report(net, ref.wrong_rules("g-prime-of-A", [2]))
+    path = draw(net["J"], compare=report).save(tmp_path / "wrong.html")
+    open_page(browser, path)
+    go_to(browser, None, "gives dZ[2]")
+    lines = " ".join(el.text for el in browser.find_elements(By.CSS_SELECTOR, ".ag-step .ag-compare-line"))
+    assert "first to differ" in lines and "the wrong rule:" in lines and "A[l] instead of Z[l]" in lines
+    hand, autodiff = array_in(block(browser, "hand")), array_in(block(browser, "autodiff"))
+    row = next(r for r in report.rows if r.label == "dZ[2]")
+    np.testing.assert_allclose(hand, row.values["reference"])
+    np.testing.assert_allclose(autodiff, row.values["autodiff"])
+    assert np.abs(hand - autodiff).max() > 1e-3
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_screenshots_of_the_seed_page(sized, tmp_path, size):
+    """Saved where a person can look at them (the tests cannot judge a layout by eye)."""
+    browser = sized
+    window(browser, size)
+    J = readme_network()
+    path = draw(J).save(tmp_path / "seed.html")
+    open_page(browser, path)
+    go_to(browser, None, "gives dW[1]")
+    shot = tmp_path / f"seed-{size}.png"
+    assert browser.save_screenshot(str(shot))
+    width, height = struct.unpack(">II", shot.read_bytes()[16:24])
+    assert (width, height) == SIZES[size]
     assert not [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]

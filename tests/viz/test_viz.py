@@ -86,12 +86,12 @@ def test_seed_network_operations_and_edges_follow_eqs_26_to_29():
     key = picture.key_of
     # Z[1] = W[1] X + b[1]: W[1] and X feed a matmul whose product feeds the add making Z[1]
     product = key(net["Z1"]).replace("t", "op")
-    matmul_edges = re.findall(rf"(\w+) -> (op\d+) \[label=<left>", source)
+    matmul_edges = re.findall(rf"(\w+) -> (op\d+) \[[^]]*headlabel=left", source)
     matmul_of_W1 = [op for tail, op in matmul_edges if tail == key(net["W1"])]
     assert len(matmul_of_W1) == 1
     matmul = matmul_of_W1[0]
     assert "<B>matmul</B>" in node_line(source, matmul) and "eq 33" in node_line(source, matmul)
-    assert f"{key(net['X'])} -> {matmul} [label=<right>" in source
+    assert f"{key(net['X'])} -> {matmul} [" in source and "headlabel=right" in source
     assert f"{key(net['b1'])} -> {product}" in source
     assert f"{product} -> {key(net['Z1'])}" in source
     assert "<B>add</B>" in node_line(source, product)
@@ -306,13 +306,17 @@ def test_backward_view_shows_the_unbroadcast_of_eq_80_and_the_rules():
     net = seed_network()
     picture = draw(net["J"], backward=True)
     source = picture.source
-    assert "db[1] = Σ over axis 1 of dZ[1]" in source and "(eq 80)" in source
-    assert "db[2] = Σ over axis 1 of dZ[2]" in source
+    # each gradient cites the one equation the seed gives for it in its layer (N = 2)
+    assert "db[1] = Σ over axis 1 of dZ[1]<BR/>(eq 84)" in source
+    assert "db[2] = Σ over axis 1 of dZ[2]<BR/>(eq 80)" in source
     assert "<B>Σ over axis 1</B>" in source
-    assert "dZ[1] = dA[1] ∘ A[1](1 − A[1])" in source and "eqs 8, 78, 82" in source
+    assert "dZ[1] = dA[1] ∘ A[1](1 − A[1])<BR/>(eq 82)" in source
+    assert "dZ[2] = dA[2] ∘ A[2](1 − A[2])<BR/>(eq 78)" in source
     # d(W[1]·X) is dZ[1]: add's vjp passes it on unchanged, so the rules read as eqs 79-83
-    assert "dW[1] = dZ[1]·Xᵀ" in source and "eqs 59, 79, 83" in source
-    assert "dA[1] = W[2]ᵀ·dZ[2]" in source and "eqs 65, 81" in source
+    assert "dW[1] = dZ[1]·Xᵀ<BR/>(eq 83)" in source
+    assert "dW[2] = dZ[2]·A[1]ᵀ<BR/>(eq 79)" in source
+    assert "dA[1] = W[2]ᵀ·dZ[2]<BR/>(eq 81)" in source
+    assert "eqs 59, 79, 83" not in source
     assert "d(W[1]·X) = dZ[1]<BR/>(add's vjp passes it on unchanged)" in source
     assert "<B>dJ = 1</B>" in source
     # A[2] is used twice by the log-loss (log A and 1 - A): its gradient adds up
