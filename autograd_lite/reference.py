@@ -42,6 +42,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from .roundoff import EPS, FUNCTION, UNDERFLOW, gamma, product_bound, sum_bound
+
 CONVENTIONS = ("seed", "autodiff")
 QUANTITIES = ("dA", "dZ", "dW", "db")
 
@@ -616,6 +618,152 @@ def validate_network(W, b, X, Y, activations, loss, convention="seed", caller="d
     if loss == "cross-entropy" and not np.allclose(Y.sum(axis=0), 1.0):
         raise ValueError(f"{caller}: cross-entropy needs Y columns that sum to 1 (one-hot labels)")
     return W, b, X, Y, activations
+
+
+# --------------------------------------------------------------------------------------------
+# How far rounding can move each value of a correct derivation
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Bounds:
+    """Elementwise round-off bounds of a correct derivation, indexed like ``Derivation``.
+
+    ``Z[l]``, ``A[l]``: how far the computed forward values (eqs 33-34) can be from the exact
+    ones; ``dA``, ``dZ``, ``dW``, ``db``: the same for the gradients in the autodiff
+    convention (dJ/dA, dJ/dZ; eqs 77-84); ``J``: for the cost (eq 76). Any correct way of
+    computing a quantity in float64 (the engine, the reference, in any order of operations)
+    lands within its bound of the exact value, so two correct ways differ by at most twice it.
+    """
+
+    Z: list
+    A: list
+    dA: list
+    dZ: list
+    dW: list
+    db: list
+    J: float
+
+    def dJ(self, quantity: str, layer: int) -> np.ndarray:
+        return getattr(self, quantity)[layer]
+
+
+def roundoff_bounds(d: "Derivation") -> Bounds:
+    """Forward error bounds of every value of the seed's derivation d, element by element,
+    computed from the operands' magnitudes (docs/check.md, "How verdicts are decided").
+
+    Forward: ``Z = W A + b`` rounds by ``gamma(n + 1)(|W||A| + |b|)`` and inherits
+    ``|W| e_A``; ``A = g(Z)`` inherits ``|g'(Z)| e_Z`` and rounds by a few ulps of A.
+    Backward (eqs 77-84): each product sum rounds by ``gamma(k) sum |a||b|`` and inherits its
+    operands' errors (``product_bound``); elementwise steps by ``|a| e_b + |b| e_a`` and an
+    ulp of the result. The bound is about the *correct* derivation, so it is computed from
+    d's forward values whatever d's rules are (the rules only supply the network).
+    """
+    N, m, u = d.N, d.m, EPS
+    s = 1.0 / m
+    Z, A = d.Z, d.A
+    eZ: list = [None] * (N + 1)
+    eA: list = [None] * (N + 1)
+    eA[0] = np.zeros_like(d.X)
+    for l in range(1, N + 1):
+        W, b = d.W[l], d.b[l]
+        eZ[l] = (gamma(W.shape[1] + 1) * (np.abs(W) @ np.abs(A[l - 1]) + np.abs(b))
+                 + np.abs(W) @ eA[l - 1] + UNDERFLOW)
+        eA[l] = _activation_forward_bound(d.activations[l - 1], Z[l], A[l], eZ[l])
+
+    # the cost, eq 76: each sample's loss inherits dL/dA e_A and rounds by a few ulps of its
+    # terms; the mean rounds by gamma(n m) of the sum of |L|
+    AN, Y, eN = A[N], d.Y, eA[N]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if d.loss == "log-loss":
+            terms = np.abs(Y * np.log(AN)) + np.abs((1 - Y) * np.log1p(-AN))
+            slope = np.abs(Y) / AN + np.abs(1 - Y) / (1 - AN)
+        elif d.loss == "mse":
+            terms = (AN - Y) ** 2
+            slope = 2 * np.abs(AN - Y)
+        else:
+            terms = np.abs(Y * np.log(AN))
+            slope = np.abs(Y) / AN
+        eJ = float(s * (np.sum(slope * (eN + u * np.abs(AN)) + 2 * FUNCTION * u * terms)
+                        + gamma(AN.size + 2) * np.sum(terms)))
+
+        dA: list = [None] * (N + 1)
+        dZ: list = [None] * (N + 1)
+        dW: list = [None] * (N + 1)
+        db: list = [None] * (N + 1)
+        # eq 77 in the autodiff convention (the 1/m inside)
+        if d.loss == "log-loss":
+            # -Y/A + (1 - Y)/(1 - A): each term inherits its slope times e_A (1 - A also
+            # rounds by an ulp of 1) and rounds by a few ulps of itself
+            dA[N] = s * (np.abs(Y) / AN ** 2 * eN + np.abs(1 - Y) / (1 - AN) ** 2 * (eN + u)
+                         + 2 * FUNCTION * u * (np.abs(Y) / AN + np.abs(1 - Y) / (1 - AN)))
+        elif d.loss == "mse":
+            dA[N] = 2 * s * (eN + 2 * u * (np.abs(AN) + np.abs(Y)))
+        else:
+            dA[N] = s * (np.abs(Y) / AN ** 2 * eN + 2 * FUNCTION * u * np.abs(Y) / AN)
+        dA[N] = dA[N] + UNDERFLOW
+        incoming = _autodiff_dA_N(d)
+        for l in range(N, 0, -1):
+            if l < N:
+                dA[l] = product_bound(d.W[l + 1].T, np.zeros_like(d.W[l + 1].T),
+                                      grads_dZ, dZ[l + 1])
+                incoming = d.W[l + 1].T @ grads_dZ
+            grads_dZ, dZ[l] = _activation_backward_bound(d.activations[l - 1], Z[l], A[l], eZ[l],
+                                                         eA[l], incoming, dA[l])
+            dW[l] = product_bound(grads_dZ, dZ[l], A[l - 1].T, eA[l - 1].T)
+            db[l] = sum_bound(grads_dZ, dZ[l], axis=1)
+    return Bounds(eZ, eA, dA, dZ, dW, db, eJ)
+
+
+def _autodiff_dA_N(d: "Derivation") -> np.ndarray:
+    """Eq 77 in the autodiff convention, the seed's rule whatever d's rules are."""
+    return LOSSES[d.loss].dL_dA(d.Y, d.A[d.N]) / d.m
+
+
+def _activation_forward_bound(name, Z, A, eZ):
+    """e_A for A = g(Z) (eq 34): the propagated |g'(Z)| e_Z plus g's own rounding."""
+    u = EPS
+    if name == "sigmoid":
+        # eq 8: s' = s(1 - s) <= 1/4; exp, log1p and a division round by a few ulps
+        return A * (1 - A) * eZ + 2 * FUNCTION * u * A + UNDERFLOW
+    if name == "tanh":
+        return (1 - A ** 2) * eZ + FUNCTION * u * np.abs(A) + UNDERFLOW
+    if name == "relu":
+        # exact where Z is clear of 0; within e_Z of the kink A may be Z or 0
+        return np.where((Z > 0) | (np.abs(Z) <= eZ), eZ, 0.0) + UNDERFLOW
+    if name == "identity":
+        return eZ + UNDERFLOW
+    # softmax: dA_i = A_i (dZ_i - sum_j A_j dZ_j), so |dA_i| <= 2 A_i max_j e_Zj; exp of the
+    # shifted Z and the column sum round by a few ulps and gamma(n)
+    n = Z.shape[0]
+    return A * (2 * eZ.max(axis=0, keepdims=True) + (2 * FUNCTION + n + 2) * u) + UNDERFLOW
+
+
+def _activation_backward_bound(name, Z, A, eZ, eA, dA, e_dA):
+    """dZ = dJ/dZ (eqs 78, 82) from dA with its bound e_dA: ``(dZ, e_dZ)``."""
+    u = EPS
+    if name == "softmax":
+        S = np.sum(A * dA, axis=0, keepdims=True)
+        eS = sum_bound(A * dA, np.abs(A) * e_dA + np.abs(dA) * eA, axis=0)
+        dZ = A * (dA - S)
+        e = (np.abs(A) * (e_dA + eS + u * (np.abs(dA) + np.abs(S))) + eA * np.abs(dA - S)
+             + 2 * u * np.abs(dZ))
+        return dZ, e + UNDERFLOW
+    if name == "sigmoid":
+        g_prime = A * (1 - A)
+        # A(1 - A) from an A that is off by e_A (1 - A rounds by an ulp of 1 too)
+        e_g = np.abs(1 - 2 * A) * eA + A * (eA + u) + 3 * u * g_prime
+    elif name == "tanh":
+        g_prime = 1 - A ** 2
+        e_g = 2 * np.abs(A) * eA + 3 * u
+    elif name == "relu":
+        g_prime = (Z > 0).astype(np.float64)
+        # within e_Z of the kink the two ways may take either side
+        e_g = (np.abs(Z) <= eZ).astype(np.float64)
+    else:
+        g_prime = np.ones_like(Z)
+        e_g = np.zeros_like(Z)
+    dZ = dA * g_prime
+    return dZ, np.abs(g_prime) * e_dA + np.abs(dA) * e_g + 2 * u * np.abs(dZ) + UNDERFLOW
 
 
 # --------------------------------------------------------------------------------------------

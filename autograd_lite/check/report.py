@@ -36,10 +36,7 @@ def format_comparison(c) -> str:
             if pair is None:
                 cells += ["-", "-", "n/a"]
             else:
-                # within round-off: the bound, not digits that vary with the CPU and BLAS
-                cells += [number(pair.max_abs, pair.roundoff),
-                          number(pair.relative, pair.relative_roundoff),
-                          "ok" if pair.passed else "FAIL"]
+                cells += pair_cells(pair)
         rows.append(cells)
     lines += _table(rows)
     lines.append("")
@@ -47,8 +44,10 @@ def format_comparison(c) -> str:
     sampled = [r for r in c.rows if r.numeric_elements < _size(r)]
     if sampled:
         numeric_note = (f" Finite differences were sampled for {', '.join(r.label for r in sampled)}.")
-    tolerance = (f"a pair agrees when max|diff| <= {c.atol:g} or relative <= {c.rtol:g}; "
-                 f"relative = ||a - b|| / (||a|| + ||b||); numeric: five-point central differences, step {c.eps:g}.")
+    low = min((r.steps[0] for r in c.rows if r.steps[0] > 0), default=0.0)
+    high = max((r.steps[1] for r in c.rows), default=0.0)
+    tolerance = (f"{c.rule}; numeric: five-point central differences, steps {low:.0e} to "
+                 f"{high:.0e} searched per element.")
     if c.passed:
         lines.append(f"PASS: the three ways agree on all {len(c.rows)} quantities "
                      f"({tolerance}){numeric_note}")
@@ -58,11 +57,30 @@ def format_comparison(c) -> str:
         lines.append(f"({tolerance}){numeric_note}")
     else:
         lines.append(f"FAIL: {c.explanation}")
+    coarse = [r.label for r in c.rows if r.pairs["autodiff-numeric"] is not None
+              and r.pairs["autodiff-numeric"].relative_roundoff >= 0.5]
+    if coarse:
+        lines.append(f"Finite differences cannot resolve {', '.join(coarse)}: their error there "
+                     f"is as large as the gradient (J barely moves with it), so only the exact "
+                     f"ways judge it.")
     if any(cell.startswith("<") for row in rows for cell in row):
-        lines.append("< x: equal to rounding: the difference is at most x, what float64 rounding "
-                     "alone can give (docs/check.md, Round-off).")
+        lines.append(LEGEND)
     lines.append(_sentinel(c.sentinel))
     return "\n".join(lines)
+
+
+LEGEND = ("< x: within the pair's error bound: the difference is at most x, what the two ways' "
+          "own errors can give (docs/check.md, How verdicts are decided).")
+
+
+def pair_cells(pair) -> list:
+    """max|diff|, relative and the verdict of a pair: a passing pair's numbers as their bounds
+    (``< x``: digits below the error bound vary with the CPU and BLAS), a failing pair's in
+    digits."""
+    if pair.passed:
+        return [number(pair.max_abs, pair.roundoff), number(pair.relative, pair.relative_roundoff),
+                "ok"]
+    return [number(pair.max_abs), number(pair.relative), "FAIL"]
 
 
 def _shape(row) -> str:
