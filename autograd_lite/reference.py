@@ -694,12 +694,13 @@ def roundoff_bounds(d: "Derivation") -> Bounds:
         if d.loss == "log-loss":
             # -Y/A + (1 - Y)/(1 - A): each term inherits its slope times e_A (1 - A also
             # rounds by an ulp of 1) and rounds by a few ulps of itself
-            dA[N] = s * (np.abs(Y) / AN ** 2 * eN + np.abs(1 - Y) / (1 - AN) ** 2 * (eN + u)
+            # (written as |Y|/A (e_A/A): A^2 would underflow first)
+            dA[N] = s * (np.abs(Y) / AN * (eN / AN) + np.abs(1 - Y) / (1 - AN) * ((eN + u) / (1 - AN))
                          + 2 * FUNCTION * u * (np.abs(Y) / AN + np.abs(1 - Y) / (1 - AN)))
         elif d.loss == "mse":
             dA[N] = 2 * s * (eN + 2 * u * (np.abs(AN) + np.abs(Y)))
         else:
-            dA[N] = s * (np.abs(Y) / AN ** 2 * eN + 2 * FUNCTION * u * np.abs(Y) / AN)
+            dA[N] = s * (np.abs(Y) / AN * (eN / AN) + 2 * FUNCTION * u * np.abs(Y) / AN)
         dA[N] = dA[N] + UNDERFLOW
         incoming = _autodiff_dA_N(d)
         for l in range(N, 0, -1):

@@ -20,8 +20,7 @@ from .sentinel import Sentinel
 
 
 def compare_model(model, X, Y, loss: str = "log-loss", *, rules: ref.Rules = ref.SEED_RULES,
-                  convention: str = "seed", rtol: float = 1e-6, atol: float = 1e-8,
-                  eps: float = 1e-6, max_numeric: int = 256, seed: int = 0) -> Comparison:
+                  convention: str = "seed", max_numeric: int = 256, seed: int = 0) -> Comparison:
     """``compare`` for a model: its dA, dZ, dW, db (eqs 77-84) three ways, per layer.
 
     ``model`` is an ``nn.MLP`` or an ``nn.Sequential`` alternating ``Linear`` layers and
@@ -35,8 +34,7 @@ def compare_model(model, X, Y, loss: str = "log-loss", *, rules: ref.Rules = ref
     W, b, X, Y, activations = ref.validate_network(W, b, X, Y, activations, loss, convention,
                                                    caller="compare_model")
     return compare_ways(W, b, X, Y, activations, loss, _autodiff_of_model(model, X, Y, loss),
-                        rules=rules, convention=convention, rtol=rtol, atol=atol, eps=eps,
-                        max_numeric=max_numeric, seed=seed)
+                        rules=rules, convention=convention, max_numeric=max_numeric, seed=seed)
 
 
 def _chain(model):

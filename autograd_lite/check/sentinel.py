@@ -14,7 +14,13 @@ name and the operation that made it:
   (backward); also a leaf the user filled with NaN or Inf.
 
 Only origins are reported, not the NaNs that merely flow on from them, so the first event is
-the one to read. ``action`` chooses what happens at an event: "warn" (a ``SaturationWarning``
+the one to read. Origins are decided element by element: a NaN born in element 1 is reported
+even though element 0 already held an inf, where the inputs were finite at element 1 (for an
+op whose output elements match its inputs' by broadcasting; for any other, such as a matmul
+or a sum, where every input was finite).
+
+A sentinel watches the thread that switched it on, and only that one: training in another
+thread at the same time is neither reported nor stopped by it. ``action`` chooses what happens at an event: "warn" (a ``SaturationWarning``
 or ``NonFiniteWarning`` at once, and a record), "record" (only the record), or "raise" (a
 ``SentinelError`` at the operation itself, with the traceback pointing at your line).
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -47,8 +54,10 @@ _active: list = []
 
 
 def active_sentinels() -> tuple:
-    """The sentinels that are on now (``with check.sentinel(): ...``), outermost first."""
-    return tuple(_active)
+    """The sentinels that are on now in this thread (``with check.sentinel(): ...``),
+    outermost first."""
+    here = threading.get_ident()
+    return tuple(s for s in _active if s._thread == here)
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -125,14 +134,17 @@ class Sentinel:
         self.dropped = 0
         # Nodes and leaves whose gradient already received a NaN/Inf: a vjp that passes it on
         # is not an origin.
-        self._bad_grad = _IdentitySet()
+        self._bad_grad = _IdentityMap()
         self._reported_leaves = _IdentitySet()
         # Outputs of ops seen while watching: without grad they have no node, like a leaf, but
         # a NaN in them was already judged when the op ran.
         self._produced = _IdentitySet()
+        self._thread = None
 
     # ---- switching on and off ----------------------------------------------------------------
     def __enter__(self) -> "Sentinel":
+        # the hooks are the engine's, shared by every thread: each call is filtered by thread
+        self._thread = threading.get_ident()
         tensor_module.forward_hooks.append(self._forward)
         backward.backward_hooks.append(self._backward)
         # numpy's own "invalid value in multiply" warnings would repeat, without the tensor's
@@ -166,6 +178,8 @@ class Sentinel:
 
     # ---- the hooks -----------------------------------------------------------------------------
     def _forward(self, op, inputs, output):
+        if threading.get_ident() != self._thread:
+            return
         out = output.data
         arrays = [t.data for t in inputs]
         self._produced.add(output)
@@ -173,8 +187,7 @@ class Sentinel:
             if (t.is_leaf and t not in self._produced and t not in self._reported_leaves
                     and _has_nonfinite(t.data)):
                 self._reported_leaves.add(t)
-                self._event(_nonfinite_event("forward", "leaf", t, (), t.data,
-                                             "the data given to the engine already holds it"))
+                self._event(_nonfinite_event("forward", "leaf", t, (), t.data, None, None))
         specific = False
         if op.name == "sigmoid":
             flat = (out == 0.0) | (out == 1.0)
@@ -209,27 +222,34 @@ class Sentinel:
                     out.size, at,
                     f"exp({float(arrays[0][at]):g}) overflows float64 (its largest is exp(709.78)).",
                 ), NonFiniteWarning)
-        if not specific and _has_nonfinite(out) and not any(_has_nonfinite(a) for a in arrays):
-            self._event(_nonfinite_event("forward", op.name, output, _names(inputs), out,
-                                         "its inputs were all finite"))
+        if not specific and _has_nonfinite(out):
+            born = _born(out, arrays, op.name)
+            if born is not None:
+                self._event(_nonfinite_event("forward", op.name, output, _names(inputs), out,
+                                             born, "its inputs"))
 
     def _backward(self, node, input_grads):
+        if threading.get_ident() != self._thread:
+            return
         op, inputs = node.op, None
-        incoming_bad = node in self._bad_grad
+        # the elements of the gradient arriving at node that were already NaN or Inf (as far
+        # as the vjps seen so far passed them on); None: none were
+        incoming = self._bad_grad.get(node)
+        reported = False
         for parent, grad in zip(node.parents, input_grads):
             if grad is None:
                 continue
             values = np.asarray(grad.data if hasattr(grad, "data") else grad)
             if not _has_nonfinite(values):
                 continue
-            if not incoming_bad:
+            born = _born(values, [] if incoming is None else [incoming], op.name)
+            if born is not None and not reported:
                 inputs = inputs or [_as_tensor(p) for p in node.parents]
                 self._event(_nonfinite_event(
-                    "backward", op.name, _as_tensor(parent), _names(inputs), values,
-                    f"the gradient arriving at {op.name}'s output {_describe(tensor_of(node))} "
-                    f"was finite; typically a 0 * inf or 0 / 0 inside this vjp"))
-                incoming_bad = True  # one origin per vjp call is enough
-            self._bad_grad.add(parent)
+                    "backward", op.name, _as_tensor(parent), _names(inputs), values, born,
+                    f"the gradient arriving at {op.name}'s output {_describe(tensor_of(node))}"))
+                reported = True  # one origin per vjp call is enough
+            self._bad_grad.merge(parent, _as_shape(values, parent.shape))
 
     def _event(self, event: Event, category=NonFiniteWarning):
         event.expression = _describe(event.tensor)
@@ -273,6 +293,86 @@ class _IdentitySet:
         return ref is not None and ref() is item
 
 
+class _IdentityMap:
+    """Per object (by identity, keeping none alive): which elements of its gradient received
+    a NaN or Inf so far (that value there, 0 elsewhere)."""
+
+    def __init__(self):
+        self._items = {}
+
+    def get(self, item):
+        entry = self._items.get(id(item))
+        return entry[1] if entry is not None and entry[0]() is item else None
+
+    def merge(self, item, values):
+        marks = np.where(np.isfinite(values), 0.0, values)
+        before = self.get(item)
+        if before is not None and before.shape == marks.shape:
+            marks = np.where(marks != 0, marks, before)
+        self._items[id(item)] = (weakref.ref(item), marks)
+
+
+def _as_shape(values, shape):
+    """A gradient as its parent's shape: broadcast dimensions summed away (as backward's
+    un-broadcasting does) with NaN and Inf kept where any summed element held one."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape == tuple(shape):
+        return values
+    marks = np.where(np.isfinite(values), 0.0, values)
+    extra = values.ndim - len(shape)
+    if extra > 0:
+        marks = _any_nonfinite(marks, tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and marks.shape[i] != 1)
+    if axes:
+        marks = _any_nonfinite(marks, axes)
+    return marks.reshape(shape) if marks.size == int(np.prod(shape)) else np.zeros(shape)
+
+
+def _any_nonfinite(marks, axes):
+    nan = np.isnan(marks).any(axis=axes, keepdims=len(axes) and marks.ndim > 0)
+    inf = np.isinf(marks).any(axis=axes, keepdims=len(axes) and marks.ndim > 0)
+    return np.where(nan, np.nan, np.where(inf, np.inf, 0.0))
+
+
+# The engine's primitives whose output element i is made from the inputs' elements i (after
+# broadcasting): their NaN and Inf origins are decided per element. A matmul, a sum or a
+# softmax mixes elements, and a user's primitive with inputs of another shape may too.
+ELEMENTWISE = frozenset({
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sigmoid", "tanh", "relu", "abs",
+    "maximum", "minimum", "clip", "square", "sqrt", "sin", "cos", "leaky_relu", "elu",
+    "softplus", "normal_cdf", "gelu", "binary_cross_entropy_with_logits", "xlogy", "where"})
+MIXING = frozenset({"matmul", "sum", "mean", "softmax", "log_softmax", "reshape", "transpose",
+                    "broadcast_to", "getitem", "index_add"})
+
+
+def _born(out, arrays, op_name=""):
+    """Where ``out`` holds a NaN or Inf that its inputs did not hand it, or None.
+
+    Element by element for an elementwise op (``ELEMENTWISE``, or a user's primitive whose
+    inputs all have out's shape): an element is an origin where every input was finite at that element, whatever other
+    elements held. For any other op (matmul, a sum, a reshape) elements do not correspond:
+    its NaN and Inf are origins when every input was finite everywhere."""
+    out = np.asarray(out)
+    floats = [np.asarray(a) for a in arrays if np.asarray(a).dtype.kind in "fc"]
+    bad_out = ~np.isfinite(out)
+    try:
+        fits = all(np.broadcast_shapes(a.shape, out.shape) == out.shape for a in floats)
+    except ValueError:
+        fits = False
+    elementwise = fits and (op_name in ELEMENTWISE or (
+        op_name not in MIXING and all(a.shape == out.shape for a in floats)))
+    if elementwise:
+        bad_in = np.zeros(out.shape, dtype=bool)
+        for a in floats:
+            bad_in |= np.broadcast_to(~np.isfinite(a), out.shape)
+        born = bad_out & ~bad_in
+    elif any(not np.all(np.isfinite(a)) for a in floats):
+        return None
+    else:
+        born = bad_out
+    return born if born.any() else None
+
+
 def _as_tensor(x):
     """A graph entry as a Tensor: a leaf as it is, a node's result as a Tensor made by it."""
     return tensor_of(x) if isinstance(x, Node) else x
@@ -287,12 +387,22 @@ def _first(mask: np.ndarray) -> tuple:
     return tuple(int(i) for i in np.argwhere(mask)[0]) if mask.ndim else ()
 
 
-def _nonfinite_event(phase, op_name, tensor, inputs, values, why) -> Event:
+def _nonfinite_event(phase, op_name, tensor, inputs, values, born, source) -> Event:
+    """The event for the NaN or Inf elements ``born`` (a mask; None: all of them) of values;
+    ``source`` names what was finite at those elements."""
     values = np.asarray(values)
-    nan = np.isnan(values)
+    if born is None:
+        born = ~np.isfinite(values)
+    nan = np.isnan(values) & born
     kind = "nan" if nan.any() else "inf"
-    mask = nan if nan.any() else ~np.isfinite(values)
+    mask = nan if nan.any() else born
     at = _first(mask)
+    if source is None:
+        why = "the data given to the engine already holds it"
+    else:
+        why = f"{source} {'were' if source == 'its inputs' else 'was'} finite there"
+        if phase == "backward":
+            why += "; typically a 0 * inf or 0 / 0 inside this vjp"
     return Event(kind, phase, op_name, tensor, tuple(inputs), int(mask.sum()), values.size, at,
                  f"{float(values[at]) if values.ndim else float(values):g} appears; {why}.")
 

@@ -46,7 +46,7 @@ class PairDiff:
 def judge(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray) -> PairDiff:
     """The verdict on arrays a and b of one shape, each element allowed ``tolerance`` (an array
     of that shape, or a number). NaN or Inf in either fails; an infinite tolerance (the bound
-    itself overflowed) allows any finite difference."""
+    itself overflowed: values at the edge of float64's range) fails: nothing can vouch for it."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.size == 0:
@@ -61,7 +61,7 @@ def judge(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray) -> PairDiff:
             relative = float("nan")
         else:
             relative = min(1.0, float(np.linalg.norm(a - b) / norms)) if norms > 0 else 0.0
-        within = diff <= tolerance
+        within = (diff <= tolerance) & np.isfinite(tolerance)
         passed = finite and bool(np.all(within))
         excess = float(np.max(np.where(diff == 0, 0.0, diff / tolerance))) if finite else float("inf")
         t = tolerance[np.isfinite(tolerance)]
@@ -80,11 +80,13 @@ def ratio(a, b):
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return None
-    norm = float(np.dot(b, b))
-    if norm == 0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.dot(b, b))
+    if norm == 0 or not np.isfinite(norm):
         return None
-    k = float(np.dot(a, b) / norm)
-    if k == 0 or np.linalg.norm(a - k * b) > 1e-6 * np.linalg.norm(a):
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = float(np.dot(a, b) / norm)
+    if not np.isfinite(k) or k == 0 or np.linalg.norm(a - k * b) > 1e-6 * np.linalg.norm(a):
         return None
     return k
 

@@ -36,9 +36,6 @@ def add_parser(subparsers):
     parser.add_argument("--convention", default="seed", choices=ref.CONVENTIONS,
                         help="where the hand derivation puts eq 76's 1/m: seed (in dW, db; "
                              "eqs 79-80, 83-84) or autodiff (in dA[N], eq 77). Default: seed")
-    parser.add_argument("--rtol", default="1e-6",
-                        help="a pair of ways agrees when relative <= rtol ... (default 1e-6)")
-    parser.add_argument("--atol", default="1e-8", help="... or max |diff| <= atol (default 1e-8)")
     parser.add_argument("--max-numeric", default="256",
                         help="finite differences on at most this many elements per quantity "
                              "(a random sample beyond it; default 256)")
@@ -51,13 +48,12 @@ def add_parser(subparsers):
 def run(args) -> int:
     spec = network_spec(args)
     rules = _rules(args, len(spec.layers) - 1)
-    rtol, atol = _positive(args.rtol, "--rtol"), _positive(args.atol, "--atol")
     max_numeric = _count(args.max_numeric, "--max-numeric")
     arrays = random_network(spec)
     try:
         result = compare(arrays["W"], arrays["b"], arrays["X"], arrays["Y"], spec.activations,
-                         spec.loss, rules=rules, convention=args.convention, rtol=rtol,
-                         atol=atol, max_numeric=max_numeric, seed=spec.seed)
+                         spec.loss, rules=rules, convention=args.convention,
+                         max_numeric=max_numeric, seed=spec.seed)
     except ValueError as error:  # a network the reference refuses: still a usage problem
         raise UsageError(str(error)) from None
     fused = fused_vs_composed() if args.fused else None
@@ -86,16 +82,6 @@ def _rules(args, N: int) -> ref.Rules:
             raise UsageError(f"--wrong-layer must be a layer 1..{N} of this network, got {layer}")
         layers = [layer]
     return ref.wrong_rules(args.wrong, layers)
-
-
-def _positive(text: str, option: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{option} must be a number, got {text!r}") from None
-    if not 0 < value < math.inf:  # nan refused too; an infinite tolerance passes anything
-        raise UsageError(f"{option} must be a finite number > 0, got {text}")
-    return value
 
 
 def _count(text: str, option: str) -> int:

@@ -72,11 +72,8 @@ def test_fused_adds_the_saturation_table(capsys):
     (["--wrong-layer", "1"], "--wrong-layer needs --wrong VARIANT"),
     (["--wrong", "eq55", "--wrong-layer", "3"], "--wrong-layer must be a layer 1..2"),
     (["--wrong", "eq55", "--wrong-layer", "one"], "--wrong-layer must be a whole number"),
-    (["--rtol", "0"], "--rtol must be a finite number > 0"),
-    (["--rtol", "nan"], "--rtol must be a finite number > 0"),
-    # an infinite tolerance made a wrong derivation pass with exit status 0
-    (["--wrong", "eq55", "--rtol", "inf", "--atol", "inf"], "--rtol must be a finite number > 0"),
-    (["--atol", "1e400"], "--atol must be a finite number > 0"),
+    # the verdicts' tolerances come from the error analysis: none can be widened by hand
+    (["--wrong", "eq55", "--atol", "inf"], "unrecognized arguments: --atol"),
     (["--max-numeric", "lots"], "--max-numeric must be a whole number"),
 ])
 def test_bad_options_get_one_line_and_exit_status_2(capsys, argv, message):
