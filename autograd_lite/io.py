@@ -23,7 +23,9 @@ wrong; the caller has changed nothing yet.
 from __future__ import annotations
 
 import errno
+import inspect
 import math
+import numbers
 import os
 import stat
 import tempfile
@@ -314,15 +316,396 @@ def _kind(mode):
     return "a special file"
 
 
+# --- state files: one format, one validator --------------------------------------------------------
+# Everything saved (a model's parameters and buffers, an optimizer's state, a schedule's, a
+# shuffler's) is a dict of numbers, strings, arrays, shapes (tuples of whole numbers) and None,
+# nested in dicts. The file is that dict flattened: nested keys joined by ".", None left out,
+# every value a numpy array of numbers or unicode, so np.savez writes no pickle. Reading
+# un-flattens it; ``check_fields`` then checks it against the reader's declaration (key ->
+# validator) before anything is changed, whether it came from a file or a state_dict().
+
 def save_state(path, state):
-    """Write a ``state_dict()`` of numbers, strings and arrays to ``path`` as an ``.npz``,
-    whole or not at all (a learning-rate schedule's, a shuffler's)."""
-    arrays = {key: np.array(value) for key, value in state.items()}
+    """Write ``state`` to ``path`` as an ``.npz``, whole or not at all (``write_atomically``)."""
+    arrays = flatten(state)
     write_atomically(path, lambda stream: np.savez(stream, **arrays))
 
 
-def read_state(path, *, source, expected, unchanged):
-    """The state written by ``save_state``, read by ``read_npz`` (no pickle; every bad file is
-    one ``BadFileError``), its 0-d arrays as plain numbers and strings."""
-    arrays = read_npz(os.fspath(path), source=source, expected=expected, unchanged=unchanged)
-    return {key: (array.item() if array.ndim == 0 else array) for key, array in arrays.items()}
+def flatten(state, prefix="") -> dict:
+    """``{"a": {"b": 1}, "c": None}`` -> ``{"a.b": array(1)}``; tuples (shapes) as int64."""
+    arrays = {}
+    for key, value in state.items():
+        if isinstance(value, dict):
+            arrays.update(flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, tuple):
+            arrays[f"{prefix}{key}"] = np.array(value, dtype=np.int64).reshape(len(value))
+        elif value is not None:
+            arrays[f"{prefix}{key}"] = np.array(value)
+    return arrays
+
+
+def read_state(path, *, source, expected, unchanged, sections=None):
+    """The state written by ``save_state``: ``read_npz`` (no pickle; every bad file is one
+    ``BadFileError``), then ``nest``."""
+    path = os.fspath(path)
+    arrays = read_npz(path, source=source, expected=expected, unchanged=unchanged)
+    return nest(arrays, sections or {}, lambda reason: BadFileError(
+        f"{source}: the file is not {expected}: {reason}; {unchanged}", path))
+
+
+def nest(arrays, sections, refuse) -> dict:
+    """Flat keys back into dicts. ``sections`` says which keys nest and how deep:
+    ``{"parameters": 2}`` reads ``parameters.3.m`` as ``state["parameters"][3]["m"]`` (a
+    position is a whole number); any other dotted key is ``refuse(reason)`` raised. 0-d arrays
+    come back as Python numbers and strings."""
+    state = {}
+    for key, array in arrays.items():
+        head, *rest = key.split(".")
+        if len(rest) != sections.get(head, 0) or (len(rest) == 2 and not
+                                                   (rest[0].isdigit() and rest[0].isascii())):
+            raise refuse(f"unexpected key {key!r}")
+        node = state
+        for part in [head, *rest][:-1]:
+            node = node.setdefault(int(part) if part.isdigit() else part, {})
+        node[key.rsplit(".", 1)[-1]] = array.item() if array.ndim == 0 else array
+    return state
+
+
+def check_fields(mapping, declared, what, refuse, holder="this one"):
+    """``mapping`` checked against ``declared``, key -> validator: the same keys (a validator
+    made by ``optional`` may be missing: None), each value passed through its validator
+    ``validator(value, key)``. A declaration nests: a dict is checked the same way, a list
+    declares entries keyed by position 0..n-1 (``holder`` has n). Returns the checked values; a
+    fault is ``refuse(text, kind)`` raised, naming the key."""
+    if not isinstance(mapping, dict):
+        raise refuse(f"{what} must be a dict, got {type(mapping).__name__}", ValueError)
+    missing = [key for key in declared if key not in mapping and not getattr(declared[key], "optional", False)]
+    unexpected = [key for key in mapping if key not in declared]
+    if missing or unexpected:
+        parts = [f"{label} {', '.join(map(str, keys))}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise refuse(f"{what} does not have the expected keys ({'; '.join(parts)})", ValueError)
+    checked = {}
+    for key, validator in declared.items():
+        value = mapping.get(key)
+        if isinstance(validator, dict):
+            checked[key] = check_fields(value, validator, key, refuse, holder)
+        elif isinstance(validator, list):
+            if not isinstance(value, dict) or set(value) != set(range(len(value))):
+                raise refuse(f"{key!r} must be keyed by position 0..{len(value) - 1}, got "
+                             f"keys {list(value)}" if isinstance(value, dict) else
+                             f"{key!r} must be a dict keyed by position, got {type(value).__name__}")
+            if len(value) != len(validator):
+                raise refuse(f"the state holds {len(value)} {key} but {holder} has {len(validator)}")
+            checked[key] = {index: check_fields(value[index], entry, who, refuse, holder)
+                            for index, (who, entry) in enumerate(validator)}
+        else:
+            try:
+                checked[key] = validator(value, key)
+            except ValueError as error:  # ShapeError included: the kind is kept
+                raise refuse(str(error), type(error)) from None
+    return checked
+
+
+def refusal(source, unchanged, path=None):
+    """``refuse(text, kind)`` for ``check_fields``: ``kind("{source}: {text}; {unchanged}")``,
+    a ``BadFileError`` (``FileShapeError``) naming the file when ``path`` is given."""
+    def refuse(text, kind=ValueError):
+        error = kind(f"{source}: {text}; {unchanged}")
+        return error if path is None else as_bad_file(error, path)
+    return refuse
+
+
+# --- validators: value, label -> the value checked and converted, or a ValueError ---------------
+
+def _scalar(value, label):
+    if isinstance(value, np.ndarray):
+        raise ValueError(f"{label} must be a single value, got an array of shape {value.shape}")
+
+
+def real(value, label):
+    _scalar(value, label)
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{label} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{label} must be finite, got {value!r}")
+    return float(value)
+
+
+def positive(value, label):
+    if not real(value, label) > 0:
+        raise ValueError(f"{label} must be > 0, got {value!r}")
+    return float(value)
+
+
+def non_negative(value, label):
+    if not real(value, label) >= 0:
+        raise ValueError(f"{label} must be >= 0, got {value!r}")
+    return float(value)
+
+
+def fraction(value, label):
+    """A number in [0, 1)."""
+    if not 0 <= real(value, label) < 1:
+        raise ValueError(f"{label} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
+def closed_fraction(value, label):
+    """A number in [0, 1]."""
+    if not 0 <= real(value, label) <= 1:
+        raise ValueError(f"{label} must lie in [0, 1], got {value!r}")
+    return float(value)
+
+
+def learning_rate(value, label="lr"):
+    _scalar(value, label)
+    if not isinstance(value, numbers.Real) \
+            or isinstance(value, (bool, np.bool_)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"the learning rate must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def flag(value, label):
+    _scalar(value, label)
+    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+        raise ValueError(f"{label} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def count(value, label, minimum=0):
+    """A whole number >= minimum (never a float, which would hide a corrupted value)."""
+    _scalar(value, label)
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) \
+            or value < minimum:
+        raise ValueError(f"{label} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def count_from_one(value, label):
+    return count(value, label, minimum=1)
+
+
+def text(value, label):
+    if not isinstance(value, str):
+        raise ValueError(f"{label} must be a string, got {value!r}")
+    return value
+
+
+def one_of(*choices):
+    def validator(value, label):
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"{label} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    return validator
+
+
+def equal_to(expected, saying):
+    """A validator accepting only ``expected``; ``saying`` words the refusal of another value."""
+    def validator(value, label):
+        if type(value) is not type(expected) or value != expected:
+            raise ValueError(saying.format(value=value, expected=expected))
+        return value
+    return validator
+
+
+def optional(validator):
+    """``validator``, letting None (and a missing key) through."""
+    def checked(value, label):
+        return None if value is None else validator(value, label)
+    checked.optional = True
+    return checked
+
+
+def matching(ours, validator, saying, kind=ValueError, optional=True):
+    """``validator`` (letting None through if ``optional``), then equal to ``ours`` where both
+    are known, else ``kind(saying.format(ours=ours, value=value))``."""
+    def checked(value, label):
+        value = None if value is None else validator(value, label)
+        if ours is not None and value is not None and value != ours:
+            raise kind(saying.format(ours=ours, value=value))
+        return value
+    checked.optional = optional
+    return checked
+
+
+def shape(value, label):
+    """A shape: a tuple or 1-d array of whole numbers >= 0 (a file stores it as int64)."""
+    array = np.asarray(value)
+    if isinstance(value, (tuple, list)) and all(isinstance(n, numbers.Integral) for n in value):
+        array = np.array(value, dtype=np.int64).reshape(len(value))
+    if array.ndim != 1 or array.dtype.kind not in "iu" or (array < 0).any():
+        raise ValueError(f"{label} must be a list of whole numbers >= 0, got {array.dtype} "
+                         f"{array.tolist()!r}"[:300])
+    return tuple(int(n) for n in array)
+
+
+def array_like(reference, who, non_negative=False, allow_nonfinite=False):
+    """A validator of an array saved for ``reference`` (an array or Tensor): numbers, its shape,
+    finite (unless allowed), >= 0 if ``non_negative`` (a mean of squares); returns a fresh copy
+    in ``reference``'s dtype. Messages name ``who`` and the key."""
+    def validator(value, key):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{who}'s saved {key} holds dtype {array.dtype}, not numbers")
+        if array.shape != reference.shape:
+            raise ShapeError(f"{who} has shape {reference.shape} but its saved {key} has shape "
+                             f"{array.shape}")
+        with np.errstate(over="ignore"):
+            array = np.array(array, dtype=reference.dtype, copy=True)
+        if not allow_nonfinite and not np.all(np.isfinite(array)):
+            raise ValueError(f"{who}'s saved {key} holds {int(np.isnan(array).sum())} nan and "
+                             f"{int(np.isinf(array).sum())} inf entries")
+        if non_negative and np.any(array < 0):
+            raise ValueError(f"{who}'s saved {key} holds {int((array < 0).sum())} negative "
+                             f"entries (a mean of squared gradients is >= 0), e.g. "
+                             f"{float(array[array < 0].reshape(-1)[0]):g}")
+        return array
+    return validator
+
+
+# --- declared settings: checked where given, set, saved and loaded ------------------------------
+
+REQUIRED = inspect.Parameter.empty   # the default of a setting that must be given
+
+
+class Checked:
+    """A declared attribute, checked by its validator whenever it is set (``opt.momentum =
+    nan`` is refused there, not found later as a NaN model). With ``members``, several set
+    together as one tuple (Adam's ``betas``), each checked before any is set."""
+
+    def __init__(self, name, validator=None, members=()):
+        self.name, self.validator, self.members = name, validator, members
+
+    def __get__(self, owner, kind=None):
+        if owner is None:
+            return self
+        return tuple(getattr(owner, m) for m in self.members) if self.members else owner.__dict__[self.name]
+
+    def __set__(self, owner, value):
+        try:
+            if not self.members:
+                owner.__dict__[self.name] = self.validator(value, self.name)
+                return
+            values = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else ()
+            if len(values) != len(self.members):
+                raise ValueError(f"{self.name} must be a pair ({', '.join(self.members)}), got {value!r}")
+            for member, item in zip(self.members, values):
+                owner.HYPERPARAMETERS[member][1](item, member)
+        except ValueError as error:
+            raise ValueError(f"{type(owner).__name__}: {error}") from None
+        for member, item in zip(self.members, values):
+            setattr(owner, member, item)
+
+
+class Declared:
+    """Settings declared once, ``HYPERPARAMETERS = {name: (default, validator)}`` (and
+    ``GROUPS = {name: members}``, given as one tuple), make the constructor's signature after
+    its first argument ``FIRST``, checked attributes, ``describe()``, and the saved state:
+    ``state_dict()`` is ``{"format": FORMAT, KIND: class name, **saved()}``, checked on load
+    against ``{**HYPERPARAMETERS' validators, **declared_state()}`` before ``restore`` changes
+    anything; ``save``/``load`` write and read it in the state format above."""
+
+    HYPERPARAMETERS: dict = {}
+    GROUPS: dict = {}
+    FIRST = "self"
+    KEYWORDS: dict = {}  # keyword-only arguments that are not saved: name -> (default, validator)
+    KIND = "kind"       # the key naming the class in the state ("optimizer", "scheduler")
+    FORMAT = 1          # the layout of the state; a reader refuses another
+    SECTIONS: dict = {}  # which saved keys nest, for ``nest``
+    UNCHANGED = "nothing changed"
+    EXPECTED = "a state written by save"   # what a file given to load should be
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, (_, validator) in cls.HYPERPARAMETERS.items():
+            setattr(cls, name, Checked(name, validator))
+        for name, members in cls.GROUPS.items():
+            setattr(cls, name, Checked(name, members=members))
+        P = inspect.Parameter
+        cls.__signature__ = inspect.Signature(
+            [P(cls.FIRST, P.POSITIONAL_OR_KEYWORD)]
+            + [P(name, P.POSITIONAL_OR_KEYWORD, default=default) for name, default in cls.arguments()]
+            + [P(name, P.KEYWORD_ONLY, default=default) for name, (default, _) in cls.KEYWORDS.items()])
+
+    @classmethod
+    def arguments(cls):
+        """(name, default) of each declared argument, a group in its first member's place."""
+        grouped = {member: group for group, members in cls.GROUPS.items() for member in members}
+        arguments = {}
+        for name, (default, _) in cls.HYPERPARAMETERS.items():
+            group = grouped.get(name)
+            if group is None:
+                arguments[name] = default
+            elif group not in arguments:
+                arguments[group] = tuple(cls.HYPERPARAMETERS[m][0] for m in cls.GROUPS[group])
+        return list(arguments.items())
+
+    def bind(self, *args, **kwargs):
+        """Check and set the declared arguments; returns every argument by name."""
+        try:
+            bound = self.__signature__.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}: {error}") from None
+        bound.apply_defaults()
+        for name, _ in self.arguments():
+            setattr(self, name, bound.arguments[name])
+        for name, (_, validator) in self.KEYWORDS.items():
+            try:
+                self.__dict__[name] = validator(bound.arguments[name], name)
+            except ValueError as error:
+                raise ValueError(f"{type(self).__name__}: {error}") from None
+
+    def hyperparameters(self) -> dict:
+        return {name: getattr(self, name) for name in self.HYPERPARAMETERS}
+
+    def describe(self):
+        return ", ".join(f"{name}={getattr(self, name)}" for name, _ in self.arguments())
+
+    # --- the saved state ---------------------------------------------------------------------
+    def saved(self) -> dict:
+        """What the state holds besides its format and kind (a subclass adds its own)."""
+        return self.hyperparameters()
+
+    def declared_state(self) -> dict:
+        """Validators of ``saved()``'s keys."""
+        return {name: validator for name, (_, validator) in self.HYPERPARAMETERS.items()}
+
+    def restore(self, values, refuse):
+        """Take the checked ``values``; may refuse (before changing anything) what only the
+        values together tell."""
+        self.__dict__.update(values)
+
+    def state_dict(self) -> dict:
+        return {"format": self.FORMAT, self.KIND: type(self).__name__, **self.saved()}
+
+    def load_state_dict(self, state, source=None, path=None):
+        """Resume from ``state`` (from ``state_dict()``): everything is checked first; on any
+        error nothing changes."""
+        refuse = refusal(source or f"{type(self).__name__}.load_state_dict", self.UNCHANGED, path)
+        declared = {"format": equal_to(self.FORMAT, "the state has format {value!r}; this "
+                                                    "version reads format {expected}"),
+                    self.KIND: equal_to(type(self).__name__, "the state was saved by {value!r}, "
+                                                             "not {expected!r}"),
+                    **self.declared_state()}
+        values = check_fields(state, declared, "the state", refuse, f"this {self.KIND}")
+        del values["format"], values[self.KIND]
+        self.restore(values, refuse)
+        return self
+
+    def save(self, path):
+        """Write ``state_dict()`` to ``path`` (an ``.npz``; no suffix is added), atomically."""
+        save_state(path, self.state_dict())
+
+    def load(self, path):
+        """Read a file written by ``save`` (loading never runs code) and resume from it; on any
+        fault one ``BadFileError`` naming the file, and nothing changed."""
+        source = f"{type(self).__name__}.load {os.fspath(path)!r}"
+        expected = self.EXPECTED
+        arrays = read_npz(path, source=source, expected=expected, unchanged=self.UNCHANGED)
+        refuse = refusal(f"{source}: the file is not {expected}", self.UNCHANGED, path)
+        if self.KIND not in arrays or "format" not in arrays:
+            model = arrays and not {"format", self.KIND} & set(arrays) and all(
+                array.dtype.kind in "biuf" and array.ndim for array in arrays.values())
+            raise refuse(f"no 'format'/{self.KIND!r} entry among its keys {sorted(arrays)}" + (
+                " (it looks like a model's parameter file: load that with model.load)" if model else ""))
+        return self.load_state_dict(nest(arrays, self.SECTIONS, refuse), source, path)

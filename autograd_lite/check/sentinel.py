@@ -45,11 +45,11 @@ from ..core import backward, tensor as tensor_module
 from ..core.graph import Node
 from ..core.tensor import tensor_of
 from ..errors import SaturationWarning
+from ..optim import optimizer as optimizer_module
 
 ACTIONS = ("warn", "record", "raise")
 
-# The sentinels switched on now, innermost last: an optimizer refusing a non-finite gradient
-# asks them which operation made the first non-finite value (see ``active_sentinels``).
+# The sentinels switched on now, innermost last.
 _active: list = []
 
 
@@ -140,6 +140,9 @@ class Sentinel:
         # a NaN in them was already judged when the op ran.
         self._produced = _IdentitySet()
         self._thread = None
+        # Per optimizer, how many events were recorded at its last good step: a refused step
+        # names the first non-finite origin after that.
+        self._marks = weakref.WeakKeyDictionary()
 
     # ---- switching on and off ----------------------------------------------------------------
     def __enter__(self) -> "Sentinel":
@@ -151,6 +154,7 @@ class Sentinel:
         # name or the operation, what the sentinel reports; it speaks for them while active.
         self._numpy_errors = np.errstate(divide="ignore", invalid="ignore", over="ignore")
         self._numpy_errors.__enter__()
+        optimizer_module.step_observers.append(self._optimizer_step)
         _active.append(self)
         return self
 
@@ -160,7 +164,27 @@ class Sentinel:
             _active.remove(self)
         _remove(tensor_module.forward_hooks, self._forward)
         _remove(backward.backward_hooks, self._backward)
+        _remove(optimizer_module.step_observers, self._optimizer_step)
         return False
+
+    def _optimizer_step(self, optimizer, bad):
+        """An optimizer's step observer: after a good step, remember how far the record went;
+        for a step refused for the non-finite gradients of ``bad``, name the first origin since."""
+        if threading.get_ident() != self._thread:
+            return None
+        start = self._marks.get(optimizer, 0)
+        if not bad:
+            self._marks[optimizer] = len(self.events)
+            return None
+        events = self.events[start:]
+        nonfinite = [event for event in events if event.kind != "saturated"]
+        if nonfinite or events:
+            origin = (nonfinite or events)[0].describe()
+        else:
+            origin = "none recorded since the last good step" + (
+                f" ({self.dropped} events were not kept: raise max_events)" if self.dropped else
+                " (the value came from outside the recorded graph, e.g. a .grad set by hand)")
+        return f"The first non-finite value was made here (check.sentinel): {origin}."
 
     @property
     def clean(self) -> bool:

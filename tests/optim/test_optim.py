@@ -86,7 +86,8 @@ def test_a_shared_parameter_is_updated_once_with_the_sum_of_its_gradients():
     model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)), nn.Tanh())
     W = model[0].W
     X = np.ones((2, 3))
-    optimizer = optim.SGD([W, W, model[0].b], lr=0.1)
+    with pytest.warns(UserWarning, match=r"parameter 1 \(W\[1\]\) is parameter 0 again; it is kept once"):
+        optimizer = optim.SGD([W, W, model[0].b], lr=0.1)
     assert len(optimizer.params) == 2
     J = (model(X).sum() + (W @ X).sum())
     J.backward()
@@ -134,3 +135,26 @@ def test_bad_parameters_are_refused():
     W.grad = np.ones(3)
     with pytest.raises(ValueError, match=r"shape \(2,\) but its .grad has shape \(3,\)"):
         optimizer.step()
+
+
+def test_the_optim_package_is_at_most_450_lines():
+    """Each optimizer is its update formula and one declaration; the rest is shared."""
+    import pathlib
+    package = pathlib.Path(optim.__file__).parent
+    lines = sum(len(path.read_text().splitlines()) for path in package.glob("*.py"))
+    assert lines <= 450, f"autograd_lite/optim holds {lines} lines"
+
+
+def test_each_constructor_signature_comes_from_the_declaration():
+    import inspect
+    assert str(inspect.signature(optim.SGD)) == \
+        "(params, lr, momentum=0.0, weight_decay=0.0, *, nonfinite='raise')"
+    assert str(inspect.signature(optim.AdamW)) == \
+        "(params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, *, nonfinite='raise')"
+    assert str(inspect.signature(optim.StepLR)) == "(optimizer, step_size, gamma=0.1)"
+    W = nn.Parameter(np.ones(2))
+    assert optim.SGD([W], 0.5, 0.9).describe() == "lr=0.5, momentum=0.9, weight_decay=0.0"
+    with pytest.raises(TypeError, match="SGD: .*'speed'"):
+        optim.SGD([W], lr=0.1, speed=2)
+    with pytest.raises(TypeError, match="SGD: missing a required argument: 'lr'"):
+        optim.SGD([W])

@@ -123,7 +123,7 @@ def test_an_update_that_overflows_is_refused_and_the_state_restored():
     with pytest.raises(FloatingPointError, match=r"would make parameter 0 \(W\) non-finite"):
         optimizer.step()
     np.testing.assert_array_equal(W.data, [1e308, 1.0])
-    assert optimizer.velocity == [None] and optimizer.steps == 0
+    assert optimizer.state == [{}] and optimizer.steps == 0
 
 
 HOSTILE = [

@@ -166,7 +166,7 @@ def test_state_dict_is_plain_data_keyed_by_position_and_name():
     assert state["parameters"][0]["t"] == 2
     # the arrays are copies: editing them does not reach into the optimizer
     state["parameters"][0]["m"][...] = 99.0
-    assert not np.any(optimizer.moments[0][1] == 99.0)
+    assert not np.any(optimizer.state[0]["m"] == 99.0)
 
 
 def test_names_are_compared_only_when_both_sides_know_them():
@@ -177,7 +177,7 @@ def test_names_are_compared_only_when_both_sides_know_them():
     assert by_module.param_names == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b"]
     train(model, by_list, 0, 1)
     by_module.load_state_dict(by_list.state_dict())     # dotted names unknown on one side
-    assert np.array_equal(by_module.velocity[3], by_list.velocity[3])
+    assert np.array_equal(by_module.state[3]["velocity"], by_list.state[3]["velocity"])
 
 
 @settings(max_examples=20, deadline=None)
@@ -334,7 +334,7 @@ def test_non_finite_buffers_are_refused_where_loaded(kind, key, value, message, 
     assert_same_state(target.state_dict(), before)
     source.load_state_dict(state) if False else None
     path = tmp_path / "spoiled.npz"
-    flat = optim.optimizers._flatten(state)
+    flat = ag.io.flatten(state)
     np.savez(path, **flat)
     with pytest.raises(ValueError, match=message):
         target.load(path)

@@ -224,6 +224,15 @@ def test_clip_grad_norm_scales_to_max_norm_like_pytorch():
     assert optim.clip_grad_norm_([W], 100.0, norm_type=1) == 10.0
 
 
+def test_clip_grad_norm_counts_a_parameter_listed_twice_once():
+    W = nn.Parameter(np.zeros(2))
+    W.grad = np.array([3.0, 4.0])
+    assert optim.clip_grad_norm_([W, W], max_norm=1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(W.grad, np.array([3.0, 4.0]) / (5.0 + 1e-6))
+    W.grad = np.array([3.0, 4.0])
+    assert optim.clip_grad_norm_([W, W], 100.0, norm_type=1) == 7.0
+
+
 def test_clip_grad_norm_refuses_a_non_finite_norm_unless_told():
     W, b = nn.Parameter(np.zeros(2), name="W"), nn.Parameter(np.zeros(2), name="b")
     W.grad, b.grad = np.array([np.nan, 1.0]), np.array([1.0, 1.0])
