@@ -5,8 +5,8 @@ Tensor and a node per operation, a walk that counts consumers, dictionaries keye
 training step usually builds the *same* graph every time, so a ``Tape`` traces it once, eagerly
 (the ordinary engine: ``_record`` and ``backpropagate``), and keeps what it saw: the ops, their
 wiring, and the order in which the traversal ran the vjps. ``replay`` writes that program out
-as one Python function of numpy calls (each op's lines come from its primitive's
-``emit_forward``/``emit_vjp`` in ``ops``), and later calls run that function.
+as one Python function of numpy calls (each op's lines come from its kernel,
+``kernels.KERNELS``), and later calls run that function.
 
     step = ag.compile(loss)          # loss(*args) -> a single-element Tensor J
     J = step(X, Y)                   # fills .grad of every leaf that requires it, like J.backward()

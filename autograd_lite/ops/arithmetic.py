@@ -22,17 +22,6 @@ class _Broadcasting(Primitive):
         except ValueError:
             raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return out_shape  # summed back to the input's shape afterwards (eq 80)
-
-    ufunc = None  # the numpy ufunc that is this op's forward, if one is
-
-    def emit_forward(self, e):
-        if self.ufunc is None:
-            return super().emit_forward(e)
-        return [f"{e.o} = {self.ufunc}({e.x[0]}, {e.x[1]}, {e.result()})"]
-
-
 
 class Add(_Broadcasting):
     """``x + y``. Adding the (n, 1) bias column to every column of (n, m) is eq 33's broadcast;
@@ -49,12 +38,6 @@ class Add(_Broadcasting):
     def formula(self, i, g, names, params, input_shapes):
         return g
 
-    ufunc = "add"
-
-    def emit_vjp(self, e):
-        return [f"{d} = {e.g}" for d in e.d if d != "_"]
-
-
 
 class Sub(_Broadcasting):
     name = "sub"
@@ -68,13 +51,6 @@ class Sub(_Broadcasting):
 
     def formula(self, i, g, names, params, input_shapes):
         return g if i == 0 else f"−{g}"
-
-    ufunc = "subtract"
-
-    def emit_vjp(self, e):
-        lines = [f"{e.d[0]} = {e.g}"] if e.wants[0] else []
-        return lines + ([f"{e.d[1]} = negative({e.g}, {e.out(1)})"] if e.wants[1] else [])
-
 
 
 class Mul(_Broadcasting):
@@ -93,14 +69,6 @@ class Mul(_Broadcasting):
         x, y, out = names
         return f"{g} ∘ {y}" if i == 0 else f"{g} ∘ {x}"
 
-    ufunc = "multiply"
-
-    def emit_vjp(self, e):
-        x, y = e.x
-        lines = [f"{e.d[0]} = multiply({e.g}, {y}, {e.out(0)})"] if e.wants[0] else []
-        return lines + ([f"{e.d[1]} = multiply({e.g}, {x}, {e.out(1)})"] if e.wants[1] else [])
-
-
 
 class Div(_Broadcasting):
     name = "div"
@@ -116,18 +84,6 @@ class Div(_Broadcasting):
     def formula(self, i, g, names, params, input_shapes):
         x, y, out = names
         return f"{g} / {y}" if i == 0 else f"−{g} ∘ {out} / {y}"
-
-    ufunc = "divide"
-
-    def emit_vjp(self, e):
-        x, y = e.x
-        lines = [f"{e.d[0]} = divide({e.g}, {y}, {e.out(0)})"] if e.wants[0] else []
-        if e.wants[1]:
-            d = e.d[1]
-            lines += [f"{d} = negative({e.g}, {e.out(1)})", f"multiply({d}, {e.o}, {d})",
-                      f"divide({d}, {y}, {d})"]
-        return lines
-
 
 
 class Pow(_Broadcasting):
@@ -195,17 +151,6 @@ class Neg(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         return f"−{g}"
-
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = negative({e.x[0]}, {e.result()})"]
-
-    def emit_vjp(self, e):
-        return [f"{e.d[0]} = negative({e.g}, {e.out(0)})"]
-
-
 
 
 ADD, SUB, MUL, DIV, POW = Add(), Sub(), Mul(), Div(), Pow()

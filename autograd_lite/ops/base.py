@@ -123,30 +123,6 @@ class Primitive:
                 return attribute
         return super().__reduce__()
 
-    # --- ag.compile: what the replay runs for this op (see autograd_lite/compile/replay.py) -----------
-    # A replay is one generated function; these return its lines of numpy. The defaults call
-    # the rules above as they are, so every primitive replays, a user's included; the built-in
-    # ones write the same math with numpy's out= buffers, which is what makes a replay cheap.
-    # Each must give the same numbers as forward and vjp, bit for bit (tests/test_compile.py).
-
-    def emit_forward(self, e):
-        """Lines that set ``e.o`` to the output, given the inputs ``e.x``."""
-        return [f"{e.o} = asarray({e.op}.forward({', '.join(e.x)}{e.kwargs}))"]
-
-    def emit_vjp(self, e):
-        """Lines that set ``e.d[i]`` to input i's gradient where ``e.wants[i]``, given ``e.g``."""
-        inputs = f"({', '.join(e.x)},)" if self.vjp_reads_inputs else "None"
-        output = e.o if self.vjp_reads_output else "None"
-        names = "".join(f"{d}, " for d in e.d)
-        return [f"{names}= {e.op}.vjp({e.g}, {inputs}, {output}, {e.wants!r}{e.kwargs})"]
-
-    def grad_shape(self, i, in_shapes, out_shape):
-        """The shape of input i's gradient as ``emit_vjp`` leaves it (before eq 80's sum), or
-        None where it is known only when it runs."""
-        return None
-
-
-
 
 # --- axes and shapes -------------------------------------------------------------------
 
@@ -187,7 +163,6 @@ def short_repr(value) -> str:
 def count(shape, axes) -> int:
     """How many elements a reduction over ``axes`` takes together (eq 76's m for a mean)."""
     return int(np.prod([shape[a] for a in axes])) if axes else 1
-
 
 
 def kept_shape(shape, axes):

@@ -39,16 +39,6 @@ class Exp(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ {names[-1]}"
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = exp({e.x[0]}, {e.result()})"]
-
-    def emit_vjp(self, e):
-        return [f"{e.d[0]} = multiply({e.g}, {e.o}, {e.out(0)})"]
-
-
 
 class Log(Primitive):
     """Natural log (eq 1). log(0) = -inf and log(x < 0) = nan, as in numpy, without numpy's
@@ -66,16 +56,6 @@ class Log(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} / {names[0]}"
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = log({e.x[0]}, {e.result()})"]
-
-    def emit_vjp(self, e):
-        return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.out(0)})"]
-
-
 
 class Sigmoid(Primitive):
     """s(z) = 1 / (1 + e^-z) (eq 7), with s'(z) = s(z)(1 - s(z)) (eq 8)."""
@@ -83,25 +63,8 @@ class Sigmoid(Primitive):
     vjp_reads_inputs = False  # eq 8 from the output s alone
 
     def forward(self, z):
-        # Eq 7 as written, computed in one new array (-z, e^-z, 1 + e^-z and 1/(1 + e^-z) in
-        # place): as exact as the stable form below and much lighter on a large Z. It is wrong
-        # only where e^-z overflows (z < -709.78: 1/(1 + inf) = 0 instead of a tiny e^z), so
-        # there, and for 0-d or non-float Z, the stable form is used.
-        if z.ndim and z.dtype.kind == "f":
-            s = np.negative(z)
-            with np.errstate(over="raise"):
-                try:
-                    np.exp(s, out=s)
-                except FloatingPointError:
-                    return self._stable(z)
-            s += 1.0
-            return np.divide(1.0, s, out=s)
-        return self._stable(z)
-
-    @staticmethod
-    def _stable(z):
-        # e^-|z| never overflows, so |z| up to 1000 and beyond gives no warning:
-        # z >= 0: 1 / (1 + e^-z);  z < 0: e^z / (1 + e^z); both written with e = e^-|z|.
+        # eq 7, written with e = e^-|z| <= 1, which never overflows: for z >= 0 it is
+        # 1 / (1 + e^-z) as written; for z < 0 the same fraction times e^z / e^z
         e = np.exp(-np.abs(z))
         return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
@@ -111,24 +74,6 @@ class Sigmoid(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         out = names[-1]
         return f"{g} ∘ {out}(1 − {out})"  # eq 8
-
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        if not e.out_shape or e.dtype.kind != "f":
-            return super().emit_forward(e)
-        # as forward's one-array form; where e^-z overflows, the replay stops with a
-        # FloatingPointError and the step is run eagerly instead (see compile.trace.Tape)
-        o, one = e.o, e.number(1.0)
-        return [f"{o} = negative({e.x[0]}, {e.result()})", f"exp({o}, {o})", f"add({o}, {one}, {o})",
-                f"divide({one}, {o}, {o})"]
-
-    def emit_vjp(self, e):                                                   # eq 8
-        d, t = e.d[0], e.buffer()
-        return [f"{d} = multiply({e.g}, {e.o}, {e.out(0)})", f"subtract({e.number(1.0)}, {e.o}, {t})",
-                f"multiply({d}, {t}, {d})"]
-
 
 
 class Tanh(Primitive):
@@ -143,18 +88,6 @@ class Tanh(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ (1 − {names[-1]}²)"
-
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = tanh({e.x[0]}, {e.result()})"]
-
-    def emit_vjp(self, e):
-        t = f"{e.o}_t"  # 1 - tanh^2, in a scratch array
-        return [f"{t} = multiply({e.o}, {e.o}, {e.buffer()})", f"subtract({e.number(1.0)}, {t}, {t})",
-                f"{e.d[0]} = multiply({e.g}, {t}, {e.out(0)})"]
-
 
 
 class ReLU(Primitive):
@@ -171,17 +104,6 @@ class ReLU(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ [{names[0]} > 0]"
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = maximum({e.x[0]}, 0.0, out={e.result()})"]
-
-    def emit_vjp(self, e):
-        mask = e.buffer(dtype=np.bool_)
-        return [f"greater({e.x[0]}, 0, {mask})", f"{e.d[0]} = multiply({e.g}, {mask}, {e.out(0)})"]
-
-
 
 class Abs(Primitive):
     name = "abs"
@@ -194,7 +116,6 @@ class Abs(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ sign({names[0]})"
-
 
 
 EXP, LOG, SIGMOID, TANH, RELU, ABS = Exp(), Log(), Sigmoid(), Tanh(), ReLU(), Abs()

@@ -109,40 +109,6 @@ class BinaryCrossEntropyWithLogits(Primitive):
         x, y, out = names
         return f"{g}·(sigmoid({x}) − {y}) / m" if i == 0 else f"−{g}·{x} / m"  # eq 78
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[i]
-
-    def emit_forward(self, e):
-        # eqs 1, 76 as forward: max(z, 0) - z y + log(1 + e^-|z|), summed, / m
-        z, y = e.x
-        t, u = f"{e.o}_t", f"{e.o}_u"  # two scratch arrays of Z's shape
-        m = e.in_shapes[0][-1]
-        return [f"{t} = maximum({z}, 0.0, out={e.buffer(e.in_shapes[0])})",
-                f"{u} = multiply({z}, {y}, {e.buffer(e.in_shapes[0])})", f"subtract({t}, {u}, {t})",
-                f"absolute({z}, {u})", f"negative({u}, {u})", f"exp({u}, {u})", f"log1p({u}, {u})",
-                f"add({t}, {u}, {t})",
-                f"{e.o} = asarray(add_reduce({t}, None){f' / {m}' if m != 1 else ''})"]  # x / 1 == x
-
-    def emit_vjp(self, e):
-        z, y = e.x
-        m = e.in_shapes[0][-1]
-        lines = []
-        if e.wants[0]:                                             # eq 78: (s(Z) - Y) g / m
-            d = e.d[0]
-            lines += [f"{d} = negative({z}, {e.out(0)})", f"exp({d}, {d})",
-                      f"add({d}, 1.0, {d})", f"divide(1.0, {d}, {d})", f"subtract({d}, {y}, {d})"]
-            if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
-                lines.append(f"multiply({d}, {e.g}, {d})")
-            if m != 1:
-                lines.append(f"divide({d}, {m}, {d})")
-        if e.wants[1]:                                                           # -g z / m
-            d = e.d[1]
-            lines += [f"{d} = negative({z}, {e.out(1)})",
-                      f"multiply({e.g}, {d}, {d})"] + ([f"divide({d}, {m}, {d})"] if m != 1 else [])
-        return lines
-
-
-
 
 SOFTMAX, LOG_SOFTMAX = Softmax(), LogSoftmax()
 BCE_WITH_LOGITS = BinaryCrossEntropyWithLogits()
@@ -229,8 +195,6 @@ XLOGY, XDIVY = XLogY(), XDivY()
 def xlogy(x, y):
     """``x log y`` with 0 where x == 0, recorded in the graph: ``ag.xlogy(Y, A)``."""
     return XLOGY(x, y)
-
-
 
 
 class PickClasses(Primitive):

@@ -60,31 +60,5 @@ class MatMul(Primitive):
         x, y, out = names
         return f"{g}·{y}ᵀ" if i == 0 else f"{x}ᵀ·{g}"
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[i] if _both_2d(in_shapes) else None
-
-    def emit_forward(self, e):
-        if not _both_2d(e.in_shapes):
-            return super().emit_forward(e)
-        return [f"{e.o} = matmul({e.x[0]}, {e.x[1]}, {e.result()})"]           # eq 33: W A
-
-    def emit_vjp(self, e):
-        if not _both_2d(e.in_shapes):
-            return super().emit_vjp(e)
-        x, y = e.x
-        lines = []
-        if e.wants[0]:                                                      # dW = dZ A^T
-            lines.append(f"{e.d[0]} = matmul({e.g}, {y}.T, {e.out(0)})")
-        if e.wants[1]:                                                      # dA = W^T dZ
-            lines.append(f"{e.d[1]} = matmul({x}.T, {e.g}, {e.out(1)})")
-        return lines
-
-
-
-def _both_2d(shapes) -> bool:
-    return len(shapes[0]) == 2 and len(shapes[1]) == 2
-
-
-
 
 MATMUL = MatMul()

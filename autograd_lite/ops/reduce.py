@@ -31,21 +31,6 @@ class Sum(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} repeated over {describe_axes(params['axis'], len(input_shapes[0]))}"
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        axis, keepdims = e.params["axis"], e.params["keepdims"]
-        return [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})"]
-
-    def emit_vjp(self, e):
-        shape = e.in_shapes[0]
-        kept = kept_shape(shape, e.params["axis"])
-        if kept == shape:  # nothing was reduced (axes of length 1): g as it is, reshaped
-            return [f"{e.d[0]} = {e.g}.reshape({shape!r})"]
-        return [f"{e.d[0]} = broadcast_to({e.g}.reshape({kept!r}), {shape!r})"]
-
-
 
 class Mean(Primitive):
     """Mean over ``axis``: the sum divided by the count of reduced elements (eq 76's 1/m)."""
@@ -61,31 +46,6 @@ class Mean(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         axes, shape = params["axis"], input_shapes[0]
         return f"{g} repeated over {describe_axes(axes, len(shape))}, / {count(shape, axes)}"
-
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        axis, keepdims = e.params["axis"], e.params["keepdims"]
-        n = count(e.in_shapes[0], axis)
-        lines = [f"{e.o} = add_reduce({e.x[0]}, {axis!r}, None, {e.result()}, {keepdims!r})"]
-        return lines + ([f"divide({e.o}, {e.number(n)}, {e.o})"] if n != 1 else [])  # x / 1 == x
-
-    def emit_vjp(self, e):
-        shape = e.in_shapes[0]
-        kept = kept_shape(shape, e.params["axis"])
-        n = count(shape, e.params["axis"])
-        g = f"{e.g}.reshape({kept!r})"
-        if n == 1:  # nothing was reduced (axes of length 1), and g / 1 == g exactly
-            return [f"{e.d[0]} = {e.g}.reshape({shape!r})"]
-        out = e.out(0)
-        if out == "None":  # a new array handed to a leaf: g repeated, then divided
-            return [f"{e.d[0]} = divide(broadcast_to({g}, {shape!r}), {e.number(n)}, None)"]
-        # into the buffer, which numpy fills by broadcasting g: the same quotients, without
-        # making the repeated view
-        return [f"{e.d[0]} = divide({g}, {e.number(n)}, {out})"]
-
-
 
 
 SUM, MEAN = Sum(), Mean()

@@ -19,13 +19,12 @@ def index_add(g, shape, index):
     return INDEX_ADD.forward(g, shape=shape, index=index) if is_array(g) else INDEX_ADD(g, shape=shape, index=index)
 
 
-def _inverse(axes):
+def inverse_permutation(axes):
     """The permutation that undoes ``transpose(axes)`` (None, reversing, is its own)."""
     if axes is None:
         return None
     ndim = len(axes)  # axes may be negative, as numpy allows
     return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
-
 
 
 # --- shape ops --------------------------------------------------------------------------------
@@ -46,16 +45,6 @@ class Reshape(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} reshaped back"
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = reshape({e.x[0]}, {e.params['shape']!r})"]
-
-    def emit_vjp(self, e):
-        return [f"{e.d[0]} = {e.g}.reshape({e.in_shapes[0]!r})"]
-
-
 
 class Transpose(Primitive):
     """Axis permutation; ``axes=None`` reverses them (``.T``, the transpose of eqs 59, 65)."""
@@ -68,21 +57,11 @@ class Transpose(Primitive):
             raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
 
     def vjp(self, g, inputs, output, wants, axes):
-        inverse = _inverse(axes)
+        inverse = inverse_permutation(axes)
         return (g.transpose() if inverse is None else g.transpose(inverse),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g}ᵀ"
-
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
-    def emit_forward(self, e):
-        return [f"{e.o} = transpose({e.x[0]}, {e.params['axes']!r})"]  # a view, as forward gives
-
-    def emit_vjp(self, e):
-        return [f"{e.d[0]} = transpose({e.g}, {_inverse(e.params['axes'])!r})"]
-
 
 
 class BroadcastTo(Primitive):
@@ -150,10 +129,6 @@ class Detach(Primitive):
 
     def formula(self, i, g, names, params, input_shapes):
         return "0 (detached)"
-
-    def emit_forward(self, e):
-        return [f"{e.o} = {e.x[0]}"]
-
 
 
 RESHAPE, TRANSPOSE, BROADCAST_TO = Reshape(), Transpose(), BroadcastTo()

@@ -292,15 +292,15 @@ def test_a_replay_never_hands_out_an_array_a_vjp_still_holds():
     np.testing.assert_array_equal(x.grad, 2 * np.ones(3))
 
 
-# --- the replay's kernels (each primitive's emit_forward / emit_vjp, autograd_lite/compile/replay.py) ---
+# --- the replay's kernels (autograd_lite/compile/kernels.py) ---------------------------------------
 
 from autograd_lite import ops  # noqa: E402
-from autograd_lite.compile.replay import run_kernel  # noqa: E402
+from autograd_lite.compile import kernels  # noqa: E402
+from autograd_lite.compile.replay import Writer, run_kernel  # noqa: E402
 
-# the primitives that write kernels of their own (the others replay their forward and vjp as they are)
-PRIMITIVES = {op for op in ops.PRIMITIVES
-              if any(getattr(type(op), name) is not getattr(ops.Primitive, name)
-                     for name in ("emit_forward", "emit_vjp"))}
+# the primitives with a kernel of their own in the table (the others replay their own forward
+# and vjp through kernels.DEFAULT)
+PRIMITIVES = {op for op in ops.PRIMITIVES if type(op) in kernels.KERNELS}
 
 
 def _kernel_cases(rng, n, m):
@@ -333,6 +333,29 @@ def _kernel_cases(rng, n, m):
         ops.SOFTMAX: ((x,), {"axis": 0}),
         ops.LOG_SOFTMAX: ((x,), {"axis": 0}),
         ops.DETACH: ((x,), {}),
+        # the primitives that replay through kernels.DEFAULT (their own forward and vjp)
+        ops.MAXIMUM: ((x, rng.standard_normal((n, 1))), {}),
+        ops.MINIMUM: ((x, rng.standard_normal((1, m))), {}),
+        ops.CLIP: ((x,), {"low": -0.5, "high": 0.5}),
+        ops.SQUARE: ((x,), {}),
+        ops.SQRT: ((np.abs(x) + 0.1,), {}),
+        ops.SIN: ((x,), {}),
+        ops.COS: ((x,), {}),
+        ops.LEAKY_RELU: ((x,), {"slope": 0.01}),
+        ops.ELU_: ((x,), {"alpha": 1.0}),
+        ops.SOFTPLUS: ((x,), {}),
+        ops.NORMAL_CDF: ((x,), {}),
+        ops.GELU_: ((x,), {"approximate": "tanh"}),
+        ops.MAX: ((x,), {"axis": (1,), "keepdims": False}),
+        ops.MIN: ((x,), {"axis": (0, 1), "keepdims": False}),
+        ops.LOGSUMEXP: ((x,), {"axis": (0,), "keepdims": True}),
+        ops.VAR: ((x,), {"axis": (1,), "ddof": 0, "keepdims": False}),
+        ops.CONCATENATE: ((x, rng.standard_normal((n, 2))), {"axis": 1, "sizes": (m, 2)}),
+        ops.STACK: ((x, rng.standard_normal((n, m))), {"axis": 0}),
+        ops.WHERE: ((x, rng.standard_normal((n, 1))), {"cond": rng.random((n, m)) < 0.5}),
+        ops.XLOGY: ((np.where(x > 0, x, 0.0), np.abs(x) + 0.1), {}),
+        ops.XDIVY: ((np.where(x > 0, x, 0.0), away_from_0), {}),
+        ops.PICK_CLASSES: ((x, rng.integers(0, n, m).astype(float)), {}),
     }
 
 
@@ -342,8 +365,14 @@ def _same(found, expected):
 
 
 def test_every_primitive_is_covered_by_the_kernel_check_below():
-    """A guard: a new primitive without a case here fails, so its replay is never untested."""
-    assert PRIMITIVES <= set(_kernel_cases(np.random.default_rng(0), 2, 3))
+    """A guard: every primitive has a case here, so the check below runs what a replay runs
+    for it (its kernel in the table, or the default that calls its own forward and vjp): a
+    new primitive without a case fails, so its replay is never untested. And every kernel the
+    package's table holds is a primitive's of ops.PRIMITIVES, checked below too."""
+    cases = _kernel_cases(np.random.default_rng(0), 2, 3)
+    assert [op.name for op in ops.PRIMITIVES if op not in cases] == []
+    tabled = {kind for kind in kernels.KERNELS if kind.__module__.startswith("autograd_lite.")}
+    assert tabled <= {type(op) for op in cases} and PRIMITIVES
 
 
 @settings(max_examples=25, deadline=None)
@@ -448,9 +477,9 @@ def test_grads_accumulate_across_replays_like_backward():
 
 
 def test_a_floating_point_event_replays_the_step_the_general_way():
-    """sigmoid(-711) overflows e^-z, and log(0) divides by zero: the buffered replay gives up
-    and the general one gives the eager values (sigmoid's stable form: e^-711, not the 0 of
-    1 / (1 + inf)) and the eager warnings, and the caller's numpy error settings are left as
+    """log(0) divides by zero: the buffered replay gives up and the general one gives the
+    eager values (sigmoid(-711) included: e^-711, not the 0 of 1 / (1 + inf)) and the eager
+    warnings, and the caller's numpy error settings are left as
     they were."""
     W = ag.Tensor([[711.0]], requires_grad=True, name="W")
     step = ag.compile(lambda X: ((W @ X).sigmoid() + (W @ X * 0.0).exp().log()).sum())
@@ -615,12 +644,13 @@ class _Doubled(ag.Primitive):
     def vjp(self, g, inputs, output, wants):
         return (2 * g,)
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
 
-    def emit_forward(self, e):
-        return [f"{e.o} = multiply({e.x[0]}, 1.0, {e.result()})",
-                f"for _ in range(1): add({e.o}, {e.x[0]}, {e.o})"]
+def _doubled_forward(e):
+    return [f"{e.o} = multiply({e.x[0]}, 1.0, {e.result()})",
+            f"for _ in range(1): add({e.o}, {e.x[0]}, {e.o})"]
+
+
+kernels.KERNELS[_Doubled] = kernels.Kernel(_doubled_forward, grad_shape=kernels.input_shape)
 
 
 def test_a_kernel_the_memory_plan_cannot_follow_keeps_every_buffer_apart():
@@ -677,17 +707,15 @@ class _ExpPlusOne(ag.Primitive):
     def vjp(self, g, inputs, output, wants):
         return (g * (output - 1.0),)
 
-    def grad_shape(self, i, in_shapes, out_shape):
-        return in_shapes[0]
-
 
 class _ViewedTwice(_ExpPlusOne):
     """Its kernel keeps a view of its buffer and then adds 1 in place: the view must see it."""
     name = "viewed_twice"
 
-    def emit_forward(self, e):
-        return [f"{e.o}_e = exp({e.x[0]}, {e.buffer()})",
-                f"{e.o} = {e.o}_e.reshape({e.out_shape!r})", f"add({e.o}_e, 1.0, {e.o}_e)"]
+
+def _viewed_twice_forward(e):
+    return [f"{e.o}_e = exp({e.x[0]}, {e.buffer()})",
+            f"{e.o} = {e.o}_e.reshape({e.out_shape!r})", f"add({e.o}_e, 1.0, {e.o}_e)"]
 
 
 class _NamedBuffer(_ExpPlusOne):
@@ -695,10 +723,15 @@ class _NamedBuffer(_ExpPlusOne):
     name: the addition must stay in that buffer."""
     name = "named_buffer"
 
-    def emit_forward(self, e):
-        b = e.buffer()
-        return [f"{e.o}_e = exp({e.x[0]}, {b})", f"add({e.o}_e, 1.0, {e.o}_e)",
-                f"{e.o} = multiply({b}, 1.0, {e.result()})"]
+
+def _named_buffer_forward(e):
+    b = e.buffer()
+    return [f"{e.o}_e = exp({e.x[0]}, {b})", f"add({e.o}_e, 1.0, {e.o}_e)",
+            f"{e.o} = multiply({b}, 1.0, {e.result()})"]
+
+
+kernels.KERNELS[_ViewedTwice] = kernels.Kernel(_viewed_twice_forward, grad_shape=kernels.input_shape)
+kernels.KERNELS[_NamedBuffer] = kernels.Kernel(_named_buffer_forward, grad_shape=kernels.input_shape)
 
 
 @pytest.mark.parametrize("kind", [_ViewedTwice, _NamedBuffer])
@@ -730,8 +763,7 @@ def test_float32_means_and_sigmoids_replay_as_the_eager_engine():
 
 
 def test_a_number_the_dtype_cannot_hold_exactly_stays_a_python_number():
-    from autograd_lite.compile import replay
-    e = replay.Emit(replay._Writer(), ag.ops.MEAN, ["x"], "y", ((2,),), (), np.dtype(np.float32), {})
+    e = kernels.Emit(Writer(), ag.ops.MEAN, ["x"], "y", ((2,),), (), np.dtype(np.float32), {})
     assert e.number(2 ** 24 + 1) == repr(2 ** 24 + 1)   # float32 would round it
     assert e.number(1.0) != "1.0" and e.number(15) != "15"
 
