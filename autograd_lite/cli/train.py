@@ -119,7 +119,7 @@ def run(args) -> int:
     summary["history"], summary["final"] = rows, rows[-1]
     if not args.json:  # the result first: a save that fails (a full disk) does not hide it
         final = rows[-1]
-        print(f"final: after {final['epoch']} epochs J = {final['J']:.6g}, train accuracy "
+        print(f"final: after {final['epoch']} epochs J = {final['J']:.6f}, train accuracy "
               f"{100 * final['train_accuracy']:.1f} %, test accuracy "
               f"{100 * final['test_accuracy']:.1f} %")
     _save(model, optimizer, args)
@@ -277,8 +277,8 @@ def _header(summary) -> str:
 
 
 def _row(row) -> str:
-    return (f"{row['epoch']:>7} {row['J']:>10.6g} {100 * row['train_accuracy']:>8.1f} % "
-            f"{row['test_J']:>10.6g} {100 * row['test_accuracy']:>7.1f} %")
+    return (f"{row['epoch']:>7} {row['J']:>10.6f} {100 * row['train_accuracy']:>8.1f} % "
+            f"{row['test_J']:>10.6f} {100 * row['test_accuracy']:>7.1f} %")
 
 
 # --- option parsing -----------------------------------------------------------------------------

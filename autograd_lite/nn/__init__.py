@@ -5,7 +5,7 @@
 ``Softmax`` (eq 34), ``LeakyReLU``, ``ELU``, ``GELU``, ``Softplus``, the ``MLP`` builder,
 ``Dropout``, ``BatchNorm``, ``LayerNorm``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``,
 ``Unflatten``, ``Embedding``, initialisers in ``nn.init``, functions and losses in
-``nn.functional``. Samples are the last axis: X is (n[0], m); W[l] is (n[l], n[l-1]); b[l] is
+``nn.functional``, the losses also here (``nn.mean_squared_error`` is ``ag.mean_squared_error``). Samples are the last axis: X is (n[0], m); W[l] is (n[l], n[l-1]); b[l] is
 (n[l], 1); images are (C, H, W, m).
 
 >>> import numpy as np
@@ -25,8 +25,11 @@ from .module import Module
 from .normalization import BatchNorm, LayerNorm
 from .parameter import Parameter
 from .regularization import Dropout
+from ..losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                      mean_squared_error, softmax_cross_entropy)
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "MLP", "Sigmoid", "Tanh", "ReLU",
            "Identity", "Softmax", "LeakyReLU", "ELU", "GELU", "Softplus", "Dropout", "BatchNorm",
            "LayerNorm", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Unflatten", "Embedding",
-           "functional", "init"]
+           "functional", "init", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "softmax_cross_entropy", "cross_entropy", "mean_squared_error"]

@@ -23,7 +23,7 @@ FORWARD_EQUATIONS = {
     "relu": "eq 34",
     "softmax": "eq 34",
     "log": "eq 1",
-    "xlogy": "x log y, 0 where x = 0: eq 1's terms",
+    "xlogy": "x log y, and 0 where x is 0: eq 1's terms",
     "binary_cross_entropy_with_logits": "eqs 1, 76",
 }
 
@@ -35,7 +35,7 @@ BACKWARD_EQUATIONS = {
     ("mul", 0): "∘ of eq 54",
     ("mul", 1): "∘ of eq 54",
     ("log", 0): "d log(a) = da / a, in eq 1",
-    ("xlogy", 1): "xlogy(y, a) = y log(a), 0 where y = 0 (eq 1)",
+    ("xlogy", 1): "xlogy(y, a) is y log(a), and 0 where y is 0 (eq 1)",
     ("binary_cross_entropy_with_logits", 0): "eq 78 with the 1/m of eq 76",
 }
 
@@ -85,12 +85,12 @@ def mean_divisor(shape, axes, sample_flags=()) -> tuple:
         samples = {len(shape) - 1}
     wide = [a for a in axes if shape[a] > 1]
     if wide and all(a in samples for a in wide):
-        return count, f"m = {count} samples: the 1/m of eq 76"
+        return count, f"m, the {count} samples: eq 76's 1/m"
     if wide and any(a in samples for a in wide):
-        return count, f"{count} = n·m elements, units and samples (not eq 76's m)"
+        return count, f"n·m, all {count} elements (not eq 76's m)"
     if len(shape) == 2 and wide == [0]:
-        return count, f"n = {count} units (axis 0; not eq 76's m)"
-    return count, f"{count} elements of {describe_axes(axes, len(shape))} (not eq 76's m)"
+        return count, f"n, the {count} units of axis 0 (not eq 76's m)"
+    return count, f"{count}, the elements of {describe_axes(axes, len(shape))} (not eq 76's m)"
 
 UNBROADCAST_EQUATION = "eq 80"
 

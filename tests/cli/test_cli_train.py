@@ -115,6 +115,11 @@ def test_text_output_has_a_header_a_line_every_few_epochs_and_a_final_line(capsy
     assert lines[2].startswith("optimizer: Adam (lr 0.05,") and "full batch, 20 epochs" in lines[2]
     assert [int(line.split()[0]) for line in lines[4:9]] == [0, 5, 10, 15, 20]
     assert lines[9].startswith("final: after 20 epochs J = ") and len(lines) == 10
+    # J in a fixed format, so the columns line up under the header whatever the digits
+    row = re.compile(r"^ {0,6}\d+ +\d+\.\d{6} +\d+\.\d % +\d+\.\d{6} +\d+\.\d %$")
+    assert all(row.match(line) for line in lines[4:9]), lines[4:9]
+    assert len({len(line) for line in lines[3:9]}) == 1
+    assert re.search(r"J = \d+\.\d{6},", lines[9])
 
 
 def test_mini_batches_are_shuffled_by_the_seed(capsys):

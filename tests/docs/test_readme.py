@@ -51,3 +51,20 @@ def test_readme_check_report_is_what_the_command_prints(capsys):
     # the same words, verdicts and numbers to their printed precision (round-off is printed as
     # a bound, docs/check.md "Round-off"), so that the README holds on any CPU and BLAS
     assert_same_report(shown, capsys.readouterr().out)
+
+
+def test_every_loss_the_readme_lists_lives_where_it_says():
+    """The "What is in the box" row names each loss as ``ag.<name>``, and "Build networks" lists
+    the losses among ``ag.nn``'s: each is there, the same function in every place."""
+    import autograd_lite as ag
+    text = README.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| losses |"))
+    top = re.findall(r"`ag\.(\w+)\(", row)
+    assert {"binary_cross_entropy", "binary_cross_entropy_with_logits", "softmax_cross_entropy",
+            "cross_entropy", "mean_squared_error"} <= set(top)
+    networks = text[text.index("## Build networks"):]
+    listed = re.search(r"losses \((.*?)\)", networks, re.S).group(1)
+    in_nn = [name.replace("[_with_logits]", "") for name in re.findall(r"`([\w\[\]]+)`", listed)]
+    assert "mean_squared_error" in in_nn
+    for name in set(top) | set(in_nn):
+        assert getattr(ag, name) is getattr(ag.nn, name) is getattr(ag.nn.functional, name), name

@@ -839,3 +839,90 @@ def test_long_rules_and_notes_wrap_so_pictures_fit_a_readme_column():
     assert re.search(r"d\(log\(A\[2\]\)\)<BR/>= d\(", source)
     edge_lines = [part for label in re.findall(r"label=<([^>]*?)>\]", source) for part in label.split("<BR/>")]
     assert all(len(line) <= LONG_LINE or " = " not in line for line in edge_lines)
+
+
+# --- what the picture says about the README's network (only W and b named) --------------------
+
+def readme_network_on(net):
+    """The README's ten lines on the arrays of ``net``: only W[l] and b[l] named; Z[l], A[l],
+    X, Y and J are read off the structure (eq 1 with log, J a mean: eq 76)."""
+    W1, b1, W2, b2 = (ag.Tensor(net[k].data, requires_grad=True, name=net[k].name)
+                      for k in ("W1", "b1", "W2", "b2"))
+    X, Y = ag.Tensor(net["X"].data), ag.Tensor(net["Y"].data)
+    A1 = (W1 @ X + b1).sigmoid()
+    A2 = (W2 @ A1 + b2).sigmoid()
+    return -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()
+
+
+@needs_dot
+def test_a_report_colours_the_inferred_names_and_marks_the_quantity_it_names_first():
+    from autograd_lite import reference as ref
+    net = seed_network(scopes=False)
+    report = seed_report(net, ref.wrong_rules("g-prime-of-A", [2]))  # parts at dZ[2] (eq 78)
+    assert report.first_failure.label == "dZ[2]"
+    J = readme_network_on(net)
+    source = draw(J, backward=True, compare=report).source
+    boxes = {}
+    for line in source.splitlines():
+        title = re.search(r"label=<<[BI]>([^<]+)</[BI]>", line)
+        if title and "fillcolor" in line:
+            boxes[title.group(1)] = line
+    for name in ("dA[2]", "dZ[2]", "dA[1]", "dZ[1]", "dW[2]", "db[1]"):
+        assert "#c7e9c0" in boxes[name] or "#fcae91" in boxes[name], name  # coloured, not blank
+    assert "#c7e9c0" in boxes["dA[2]"] and "#fcae91" in boxes["dZ[2]"]
+    thick = [name for name, line in boxes.items() if "penwidth=3" in line]
+    assert thick == ["dZ[2]"]
+    assert "first to differ in backward order" in boxes["dZ[2]"]
+    assert "no tensor named" not in source
+
+
+def test_a_mean_is_labelled_by_what_it_divides_by():
+    rng = np.random.default_rng(0)
+    X = ag.Tensor(rng.standard_normal((3, 5)), name="X")
+    W = ag.Tensor(rng.standard_normal((4, 3)), requires_grad=True, name="W[1]")
+    Z = W @ X                                                     # 4 units x m = 5 samples
+    cases = {
+        "samples": (Z.mean(axis=1), "/ m, the 5 samples: eq 76's 1/m"),
+        "units": (Z.mean(axis=0), "/ n, the 4 units of axis 0 (not eq 76's m)"),
+        "all": (Z.mean(), "/ n·m, all 20 elements (not eq 76's m)"),
+        "one unit": ((ag.Tensor(rng.standard_normal((1, 3)), requires_grad=True, name="W[2]")
+                      @ X).mean(), "/ m, the 5 samples: eq 76's 1/m"),
+    }
+    for case, (mean, words) in cases.items():
+        forward, backward = draw(mean.sum()).source, draw(mean.sum(), backward=True).source
+        assert words in forward and words in backward, case
+    assert "eq 76's 1/m" not in draw(Z.mean(axis=0).sum()).source
+    # LayerNorm's mean over the features of each sample divides by the features, not by m
+    norm = ag.nn.LayerNorm(4)
+    source = draw(norm(Z).sum()).source
+    assert "/ n, the 4 units of axis 0 (not eq 76's m)" in source and "eq 76's 1/m" not in source
+
+
+@needs_dot
+def test_names_are_drawn_as_given():
+    names = ["\\Gamma", "<b>bold</b>", "a \"q\" 'q'", "θ & 名前", "\\N \\G"]
+    tensors = [ag.Tensor(np.ones((2, 2)), requires_grad=True, name=n) for n in names]
+    J = tensors[0]
+    for t in tensors[1:]:
+        J = J + t
+    svg = draw(J.sum()).pipe("svg").decode("utf-8")
+    texts = [ElementTree.fromstring(svg).iter()]
+    shown = {el.text for el in ElementTree.fromstring(svg).iter() if el.tag.endswith("text")}
+    assert set(names) <= shown, set(names) - shown
+    assert "autograd_lite" not in " ".join(t for t in shown if t)  # \G is not the graph's name
+
+
+@needs_dot
+def test_xlogy_says_what_it_is_and_cites_eq_1():
+    A = ag.Tensor(np.full((1, 4), 0.3), requires_grad=True, name="P")
+    J = ag.binary_cross_entropy(A, np.array([[0.0, 1.0, 1.0, 0.0]]))
+    source = draw(J).source
+    assert "x log y, and 0 where x is 0: eq 1's terms" in source
+    assert "xlogy(y, a) is y log(a), and 0 where y is 0 (eq 1)" in draw(J, backward=True).source
+
+
+def test_a_constant_that_divides_by_the_samples_says_it_is_m():
+    net = seed_network()                                  # J = -(...).sum() / m, m = 5
+    picture = draw(net["J"])
+    assert "<B>m = 5</B>" in picture.source or "<I>m = 5</I>" in picture.source
+    assert "/ m" in draw(net["J"], backward=True).source
