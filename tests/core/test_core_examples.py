@@ -19,7 +19,7 @@ def test_seed_network_agrees_with_eqs_77_84_and_trains(capsys):
     assert seed_network.main(["--m", "1", "--steps", "200"]) == 0
     out = capsys.readouterr().out
     assert "Z[1]  4 x 1" in out and "(eqs 35-38: n[1] x m = 4 x 1)" in out
-    assert "largest difference" in out and "(agree)" in out
+    assert "largest difference" in out and "(agree;" in out
     assert "loss fell from" in out
 
 
