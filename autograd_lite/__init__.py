@@ -4,12 +4,14 @@ It records numpy operations on ``Tensor`` into a graph and differentiates any gr
 generic reverse-mode traversal. The equation numbers in the docs refer to the seed derivation
 (docs/seed/EQUATIONS.md in the repository). Samples are columns: X is (n[0], m).
 """
+from .backend import MixedBackendsError
 from .core import Tensor, as_tensor, enable_grad, is_grad_enabled, name_scope, no_grad
 from .errors import GraphFreedError, SaturationWarning, ShapeError
 from .transforms import grad, hvp, value_and_grad
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      mean_squared_error, softmax_cross_entropy)
 from .ops import Primitive
+from . import backend as _backend
 
 __version__ = "0.1.0"
 
@@ -51,6 +53,12 @@ from .ops.reduce import argmax, argmin, logsumexp, max, min, std, var  # noqa: E
 abs = _unary("abs", "ag.abs(t) = t.abs() (gradient sign(t), 0 at 0).")  # noqa: A001
 
 
+def to_numpy(x):
+    """The values of ``x`` (a Tensor of any backend, or a raw array) as a numpy array on the
+    host: a numpy Tensor's own array, a Dask array computed, a device array copied over."""
+    return x.numpy() if isinstance(x, Tensor) else _backend.to_numpy(x)
+
+
 def zero_grad(tensors):
     """Reset ``.grad`` to None on each tensor (e.g. a list of parameters)."""
     for tensor in tensors:
@@ -58,7 +66,7 @@ def zero_grad(tensors):
 
 
 __all__ = [
-    "Tensor", "Primitive", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
+    "Tensor", "Primitive", "as_tensor", "to_numpy", "MixedBackendsError", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
     "grad", "value_and_grad", "hvp", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "softmax_cross_entropy", "cross_entropy", "mean_squared_error", "nn", "optim", "draw",
     "sigmoid", "tanh", "relu", "exp", "log", "mean", "softmax", "log_softmax", "reshape",

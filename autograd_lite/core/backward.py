@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..errors import GraphFreedError
 from .graph import Node
 
@@ -24,6 +25,9 @@ def sum_to_shape(grad, shape, op_name):
     if grad.shape == shape:
         return grad
     axes = unbroadcast_axes(shape, grad.shape, op_name)
+    if backend.is_foreign_array(grad):  # the standard has these as functions, not methods
+        xp = backend.namespace(grad)
+        return xp.reshape(xp.sum(grad, axis=axes, keepdims=True) if axes else grad, shape)
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
@@ -140,6 +144,9 @@ def accumulated(previous, grad, dtype):
     ``.grad`` never shares memory with an array the engine or another ``.grad`` holds (add's
     vjp hands the same g to both inputs), and later ones are added out of place, so a ``.grad``
     the user kept is never changed behind their back."""
-    if previous is None:
-        return np.array(grad, dtype=dtype, copy=True)
-    return np.asarray(previous + grad, dtype=dtype)
+    if isinstance(grad, np.ndarray) or backend.of(grad).is_numpy:
+        if previous is None:
+            return np.array(grad, dtype=dtype, copy=True)
+        return np.asarray(previous + grad, dtype=dtype)
+    where = backend.of(grad)
+    return backend.copied(grad if previous is None else previous + grad, where, dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from .modes import current_scope
 
 
@@ -73,7 +74,7 @@ class Node:
                     stack.extend(missing)
                     continue
                 arrays = [values[p] if p in values else _known_value(p) for p in node.parents]
-            values[node] = np.asarray(node.op.forward(*arrays, **node.params))
+            values[node] = _array(node.op.forward(*arrays, **node.params))
             stack.pop()
         return values[self]
 
@@ -86,6 +87,12 @@ class Node:
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
         return f"<node {self.op.name}{label} {self.shape}{' (freed)' if self.freed else ''}>"
+
+
+def _array(value):
+    """A forward's output as an array: numpy turns a 0-d result into a scalar; another
+    backend's array stays as it is."""
+    return value if backend.is_foreign_array(value) else np.asarray(value)
 
 
 def _known_value(parent):

@@ -8,11 +8,12 @@ in ``core.backward``. Nothing here knows a derivative.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import backend, ops
 from ..errors import ShapeError
 from ..ops import elementwise, reduce, shape as shape_ops
 from .backward import accumulated, backpropagate
@@ -25,22 +26,29 @@ forward_hooks: list = []
 
 
 def _record(op, inputs, params):
-    """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node."""
-    data = np.asarray(op.forward(*[t.data for t in inputs], **params))
+    """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node.
+    The result lives where its inputs live (``backend.join`` refuses two backends)."""
+    where = inputs[0]._backend
+    if any([t._backend is not where for t in inputs]):
+        where = backend.join(op.name, [t._backend for t in inputs])
+    data = op.forward(*[t._data for t in inputs], **params)
+    data = np.asarray(data) if where is backend.NUMPY else backend.result(data, where, op.name)
     requires_grad = (op.differentiable and grad_mode.enabled
                      and any([t.requires_grad for t in inputs]))
     node = None
     if requires_grad or grad_mode.record_constants:  # the latter only while ag.compile traces
         node = Node(op, params, inputs, data, requires_grad)
-    output = Tensor._result(data, node, requires_grad)
+    output = Tensor._result(data, node, requires_grad, where)
     for hook in forward_hooks:
         hook(op, inputs, output)
     return output
 
 
 def apply(op, inputs, params):
-    """Apply a primitive (built in or user-defined) to Tensors, ndarrays or numbers."""
-    return _record(op, tuple(as_tensor(x) for x in inputs), params)
+    """Apply a primitive (built in or user-defined) to Tensors, arrays or numbers (numbers join
+    the first Tensor's backend)."""
+    like = next((x for x in inputs if isinstance(x, Tensor)), None)
+    return _record(op, tuple(as_tensor(x, like) for x in inputs), params)
 
 
 def tensor_of(node, data=None):
@@ -51,11 +59,29 @@ def tensor_of(node, data=None):
 
 def as_tensor(value, like=None):
     """``value`` as a Tensor: Tensors pass through; numbers and arrays become constants
-    (no gradient). A plain number takes ``like``'s floating dtype, so ``1 - A`` keeps A's."""
+    (no gradient), copied. Beside a floating Tensor ``like`` (numpy 2's promotion rules, as
+    PyTorch's): a Python number takes ``like``'s dtype and backend, so ``1 - A`` keeps A's; a
+    floating array keeps its own dtype (float32 labels stay float32); an integer or boolean
+    array takes ``like``'s dtype."""
     if isinstance(value, Tensor):
         return value
-    if like is not None and type(value) in (int, float) and like.dtype.kind == "f":
-        return Tensor._result(np.asarray(value, dtype=like.dtype), None, False)
+    if (like is not None and type(value) in (int, float) and like._backend is backend.NUMPY
+            and like.dtype.kind == "f"):
+        return Tensor._result(np.asarray(value, dtype=like.dtype), None, False, like._backend)
+    return _constant(value, like)
+
+
+def _constant(value, like):
+    if like is not None and backend.dtype_kind(like.dtype) == "f":
+        where = like._backend
+        if type(value) in (int, float) or (not where.is_numpy and isinstance(value, np.generic)):
+            return Tensor._result(backend.constant(value, where, like.dtype), None, False, where)
+        if isinstance(value, (np.ndarray, np.generic)) or backend.is_foreign_array(value):
+            kind = backend.dtype_kind(value.dtype)
+            if kind == "f":
+                return Tensor(value, dtype=value.dtype)
+            if kind in "biu" and backend.of(value).xp is where.xp:
+                return Tensor(value, dtype=like.dtype)
     return Tensor(value)
 
 
@@ -70,6 +96,8 @@ def _operand(value, like):
         if np.asarray(value).dtype.kind not in "biuf":
             return None
         return as_tensor(value, like)
+    if backend.is_foreign_array(value):  # another backend's array: _record refuses the mix
+        return as_tensor(value, like)
     return None
 
 
@@ -78,10 +106,14 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, name=None, dtype=None)``
 
-    - ``data`` is copied into a new ndarray, float64 unless ``dtype`` says otherwise (so the
-      engine never writes into an array you own). Integer or boolean data is cast to float64;
-      asking for an integer ``dtype`` together with ``requires_grad=True`` is refused, since a
-      gradient of integers is meaningless.
+    - ``data`` is kept in its own backend (numpy, torch, CuPy, JAX, Dask, array-api-strict:
+      never converted to another) as a float64 array unless ``dtype`` says otherwise; integer
+      data is cast to float64, boolean data stays boolean (a mask, no gradient). numpy, torch,
+      CuPy and array-api-strict data is copied, so the engine never writes into an array you
+      own; Dask and JAX arrays, which cannot be written into, are kept as they are. A gradient
+      needs a real floating dtype: ``requires_grad=True`` with an integer, boolean or complex
+      dtype is refused. ``t.to(...)`` moves a tensor to another backend, ``ag.to_numpy(t)``
+      brings its values to the host.
     - ``requires_grad=True`` marks a leaf whose gradient ``backward()`` fills: ``.grad`` is None
       until then, then an ndarray of the tensor's shape that accumulates across backward calls
       until reset (``t.grad = None`` or ``t.zero_grad()``).
@@ -97,7 +129,8 @@ class Tensor:
     gradient. Tensors hash by identity, as in PyTorch.
     """
 
-    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_name", "_scope", "__weakref__")
+    __slots__ = ("_data", "_backend", "requires_grad", "grad_fn", "_grad", "_name", "_scope",
+                 "__weakref__")
 
     # numpy functions and ufuncs given a Tensor record the matching op or refuse: never a
     # silent conversion to an ndarray that would drop the gradient. core.numpy_interop, the
@@ -106,29 +139,24 @@ class Tensor:
     def __init__(self, data, requires_grad=False, name=None, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        if dtype is None:
-            array = np.array(data, dtype=np.float64, copy=True) if _is_numeric(data) else None
-        else:
-            array = np.array(data, dtype=dtype, copy=True)
-        if array is None:
-            raise TypeError(f"Tensor: data must be numbers or an array of numbers, got "
-                            f"{type(data).__name__} {_short(data)}")
-        if requires_grad and array.dtype.kind not in "fc":
-            raise TypeError(f"Tensor: requires_grad=True needs floating-point data, but dtype "
-                            f"{array.dtype} was asked for; leave dtype unset to get float64")
-        self._set(array, None, bool(requires_grad))
+        array, where = backend.new_array(data, dtype)
+        if requires_grad and backend.dtype_kind(array.dtype) != "f":
+            raise TypeError(_no_gradient_for(array.dtype, dtype))
+        self._set(array, None, bool(requires_grad), where)
         self._name = name
 
     @classmethod
-    def _result(cls, data, grad_fn, requires_grad):
+    def _result(cls, data, grad_fn, requires_grad, where=None):
         """A tensor holding ``data`` as it is (no copy) made by the node ``grad_fn`` (None for
-        a tensor without history: a constant, or a result nothing needs a gradient of)."""
+        a tensor without history: a constant, or a result nothing needs a gradient of);
+        ``where`` is its backend, looked up when not given."""
         tensor = cls.__new__(cls)
-        tensor._set(data, grad_fn, requires_grad)
+        tensor._set(data, grad_fn, requires_grad, where or backend.of(data))
         return tensor
 
-    def _set(self, data, grad_fn, requires_grad):
-        self.data = data
+    def _set(self, data, grad_fn, requires_grad, where):
+        self._data = data
+        self._backend = where
         self.grad_fn = grad_fn
         self.requires_grad = requires_grad
         self._grad = None
@@ -136,10 +164,22 @@ class Tensor:
         self._scope = current_scope() if grad_fn is None else None
 
     # --- what it is -----------------------------------------------------------------------
+    @property
+    def data(self):
+        """The array: an ndarray, or the array of the backend the tensor lives in."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = value
+        self._backend = backend.of(value)
+
     shape = property(lambda self: self.data.shape, doc="The shape of ``data``.")
     ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
     dtype = property(lambda self: self.data.dtype, doc="The dtype of ``data`` (float64 by default).")
-    size = property(lambda self: self.data.size, doc="The number of elements.")
+    device = property(lambda self: self._backend.device,
+                      doc="The device ``data`` lives on (``'cpu'`` for numpy).")
+    size = property(lambda self: math.prod(self.shape), doc="The number of elements.")
 
     @property
     def grad(self):
@@ -201,44 +241,72 @@ class Tensor:
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.size != 1:
             raise ValueError(f"item: {self._label()} has shape {self.shape}; only a tensor with "
                              f"one element converts to a Python number")
-        return self.data.item()
+        return self.numpy().item()
 
     def numpy(self) -> np.ndarray:
-        """The data as an ndarray (the tensor's own array, not a copy)."""
-        return self.data
+        """The data as an ndarray: the tensor's own array for numpy (not a copy); another
+        backend's brought to the host (a Dask array computed), as ``ag.to_numpy``."""
+        return self._data if self._backend is backend.NUMPY else backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
+        data = self.numpy()
         if copy:
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+            return np.array(data, dtype=dtype, copy=True)
+        return data if dtype is None else data.astype(dtype, copy=False)
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return self.shape[0]
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.size != 1:
             raise ValueError(f"the truth value of {self._label()} with shape {self.shape} is "
                              f"ambiguous; use .data.any() or .data.all()")
-        return bool(self.data)
+        return bool(self.numpy())
+
+    def to(self, target, device=None) -> "Tensor":
+        """This tensor in another backend: ``t.to(torch)``, ``t.to(torch, device="cuda")``,
+        ``t.to("cuda")`` (a device of its own namespace), ``t.to(np)``, or ``t.to(other)`` (the
+        backend of another tensor or array). The tensor itself when it is there already; else a
+        copy, a leaf with the same ``requires_grad`` and name (move the parameters before the
+        forward pass, as ``model.to(...)`` does). A tensor with history that requires a gradient
+        is refused: the gradient would not flow back across backends."""
+        if isinstance(target, Tensor):
+            target = target.data
+        where = backend.resolve(target, device, self._backend)
+        if where is self._backend:
+            return self
+        if self.grad_fn is not None and self.requires_grad:
+            raise RuntimeError(
+                f"to: {self._label()} was computed from tensors that require a gradient, which "
+                f"cannot flow back across backends; move the leaves (parameters, inputs) with "
+                f".to(...) or model.to(...) before the forward pass, or .detach() it first")
+        moved = Tensor._result(backend.moved(self._data, where), None, self.requires_grad, where)
+        moved._name = self.name
+        return moved
 
     __hash__ = object.__hash__  # by identity, as in PyTorch (== is elementwise)
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=40)
-        extras = []
+        where = self._backend
+        if where.is_dask:  # shown by shape, never computed just to be printed
+            body = f"<dask array shape={self.shape}, chunks={self.data.chunksize}>"
+        else:
+            body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(", threshold=40)
+        extras = [] if where.is_numpy else [f"backend={where!r}"]
         if self.name:
             extras.append(f"name={self.name!r}")
         if self.grad_fn is not None:
             extras.append(f"op={self.grad_fn.op.name}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
-        if self.data.dtype != np.float64:
-            extras.append(f"dtype={self.data.dtype}")
+        dtype = str(self.dtype).rpartition(".")[2]  # torch.float32 -> float32
+        if dtype != "float64":
+            extras.append(f"dtype={dtype}")
         return f"Tensor({body}{', ' if extras else ''}{', '.join(extras)})"
 
     def _label(self) -> str:
@@ -258,15 +326,18 @@ class Tensor:
                 f"backward: {self._label()} does not require a gradient: none of the tensors it "
                 f"was computed from has requires_grad=True, or it was computed under no_grad()")
         if grad is None:
-            if self.data.size != 1:
+            if self.size != 1:
                 raise ValueError(
                     f"backward: {self._label()} has shape {self.shape}; backward() with no "
                     f"argument needs a single-element tensor such as a loss J. Pass grad=, an "
                     f"array of shape {self.shape} holding dJ/d(this tensor) (np.ones({self.shape}) "
                     f"differentiates the sum), or reduce first with .sum() or .mean()")
-            grad = np.ones_like(self.data)
+            grad = self._backend.xp.ones_like(self._data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = as_tensor(grad, self)
+            backend.join("backward", [self._backend, grad._backend])
+            grad = grad.data if grad.dtype == self.dtype else \
+                self._backend.xp.astype(grad.data, self.dtype)
             if grad.shape != self.shape:
                 raise ShapeError(f"backward: grad has shape {grad.shape} but {self._label()} has "
                                  f"shape {self.shape}; they must be equal")
@@ -503,11 +574,13 @@ class Tensor:
 
 
 
-def _is_numeric(data) -> bool:
-    try:
-        return np.asarray(data).dtype.kind in "biuf"
-    except (ValueError, TypeError):  # ragged nested lists
-        return False
+def _no_gradient_for(dtype, asked) -> str:
+    dtype = str(dtype).rpartition(".")[2]
+    if asked is not None:
+        return (f"Tensor: requires_grad=True needs floating-point data, but dtype {dtype} was "
+                f"asked for; leave dtype unset to get float64")
+    return (f"Tensor: requires_grad=True needs floating-point data, but the data is {dtype} (a "
+            f"boolean mask has no gradient); pass dtype=np.float64 for its 0.0/1.0 values")
 
 
 def _short(data) -> str:
@@ -526,14 +599,17 @@ def _raw_index(index):
 
 
 def _index_part(part):
-    """An index as numpy wants it. A Tensor of whole numbers (Tensors hold float64) becomes an
-    integer array, so ``x[ag.Tensor([0, 2])]`` picks elements 0 and 2."""
+    """An index as the array wants it: a Tensor of integers picks (``x[ag.Tensor([0, 2],
+    dtype=int)]``), a boolean Tensor masks (``x[ag.Tensor(x.data > 0)]``). A floating Tensor
+    is never an index, whole numbers or not: it is refused, with the way out."""
     if not isinstance(part, Tensor):
         return part
-    data = part.data
-    if data.dtype.kind == "f" and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
-        return data.astype(np.intp)
-    return data
+    kind = backend.dtype_kind(part.dtype)
+    if kind not in "biu":
+        raise IndexError(f"index: a Tensor of {part.dtype} cannot index; index with integers "
+                         f"(ag.Tensor([0, 2], dtype=int), a list or an integer array) or a "
+                         f"boolean mask (ag.Tensor(x.data > 0))")
+    return part.data
 
 
 def _refuse_numpy_extras(op_name, dtype, out):

@@ -10,7 +10,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "autograd_lite"
 
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = (
-    ("errors", "reference", "roundoff", "data"),
+    ("errors", "backend", "reference", "roundoff", "data"),
     ("ops",),
     ("core",),
     ("transforms", "losses"),

@@ -117,7 +117,7 @@ def test_repr_of_a_large_tensor_is_summarised():
 
 # --- dtypes and attributes -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data", [[1, 2], (1.5, 2), np.arange(2, dtype=np.int32), 3, 2.5, True,
+@pytest.mark.parametrize("data", [[1, 2], (1.5, 2), np.arange(2, dtype=np.int32), 3, 2.5,
                                   np.float32(1.5), np.array([1.0, 2.0], dtype=np.float16)])
 def test_float64_unless_told_otherwise(data):
     assert ag.Tensor(data).dtype == np.float64
@@ -195,10 +195,40 @@ def test_numpy_reductions_accept_a_tensor_and_return_a_tensor():
         np.sum(t, out=np.zeros(()))
 
 
-def test_a_tensor_of_whole_numbers_indexes_like_an_integer_array():
+def test_a_tensor_of_integers_indexes_like_an_integer_array():
     t = ag.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
-    t[ag.Tensor([1, 1])].sum().backward()   # row 1 twice: its gradient adds up
+    t[ag.Tensor([1, 1], dtype=int)].sum().backward()   # row 1 twice: its gradient adds up
     np.testing.assert_array_equal(t.grad, [[0, 0, 0], [2, 2, 2]])
+
+
+def test_a_boolean_tensor_indexes_as_a_mask():
+    x = np.array([[-1.0, 2.0, -3.0], [4.0, -5.0, 6.0]])
+    t = ag.Tensor(x, requires_grad=True)
+    mask = ag.Tensor(x > 0)
+    assert mask.dtype == np.bool_ and not mask.requires_grad
+    picked = t[mask]
+    np.testing.assert_array_equal(picked.data, [2.0, 4.0, 6.0])
+    (picked * picked).sum().backward()
+    np.testing.assert_array_equal(t.grad, np.where(x > 0, 2 * x, 0.0))
+
+
+@pytest.mark.parametrize("index", [[1.0, 1.0], [0.5], 1.0])
+def test_a_floating_tensor_is_never_an_index(index):
+    t = ag.Tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(IndexError, match=r"index: a Tensor of float64 cannot index; index with "
+                                         r"integers .* or a boolean mask"):
+        t[ag.Tensor(index)]
+
+
+def test_boolean_data_stays_boolean_and_has_no_gradient():
+    assert ag.Tensor(np.array([True, False])).dtype == np.bool_
+    assert ag.Tensor(True).dtype == np.bool_
+    with pytest.raises(TypeError, match=r"requires_grad=True needs floating-point data, but the "
+                                        r"data is bool \(a boolean mask has no gradient\); pass "
+                                        r"dtype=np.float64"):
+        ag.Tensor(np.array([True, False]), requires_grad=True)
+    t = ag.Tensor(np.array([True, False]), dtype=np.float64, requires_grad=True)
+    np.testing.assert_array_equal(t.data, [1.0, 0.0])
 
 
 def test_a_bool_axis_is_refused():

@@ -1,0 +1,359 @@
+"""Where an array lives: its namespace (numpy, torch, CuPy, JAX, Dask, array-api-strict) and
+its device. The one module that knows backends.
+
+A Tensor keeps the array it is given and looks up its ``Backend`` once, when it is made
+(``of``); a result takes its inputs' backend without a lookup. The primitives compute with
+``xp = namespace(x)``, the standard's functions (array-api-compat makes numpy, CuPy, torch and
+Dask speak it), and ask this module for what the standard lacks (``erf``, ``add_at``,
+``errstate``). Arrays move between backends only at the edges, on request: ``Tensor.to``,
+``to_numpy``. Mixing two backends in one operation is refused, naming both and the way out,
+as PyTorch refuses a CPU tensor and a CUDA tensor; Python numbers join any backend, and numpy
+arrays join Dask's (a Dask graph embeds them).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+
+import array_api_compat
+import array_api_compat.numpy as numpy_namespace
+import numpy as np
+
+
+class MixedBackendsError(TypeError):
+    """One operation was given arrays of two backends (namespaces or devices)."""
+
+
+class Backend:
+    """A namespace and a device: one shared object per pair, so two tensors are on the same
+    backend exactly when their ``Backend`` objects are the same object."""
+
+    __slots__ = ("xp", "device", "name", "is_numpy", "is_dask")
+
+    def __init__(self, xp, device):
+        self.xp = xp
+        self.device = device
+        self.name = _namespace_name(xp)
+        self.is_numpy = xp is numpy_namespace
+        self.is_dask = self.name == "dask"
+
+    def __repr__(self):
+        return self.name if self.is_numpy else f"{self.name} on {self.device}"
+
+    def __reduce__(self):  # one object per backend, also through pickle and copy
+        return "NUMPY" if self.is_numpy else (_backend_of, (self.xp.__name__, self.device))
+
+
+def _backend_of(namespace_name, device):
+    import importlib
+    xp = importlib.import_module(namespace_name)
+    return of(xp.asarray(0.0, device=device))
+
+
+def _namespace_name(xp) -> str:
+    name = xp.__name__
+    for known in ("numpy", "cupy", "torch", "dask", "jax", "array_api_strict"):
+        if known in name.split("."):
+            return known
+    return name
+
+
+NUMPY = Backend(numpy_namespace, "cpu")
+_BACKENDS = {(numpy_namespace, "'cpu'"): NUMPY}
+_NAMESPACE_OF_TYPE = {np.ndarray: numpy_namespace}  # array_namespace depends on the type alone
+_NUMPY_TYPES = (np.ndarray, np.generic, numbers.Number)
+
+
+def of(array) -> Backend:
+    """The backend of ``array``: a numpy array, numpy scalar or Python number is numpy's."""
+    if type(array) is np.ndarray or isinstance(array, _NUMPY_TYPES):
+        return NUMPY
+    xp = namespace(array)
+    device = array_api_compat.device(array)
+    key = (xp, repr(device))
+    backend = _BACKENDS.get(key)
+    if backend is None:
+        backend = _BACKENDS[key] = Backend(xp, device)
+    return backend
+
+
+def namespace(array):
+    """The array-API namespace of ``array`` (array-api-compat's, looked up once per type)."""
+    xp = _NAMESPACE_OF_TYPE.get(type(array))
+    if xp is None:
+        if isinstance(array, _NUMPY_TYPES):
+            return numpy_namespace
+        try:
+            xp = array_api_compat.array_namespace(array)
+        except TypeError:
+            raise TypeError(f"{type(array).__module__}.{type(array).__name__} is not an array "
+                            f"autograd_lite knows: give a numpy, CuPy, torch, JAX, Dask or "
+                            f"array-API array, a number or a list of numbers") from None
+        _NAMESPACE_OF_TYPE[type(array)] = xp
+    return xp
+
+
+def is_array(x) -> bool:
+    """True for an array of any backend (not a Tensor), a numpy scalar or a Python number."""
+    kind = type(x)
+    if kind in _NAMESPACE_OF_TYPE or isinstance(x, _NUMPY_TYPES):
+        return True
+    if array_api_compat.is_array_api_obj(x):
+        namespace(x)
+        return True
+    return False
+
+
+def is_foreign_array(x) -> bool:
+    """True for an array of a backend other than numpy (numbers and lists are not arrays)."""
+    return not isinstance(x, (*_NUMPY_TYPES, list, tuple)) and is_array(x)
+
+
+# --- mixing -------------------------------------------------------------------------------------
+
+def join(op_name, backends):
+    """The backend of an operation on arrays of ``backends``: all the same, or numpy arrays
+    with one Dask backend (Dask embeds them). Anything else is refused, naming the two."""
+    first = backends[0]
+    others = [b for b in backends if b is not first]
+    if not others:
+        return first
+    distinct = list(dict.fromkeys(backends))
+    dask = [b for b in distinct if b.is_dask]
+    if len(dask) == 1 and all(b is NUMPY or b.is_dask for b in distinct):
+        return dask[0]
+    a, b = distinct[0], distinct[1]
+    raise MixedBackendsError(
+        f"{op_name}: one operand lives in {_describe(a)}, another in {_describe(b)}; "
+        f"autograd_lite never moves data silently. Move one of them first: "
+        f"tensor.to(other_tensor), tensor.to(namespace, device=...), or ag.to_numpy(x)")
+
+
+def _describe(backend) -> str:
+    return "numpy" if backend.is_numpy else f"{backend.name} (device {backend.device})"
+
+
+def result(out, where, op_name):
+    """A primitive's output for inputs on ``where`` (not numpy): it must stay there."""
+    got = of(out)
+    if got is not where:
+        raise MixedBackendsError(
+            f"{op_name}: forward was given arrays in {_describe(where)} but returned one in "
+            f"{_describe(got)}; a primitive computes in its inputs' namespace "
+            f"(xp = ag.backend.namespace(x))")
+    return out
+
+
+# --- making arrays ------------------------------------------------------------------------------
+
+def new_array(data, dtype=None):
+    """The array and backend of ``Tensor(data, dtype=dtype)``: ``data`` copied (numpy, torch,
+    CuPy, array-api-strict) or kept (Dask and JAX arrays cannot be written into), in its own
+    backend, as ``dtype``; without one, boolean data stays boolean and numbers become the
+    backend's float64."""
+    if is_foreign_array(data):
+        where = of(data)
+        return copied(data, where, _dtype_for(data.dtype, dtype, where)), where
+    try:
+        kind = np.asarray(data).dtype.kind
+    except (ValueError, TypeError):  # ragged nested lists
+        kind = None
+    if dtype is None and kind not in ("b", "i", "u", "f"):
+        text = repr(data) if len(repr(data)) <= 60 else repr(data)[:57] + "..."
+        raise TypeError(f"Tensor: data must be numbers or an array of numbers, got "
+                        f"{type(data).__name__} {text}")
+    dtype = dtype if dtype is not None else (np.bool_ if kind == "b" else np.float64)
+    return np.array(data, dtype=dtype, copy=True), NUMPY
+
+
+def _dtype_for(data_dtype, dtype, where):
+    if dtype is not None:
+        return dtype_in(where, dtype)
+    kind = dtype_kind(data_dtype)
+    if kind == "b":
+        return data_dtype
+    if kind in "iuf":
+        return default_float(where)
+    raise TypeError(f"Tensor: data of dtype {data_dtype} is not supported (complex gradients "
+                    f"are not); give real numbers, or pass dtype=")
+
+
+def default_float(backend):
+    """float64, the engine's default, in ``backend``'s namespace; refused where the namespace
+    has none (JAX without ``jax_enable_x64``)."""
+    xp = backend.xp
+    if backend.name == "jax":
+        import jax
+        if not jax.config.jax_enable_x64:
+            raise TypeError("Tensor: JAX computes in float32 unless jax_enable_x64 is set; "
+                            "pass dtype=jax.numpy.float32, or call "
+                            "jax.config.update('jax_enable_x64', True) first")
+    if not hasattr(xp, "float64"):
+        raise TypeError(f"Tensor: the {backend.name} namespace has no float64; pass dtype=")
+    return xp.float64
+
+
+def dtype_in(backend, dtype):
+    """``dtype`` (a numpy dtype, a name, or the namespace's own dtype) in ``backend``'s
+    namespace."""
+    if backend.is_numpy:
+        return np.dtype(dtype)
+    xp = backend.xp
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        return dtype  # the namespace's own dtype object (torch.float32, ...)
+    found = getattr(xp, "bool" if name == "bool" else name, None)
+    if found is None:
+        raise TypeError(f"Tensor: the {backend.name} namespace has no dtype {name}")
+    return found
+
+
+def dtype_kind(dtype) -> str:
+    """numpy's one-letter kind of any namespace's dtype: 'b', 'i', 'u', 'f', 'c'."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind
+    try:
+        return np.dtype(dtype).kind
+    except TypeError:
+        pass
+    text = str(dtype).rpartition(".")[2]
+    for prefix, kind in (("bool", "b"), ("uint", "u"), ("int", "i"), ("float", "f"),
+                         ("bfloat", "f"), ("complex", "c")):
+        if text.startswith(prefix):
+            return kind
+    return "O"
+
+
+def copied(array, backend, dtype):
+    """A new array of ``dtype`` with ``array``'s values, in its own backend: the engine never
+    writes into an array the caller owns. Dask and JAX arrays cannot be written into, so they
+    are kept (cast where ``dtype`` differs)."""
+    xp = backend.xp
+    if backend.is_dask or backend.name == "jax":
+        return array if array.dtype == dtype else xp.astype(array, dtype)
+    return xp.asarray(array, dtype=dtype, copy=True)
+
+
+def constant(value, backend, dtype):
+    """A number or numpy array as an array of ``backend`` (a number joins any backend; a numpy
+    array joins Dask as it is)."""
+    if backend.is_numpy:
+        return np.asarray(value, dtype=dtype)
+    if backend.is_dask and isinstance(value, np.ndarray):
+        return value.astype(dtype, copy=False)
+    return backend.xp.asarray(value, dtype=dtype, device=backend.device)
+
+
+# --- moving at the edges ----------------------------------------------------------------------
+
+def to_numpy(array) -> np.ndarray:
+    """``array`` as a numpy array on the host: a numpy array as it is, a Dask array computed,
+    a device array copied to the host."""
+    if isinstance(array, np.ndarray):
+        return array
+    if isinstance(array, (np.generic, numbers.Number)):
+        return np.asarray(array)
+    if array_api_compat.is_dask_array(array):
+        return np.asarray(array.compute())
+    if array_api_compat.is_torch_array(array):
+        return array.detach().cpu().numpy()
+    if array_api_compat.is_cupy_array(array):
+        return array.get()
+    if array_api_compat.is_jax_array(array):
+        return np.asarray(array)
+    xp = namespace(array)
+    if xp.__name__.startswith("array_api_strict"):
+        return np.asarray(xp.asarray(array, device=xp.Device("CPU_DEVICE"), copy=True))
+    try:
+        return np.from_dlpack(array)
+    except (TypeError, BufferError, RuntimeError, AttributeError):
+        return np.asarray(array)
+
+
+def resolve(target, device=None, current=None) -> Backend:
+    """The backend ``Tensor.to`` means: ``target`` is a namespace (``numpy``, ``torch``,
+    ``array_api_strict``, ...), an array whose backend to join, or a device of ``current``'s
+    namespace (``"cuda"``, ``torch.device(...)``, ``array_api_strict.Device(...)``)."""
+    if is_array(target):
+        return of(target)
+    if _looks_like_namespace(target):
+        xp = numpy_namespace if target is np else array_api_compat.array_namespace(
+            target.asarray(0.0) if hasattr(target, "asarray") else target.zeros(1))
+        if device is None:
+            return of(xp.asarray(0.0)) if xp is not numpy_namespace else NUMPY
+        return of(xp.asarray(0.0, device=device))
+    if current is None:
+        raise TypeError(f"to: {target!r} is neither a namespace, an array nor a device")
+    if device is not None:
+        raise TypeError("to: give a namespace and a device, or a device alone")
+    try:
+        probe = current.xp.asarray(0.0, device=target)
+    except Exception as error:  # each backend refuses an unknown device its own way
+        raise TypeError(f"to: {target!r} is not a device of {current.name} ({error}); to move "
+                        f"to another namespace pass it: tensor.to(torch, device='cuda')") from None
+    return of(probe)
+
+
+def _looks_like_namespace(target) -> bool:
+    return getattr(target, "__name__", None) is not None and hasattr(target, "asarray") \
+        and type(target).__name__ == "module"
+
+
+def moved(array, target: Backend):
+    """``array`` copied to the ``target`` backend (through the host when the namespaces
+    differ)."""
+    source = of(array)
+    if source is target:
+        return array
+    if source.xp is target.xp and not target.is_numpy:
+        return array_api_compat.to_device(array, target.device)
+    host = to_numpy(array)
+    if target.is_numpy:
+        return np.array(host, copy=True)
+    if target.is_dask:
+        return target.xp.asarray(host)
+    return target.xp.asarray(np.ascontiguousarray(host), device=target.device, copy=True)
+
+
+# --- what the standard lacks -------------------------------------------------------------------
+
+def errstate(xp, **kwargs):
+    """numpy's floating-point warnings switched as asked, for numpy's namespace ``xp``; other
+    backends do not warn, so there is nothing to switch."""
+    return np.errstate(**kwargs) if xp is numpy_namespace else contextlib.nullcontext()
+
+
+def erfc(x):
+    """The complementary error function of ``x``, elementwise, from the backend's special
+    functions (numpy has none: Python's ``math.erfc``, correct to float64 rounding, element by
+    element); refused where the backend has none."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(_math_erfc(x.astype(np.float64)), dtype=x.dtype)
+    if array_api_compat.is_torch_array(x):
+        import torch
+        return torch.special.erfc(x)
+    if array_api_compat.is_jax_array(x):
+        import jax.scipy.special
+        return jax.scipy.special.erfc(x)
+    if array_api_compat.is_cupy_array(x):
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erfc(x)
+    if array_api_compat.is_dask_array(x):
+        return x.map_blocks(erfc, dtype=x.dtype)
+    raise TypeError(f"gelu: the exact gelu needs erfc, which the {of(x).name} namespace does "
+                    f"not have (the array API standard has none); use gelu(approximate='tanh')")
+
+
+_math_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def add_at(array, index, values):
+    """``array`` with ``values`` added at ``index`` (repeated indices add up): numpy's
+    ``np.add.at`` in place, array-api-extra's ``at(...).add`` elsewhere."""
+    if isinstance(array, np.ndarray):
+        np.add.at(array, index, values)
+        return array
+    import array_api_extra as xpx
+    return xpx.at(array, index).add(values)

@@ -1,0 +1,62 @@
+"""The array backends the backend tests run on: each one a pytest param that is skipped, with the
+reason, where its library is not installed or sees no device.
+
+``BACKENDS`` are pytest params of ``ArrayBackend``: ``name``, ``xp`` (the namespace a Tensor
+reports), ``array(ndarray)`` (the same values as that backend's array) and ``device``.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+
+class ArrayBackend:
+    def __init__(self, name, make, device=None):
+        self.name = name
+        self._make = make
+        self.device = device
+
+    def array(self, values, dtype=None):
+        values = np.asarray(values, dtype=dtype)
+        return self._make(values)
+
+    def __repr__(self):
+        return self.name
+
+
+def _numpy():
+    return ArrayBackend("numpy", lambda a: np.array(a, copy=True))
+
+
+def _array_api_strict():
+    xp = importlib.import_module("array_api_strict")
+    return ArrayBackend("array_api_strict", lambda a: xp.asarray(a))
+
+
+def _torch():
+    torch = importlib.import_module("torch")
+    return ArrayBackend("torch", lambda a: torch.asarray(a.copy()), torch.device("cpu"))
+
+
+def _cupy():
+    cupy = importlib.import_module("cupy")
+    if cupy.cuda.runtime.getDeviceCount() < 1:
+        raise RuntimeError("cupy sees no GPU")
+    return ArrayBackend("cupy", lambda a: cupy.asarray(a))
+
+
+def _param(name, factory):
+    try:
+        backend = factory()
+    except Exception as error:  # not installed, or no device: skipped, saying why
+        return pytest.param(None, id=name, marks=pytest.mark.skip(
+            reason=f"{name} is not available here: {type(error).__name__}: {error}"))
+    return pytest.param(backend, id=name)
+
+
+BACKENDS = [_param("numpy", _numpy), _param("array_api_strict", _array_api_strict),
+            _param("torch", _torch), _param("cupy", _cupy)]
+# The backends other than numpy: what the no-conversion and mixing tests are about.
+FOREIGN = BACKENDS[1:]
