@@ -8,12 +8,20 @@ twice for second order) must match
 element by element (or along random directions, for large inputs). A custom primitive with a
 wrong vjp fails here, and the result names the input, the worst element and both values.
 
-Tolerances (float64): an element passes when ``|autodiff - numeric| <= atol + rtol * |numeric|``.
-Central differences err by O(eps^2 f''') from truncation and by O(1e-16 |J| / eps) from
-rounding, about 1e-10 for the default ``eps = 1e-6``; the defaults ``rtol = 1e-5`` and
-``atol = 1e-8`` leave room for both while a wrong rule (off by a factor, a sign, a transpose)
-misses by far more. Functions with kinks (relu at 0, abs at 0) can fail where an element
-sits within eps of the kink: move the point, not the tolerance.
+The step (float64): by default searched per element from the error analysis
+(``check.numeric``: a five-point stencil, from 1e-3 |x| up to 10 |x| while its rounding plus
+truncation estimate shrinks), so at |x| = 1e8, where a fixed step of 1e-6 would be below the
+float spacing (1.5e-8 there), or at |x| = 1e-8 it fits x. An explicit ``eps`` is taken as
+given (central differences, truncation estimated at 2 eps), and the result says where it is
+below the float spacing instead of blaming the vjp.
+
+Tolerance per element: ``|autodiff - numeric| <= rtol |numeric| + error (+ atol if given)``,
+where error is the finite difference's own: the rounding of J (16 eps_64 of its size) divided
+by the step, and the truncation estimated by Richardson's comparison with twice the step. No
+absolute floor by default: a gradient of 1e-12 is judged against errors of its own size. A
+wrong rule (off by a factor, a sign, a transpose) misses by far more. Functions with kinks
+(relu at 0, abs at 0) can fail where an element sits within the step of the kink: move the
+point, not the tolerance.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ import numpy as np
 from ..core.modes import no_grad
 from ..transforms import grad as ag_grad
 from ..core.tensor import Tensor
+from ..roundoff import EPS
+from .numeric import derivative
+
+ROUNDING_OF_J = 16   # J is allowed this many eps of its size (a dozen operations)
 
 
 class PrecisionWarning(UserWarning):
@@ -50,6 +62,8 @@ class InputCheck:
     numeric: float
     passed: bool
     checked: int  # how many elements or directions were compared
+    coarse: bool = False  # the worst element's step was below 1000 float spacings of x
+    excess: float = 0.0   # the worst element's |autodiff - numeric| / its tolerance
 
     def to_dict(self) -> dict:
         return {key: _jsonable(value) for key, value in self.__dict__.items()}
@@ -74,7 +88,7 @@ class GradcheckResult:
     @property
     def worst(self) -> InputCheck:
         """The check with the largest error relative to its tolerance (a failing one first)."""
-        return max(self.checks, key=lambda c: (not c.passed, _excess(c, self.rtol, self.atol)))
+        return max(self.checks, key=lambda c: (not c.passed, c.excess))
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "mode": self.mode, "eps": self.eps, "rtol": self.rtol,
@@ -83,8 +97,11 @@ class GradcheckResult:
 
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
-        lines = [f"gradcheck: {verdict} ({self.mode}; eps {self.eps:g}, an element passes when "
-                 f"|autodiff - numeric| <= {self.atol:g} + {self.rtol:g} |numeric|)"]
+        step = "searched per element" if self.eps is None else f"{self.eps:g}"
+        floor = f" + {self.atol:g}" if self.atol else ""
+        lines = [f"gradcheck: {verdict} ({self.mode}; step {step}, an element passes when "
+                 f"|autodiff - numeric| <= {self.rtol:g} |numeric| + the finite difference's "
+                 f"error estimate{floor})"]
         header = ("order", "input", "shape", "checked", "max |diff|", "worst at", "autodiff",
                   "numeric", "")
         rows = [header] + [(str(c.order), c.name, _shape(c.shape), str(c.checked),
@@ -97,15 +114,20 @@ class GradcheckResult:
         lines += [f"  note: {note}" for note in self.notes]
         if not self.passed:
             c = self.worst
+            if c.coarse:
+                why = (f"the step there is below 1000 float spacings of x, so the finite "
+                       f"difference measures rounding: leave eps=None (a step scaled by |x|)")
+            else:
+                why = (f"check the vjp of the operation that {c.name} feeds (or a kink within "
+                       f"the step of the point)")
             lines.append(f"  worst: {c.name} (order {c.order}) at {c.worst_index}: autodiff "
-                         f"{c.autodiff:.6g} but finite differences {c.numeric:.6g}; check the vjp "
-                         f"of the operation that {c.name} feeds (or a kink within eps of the point)")
+                         f"{c.autodiff:.6g} but finite differences {c.numeric:.6g}; {why}")
         return "\n".join(lines)
 
     __repr__ = __str__
 
 
-def gradcheck(f, inputs, *, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-8,
+def gradcheck(f, inputs, *, eps: float | None = None, rtol: float = 1e-5, atol: float = 0.0,
               order: int = 1, directions: int | None = None, seed: int = 0,
               names=None) -> GradcheckResult:
     """Compare the engine's gradient of ``f`` at ``inputs`` with central finite differences.
@@ -122,7 +144,11 @@ def gradcheck(f, inputs, *, eps: float = 1e-6, rtol: float = 1e-5, atol: float =
     - ``order=2`` also checks the gradient of the gradient: for a fixed random u, the
       autodiff gradient of ``h(x) = <grad f(x), u>`` (``ag.grad`` twice, i.e. a Hessian-vector
       product) against central differences of h, itself computed by the engine's first order.
+    - ``eps``: None (the step searched per element) or a fixed step; ``rtol`` and an optional
+      ``atol`` widen the tolerance of the module docstring.
     """
+    if eps is not None and not (isinstance(eps, (int, float)) and 0 < eps < np.inf):
+        raise ValueError(f"gradcheck: eps must be None or a finite step > 0, got {eps!r}")
     if order not in (1, 2):
         raise ValueError(f"gradcheck: order must be 1 or 2, got {order!r}")
     if directions is not None and (not isinstance(directions, int) or directions < 1):
@@ -140,6 +166,12 @@ def gradcheck(f, inputs, *, eps: float = 1e-6, rtol: float = 1e-5, atol: float =
                      "(a Hessian-vector product) against central differences of it")
         second = [np.asarray(g.data) for g in _as_tuple(ag_grad(h, tuple(range(len(arrays))))(*arrays))]
         checks += _compare(h, second, arrays, labels, 2, eps, rtol, atol, directions, rng)
+    if eps is not None:
+        spacing = max((float(np.max(np.spacing(np.abs(a)))) for a in arrays if a.size), default=0.0)
+        if eps < 1000 * spacing:
+            notes.append(f"eps = {eps:g} is below 1000 float spacings of the largest |x| "
+                         f"({spacing:.1e}): there the difference measures rounding; eps=None "
+                         f"scales the step with |x|")
     mode = ("central differences per element" if directions is None
             else f"{directions} random directions")
     return GradcheckResult(all(c.passed for c in checks), checks, mode, eps, rtol, atol, notes)
@@ -212,55 +244,74 @@ def _compare(J, analytic, arrays, labels, order, eps, rtol, atol, directions, rn
     return [_along_directions(J, analytic, arrays, labels, order, eps, rtol, atol, directions, rng)]
 
 
+def _difference(J_at, x0: float, eps, e_J: float, size: float) -> tuple:
+    """dJ/dx by finite differences and the error they carry: a fixed step ``eps`` (central,
+    truncation estimated at 2h), or, with eps None, the searched five-point stencil of
+    ``check.numeric`` (step from 1e-3 |x|, at most 10 |x|; x = 0 counts as |x| = 1)."""
+    if eps is None:
+        value, error, _ = derivative(J_at, size, e_J)
+        return value, error
+    plus, minus = J_at(eps), J_at(-eps)
+    value = (plus - minus) / (2 * eps)
+    wider = (J_at(2 * eps) - J_at(-2 * eps)) / (4 * eps)
+    rounding = ROUNDING_OF_J * EPS * max(abs(plus), abs(minus), e_J / EPS) / eps
+    return value, rounding + 2 * abs(wider - value) / 3
+
+
 def _elementwise(J, analytic, arrays, i, label, order, eps, rtol, atol) -> InputCheck:
     x = arrays[i]
-    numeric = np.zeros_like(x)
+    autodiff = np.asarray(analytic[i], dtype=np.float64)
+    numeric, tolerance = np.zeros_like(x), np.zeros_like(x)
+    coarse = np.zeros(x.shape, dtype=bool)
+    e_J = ROUNDING_OF_J * EPS * abs(_value(J, arrays))
     for index in np.ndindex(*x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        plus = _value(J, arrays)
-        x[index] = saved - eps
-        minus = _value(J, arrays)
-        x[index] = saved
-        numeric[index] = (plus - minus) / (2 * eps)
-    return _verdict(label, x.shape, order, np.asarray(analytic[i], dtype=np.float64), numeric,
-                    rtol, atol)
+        saved = float(x[index])
+
+        def J_at(t, index=index, saved=saved):
+            x[index] = saved + t
+            try:
+                return _value(J, arrays)
+            finally:
+                x[index] = saved
+        coarse[index] = eps is not None and eps < 1000 * np.spacing(abs(saved))
+        numeric[index], error = _difference(J_at, saved, eps, e_J, abs(saved))
+        tolerance[index] = rtol * abs(numeric[index]) + error + atol
+    return _verdict(label, x.shape, order, autodiff, numeric, tolerance, coarse)
 
 
 def _along_directions(J, analytic, arrays, labels, order, eps, rtol, atol, k, rng) -> InputCheck:
-    autodiff = np.zeros(k)
-    numeric = np.zeros(k)
+    autodiff, numeric, tolerance = np.zeros(k), np.zeros(k), np.zeros(k)
+    size = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    e_J = ROUNDING_OF_J * EPS * abs(_value(J, arrays))
     for d in range(k):
         u = [rng.standard_normal(a.shape) for a in arrays]
         norm = np.sqrt(sum(np.sum(v * v) for v in u)) or 1.0
         u = [v / norm for v in u]
-        plus = _value(J, [a + eps * v for a, v in zip(arrays, u)])
-        minus = _value(J, [a - eps * v for a, v in zip(arrays, u)])
-        numeric[d] = (plus - minus) / (2 * eps)
+        along = lambda t, u=u: _value(J, [a + t * v for a, v in zip(arrays, u)])  # noqa: E731
+        numeric[d], error = _difference(along, 0.0, eps, e_J, size)
         autodiff[d] = sum(np.sum(np.asarray(g) * v) for g, v in zip(analytic, u))
-    check = _verdict(", ".join(labels), (k,), order, autodiff, numeric, rtol, atol)
+        tolerance[d] = rtol * abs(numeric[d]) + error + atol
+    coarse = np.full(k, eps is not None and eps < 1000 * np.spacing(size))
+    check = _verdict(", ".join(labels), (k,), order, autodiff, numeric, tolerance, coarse)
     check.name = f"{', '.join(labels)} along {k} directions"
     return check
 
 
-def _verdict(label, shape, order, autodiff, numeric, rtol, atol) -> InputCheck:
+def _verdict(label, shape, order, autodiff, numeric, tolerance, coarse) -> InputCheck:
     if autodiff.shape != numeric.shape:
         raise ValueError(f"gradcheck: the autodiff gradient of {label} has shape "
                          f"{autodiff.shape}, the input has shape {numeric.shape}")
-    diff = np.abs(autodiff - numeric)
-    excess = np.where(np.isnan(diff), np.inf, diff - (atol + rtol * np.abs(numeric)))
     if autodiff.size == 0:
         return InputCheck(label, shape, order, 0.0, (), 0.0, 0.0, True, 0)
-    worst = np.unravel_index(int(np.argmax(excess)), autodiff.shape)
+    diff = np.abs(autodiff - numeric)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isnan(diff), np.inf,
+                         np.where(diff == 0, 0.0, diff / tolerance))
+    worst = np.unravel_index(int(np.argmax(ratio)), autodiff.shape)
     return InputCheck(label, tuple(shape), order, float(np.nanmax(diff)) if np.any(~np.isnan(diff))
                       else float("nan"), tuple(int(i) for i in worst), float(autodiff[worst]),
-                      float(numeric[worst]), bool(np.all(excess <= 0)), int(autodiff.size))
-
-
-def _excess(check: InputCheck, rtol: float, atol: float) -> float:
-    if np.isnan(check.max_abs):
-        return np.inf
-    return abs(check.autodiff - check.numeric) - (atol + rtol * abs(check.numeric))
+                      float(numeric[worst]), bool(np.all(ratio <= 1)), int(autodiff.size),
+                      bool(coarse[worst]), float(ratio[worst]))
 
 
 def _shape(shape) -> str:

@@ -412,3 +412,40 @@ def test_sentinel_reports_a_nan_leaf_once_and_unhooks_on_exit():
 def test_sentinel_refuses_an_unknown_action():
     with pytest.raises(ValueError, match="action must be one of warn, record, raise"):
         check.sentinel(action="ignore")
+
+
+# ---- gradcheck at any scale ------------------------------------------------------------------
+
+@pytest.mark.parametrize("scale", [1e-8, 1.0, 1e8, 1e12])
+def test_gradcheck_passes_a_correct_rule_at_any_magnitude_of_x(scale):
+    x = scale * np.array([0.5, -1.0, 2.0])
+    result = check.gradcheck(lambda t: (t * t * 3.0 + t).sum(), [x], names=["x"])
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1.0, 1e8])
+def test_gradcheck_fails_a_wrong_rule_at_any_magnitude_of_x(scale):
+    result = check.gradcheck(lambda t: Cube()(t).sum(), [scale * X3], names=["x"])
+    assert not result.passed and "check the vjp" in str(result)
+
+
+def test_gradcheck_passes_a_tiny_gradient_and_fails_it_when_wrong():
+    # a gradient of 1e-12 everywhere: no absolute floor lets a 50 % error through
+    tiny = np.array([1e-12, -2e-12, 3e-12])
+    good = check.gradcheck(lambda t: (t * t).sum() * 0.5, [tiny], names=["x"])
+    assert good.passed, str(good)
+    assert not check.gradcheck(lambda t: Cube()(t * 1e4).sum(), [tiny], names=["x"]).passed
+
+
+def test_a_fixed_step_below_the_float_spacing_is_said_to_be_the_cause():
+    x = np.array([1e8, -3e8])
+    result = check.gradcheck(lambda t: (t * t).sum(), [x], names=["x"], eps=1e-9)
+    text = str(result)
+    assert "below 1000 float spacings" in text
+    if not result.passed:
+        assert "leave eps=None" in text and "check the vjp" not in text
+
+
+def test_gradcheck_judges_a_large_J_by_its_rounding_not_by_a_fixed_tolerance():
+    result = check.gradcheck(lambda t: (t.sin() + 1e10).sum(), [X3], names=["x"])
+    assert result.passed, str(result)
