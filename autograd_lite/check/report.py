@@ -126,3 +126,54 @@ def _J_verdict(J: dict) -> str:
     if not (np.isfinite(J["autodiff"]) and np.isfinite(J["reference"])):
         return "NOT FINITE"
     return "DIFFERENT"
+
+
+DERIVATION_TITLES = {"autodiff-reference": "autodiff vs hand",
+                     "autodiff-numeric": "autodiff vs numeric",
+                     "reference-numeric": "hand vs numeric"}
+
+
+DERIVATION_LEGEND = ("< x: within the pair's error bound: the difference is at most x, what "
+                     "rounding can give (docs/check.md, Check any derivation).")
+
+
+def format_derivation(c) -> str:
+    """The report of a ``compare_derivation`` result as text (docs/check.md, "Check any
+    derivation"): one row per hand-derived quantity, in backward order."""
+    lines = [f"compare_derivation: {len(c.rows)} hand-derived quantities of J = {c.J:.12g}, "
+             f"in backward order", ""]
+    header = ["quantity", "shape"] + ["max|diff|", "relative", ""] * len(DERIVATION_TITLES)
+    rows = [header]
+    for row in c.rows:
+        shape = "x".join(map(str, row.shapes["autodiff"])) or "scalar"
+        if row.shapes["reference"] != row.shapes["autodiff"]:
+            shape += f" (hand: {'x'.join(map(str, row.shapes['reference'])) or 'scalar'})"
+        cells = [row.label, shape]
+        for name in DERIVATION_TITLES:
+            pair = row.pairs[name]
+            if pair is None:
+                cells += ["-", "-", "n/a"]
+            else:
+                cells += pair_cells(pair)
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    widths[-1] = max(widths[-1], 4)
+    titles, position = "", sum(widths[:2]) + 2 * 2
+    for i, title in enumerate(DERIVATION_TITLES.values()):
+        group = widths[2 + 3 * i: 5 + 3 * i]
+        titles = titles.ljust(position) + title
+        position += sum(group) + 2 * len(group)
+    lines.append(titles)
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("")
+    if c.passed:
+        lines.append(f"PASS: the hand derivation agrees with autodiff on all {len(c.rows)} "
+                     f"quantities ({c.rule}; numeric, for leaves only: five-point central "
+                     f"differences, the step searched per element).")
+    else:
+        lines.append(f"FAIL: the hand derivation first parts at {c.first_failure.label}, in "
+                     f"backward order. {c.explanation}.")
+        lines.append(f"({c.rule}; numeric, for leaves only.)")
+    if any(cell.startswith("<") for row in rows for cell in row):
+        lines.append(DERIVATION_LEGEND)
+    return "\n".join(lines)

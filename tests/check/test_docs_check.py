@@ -29,10 +29,10 @@ def test_the_python_examples_run_and_print_what_the_page_shows():
     printed = out.getvalue()
     checked = 0
     for shown in blocks("text"):
-        if shown.startswith(("gradcheck:", "sentinel:")):
+        if shown.startswith(("gradcheck:", "sentinel:", "compare_derivation:")):
             assert_lines_appear(shown.strip("\n").split("\n"), printed)
             checked += 1
-    assert checked == 2
+    assert checked == 3
 
 
 @pytest.mark.parametrize("command", [
