@@ -92,7 +92,7 @@ def to_digraph(model: Model, *, rankdir: str = "TB", caption=()) -> graphviz.Dig
     digraph = graphviz.Digraph(
         "autograd_lite",
         graph_attr={"rankdir": rankdir, "fontname": FONT, "fontsize": "10", "nodesep": "0.3",
-                    "ranksep": "0.35"},
+                    "ranksep": "0.35", "forcelabels": "true"},
         node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.08,0.04"},
         edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"})
     if caption:

@@ -138,10 +138,9 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
             attrs={"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL})
         for i, p in enumerate(graph.parents[k]):
             if tensor.op in NON_COMMUTATIVE and len(inputs) == 2:
-                # beside the arrow's head, not on the edge's middle where others cross it
+                # an external label: Graphviz places it after the layout, where no edge crosses it
                 edges.append(Edge(f"t{p}", f"op{k}", "", {
-                    "headlabel": ("left", "right")[i], "fontcolor": "#666666",
-                    "labeldistance": "1.8", "labelangle": ("35", "-35")[i]}))
+                    "xlabel": ("left", "right")[i], "fontcolor": "#666666"}))
             else:
                 edges.append(Edge(f"t{p}", f"op{k}"))
         edges.append(Edge(f"op{k}", f"t{k}"))

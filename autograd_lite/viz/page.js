@@ -263,8 +263,10 @@ function autogradLitePage(root) {
     }
   }
 
-  // the picture scales to its pane: the whole of it when that keeps the text readable, else
-  // the pane's width (the pane then scrolls down)
+  // the picture scales to its pane: all of it when its text stays readable that way (0.85
+  // times or more, growing up to 1.6 times to fill the pane); else it fills the pane's width
+  // (at least 0.6 times: a wider one scrolls sideways) and scrolls down, stepping keeping the
+  // current box in view
   function scale(viewDiv) {
     var svg = viewDiv.querySelector("svg");
     if (!svg || !graph.clientWidth) return;
@@ -275,8 +277,7 @@ function autogradLitePage(root) {
     var width = Number(svg.dataset.width) * 4 / 3, height = Number(svg.dataset.height) * 4 / 3;  // pt -> px
     var paneWidth = graph.clientWidth - 16, paneHeight = graph.clientHeight - 16;
     var whole = Math.min(paneWidth / width, paneHeight / height);
-    var across = Math.min(paneWidth / width, 1.6);
-    var factor = whole >= 0.75 * across ? Math.min(whole, 1.6) : across;
+    var factor = whole >= 0.85 ? Math.min(whole, 1.6) : Math.max(Math.min(paneWidth / width, 1.6), 0.6);
     svg.setAttribute("width", String(Math.floor(width * factor)) + "px");
     svg.setAttribute("height", String(Math.floor(height * factor)) + "px");
   }

@@ -345,7 +345,9 @@ def _backward_steps(graph, names, flags, shapes, values, picture, compared, comp
             arrays = [{"label": f"{flow_names[k]} (coming in)", "array": _array(g),
                        "tensor": k, "which": "grad", "role": "incoming"}]
             if factor is not None:
-                arrays.append({"label": f"{FORM_WORDS[factor.form]} the local factor {factor.label}",
+                shown = f"({factor.label})" if factor.label.startswith("−") else factor.label
+                product = FORMS[factor.form].format(g=flow_names[k], F=shown)
+                arrays.append({"label": f"the local factor {factor.label}, applied as {product}",
                                "array": _array(factor.array), "role": "factor",
                                "form": factor.form})
             highlight = [f"op{k}", f"t{p}"]
@@ -434,9 +436,8 @@ def _backward_steps(graph, names, flags, shapes, values, picture, compared, comp
     return steps, grads, done_at
 
 
-# How each form of a vjp's product reads on the panel
-FORM_WORDS = {"g∘F": "∘ (elementwise)", "g·F": "· (matrix product, on the right)",
-              "F·g": "(matrix product, on the left) ·"}
+# How each form of a vjp's product reads on the panel: ∘ elementwise, · a matrix product
+FORMS = {"g∘F": "{g} ∘ {F}", "g·F": "{g}·{F}", "F·g": "{F}·{g}"}
 
 
 def _checked_factor(graph, names, k, i, g, raw, values, formula):

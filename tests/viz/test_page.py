@@ -266,3 +266,25 @@ def test_a_notebook_shows_the_svg_of_a_graph_too_big_to_step_through():
     assert len(picture.page().steps) > 500  # a file may still hold it
     assert "<svg" in picture._repr_mimebundle_()["image/svg+xml"]
     assert "text/html" not in picture._repr_mimebundle_()
+
+
+def test_no_box_defines_itself_by_its_own_name():
+    """An unnamed tensor's name is its expression: its box says how it was made only where
+    that says more ("xlogy(Y, A[2]) = xlogy(Y, A[2])" says nothing)."""
+    A = ag.Tensor(np.full((1, 4), 0.3), requires_grad=True, name="A[2]")
+    J = ag.binary_cross_entropy(A, np.array([[0.0, 1.0, 1.0, 0.0]]))
+    for tensors in (build(J).data["tensors"], build(seed_network()["J"]).data["tensors"]):
+        assert all(entry["definition"] != entry["name"] for entry in tensors)
+        assert any(entry["definition"] for entry in tensors)
+
+
+def test_a_gradient_is_shown_only_from_the_step_that_computes_it():
+    page = build(seed_network()["J"])
+    steps = page.steps
+    first_backward = next(i for i, step in enumerate(steps) if step["phase"] == "backward")
+    with_grads = [entry for entry in page.data["tensors"] if entry["grad"] is not None]
+    assert {entry["name"] for entry in with_grads} >= {"W[1]", "b[1]", "W[2]", "b[2]", "Z[1]"}
+    for entry in with_grads:
+        at = entry["gradStep"]
+        # the step that completes it: backward, after every forward step, naming it
+        assert at >= first_backward and steps[at].get("quantity") == entry["gradName"]

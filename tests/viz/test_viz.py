@@ -86,12 +86,12 @@ def test_seed_network_operations_and_edges_follow_eqs_26_to_29():
     key = picture.key_of
     # Z[1] = W[1] X + b[1]: W[1] and X feed a matmul whose product feeds the add making Z[1]
     product = key(net["Z1"]).replace("t", "op")
-    matmul_edges = re.findall(rf"(\w+) -> (op\d+) \[[^]]*headlabel=left", source)
+    matmul_edges = re.findall(rf"(\w+) -> (op\d+) \[[^]]*xlabel=left", source)
     matmul_of_W1 = [op for tail, op in matmul_edges if tail == key(net["W1"])]
     assert len(matmul_of_W1) == 1
     matmul = matmul_of_W1[0]
     assert "<B>matmul</B>" in node_line(source, matmul) and "eq 33" in node_line(source, matmul)
-    assert f"{key(net['X'])} -> {matmul} [" in source and "headlabel=right" in source
+    assert f"{key(net['X'])} -> {matmul} [" in source and "xlabel=right" in source
     assert f"{key(net['b1'])} -> {product}" in source
     assert f"{product} -> {key(net['Z1'])}" in source
     assert "<B>add</B>" in node_line(source, product)
