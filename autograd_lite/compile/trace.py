@@ -11,15 +11,36 @@ as one Python function of numpy calls (each op's lines come from its kernel,
     step = ag.compile(loss)          # loss(*args) -> a single-element Tensor J
     J = step(X, Y)                   # fills .grad of every leaf that requires it, like J.backward()
 
-Per shape: a call whose arguments have other shapes, dtypes or ``requires_grad`` (the smaller
-last mini-batch) traces a program of its own, as jit compilers do. For each, the first call
-traces, the second traces again and refuses (``GraphChangedError``, before any gradient is
-touched) if the graph differs, and later calls replay without running ``loss``. A program once
-refused is checked on every later call. What a replay cannot see it refuses at the check (an
-array made inside the step, which may hide a value read from outside or from an argument), or
-says in this docstring: Python numbers and control flow inside ``loss`` are baked in.
+What a compiled step may read (docs/compile.md has the table). Every value the step uses is
+exactly one of:
+
+(a) an argument, checked at every call: a Tensor or an array by kind, shape, dtype and
+    ``requires_grad`` (an array keeps its dtype: a boolean mask stays boolean); a Python
+    number, string, None or tuple of them is *static*: it keys the program, as ``jax.jit``'s
+    static arguments do (another value traces another program), and reaches ``loss`` as it is;
+(b) recomputed by every replay: whatever the step derives from (a) and (c) through recorded
+    operations, comparisons and indices included;
+(c) a captured leaf or module state: a Tensor the step reaches without taking it as an
+    argument is read afresh at every call (its shape, dtype and ``requires_grad`` checked);
+    each module the step calls is checked by identity at every call (its parameters, buffers,
+    generators, settings and children: a replaced one traces the step again) and by its
+    ``training`` mode (part of the program's key: a step compiled in training mode and one in
+    evaluation mode are two programs);
+(d) refused while tracing, naming the line and the way out (``UncompilableError``): a traced
+    value that leaves the graph (``np.asarray(t)``, ``t.item()``, ``bool(t)``, ``t.numpy()``)
+    would be frozen by a replay, as JAX's tracer refuses it.
+
+Per argument signature and module mode the first call traces, the second traces again and
+refuses (``GraphChangedError``, before any gradient is touched) if the graph differs, and later
+calls replay without running ``loss``. A program once refused is checked on every later call.
+An array the step makes itself (which may hide a value read from outside) is refused at that
+check; Python control flow inside ``loss`` is baked in.
 """
 from __future__ import annotations
+
+import math
+import os
+import sys
 
 import numpy as np
 
@@ -27,11 +48,17 @@ from . import replay
 from ..core.backward import accumulated, backpropagate
 from ..core.graph import Node, topological_order
 from ..core.modes import enable_grad, grad_mode
-from ..core.tensor import Tensor, forward_hooks
+from ..core.tensor import Tensor
 
 
 class GraphChangedError(RuntimeError):
     """A compiled step was called with a graph that differs from the one it traced."""
+
+
+class UncompilableError(GraphChangedError):
+    """The step reads a value a replay could not recompute: a traced value that leaves the
+    graph (``np.asarray(t)``, ``t.item()``, ``bool(t)``), or an argument of a kind a program
+    cannot be keyed by. Raised while tracing, before any gradient is touched."""
 
 
 def compile(loss, *, check_every=None):  # noqa: A001 - ag.compile, as in jax.jit / torch.compile
@@ -47,14 +74,17 @@ class Tape:
     """A traced step: ``Tape(loss)(*args)`` returns J (a Tensor without a graph) and adds dJ/dp to
     ``p.grad`` for every leaf p that requires a gradient, the arguments included.
 
-    Arguments may be Tensors, ndarrays or numbers. Leaves that ``loss`` reaches without taking
-    them as arguments (the parameters W[l], b[l] of a closure or a model) are read afresh on
-    every call, so updating ``W.data`` in place (eqs 74-75) or assigning a new array of the same
-    shape is seen; one of another shape or dtype, or whose ``requires_grad`` changed, is
-    refused. Replays call neither the forward nor the backward hooks (the sentinels of
-    ``autograd_lite.check`` watch eager runs). A replay that meets a floating-point event
-    (an overflow, a log of 0, ...) is abandoned before it changes anything, and that call runs
-    eagerly instead, with the eager engine's values and warnings.
+    Arguments may be Tensors and arrays (data: checked at every call, never converted) or
+    hashable Python values (static: numbers, strings, None, tuples; each value keys a program
+    of its own). Leaves that ``loss`` reaches without taking them as arguments (the parameters
+    W[l], b[l] of a closure or a model) are read afresh on every call, so updating ``W.data`` in
+    place (eqs 74-75) or assigning a new array of the same shape is seen; one of another shape or
+    dtype, or whose ``requires_grad`` changed, is refused. Modules the step calls are watched
+    (their mode, parameters, buffers, settings). Replays call neither the forward nor the
+    backward hooks (the sentinels of ``autograd_lite.check`` watch eager runs). A replay that
+    meets a floating-point event (an overflow, a log of 0, ...) is abandoned, the generators it
+    drew from and the state it updated are put back, and that call runs eagerly instead, with
+    the eager engine's values and warnings.
 
     The replay keeps its buffers between calls (memory for speed; values whose lifetimes do not
     overlap share one), so one compiled step must not be called from two threads at once;
@@ -71,39 +101,44 @@ class Tape:
         self.loss = loss
         self.check_every = check_every
         self.calls = 0
-        self._programs = {}   # argument signature -> _Compiled
+        self._programs = {}   # argument signature -> [_Compiled], one per module state
         self._last = None
 
     def __call__(self, *args):
+        if grad_mode.trace is not None:
+            raise UncompilableError(
+                f"compile: a compiled step was called while another step is being traced "
+                f"({_user_line()}); compile the outer step only (call the inner function "
+                f"itself inside it)")
         self.calls += 1
         compiled = self._last
-        if compiled is not None and compiled.replay is not None and not self._checks(compiled):
-            # the common case: the same shapes as the last call; the generated replay checks
-            # them itself and raises Mismatch for anything it was not traced for
+        if (compiled is not None and compiled.replay is not None and not self._checks(compiled)
+                and compiled.matches(args)):
+            # the common case: the same program as the last call; the generated replay checks
+            # the arguments itself and raises Mismatch for anything it was not traced for
             try:
                 compiled.calls += 1
-                return compiled.replay(args)
+                return self._replay(compiled, args, args)
             except replay.Mismatch:
                 compiled.calls -= 1
-            except FloatingPointError:  # abandoned before anything changed: run it eagerly
-                return self._eager(tuple(_argument(a) for a in args))
-        tensors = tuple(_argument(a) for a in args)
-        key = _signature(tensors)
-        compiled = self._programs.get(key)
+        signature, proxies, data = _read_arguments(args)
+        candidates = self._programs.setdefault(signature, [])
+        compiled = next((c for c in candidates if c.state_matches()), None)
         if compiled is None:
-            J, compiled = self._trace(tensors)
-            self._programs[key] = self._last = compiled
+            # a module's mode keys a program of its own; a replaced parameter, buffer or setting
+            # makes its program stale: it is traced again in its place
+            candidates[:] = [c for c in candidates if not c.same_modes()]
+            J, compiled = self._trace(args, proxies)
+            candidates.append(compiled)
+            self._last = compiled
             return J
         self._last = compiled
         if self._checks(compiled):
             compiled.calls += 1
-            return self._check(compiled, tensors)
+            return self._check(compiled, args, proxies)
         compiled.calls += 1
-        compiled.program.load(tensors)  # raises GraphChangedError naming a leaf that changed
-        try:
-            return compiled.replay(tensors)
-        except FloatingPointError:
-            return self._eager(tensors)
+        compiled.program.load(proxies)  # raises GraphChangedError naming a leaf that changed
+        return self._replay(compiled, data, args)
 
     def _checks(self, compiled):
         """Whether the next call of ``compiled`` re-traces and compares (the second call, every
@@ -111,6 +146,17 @@ class Tape:
         n = compiled.calls + 1
         return (n == 2 or compiled.refused
                 or (self.check_every is not None and n % self.check_every == 0))
+
+    def _replay(self, compiled, data, args):
+        """The replay of ``compiled`` on ``data`` (the arguments as it reads them). A
+        floating-point event abandons it before any gradient is delivered: the generators and
+        module state it touched are restored and the call runs eagerly on ``args``."""
+        saved = compiled.save_state()
+        try:
+            return compiled.replay(data)
+        except FloatingPointError:
+            compiled.restore_state(saved)
+            return self._eager(args)
 
     @property
     def source(self):
@@ -122,28 +168,22 @@ class Tape:
 
     @property
     def programs(self) -> int:
-        """How many programs (one per argument signature) this step has traced."""
-        return len(self._programs)
+        """How many programs (one per argument signature and module mode) this step holds."""
+        return sum(len(candidates) for candidates in self._programs.values())
 
-    def _record_graph(self, tensors):
-        """Run ``loss`` eagerly with constant ops recorded too; J and its Program. Ops that
-        update state outside the graph (``updates_state``) are kept too, though J does not
-        depend on them, so that a replay repeats them."""
-        effects = []
-
-        def keep_effects(op, inputs, output):
-            if op.updates_state:
-                effects.append(output.grad_fn)
-
-        previous = grad_mode.record_constants
-        grad_mode.record_constants = True
-        forward_hooks.append(keep_effects)
+    def _record_graph(self, args, proxies):
+        """Run ``loss`` eagerly under a ``Trace`` (constant ops recorded too, each module it
+        calls noted, a value leaving the graph refused); J and its Program. Ops that update
+        state outside the graph (``updates_state``) are kept too, though J does not depend on
+        them, so that a replay repeats them."""
+        trace = Trace()
+        call = [proxies[i] if i in proxies else a for i, a in enumerate(args)]
+        grad_mode.trace = trace
         try:
             with enable_grad():
-                J = self.loss(*tensors)
+                J = self.loss(*call)
         finally:
-            grad_mode.record_constants = previous
-            forward_hooks.remove(keep_effects)
+            grad_mode.trace = None
         if not isinstance(J, Tensor):
             raise TypeError(f"compile: the function must return a Tensor, got {type(J).__name__}")
         if J.data.size != 1:
@@ -155,51 +195,150 @@ class Tape:
         if J.grad_fn is None:
             raise TypeError("compile: the function returned a leaf tensor itself; a compiled "
                             "step must compute its loss with operations")
-        return J, Program(J, tensors, effects)
+        return J, Program(J, len(args), proxies, trace.effects), trace
 
-    def _trace(self, tensors):
-        J, program = self._record_graph(tensors)
+    def _trace(self, args, proxies):
+        J, program, trace = self._record_graph(args, proxies)
         program.backward = _backward(J, program)
-        return Tensor._result(J.data, None, False), _Compiled(program)
+        _deliver(args, proxies)
+        return Tensor._result(J.data, None, False), _Compiled(program, args, trace)
 
-    def _check(self, compiled, tensors):
+    def _check(self, compiled, args, proxies):
         """Trace again and refuse a changed graph before touching any gradient; once refused,
         a program is checked on every call."""
-        J, program = self._record_graph(tensors)
+        J, program, trace = self._record_graph(args, proxies)
         try:
             compiled.program.refuse_if_different(program)
         except GraphChangedError:
             compiled.refused = True
             raise
         _backward(J, program)
+        _deliver(args, proxies)
+        compiled.watch(trace)  # the state as this run left it
         if compiled.replay is None:  # written now, so the first replay is only a replay
             compiled.replay, compiled.source = replay.make(compiled.program)
         return Tensor._result(J.data, None, False)
 
-    def _eager(self, tensors):
-        """The step run by the ordinary engine (after a floating-point event in a replay)."""
+    def _eager(self, args):
+        """The step run by the ordinary engine on the caller's own arguments (after a
+        floating-point event in a replay)."""
         with enable_grad():
-            J = self.loss(*tensors)
+            J = self.loss(*args)
         J.backward()
         return Tensor._result(J.data, None, False)
 
 
-def _argument(value):
-    """An argument as a Tensor; a float ndarray is used as it is (the step never writes into
-    its inputs), anything else goes through ``Tensor`` (float64, checked)."""
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return Tensor._result(value, None, False)
-    return Tensor(value)
+class Trace:
+    """What one run of a step under ``ag.compile`` observes, in the thread that runs it
+    (``grad_mode.trace``): the nodes of ops that update state outside the graph, the modules
+    it calls, and any traced value leaving the graph, which it refuses."""
+
+    def __init__(self):
+        self.effects = []   # nodes of ops with updates_state (BatchNorm's running statistics)
+        self.modules = {}   # id -> each module the step called (Module.__call__ says so)
+
+    def recorded(self, node):
+        if node.op.updates_state:
+            self.effects.append(node)
+
+    def calls_module(self, module):
+        self.modules.setdefault(id(module), module)
+
+    def leaves(self, tensor, how):
+        """Refuse ``how`` (``"t.item()"``, ...) applied to ``tensor`` inside the step."""
+        raise UncompilableError(
+            f"compile: {how} at {_user_line()} turns {_name(tensor)} into a plain value while "
+            f"the step is traced; a replay would keep the traced value on every later call. "
+            f"Keep it in autograd_lite operations (comparisons, ag.where, clip and indexing with "
+            f"a Tensor are recorded), pass the value as an argument of the step, or run this "
+            f"step without ag.compile")
 
 
-def _signature(tensors):
-    """What must match for a program to be replayed: each argument's shape, dtype and
-    requires_grad, and which arguments are the same Tensor (f(b, b) is another program)."""
-    first = {}
-    return tuple((t.shape, t.dtype.str, t.requires_grad, first.setdefault(id(t), i))
-                 for i, t in enumerate(tensors))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NUMPY = os.path.dirname(os.path.abspath(np.__file__))
+
+
+def _user_line() -> str:
+    """``file:line`` of the innermost frame outside autograd_lite and numpy: the user's code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not (path.startswith(_PACKAGE + os.sep) or path.startswith(_NUMPY + os.sep)):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "an unknown line"
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+def _read_arguments(args):
+    """(signature, proxies, data) of a call. ``signature`` keys the program: per argument its
+    kind, shape, dtype and requires_grad (data) or its value (static), and which arguments are
+    one Tensor. ``proxies`` (position -> a leaf Tensor holding the argument's array) stand in
+    for the data arguments while tracing, so a Tensor the step also reaches as a captured leaf
+    is two leaves (an argument and a captured one) and later calls with other Tensors are right.
+    ``data`` is the call as the replay reads it (a numpy scalar as a 0-d array)."""
+    signature, proxies, data, first = [], {}, list(args), {}
+    for i, value in enumerate(args):
+        if isinstance(value, Tensor):
+            if value.grad_fn is not None:
+                raise UncompilableError(
+                    f"compile: argument {i} is the result of recorded operations (made by "
+                    f"{value.grad_fn.op.name}); a compiled step differentiates back to its own "
+                    f"arguments only: pass .detach() of it, or compute it inside the step")
+            position = first.setdefault(id(value), i)
+            if position == i:
+                proxy = Tensor._result(value.data, None, value.requires_grad)
+                proxy.name = value.name
+            else:
+                proxy = proxies[position]
+            proxies[i] = proxy
+            array = value.data
+            signature.append(("data", array.shape, array.dtype.str, value.requires_grad, position))
+            continue
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            value = data[i] = np.asarray(value)
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biuf":
+                raise UncompilableError(
+                    f"compile: argument {i} is an array of dtype {value.dtype}; a compiled step "
+                    f"takes arrays of booleans, integers or real floating-point numbers")
+            proxies[i] = Tensor._result(value, None, False)
+            signature.append(("data", value.shape, value.dtype.str, False, i))
+            continue
+        signature.append(("static", _static_key(value, i)))
+    return tuple(signature), proxies, tuple(data)
+
+
+def _static_key(value, position):
+    """What a static argument keys its program by: its type and value (a float by its bits, so
+    -0.0 and nan are values of their own), or a refusal for an unhashable argument."""
+    if isinstance(value, float):
+        return float, value.hex() if not math.isnan(value) else "nan"
+    if isinstance(value, tuple):
+        return tuple, tuple(_static_key(item, position) for item in value)
+    try:
+        hash(value)
+    except TypeError:
+        raise UncompilableError(
+            f"compile: argument {position} is a {type(value).__name__}, which can be neither data "
+            f"(a Tensor or an array, checked at every call) nor static (a hashable value such as a "
+            f"number, a string, None or a tuple of them, which keys a program of its own); pass "
+            f"its arrays as arguments of their own") from None
+    if isinstance(value, (Tensor, np.ndarray)):  # pragma: no cover - unhashable, read above
+        raise AssertionError
+    return type(value), value
+
+
+def _deliver(args, proxies):
+    """Each Tensor argument's gradient, from the leaf that stood in for it while tracing, added
+    to its ``.grad`` as ``backward()`` adds it."""
+    done = set()
+    for i, proxy in proxies.items():
+        value = args[i]
+        if isinstance(value, Tensor) and proxy._grad is not None and id(proxy) not in done:
+            done.add(id(proxy))
+            value._grad = accumulated(value._grad, proxy._grad, value.data.dtype)
 
 
 def _backward(J, program):
@@ -217,28 +356,96 @@ def _backward(J, program):
     return order
 
 
-class _Compiled:
-    """A program and its replay, written once the graph was confirmed (at its second call)."""
+# --- programs ----------------------------------------------------------------------------------
 
-    def __init__(self, program):
+class _Compiled:
+    """A program, what it was traced with, and its replay (written once the graph was confirmed,
+    at its second call)."""
+
+    def __init__(self, program, args, trace):
         self.program = program
         self.calls = 1
         self.refused = False
         self.replay = self.source = None
+        self.statics = tuple((i, _static_key(a, i)) for i, a in enumerate(args)
+                             if not isinstance(a, (Tensor, np.ndarray, np.generic)))
+        # what a replay changes besides .grad: put back before an eager rerun
+        self.generators = [value for _, op, _, params in program.ops
+                           for value in params.values() if isinstance(value, np.random.Generator)]
+        self.state_arrays = [value for _, op, _, params in program.ops if op.updates_state
+                             for value in params.values() if isinstance(value, np.ndarray)]
+        self.watch(trace)
+
+    def watch(self, trace):
+        """Remember the modules ``trace`` saw and everything of theirs a replay depends on: each
+        one's attributes by identity, and its mode."""
+        modules = {}
+        for module in trace.modules.values():
+            for _, descendant in module.named_modules():
+                modules.setdefault(id(descendant), descendant)
+        self.modules = list(modules.values())
+        self.modes = tuple(bool(m.training) for m in self.modules)
+        self.attributes = [(vars(m), tuple(vars(m).items())) for m in self.modules]
+
+    def matches(self, args):
+        """The fast path's check: the same static arguments and module state."""
+        for i, key in self.statics:
+            if i >= len(args) or _quiet_key(args[i]) != key:
+                return False
+        return not self.modules or self.state_matches()
+
+    def same_modes(self) -> bool:
+        return all(bool(m.training) is mode for m, mode in zip(self.modules, self.modes))
+
+    def state_matches(self) -> bool:
+        """Whether every watched module has its traced mode and the same attribute objects."""
+        if not self.same_modes():
+            return False
+        for attributes, items in self.attributes:
+            if len(attributes) != len(items):
+                return False
+            for name, value in items:
+                if attributes.get(name, _MISSING) is not value:
+                    return False
+        return True
+
+    def save_state(self):
+        if not (self.generators or self.state_arrays):
+            return None
+        return ([g.bit_generator.state for g in self.generators],
+                [array.copy() for array in self.state_arrays])
+
+    def restore_state(self, saved):
+        if saved is None:
+            return
+        for generator, state in zip(self.generators, saved[0]):
+            generator.bit_generator.state = state
+        for array, copy in zip(self.state_arrays, saved[1]):
+            array[...] = copy
+
+
+_MISSING = object()
+
+
+def _quiet_key(value):
+    try:
+        return _static_key(value, 0)
+    except UncompilableError:
+        return _MISSING
 
 
 class Program:
     """One traced graph as numbered slots: leaves (arguments or captured tensors) and ops."""
 
-    def __init__(self, J, arguments, effects=()):
+    def __init__(self, J, n_arguments, proxies, effects=()):
         order = topological_order(J.grad_fn, *effects)
         self.slot_of = {x: k for k, x in enumerate(order)}
         position_of, self.aliases = {}, []  # (first position, another) of one Tensor
-        for i, t in enumerate(arguments):
-            first = position_of.setdefault(t.grad_fn or t, i)
+        for i, proxy in proxies.items():
+            first = position_of.setdefault(proxy, i)
             if first != i:
                 self.aliases.append((first, i))
-        self.n_arguments = len(arguments)
+        self.n_arguments = n_arguments
         self.root = self.slot_of[J.grad_fn]
         self.root_grad = np.ones_like(J.data)
         self.root_grad.flags.writeable = False
@@ -266,12 +473,9 @@ class Program:
                 self.signature.append(("leaf", x))
         self.grad_leaves = [k for k in self.leaf_slots if self.needs[k]]
 
-    def load(self, tensors):
-        """This call's leaf arrays by slot, refusing a captured leaf that changed its shape,
-        dtype or requires_grad since the trace."""
-        values = [None] * len(self.shapes)
-        for k, position in self.arguments:
-            values[k] = tensors[position].data
+    def load(self, proxies):
+        """Refuse a captured leaf that changed its shape, dtype or requires_grad since the
+        trace (a GraphChangedError naming it)."""
         for k, tensor in self.leaves:
             array = tensor.data
             if (array.shape != self.shapes[k] or array.dtype != self.dtypes[k]
@@ -280,8 +484,6 @@ class Program:
                     f"compiled step: {_name(tensor)} now has shape {array.shape}, dtype "
                     f"{array.dtype}, requires_grad={tensor.requires_grad}; it was traced with "
                     f"shape {self.shapes[k]}, dtype {self.dtypes[k]}, requires_grad={self.needs[k]}")
-            values[k] = array
-        return values
 
     def refuse_if_different(self, other):
         """Raise GraphChangedError naming the first slot where ``other`` differs from this, or
@@ -344,7 +546,7 @@ def _same_params(a, b):
 
 
 def _name(tensor):
-    return repr(tensor.name) if tensor.name else f"a leaf of shape {tensor.shape}"
+    return repr(tensor.name) if tensor.name else f"a tensor of shape {tensor.shape}"
 
 
 def _describe(entry):

@@ -78,6 +78,8 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
                 continue
             if parent_grad is not None:
                 parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
+                if isinstance(parent_grad, (np.ndarray, np.generic)) and parent_grad.dtype != parent.dtype:
+                    parent_grad = parent_grad.astype(parent.dtype)  # dJ/dx has x's dtype
                 if parent in grads:  # a shared subexpression: its gradients add up
                     parent_grad = grads[parent] + parent_grad
                 grads[parent] = parent_grad

@@ -12,9 +12,10 @@ import threading
 
 class GradMode(threading.local):
     enabled = True
-    # True only while ag.compile traces a step: an op on constants then records its node too
-    # (its result still needs no gradient), so the trace sees every op of the step.
-    record_constants = False
+    # The ag.compile trace running in this thread (compile.trace.Trace), else None. While set,
+    # an op on constants records its node too (its result still needs no gradient) and tells
+    # the trace, so the trace sees every op of the step; a value leaving the graph is refused.
+    trace = None
 
 
 grad_mode = GradMode()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import elementwise, reduce, shape
+from ..ops import compare, elementwise, reduce, shape
 from . import tensor as _tensor
+from .modes import grad_mode
 
 # ufunc -> the Tensor method it is (one input), or the operator or ag function (two inputs)
 _UNARY = {np.negative: "__neg__", np.positive: "__pos__", np.exp: "exp", np.log: "log",
@@ -50,6 +51,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     Tensor = _tensor.Tensor
     name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     if method == "__call__" and ufunc in _NO_GRADIENT and not kwargs:
+        if grad_mode.trace is not None:  # recorded, so that a replay recomputes the mask
+            return _traced_test(ufunc, inputs)
         return ufunc(*[x.data if isinstance(x, Tensor) else x for x in inputs])
     if method != "__call__" or kwargs:
         extra = f" with {', '.join(sorted(kwargs))}=" if kwargs else ""
@@ -76,6 +79,8 @@ def array_function(function, types, args, kwargs):
     if function in _SHAPE:
         return function(*[_data(a) for a in args], **kwargs)
     if function in _WITHOUT_GRADIENT:
+        if grad_mode.trace is not None and isinstance(args[0], _tensor.Tensor):
+            return getattr(args[0], function.__name__)(*args[1:], **kwargs)
         return function(*[_data(a) for a in args], **kwargs)
     target = _FUNCTIONS.get(function)
     ag_function = _ag_function(target) if target else None
@@ -89,6 +94,11 @@ def array_function(function, types, args, kwargs):
     if function is np.reshape and "newshape" in kwargs:  # numpy's older keyword
         kwargs["shape"] = kwargs.pop("newshape")
     return ag_function(*args, **kwargs)
+
+
+def _traced_test(ufunc, inputs):
+    tensors = tuple(_tensor.as_tensor(x, _like(inputs)) for x in inputs)
+    return _tensor.apply(compare.COMPARE, tensors, {"how": ufunc.__name__})
 
 
 def _method(name):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ShapeError
-from ..ops import elementwise, reduce, shape as shape_ops
+from ..ops import compare, elementwise, reduce, shape as shape_ops
 from .backward import accumulated, backpropagate
 from .graph import Node
 from .modes import current_scope, grad_mode
@@ -36,8 +36,10 @@ def _record(op, inputs, params):
     requires_grad = (op.differentiable and grad_mode.enabled
                      and any([t.requires_grad for t in inputs]))
     node = None
-    if requires_grad or grad_mode.record_constants:  # the latter only while ag.compile traces
+    if requires_grad or grad_mode.trace is not None:  # the latter only while ag.compile traces
         node = Node(op, params, inputs, data, requires_grad)
+        if not requires_grad:  # a constant op, for the trace (an effect, or recomputed)
+            grad_mode.trace.recorded(node)
     output = Tensor._result(data, node, requires_grad, where)
     for hook in forward_hooks:
         hook(op, inputs, output)
@@ -244,14 +246,17 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"item: {self._label()} has shape {self.shape}; only a tensor with "
                              f"one element converts to a Python number")
+        _leaving(self, "t.item()")
         return self.numpy().item()
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray: the tensor's own array for numpy (not a copy); another
         backend's brought to the host (a Dask array computed), as ``ag.to_numpy``."""
+        _leaving(self, "t.numpy()")
         return self._data if self._backend is backend.NUMPY else backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
+        _leaving(self, "np.asarray(t)")
         data = self.numpy()
         if copy:
             return np.array(data, dtype=dtype, copy=True)
@@ -266,6 +271,7 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"the truth value of {self._label()} with shape {self.shape} is "
                              f"ambiguous; use .data.any() or .data.all()")
+        _leaving(self, "bool(t)")
         return bool(self.numpy())
 
     def to(self, target, device=None) -> "Tensor":
@@ -423,24 +429,47 @@ class Tensor:
     def __pos__(self):
         return self
 
-    # Comparisons: plain boolean arrays, no gradient (a step function's derivative is 0).
+    # Comparisons: plain boolean arrays, no gradient (a step function's derivative is 0). While
+    # ag.compile traces a step they are recorded (the compare op, a boolean Tensor), so a
+    # replay recomputes the mask; & | ^ ~ combine masks alike.
     def __eq__(self, other):
-        return self.data == _raw(other)
+        return self.data == _raw(other) if grad_mode.trace is None else _traced("equal", self, other)
 
     def __ne__(self, other):
-        return self.data != _raw(other)
+        return self.data != _raw(other) if grad_mode.trace is None else _traced("not_equal", self, other)
 
     def __lt__(self, other):
-        return self.data < _raw(other)
+        return self.data < _raw(other) if grad_mode.trace is None else _traced("less", self, other)
 
     def __le__(self, other):
-        return self.data <= _raw(other)
+        return self.data <= _raw(other) if grad_mode.trace is None else _traced("less_equal", self, other)
 
     def __gt__(self, other):
-        return self.data > _raw(other)
+        return self.data > _raw(other) if grad_mode.trace is None else _traced("greater", self, other)
 
     def __ge__(self, other):
-        return self.data >= _raw(other)
+        return self.data >= _raw(other) if grad_mode.trace is None else _traced("greater_equal", self, other)
+
+    def __and__(self, other):
+        return self.data & _raw(other) if grad_mode.trace is None else _traced("bitwise_and", self, other)
+
+    def __rand__(self, other):
+        return _raw(other) & self.data if grad_mode.trace is None else _traced("bitwise_and", other, self)
+
+    def __or__(self, other):
+        return self.data | _raw(other) if grad_mode.trace is None else _traced("bitwise_or", self, other)
+
+    def __ror__(self, other):
+        return _raw(other) | self.data if grad_mode.trace is None else _traced("bitwise_or", other, self)
+
+    def __xor__(self, other):
+        return self.data ^ _raw(other) if grad_mode.trace is None else _traced("bitwise_xor", self, other)
+
+    def __rxor__(self, other):
+        return _raw(other) ^ self.data if grad_mode.trace is None else _traced("bitwise_xor", other, self)
+
+    def __invert__(self):
+        return ~self.data if grad_mode.trace is None else _record(compare.COMPARE, (self,), {"how": "invert"})
 
     # --- elementwise functions ------------------------------------------------------------------
     def exp(self):
@@ -515,7 +544,8 @@ class Tensor:
         return _record(ops.BROADCAST_TO, (self,), {"shape": tuple(shape)})
 
     def __getitem__(self, index):
-        return _record(ops.GETITEM, (self,), {"index": _raw_index(index)})
+        index, indices = _index_inputs(index)
+        return _record(ops.GETITEM, (self,) + indices, {"index": index})
 
     # --- more ops, each defined in its module (ops_reduce, ops_elementwise, ops_join) ---------
     def max(self, axis=None, keepdims=False, out=None):
@@ -525,9 +555,13 @@ class Tensor:
         return reduce.min(self, axis, keepdims, out)
 
     def argmax(self, axis=None, keepdims=False):
+        if grad_mode.trace is not None:  # recorded, so that a replay recomputes the index
+            return _traced_arg("argmax", self, axis, keepdims)
         return reduce.argmax(self, axis, keepdims)
 
     def argmin(self, axis=None, keepdims=False):
+        if grad_mode.trace is not None:
+            return _traced_arg("argmin", self, axis, keepdims)
         return reduce.argmin(self, axis, keepdims)
 
     def logsumexp(self, axis=None, keepdims=False):
@@ -583,19 +617,58 @@ def _no_gradient_for(dtype, asked) -> str:
             f"boolean mask has no gradient); pass dtype=np.float64 for its 0.0/1.0 values")
 
 
+def _leaving(tensor, how):
+    """A value leaving the graph (``how``: ``"t.item()"``, ...): refused by the ag.compile trace
+    running in this thread, if any, since a replay would keep the traced value."""
+    trace = grad_mode.trace
+    if trace is not None:
+        trace.leaves(tensor, how)
+
+
 def _short(data) -> str:
     text = repr(data)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _traced(how, x, y):
+    """``how(x, y)`` recorded as a compare op (while ag.compile traces), or NotImplemented for
+    an operand that is not numbers."""
+    inputs = []
+    for value in (x, y):
+        other = x if value is y else y
+        value = value if isinstance(value, Tensor) else _operand(value, other)
+        if value is None:
+            return NotImplemented
+        inputs.append(value)
+    return _record(compare.COMPARE, tuple(inputs), {"how": how})
+
+
+def _traced_arg(how, x, axis, keepdims):
+    getattr(reduce, how)(x.data, axis, keepdims)  # its checks, in its own words
+    return _record(compare.ARG_EXTREMUM, (x,), {"how": how, "axis": axis, "keepdims": bool(keepdims)})
 
 
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
 
 
-def _raw_index(index):
+def _index_inputs(index):
+    """(index, index Tensors): an integer or boolean Tensor in ``index`` becomes an input of the
+    getitem (``shape_ops.IndexInput`` in its place), so a compiled step reads each call's
+    indices; anything else is as numpy wants it."""
+    parts = index if isinstance(index, tuple) else (index,)
+    found, tensors = [], []
+    for part in parts:
+        if isinstance(part, Tensor) and backend.dtype_kind(part.dtype) in "biu":
+            if backend.dtype_kind(part.dtype) == "b" and grad_mode.trace is not None:
+                grad_mode.trace.leaves(part, "indexing with a boolean mask (its result's shape "
+                                             "depends on the values; use ag.where or * mask)")
+            tensors.append(part)
+            part = shape_ops.IndexInput(len(tensors))
+        found.append(_index_part(part))
     if isinstance(index, tuple):
-        return tuple(_index_part(i) for i in index)
-    return _index_part(index)
+        return tuple(found), tuple(tensors)
+    return found[0], tuple(tensors)
 
 
 def _index_part(part):

@@ -38,7 +38,8 @@ class Embedding(Module):
         if data.size and (data.min() < 0 or data.max() >= self.num_embeddings):
             raise ShapeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): indices must "
                              f"be in 0..{self.num_embeddings - 1}, got {data.min()}..{data.max()}")
-        return self.W[:, data]
+        # a Tensor of indices (a compiled step's argument) is an input of the getitem, read afresh
+        return self.W[:, indices if isinstance(indices, Tensor) else data]
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.modes import grad_mode
 from ..core.tensor import Tensor
 from .parameter import Parameter
 
@@ -64,6 +65,9 @@ class Module:
                 for name in module.__dict__.get("_buffer_names", ())]
 
     def __call__(self, *inputs, **kwargs):
+        trace = grad_mode.trace
+        if trace is not None:  # ag.compile watches the module's mode and state from now on
+            trace.calls_module(self)
         return self.forward(*inputs, **kwargs)
 
     def __setattr__(self, name, value):

@@ -46,6 +46,28 @@ class RunningAverage(Primitive):
 RUNNING_AVERAGE = RunningAverage()
 
 
+class Buffer(Primitive):
+    """A module's buffer (BatchNorm's running statistics) as ``shape``, for the input ``x`` it
+    is applied to (only x's place in the graph: its values are not read): an op rather than an
+    array beside the graph, so that a compiled step reads the buffer's values at every call.
+    It has no gradient (a constant)."""
+    name = "buffer"
+    differentiable = False
+    vjp_reads_inputs = vjp_reads_output = False
+
+    def forward(self, x, array, shape):
+        return array.reshape(shape)
+
+    def vjp(self, g, inputs, output, wants, array, shape):
+        raise RuntimeError("buffer: a module's buffer has no gradient")
+
+    def formula(self, i, g, names, params, input_shapes):
+        return "0 (a buffer: a constant)"
+
+
+BUFFER = Buffer()
+
+
 def _positive(value, label, layer):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{layer}: {label} must be a number > 0, got {value!r}")
@@ -102,8 +124,8 @@ class BatchNorm(Module):
                             scale=count / (count - 1))
             X_hat = (X - mean) / sqrt(var + self.eps)
         else:
-            X_hat = ((X - self.running_mean.reshape(kept))
-                     / np.sqrt(self.running_var.reshape(kept) + self.eps))
+            X_hat = ((X - BUFFER(X, array=self.running_mean, shape=kept))
+                     / sqrt(BUFFER(X, array=self.running_var, shape=kept) + self.eps))
         return self.gamma.reshape(kept) * X_hat + self.beta.reshape(kept)
 
     def extra_repr(self):

@@ -143,6 +143,7 @@ class _Extremum(Primitive):
     def vjp(self, g, inputs, output, wants):
         x, y = data_of(inputs[0]), data_of(inputs[1])
         share_x = self.wins(x, y) + 0.5 * (x == y)   # 1 where x is taken, 1/2 at a tie, else 0
+        share_x = share_x.astype(np.result_type(x, y), copy=False)  # g's dtype, not float64
         return (g * share_x if wants[0] else None), (g * (1.0 - share_x) if wants[1] else None)
 
 
@@ -182,11 +183,16 @@ class Clip(Primitive):
     """``clip(x, low, high)``: x limited to [low, high] (either bound may be None).
 
     The gradient is g where low <= x <= high and 0 outside, the bounds included (as in PyTorch's
-    ``clamp``). The bounds are constants (numbers or arrays that broadcast against x)."""
+    ``clamp``). The bounds are constants (numbers or arrays that broadcast against x): a
+    parameter, or, when a bound is a Tensor (an argument of a compiled step), an input without
+    a gradient (its parameter says ``"input"``), so that a compiled step reads each call's."""
     name = "clip"
     vjp_reads_output = False  # the mask comes from x and the bounds
 
-    def forward(self, x, low, high):
+    def forward(self, x, *bounds, low, high):
+        low, high = _bounds(bounds, low, high)
+        if bounds and low is not None and high is not None and np.any(low > high):
+            raise ValueError(f"clip: low {_bound_text(low)} is above high {_bound_text(high)}")
         try:
             return np.clip(x, low, high)
         except ValueError:
@@ -196,17 +202,26 @@ class Clip(Primitive):
 
     def vjp(self, g, inputs, output, wants, low, high):
         x = data_of(inputs[0])
+        low, high = _bounds([data_of(b) for b in inputs[1:]], low, high)
         inside = True
         if low is not None:
             inside = inside & (x >= low)
         if high is not None:
             inside = inside & (x <= high)
-        return (g * inside,)
+        return (g * inside,) + (None,) * (len(inputs) - 1)
 
     def formula(self, i, g, names, params, input_shapes):
+        if i:
+            return "none (a bound)"
         low = "−∞" if params["low"] is None else _short(params["low"])
         high = "∞" if params["high"] is None else _short(params["high"])
         return f"{g} ∘ [{low} ≤ {names[0]} ≤ {high}]"
+
+
+def _bounds(arrays, low, high):
+    """The bounds, each an input's array where its parameter says ``"input"``."""
+    arrays = iter(arrays)
+    return (next(arrays) if isinstance(low, str) else low), (next(arrays) if isinstance(high, str) else high)
 
 
 def _short(value):
@@ -290,7 +305,8 @@ class LeakyReLU(Primitive):
         return np.where(x > 0, x, x * slope)
 
     def vjp(self, g, inputs, output, wants, slope):
-        return (g * np.where(data_of(inputs[0]) > 0, 1.0, slope),)
+        x = data_of(inputs[0])
+        return (g * np.where(x > 0, 1.0, slope).astype(x.dtype, copy=False),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ (1 if {names[0]} > 0 else {params['slope']:g})"
@@ -414,18 +430,23 @@ def minimum(x, y):
 
 def clip(x, low=None, high=None, out=None):
     """``x`` limited to [low, high] (``np.clip``; PyTorch's ``clamp``). Bounds are constants:
-    numbers, arrays, or None for no bound; gradient g inside (bounds included), 0 outside.
-    ``np.clip(t, low, high)`` on a Tensor comes here too (``out`` must stay None)."""
+    numbers, arrays, Tensors without a gradient, or None for no bound; gradient g inside
+    (bounds included), 0 outside. ``np.clip(t, low, high)`` on a Tensor comes here too
+    (``out`` must stay None)."""
     if out is not None:
         # NOTE: ValueError, not TypeError: np.clip falls back to the bare ndarray (losing the
         # gradient without a word) when the method raises a TypeError.
         raise ValueError("clip: out= is not supported (a Tensor's result is always a new Tensor)")
     if low is None and high is None:
         raise ValueError("clip: give low, high or both (both None would change nothing)")
-    low, high = _bound(low, "low"), _bound(high, "high")
-    if low is not None and high is not None and np.any(np.asarray(low) > np.asarray(high)):
-        raise ValueError(f"clip: low {_bound_text(low)} is above high {_bound_text(high)}")
-    return CLIP(x, low=low, high=high)
+    checked = _bound(low, "low"), _bound(high, "high")
+    if checked[0] is not None and checked[1] is not None and np.any(np.asarray(checked[0]) > np.asarray(checked[1])):
+        raise ValueError(f"clip: low {_bound_text(checked[0])} is above high {_bound_text(checked[1])}")
+    # a Tensor bound is an input, so that a compiled step reads each call's bounds
+    tensors = [b for b in (low, high) if b is not None and not is_array(b) and hasattr(b, "grad_fn")]
+    params = {key: "input" if any(given is t for t in tensors) else value
+              for key, given, value in (("low", low, checked[0]), ("high", high, checked[1]))}
+    return CLIP(x, *tensors, **params)
 
 
 def _bound(value, label):

@@ -70,7 +70,7 @@ class _Extremum(Primitive):
         x = data_of(inputs[0])
         kept = kept_shape(x.shape, axis)
         winners = x == data_of(output).reshape(kept)
-        share = winners / winners.sum(axis=axis, keepdims=True)
+        share = (winners / winners.sum(axis=axis, keepdims=True)).astype(x.dtype, copy=False)
         return (g.reshape(kept) * share,)
 
     def formula(self, i, g, names, params, input_shapes):

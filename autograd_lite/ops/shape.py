@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
-from .base import Primitive, is_array, normalize_axis, short_repr
+from .base import Primitive, data_of, is_array, normalize_axis, short_repr
 
 
 def index_add(g, shape, index):
@@ -82,20 +82,62 @@ class BroadcastTo(Primitive):
 
 
 class GetItem(Primitive):
-    """``x[index]`` (basic or integer-array indexing). Its vjp scatters g back, adding repeats."""
+    """``x[index]`` (basic or integer-array indexing). Its vjp scatters g back, adding repeats.
+
+    An index array that is a Tensor (a recorded mask or index, an argument of a compiled
+    step) is an input rather than a part of ``index``, which holds an ``IndexInput`` in its
+    place: a compiled step then reads each call's indices. A result that advanced indexing
+    laid out in another order than C (``x[:, [0, 0, 1]]`` comes out F-ordered) is made
+    C-contiguous, so every later op sees one layout, eagerly and replayed alike."""
     name = "getitem"
 
-    def forward(self, x, index):
+    def forward(self, x, *indices, index):
+        index = filled_index(index, indices)
         try:
-            return np.asarray(x[index])
+            result = np.asarray(x[index])
         except IndexError as error:
             raise IndexError(f"getitem: index {index!r} is invalid for shape {x.shape}: {error}") from None
+        if not result.flags.c_contiguous and not np.may_share_memory(result, x):
+            result = np.ascontiguousarray(result)
+        return result
 
     def vjp(self, g, inputs, output, wants, index):
-        return (index_add(g, inputs[0].shape, index),)
+        index = filled_index(index, [data_of(i) for i in inputs[1:]])
+        return (index_add(g, inputs[0].shape, index),) + (None,) * (len(inputs) - 1)
 
     def formula(self, i, g, names, params, input_shapes):
+        if i:
+            return "none (an index)"
         return f"{g} put back at [{short_repr(params['index'])}]"
+
+
+class IndexInput:
+    """In a getitem's ``index``: the place of its input ``position`` (1 for the first index
+    array after x), an index read from the graph at every call."""
+    __slots__ = ("position",)
+
+    def __init__(self, position):
+        self.position = position
+
+    def __eq__(self, other):
+        return type(other) is IndexInput and other.position == self.position
+
+    def __hash__(self):
+        return hash(("IndexInput", self.position))
+
+    def __repr__(self):
+        return f"<input {self.position}>"
+
+
+def filled_index(index, arrays):
+    """``index`` with each ``IndexInput`` replaced by its array (the first is ``arrays[0]``)."""
+    if not arrays:
+        return index
+    if isinstance(index, IndexInput):
+        return arrays[index.position - 1]
+    if isinstance(index, tuple):
+        return tuple(arrays[i.position - 1] if isinstance(i, IndexInput) else i for i in index)
+    return index
 
 
 class IndexAdd(Primitive):
@@ -195,23 +237,28 @@ class Stack(Primitive):
 
 class Where(Primitive):
     """``a`` where ``cond`` holds, ``b`` elsewhere, all three broadcast together (``np.where``,
-    ``torch.where``). ``cond`` is a constant boolean array (a parameter, not an input): g goes
-    to a where cond holds and to b elsewhere; the engine sums each back to its input's shape."""
+    ``torch.where``). ``cond`` is a constant boolean array: a parameter, or, when it is a
+    Tensor (a recorded comparison, an argument of a compiled step), a third input without a
+    gradient, so that a compiled step recomputes it. g goes to a where cond holds and to b
+    elsewhere; the engine sums each back to its input's shape."""
     name = "where"
-    vjp_reads_inputs = vjp_reads_output = False
+    vjp_reads_output = False
 
-    def forward(self, a, b, cond):
+    def forward(self, a, b, *condition, cond=None):
+        cond = condition[0] if condition else cond
         try:
             return np.where(cond, a, b)
         except ValueError:
             raise ShapeError(f"where: shapes {np.shape(cond)} (cond), {np.shape(a)} (a) and "
                              f"{np.shape(b)} (b) cannot be broadcast together") from None
 
-    def vjp(self, g, inputs, output, wants, cond):
-        return (g * cond if wants[0] else None), (g * ~cond if wants[1] else None)
+    def vjp(self, g, inputs, output, wants, cond=None):
+        cond = data_of(inputs[2]) if cond is None else cond
+        grads = (g * cond if wants[0] else None), (g * ~cond if wants[1] else None)
+        return grads + (None,) * (len(inputs) - 2)
 
     def formula(self, i, g, names, params, input_shapes):
-        return f"{g} where cond" if i == 0 else f"{g} where not cond"
+        return (f"{g} where cond", f"{g} where not cond", "none (a condition)")[i]
 
 
 CONCATENATE, STACK, WHERE = Concatenate(), Stack(), Where()
@@ -286,6 +333,10 @@ def where(cond, a, b):
     """``a`` where ``cond`` is true, ``b`` elsewhere (``np.where``), broadcasting all three.
     ``cond`` is a constant (a boolean array, or a Tensor/array compared already, e.g.
     ``x > 0``); the gradient goes to ``a`` where it holds and to ``b`` elsewhere."""
+    if not is_array(cond) and hasattr(cond, "grad_fn"):  # a Tensor: an input of its own
+        if cond.dtype != bool:
+            raise TypeError(f"where: cond must be boolean (e.g. x > 0), got dtype {cond.dtype}")
+        return WHERE(a, b, cond)
     cond = np.asarray(cond)
     if cond.dtype != bool:
         raise TypeError(f"where: cond must be boolean (e.g. x > 0), got dtype {cond.dtype}")

@@ -22,7 +22,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import ops
-from autograd_lite.ops import elementwise as ew, losses as ops_losses, reduce as ops_reduce, shape as ops_join
+from autograd_lite.ops import compare as ops_compare, elementwise as ew, losses as ops_losses, reduce as ops_reduce, shape as ops_join
 from autograd_lite.core.backward import sum_to_shape
 from autograd_lite.nn import conv, normalization, regularization
 from autograd_lite.ops import Primitive
@@ -206,6 +206,12 @@ CASES = {
     regularization.DROPOUT_MASK: [lambda r: ((_n(r, 3, 4),), {"p": 0.4, "rng": np.random.default_rng(7)})],
     normalization.RUNNING_AVERAGE: [lambda r: ((_n(r, 3, 1),), {"running": _n(r, 3, 1), "momentum": 0.1,
                                                                 "scale": 1.5})],
+    normalization.BUFFER: [lambda r: ((_n(r, 3, 4),), {"array": _n(r, 3, 1), "shape": (3, 1)})],
+    ops_compare.COMPARE: [lambda r: ((_n(r, 3, 4), _n(r, 3, 1)), {"how": "less"}),
+                          lambda r: ((_n(r, 3, 4), _n(r, 1, 4)), {"how": "logical_or"}),
+                          lambda r: ((_n(r, 2, 3),), {"how": "isfinite"})],
+    ops_compare.ARG_EXTREMUM: [lambda r: ((_n(r, 3, 4),), {"how": "argmax", "axis": 0, "keepdims": True}),
+                               lambda r: ((_n(r, 3, 4),), {"how": "argmin", "axis": None, "keepdims": False})],
 }
 
 # The primitives without a gradient, each with its reason; the others must be differentiable.
@@ -216,6 +222,9 @@ NOT_DIFFERENTIABLE = {
     ops.DETACH: "cuts its input from the graph: a constant for what follows",
     regularization.DROPOUT_MASK: "a random mask drawn from rng: a constant, like detach",
     normalization.RUNNING_AVERAGE: "updates BatchNorm's running statistics in place (state, not J)",
+    normalization.BUFFER: "a module's buffer (running statistics): a constant",
+    ops_compare.COMPARE: "comparisons, masks and tests: a step function's derivative is 0",
+    ops_compare.ARG_EXTREMUM: "an index: integers have no gradient",
 }
 
 PARAMETRIZED = [pytest.param(op, k, id=f"{type(op).__name__}-{k}")
