@@ -103,6 +103,9 @@ def write(program):
                     lines.append(f"{name} = add_reduce({name}, {axes!r}, None, {target}, True)")
                     is_fresh = target == "None"
                 lines.append(f"{name} = {name}.reshape({shape!r})")  # a view of it
+            if raw is None or program.dtypes[i] != program.dtypes[k]:  # dJ/dx has x's dtype
+                dtype = w.constant("D", program.dtypes[i])
+                lines.append(f"if {name}.dtype != {dtype}: {name} = {name}.astype({dtype})")
             if i in grad:  # a shared subexpression: added in the eager engine's order
                 total = f"s{k}_{i}"
                 target = "None" if last else e.buffer(shape, program.dtypes[i])
@@ -144,7 +147,7 @@ def _load_lines(program, w):
         wants = program.needs[k]
         dtype = w.constant("D", program.dtypes[k])
         lines += [f"a = args[{position}]",
-                  f"if type(a) is Tensor and a.requires_grad is {wants}: v{k} = a.data",
+                  f"if isinstance(a, Tensor) and a.requires_grad is {wants}: v{k} = a.data",
                   f"elif type(a) is ndarray and {not wants}: v{k} = a",
                   f"else: raise Mismatch",
                   f"if v{k}.shape != {program.shapes[k]!r} or v{k}.dtype != {dtype}: raise Mismatch"]

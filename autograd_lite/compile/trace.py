@@ -238,8 +238,10 @@ class Trace:
         self.modules = {}   # id -> each module the step called (Module.__call__ says so)
 
     def recorded(self, node):
+        """Note a recorded node (every op is recorded while tracing); returns it."""
         if node.op.updates_state:
             self.effects.append(node)
+        return node
 
     def calls_module(self, module):
         self.modules.setdefault(id(module), module)

@@ -35,11 +35,9 @@ def _record(op, inputs, params):
     data = np.asarray(data) if where is backend.NUMPY else backend.result(data, where, op.name)
     requires_grad = (op.differentiable and grad_mode.enabled
                      and any([t.requires_grad for t in inputs]))
-    node = None
-    if requires_grad or grad_mode.trace is not None:  # the latter only while ag.compile traces
-        node = Node(op, params, inputs, data, requires_grad)
-        if not requires_grad:  # a constant op, for the trace (an effect, or recomputed)
-            grad_mode.trace.recorded(node)
+    node = Node(op, params, inputs, data, requires_grad) if requires_grad else None
+    if grad_mode.trace is not None:  # ag.compile traces: every op is recorded, the trace told
+        node = grad_mode.trace.recorded(node or Node(op, params, inputs, data, requires_grad))
     output = Tensor._result(data, node, requires_grad, where)
     for hook in forward_hooks:
         hook(op, inputs, output)
@@ -246,17 +244,17 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"item: {self._label()} has shape {self.shape}; only a tensor with "
                              f"one element converts to a Python number")
-        _leaving(self, "t.item()")
+        if grad_mode.trace is not None: grad_mode.trace.leaves(self, "t.item()")
         return self.numpy().item()
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray: the tensor's own array for numpy (not a copy); another
         backend's brought to the host (a Dask array computed), as ``ag.to_numpy``."""
-        _leaving(self, "t.numpy()")
+        if grad_mode.trace is not None: grad_mode.trace.leaves(self, "t.numpy()")
         return self._data if self._backend is backend.NUMPY else backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
-        _leaving(self, "np.asarray(t)")
+        if grad_mode.trace is not None: grad_mode.trace.leaves(self, "np.asarray(t)")
         data = self.numpy()
         if copy:
             return np.array(data, dtype=dtype, copy=True)
@@ -271,7 +269,7 @@ class Tensor:
         if self.size != 1:
             raise ValueError(f"the truth value of {self._label()} with shape {self.shape} is "
                              f"ambiguous; use .data.any() or .data.all()")
-        _leaving(self, "bool(t)")
+        if grad_mode.trace is not None: grad_mode.trace.leaves(self, "bool(t)")
         return bool(self.numpy())
 
     def to(self, target, device=None) -> "Tensor":
@@ -615,14 +613,6 @@ def _no_gradient_for(dtype, asked) -> str:
                 f"asked for; leave dtype unset to get float64")
     return (f"Tensor: requires_grad=True needs floating-point data, but the data is {dtype} (a "
             f"boolean mask has no gradient); pass dtype=np.float64 for its 0.0/1.0 values")
-
-
-def _leaving(tensor, how):
-    """A value leaving the graph (``how``: ``"t.item()"``, ...): refused by the ag.compile trace
-    running in this thread, if any, since a replay would keep the traced value."""
-    trace = grad_mode.trace
-    if trace is not None:
-        trace.leaves(tensor, how)
 
 
 def _short(data) -> str:

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
+from ..core.modes import grad_mode
 from ..core.tensor import Tensor
 from . import init as initialisers
 from .module import Module
@@ -38,8 +39,11 @@ class Embedding(Module):
         if data.size and (data.min() < 0 or data.max() >= self.num_embeddings):
             raise ShapeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): indices must "
                              f"be in 0..{self.num_embeddings - 1}, got {data.min()}..{data.max()}")
-        # a Tensor of indices (a compiled step's argument) is an input of the getitem, read afresh
-        return self.W[:, indices if isinstance(indices, Tensor) else data]
+        if isinstance(indices, Tensor) and indices.dtype.kind in "iu":
+            return self.W[:, indices]  # an input of the getitem: a compiled step reads each call's
+        if isinstance(indices, Tensor) and grad_mode.trace is not None:
+            grad_mode.trace.leaves(indices, "Embedding of a float Tensor (pass integer indices)")
+        return self.W[:, data]
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
