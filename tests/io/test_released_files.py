@@ -52,7 +52,10 @@ def assert_close(a, b, where="state"):
             assert_close(a[key], b[key], f"{where}[{key!r}]")
     elif isinstance(a, np.ndarray):
         assert isinstance(b, np.ndarray) and a.shape == b.shape, where
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14, err_msg=where)
+        # atol: round-off of order-1 parameters. The first layer's b feeds BatchNorm, which
+        # cancels it, so its gradient is pure round-off that Adam scales into steps of ~1e-13
+        # that differ from CPU to CPU (and formula to formula): only its size is meaningful.
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9, err_msg=where)
     elif isinstance(a, float):
         assert a == pytest.approx(b, rel=1e-12), where
     else:
