@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import inspect
+import json
 import math
 import numbers
 import os
@@ -151,9 +152,18 @@ def _target(path):
     path = os.fspath(path)
     if not path:
         raise WriteError("cannot write '': the path is empty", path, errno.ENOENT)
+    if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+        raise WriteError(f"cannot write {path!r}: the path ends in a separator, so it names a "
+                         f"folder, not a file; add the file's name (e.g. "
+                         f"{os.path.join(path, 'model.npz')!r})", path, errno.EISDIR)
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
+        for link in _prefixes(path):
+            if os.path.islink(link) and not os.path.exists(link):
+                raise WriteError(f"cannot write {path!r}: {link!r} is a symbolic link to "
+                                 f"{os.readlink(link)!r}, which does not exist (a dangling link)",
+                                 path, errno.ENOENT)
         missing = os.path.dirname(path) or "."
         what = "is not a folder" if os.path.exists(folder) else "does not exist"
         raise WriteError(f"cannot write {path!r}: the folder {missing!r} {what}", path,
@@ -168,6 +178,13 @@ def _target(path):
         raise WriteError(f"cannot write {path!r}: it is {_kind(mode)}, not a regular file; "
                          f"refusing to replace it", path, errno.EISDIR if stat.S_ISDIR(mode) else None)
     return target
+
+
+def _prefixes(path):
+    """``a/b/c``, ``a/b``, ``a``: the path and each folder it goes through."""
+    while path and path != os.path.dirname(path):
+        yield path
+        path = os.path.dirname(path)
 
 
 def _write_error(path, target, error):
@@ -526,6 +543,36 @@ def matching(ours, validator, saying, kind=ValueError, optional=True):
         return value
     checked.optional = optional
     return checked
+
+
+def generator_text(generator) -> str:
+    """A numpy Generator's exact state as JSON text (numbers only), for a state file."""
+    def plain(value):  # MT19937's key is an array; numpy integers
+        return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else str(value)
+    return json.dumps(generator.bit_generator.state, default=plain)
+
+
+def generator_state(generator):
+    """A validator of ``generator_text`` for ``generator``: JSON text of a state its kind of bit
+    generator accepts. Returns the state, for ``generator.bit_generator.state = ...``."""
+    kind = generator.bit_generator.state["bit_generator"]
+
+    def validator(value, label):
+        value = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+        try:
+            state = json.loads(value)
+            theirs = state["bit_generator"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{label}: the saved generator state is not valid ({_reason(error)})") from None
+        if theirs != kind:
+            raise ValueError(f"{label} is the state of a {theirs!r} generator, this one's is {kind!r}")
+        trial = type(generator.bit_generator)()
+        try:
+            trial.state = state
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{label}: the saved generator state is not valid ({_reason(error)})") from None
+        return trial.state
+    return validator
 
 
 def shape(value, label):

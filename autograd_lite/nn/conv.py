@@ -41,6 +41,17 @@ def _output_side(side, kernel, stride, padding):
     return (side + 2 * padding - kernel) // stride + 1
 
 
+def _strides(stride):
+    """(sh, sw): a stride is one whole number for both axes or a pair (rows, columns)."""
+    return (stride, stride) if isinstance(stride, numbers.Integral) else tuple(stride)
+
+
+def _output_sides(shape, kernel, stride, padding):
+    """(Ho, Wo) of images ``shape`` (C, H, W, m) under a kernel pair and a stride."""
+    return tuple(_output_side(side, k, s, padding)
+                 for side, k, s in zip(shape[1:3], kernel, _strides(stride)))
+
+
 def _check_images(shape, kernel, stride, padding, op_name):
     """Refuse an input that is not C x H x W x m or too small for the window, naming the op."""
     if len(shape) != 4:
@@ -55,7 +66,7 @@ def _check_images(shape, kernel, stride, padding, op_name):
 
 class Im2Col(Primitive):
     """Every window of the images: (C, H, W, m) -> (C, kh, kw, Ho, Wo, m), where
-    ``Ho = (H + 2 padding - kh) // stride + 1`` (likewise Wo). Padding fills ``pad_value``
+    ``Ho = (H + 2 padding - kh) // sh + 1`` (likewise Wo, with the stride (sh, sw)). Padding fills ``pad_value``
     (0 for convolution and average pooling, -inf for max pooling). ``input_shape`` is the
     input's shape, a parameter so that the vjp (col2im) reads no input."""
     name = "im2col"
@@ -68,7 +79,8 @@ class Im2Col(Primitive):
         if padding:
             x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
                        constant_values=pad_value)
-        windows = sliding_window_view(x, kernel, axis=(1, 2))[:, ::stride, ::stride]
+        sh, sw = _strides(stride)
+        windows = sliding_window_view(x, kernel, axis=(1, 2))[:, ::sh, ::sw]
         # (C, Ho, Wo, m, kh, kw) view -> (C, kh, kw, Ho, Wo, m), copied once, contiguous
         return np.ascontiguousarray(windows.transpose(0, 4, 5, 1, 2, 3))
 
@@ -90,8 +102,9 @@ class Col2Im(Primitive):
         C, H, W, m = input_shape
         kh, kw = kernel
         Ho, Wo = cols.shape[3], cols.shape[4]
-        if cols.shape != (C, kh, kw, Ho, Wo, m) or (Ho, Wo) != (
-                _output_side(H, kh, stride, padding), _output_side(W, kw, stride, padding)):
+        sh, sw = _strides(stride)
+        if cols.shape != (C, kh, kw, Ho, Wo, m) or (Ho, Wo) != _output_sides(input_shape, kernel,
+                                                                              stride, padding):
             raise ShapeError(f"col2im: windows of shape {cols.shape} do not come from images "
                              f"{tuple(input_shape)} with a {kh} x {kw} kernel, stride {stride}, "
                              f"padding {padding}")
@@ -100,8 +113,7 @@ class Col2Im(Primitive):
         # within one offset no two windows share a pixel, so `+=` adds nothing twice.
         for p in range(kh):
             for q in range(kw):
-                images[:, p:p + stride * (Ho - 1) + 1:stride,
-                       q:q + stride * (Wo - 1) + 1:stride, :] += cols[:, p, q]
+                images[:, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw, :] += cols[:, p, q]
         return images[:, padding:padding + H, padding:padding + W, :] if padding else images
 
     def vjp(self, g, inputs, output, wants, input_shape, kernel, stride, padding):
@@ -143,10 +155,11 @@ def _whole(value, label, op_name, minimum):
 
 
 def im2col(x, kernel_size, stride=1, padding=0, pad_value=0.0):
-    """The windows of images x (C, H, W, m) as a (C, kh, kw, Ho, Wo, m) Tensor (see ``Im2Col``)."""
+    """The windows of images x (C, H, W, m) as a (C, kh, kw, Ho, Wo, m) Tensor (see ``Im2Col``);
+    ``kernel_size`` and ``stride`` are a whole number or a pair (rows, columns)."""
     x = as_tensor(x)
     kernel = _pair(kernel_size, "kernel_size", "im2col")
-    stride = _whole(stride, "stride", "im2col", 1)
+    stride = _pair(stride, "stride", "im2col")
     padding = _whole(padding, "padding", "im2col", 0)
     _check_images(x.shape, kernel, stride, padding, "im2col")
     return IM2COL(x, kernel=kernel, stride=stride, padding=padding, pad_value=float(pad_value),
@@ -167,11 +180,11 @@ def conv2d(x, W, b=None, stride=1, padding=0):
     if W.ndim != 4:
         raise ShapeError(f"conv2d: kernels W must be F x C x kh x kw, got shape {W.shape}")
     F, C, kh, kw = W.shape
-    _check_images(x.shape, (kh, kw), stride, padding, "conv2d")
+    _check_images(x.shape, (kh, kw), (stride, stride), padding, "conv2d")
     if x.shape[0] != C:
         raise ShapeError(f"conv2d: images have {x.shape[0]} channels (shape {x.shape}) but the "
                          f"kernels W {W.shape} expect {C}")
-    cols = im2col(x, (kh, kw), stride, padding)
+    cols = im2col(x, (kh, kw), (stride, stride), padding)
     _, _, _, Ho, Wo, m = cols.shape
     Z = (W.reshape(F, C * kh * kw) @ cols.reshape(C * kh * kw, Ho * Wo * m)).reshape(F, Ho, Wo, m)
     if b is not None:
@@ -183,15 +196,15 @@ def conv2d(x, W, b=None, stride=1, padding=0):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """The largest pixel of each kh x kw window (stride defaults to the kernel size, padding
-    is -inf). The gradient goes to the window's maximum, split equally between ties (PyTorch
+    """The largest pixel of each kh x kw window (``stride``, a whole number or a pair, defaults
+    to the kernel size on each axis, as PyTorch's; padding is -inf). The gradient goes to the window's maximum, split equally between ties (PyTorch
     picks one of them); a pixel in several windows gets the sum."""
     kernel, stride, padding = _pool_arguments(x, kernel_size, stride, padding, "max_pool2d")
     return reduce.max(im2col(x, kernel, stride, padding, -np.inf), axis=(1, 2))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """The mean of each kh x kw window (stride defaults to the kernel size; padding pixels
+    """The mean of each kh x kw window (stride defaults to the kernel, per axis; padding pixels
     are zeros and count in the mean, PyTorch's ``count_include_pad=True``)."""
     kernel, stride, padding = _pool_arguments(x, kernel_size, stride, padding, "avg_pool2d")
     return im2col(x, kernel, stride, padding).mean(axis=(1, 2))
@@ -199,7 +212,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 
 def _pool_arguments(x, kernel_size, stride, padding, op_name):
     kernel = _pair(kernel_size, "kernel_size", op_name)
-    stride = max(kernel) if stride is None else _whole(stride, "stride", op_name, 1)
+    stride = kernel if stride is None else _pair(stride, "stride", op_name)
     padding = _whole(padding, "padding", op_name, 0)
     if 2 * padding > min(kernel):
         raise ValueError(f"{op_name}: padding {padding} must be at most half the kernel size "

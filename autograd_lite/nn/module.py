@@ -137,14 +137,15 @@ class Module:
 
     # --- saving -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """``{dotted name: copy of the array}`` for every parameter, then every buffer."""
-        state = {name: parameter.data.copy() for name, parameter in self.named_parameters()}
-        state.update((name, array.copy()) for name, array in self.named_buffers())
-        return state
+        """``{dotted name: copy of the array}`` for every parameter, then every buffer, then
+        ``{dotted name: JSON text}`` for the state of every random generator a layer holds
+        (Dropout's ``rng``): everything that shapes the next step."""
+        from .serialization import state
+        return state(self)
 
     def load_state_dict(self, state: dict, allow_nonfinite=False):
-        """Set every parameter from ``state`` (dotted name -> array). All names and shapes are
-        checked first; on any mismatch a ValueError/ShapeError names the parameter and both
+        """Set every parameter and buffer from ``state`` (dotted name -> array), and each
+        generator whose state it holds. All names and shapes are checked first; on any mismatch a ValueError/ShapeError names the parameter and both
         shapes, and the model is left unchanged. nan/inf values are refused unless
         ``allow_nonfinite=True``."""
         from .serialization import load_state
@@ -152,13 +153,13 @@ class Module:
         return self
 
     def save(self, path):
-        """Write the parameters to ``path`` as an ``.npz`` keyed by dotted name, atomically."""
+        """Write ``state_dict()`` to ``path`` as an ``.npz`` keyed by dotted name, atomically."""
         from .serialization import save
         save(self, path)
 
     def load(self, path, allow_nonfinite=False):
         """Read parameters written by ``save``; the model is unchanged if anything is wrong
-        (one ``autograd_lite.files.BadFileError`` naming the file and the fault). nan/inf
+        (one ``autograd_lite.io.BadFileError`` naming the file and the fault). nan/inf
         parameters are refused unless ``allow_nonfinite=True``."""
         from .serialization import load
         load(self, path, allow_nonfinite=allow_nonfinite)

@@ -1,10 +1,11 @@
-"""Saving and loading a module's parameters: one ``.npz`` keyed by dotted parameter name.
+"""A module's state in io's state format: its parameters and buffers (BatchNorm's running
+statistics) as arrays keyed by dotted name, and the state of every random generator a layer
+draws from (Dropout's ``rng``, as JSON text), so that a resumed run draws the same masks.
 
-Writes are atomic: the arrays go to a temporary file in the target's directory, which then
-replaces the target in one ``os.replace``, so a crash mid-write leaves the old file (or no
-file), never half of one. Reads go through ``files.read_npz``: a parameter file holds numbers only, loading it can never
-run code, and a bad file is one ``files.BadFileError`` naming it. Every name, shape and dtype is
-checked, and nan/inf refused unless allowed, before any parameter changes.
+``save`` is ``io.save_state`` (whole or not at all); ``load`` reads with ``io.read_npz`` (no
+pickle; a bad file is one ``BadFileError`` naming it) and checks every name, shape, dtype and
+value with ``io.check_fields`` before anything changes. A file without generator states (one
+written before they were saved, or by hand) loads and leaves the generators as they are.
 """
 from __future__ import annotations
 
@@ -12,96 +13,86 @@ import os
 
 import numpy as np
 
+from .. import io
 from ..errors import ShapeError
-from ..io import BadFileError, as_bad_file, read_npz, write_atomically
+
+UNCHANGED = "the model is unchanged"
+
+
+def named_generators(module) -> list:
+    """``(dotted name, Generator)`` for every numpy Generator a module of the tree holds."""
+    return [(f"{prefix}.{name}" if prefix else name, value)
+            for prefix, child in module.named_modules() for name, value in vars(child).items()
+            if isinstance(value, np.random.Generator)]
+
+
+def state(module) -> dict:
+    """Parameters, then buffers (copies), then generator states (JSON text), by dotted name."""
+    result = {name: parameter.data.copy() for name, parameter in module.named_parameters()}
+    result.update((name, array.copy()) for name, array in module.named_buffers())
+    result.update((name, io.generator_text(generator)) for name, generator in named_generators(module))
+    return result
 
 
 def save(module, path):
-    """Write ``module.named_parameters()`` and its buffers (``named_buffers()``, e.g. BatchNorm's
-    running statistics) to ``path`` (``.npz``; no suffix is added)."""
-    arrays = {name: parameter.data for name, parameter in module.named_parameters()}
-    arrays.update(module.named_buffers())
-    write_npz(path, arrays)
-
-
-def write_npz(path, arrays):
-    """Write ``arrays`` (key -> ndarray) to ``path`` as an ``.npz``, whole or not at all.
-
-    Shared with ``optim.Optimizer.save``; the atomic write itself is ``files.write_atomically``,
-    which the graph pictures use too."""
-    write_atomically(path, lambda stream: np.savez(stream, **arrays))
+    io.save_state(path, state(module))
 
 
 def load(module, path, allow_nonfinite=False):
-    """Read ``path`` (written by ``save``) into ``module``; unchanged on any error.
-
-    Every refusal is one ``files.BadFileError`` naming the file and the fault (a
-    ``MissingFileError``, also a ``FileNotFoundError``, when there is no file; a
-    ``FileShapeError``, also a ``ShapeError``, for a parameter of another shape)."""
     path = os.fspath(path)
     source = f"load {path!r}"
-    state = read_npz(path, source=source, expected="a parameter file written by Module.save "
-                     "(an .npz of numeric arrays keyed by parameter name)",
-                     unchanged="the model is unchanged")
-    if "optimizer" in state and "format" in state and "optimizer" not in dict(module.named_parameters()):
-        raise BadFileError(f"{source}: the file is an optimizer state written by Optimizer.save, "
-                           f"not parameters: load it with optimizer.load; the model is unchanged",
-                           path)
-    try:
-        load_state(module, state, source=source, allow_nonfinite=allow_nonfinite)
-    except ValueError as error:  # ShapeError included: the file does not fit this model
-        raise as_bad_file(error, path) from None
+    arrays = io.read_npz(path, source=source, expected="a parameter file written by Module.save "
+                         "(an .npz of numeric arrays keyed by parameter name)", unchanged=UNCHANGED)
+    if "optimizer" in arrays and "format" in arrays and "optimizer" not in dict(module.named_parameters()):
+        raise io.BadFileError(f"{source}: the file is an optimizer state written by Optimizer.save, "
+                              f"not parameters: load it with optimizer.load; {UNCHANGED}", path)
+    load_state(module, arrays, source=source, allow_nonfinite=allow_nonfinite, path=path)
 
 
-def load_state(module, state, source="load", allow_nonfinite=False):
-    """Check ``state`` (dotted name -> array) against ``module`` in full, then assign it all.
-    Buffers (``named_buffers()``) are checked and assigned like parameters.
+def load_state(module, values, source="load", allow_nonfinite=False, path=None):
+    """Check ``values`` (dotted name -> array, or generator text) against ``module`` in full,
+    then assign it all. Parameters holding nan or inf are refused (naming each with its counts)
+    unless ``allow_nonfinite=True``: a model that trained into nan is not resumed silently."""
+    refuse = io.refusal(source, UNCHANGED, path)
+    slots = dict(module.named_parameters())
+    slots.update((name, _BufferSlot(module, name, array)) for name, array in module.named_buffers())
+    generators = dict(named_generators(module))
+    declared = {name: _array_for(name, slot) for name, slot in slots.items()}
+    declared.update((name, io.optional(io.generator_state(generator))) for name, generator in generators.items())
+    checked = io.check_fields(values, declared, f"the saved names of {type(module).__name__}'s state",
+                              refuse)
+    faults = [_nonfinite(name, slots[name], checked[name]) for name in slots]
+    if not allow_nonfinite and any(faults):
+        raise refuse(f"non-finite parameters: {'; '.join(filter(None, faults))}; pass "
+                     f"allow_nonfinite=True to load them anyway")
+    for name, slot in slots.items():
+        slot.data = checked[name]
+    for name, generator in generators.items():
+        if checked[name] is not None:
+            generator.bit_generator.state = checked[name]
 
-    A parameter holding nan or inf is refused (naming each such parameter with its counts)
-    unless ``allow_nonfinite=True``: a model that trained into nan must not be resumed from
-    silently."""
-    parameters = dict(module.named_parameters())
-    buffers = dict(module.named_buffers())
-    parameters.update((name, _BufferSlot(module, name, array)) for name, array in buffers.items())
-    missing = [name for name in parameters if name not in state]
-    unexpected = [name for name in state if name not in parameters]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected)}")
-        raise ValueError(f"{source}: the saved names do not match {type(module).__name__}'s "
-                         f"parameters and buffers ({'; '.join(parts)}); the model is unchanged")
-    arrays = {}
-    for name, parameter in parameters.items():
-        array = np.asarray(state[name])
-        if array.shape != parameter.shape:
-            raise ShapeError(f"{source}: parameter {name} ({parameter.name or name}) has shape "
-                             f"{parameter.shape} in the model but {array.shape} in the saved "
-                             f"state; the model is unchanged")
+
+def _array_for(name, slot):
+    def validator(value, key):
+        array = np.asarray(value)
+        if array.shape != slot.shape:
+            raise ShapeError(f"parameter {name} ({slot.name or name}) has shape {slot.shape} in the "
+                             f"model but {array.shape} in the saved state")
         if array.dtype.kind not in "biuf":
-            raise ValueError(f"{source}: parameter {name} holds dtype {array.dtype}, not numbers; "
-                             f"the model is unchanged")
-        arrays[name] = np.array(array, dtype=parameter.dtype, copy=True)
-    if not allow_nonfinite:
-        _refuse_nonfinite(parameters, arrays, source)
-    for name, parameter in parameters.items():
-        parameter.data = arrays[name]
+            raise ValueError(f"parameter {name} holds dtype {array.dtype}, not numbers")
+        with np.errstate(over="ignore"):
+            return np.array(array, dtype=slot.dtype, copy=True)
+    return validator
 
 
-def _refuse_nonfinite(parameters, arrays, source):
-    faults = []
-    for name, array in arrays.items():
-        if array.dtype.kind in "fc" and not np.isfinite(array).all():
-            nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
-            counts = " and ".join(f"{n} {what}" for n, what in ((nan, "nan"), (inf, "inf")) if n)
-            label = parameters[name].name
-            faults.append(f"{name}{f' ({label})' if label and label != name else ''} has "
-                          f"{counts} of its {array.size} entries")
-    if faults:
-        raise ValueError(f"{source}: non-finite parameters: {'; '.join(faults)}; pass "
-                         f"allow_nonfinite=True to load them anyway; the model is unchanged")
+def _nonfinite(name, slot, array):
+    if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return None
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    counts = " and ".join(f"{n} {what}" for n, what in ((nan, "nan"), (inf, "inf")) if n)
+    label = slot.name
+    return (f"{name}{f' ({label})' if label and label != name else ''} has {counts} of its "
+            f"{array.size} entries")
 
 
 class _BufferSlot:

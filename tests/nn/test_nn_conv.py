@@ -41,14 +41,14 @@ def reference_conv(x, W, b, stride, padding):
 
 
 def reference_pool(x, kernel, stride, padding, reduce, pad_value):
-    kh, kw = kernel
+    (kh, kw), (sh, sw) = kernel, stride
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=pad_value)
-    Ho = (xp.shape[1] - kh) // stride + 1
-    Wo = (xp.shape[2] - kw) // stride + 1
+    Ho = (xp.shape[1] - kh) // sh + 1
+    Wo = (xp.shape[2] - kw) // sw + 1
     out = np.zeros((x.shape[0], Ho, Wo, x.shape[3]))
     for i in range(Ho):
         for j in range(Wo):
-            out[:, i, j, :] = reduce(xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :], axis=(1, 2))
+            out[:, i, j, :] = reduce(xp[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :], axis=(1, 2))
     return out
 
 
@@ -112,7 +112,7 @@ def test_pools_match_the_definition_and_finite_differences(pool, reduce, pad_val
     shape, kernel, _, _ = case
     stride = data.draw(st.sampled_from([None, 1, 2]), label="stride")
     padding = data.draw(st.integers(0, min(kernel) // 2), label="padding")
-    effective = max(kernel) if stride is None else stride
+    effective = tuple(kernel) if stride is None else (stride, stride)   # PyTorch: the kernel, per axis
     assume(shape[1] + 2 * padding >= kernel[0] and shape[2] + 2 * padding >= kernel[1])
     size = int(np.prod(shape))
     order = data.draw(st.permutations(range(size)), label="order")   # distinct values: no ties

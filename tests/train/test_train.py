@@ -177,3 +177,22 @@ def test_plot_writes_an_image_atomically(tmp_path):
     history.plot(tmp_path / "loss.svg")
     assert b"<svg" in (tmp_path / "loss.svg").read_bytes()[:500]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png", "loss.svg"]
+
+
+def test_fit_has_at_most_eight_parameters_and_groups_the_rest():
+    import inspect
+    parameters = inspect.signature(train.fit).parameters
+    assert len(parameters) <= 8
+    assert list(parameters)[:7] == ["model", "loss_fn", "X", "Y", "optimizer", "epochs", "batch_size"]
+    X, Y = xor_like(m=20)
+    model = nn.MLP([2, 2, 1], ["tanh", "identity"], rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match=r"fit: unexpected keyword argument 'metrics'; fit takes "
+                                        r"metric, validation, early_stopping, rng, scheduler"):
+        train.fit(model, binary_cross_entropy_with_logits, X, Y, optim.SGD(model, lr=0.1), 1,
+                  metrics=train.accuracy)
+    with pytest.raises(ValueError, match="initial_epoch must be a whole number >= 0"):
+        train.fit(model, binary_cross_entropy_with_logits, X, Y, optim.SGD(model, lr=0.1), 1,
+                  initial_epoch=-1)
+    with pytest.raises(ValueError, match="log_every must be a whole number >= 1"):
+        train.fit(model, binary_cross_entropy_with_logits, X, Y, optim.SGD(model, lr=0.1), 1,
+                  log_every=0.5)

@@ -1,0 +1,95 @@
+"""The samples of an epoch: checked, cut into mini-batches of columns, shuffled by a generator
+whose state can be saved (``Shuffler``), so a stopped mini-batch run resumes bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import io
+from ..core.tensor import Tensor
+from ..errors import ShapeError
+
+UNCHANGED = "the shuffler is unchanged"
+
+
+def as_array(value):
+    """Plain data for slicing columns: a Tensor's array, or the array itself (labels keep
+    their integer dtype)."""
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def check_samples(X, Y, label, owner="fit"):
+    if X.ndim != 2:
+        raise ShapeError(f"{owner}: {label}X must be n[0] x m (samples as columns), got shape {X.shape}")
+    if Y.shape[-1:] != (X.shape[1],):
+        raise ShapeError(f"{owner}: {label}X has {X.shape[1]} samples (columns) but {label}Y has "
+                         f"shape {Y.shape}; Y's last axis must be the same m")
+    if X.shape[1] == 0:
+        raise ValueError(f"{owner}: {label}X has no samples (shape {X.shape}): nothing to train on "
+                         f"or to evaluate")
+    for name, array in (("X", X), ("Y", Y)):
+        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+            bad = ~np.isfinite(array)
+            columns_hit = np.unique(np.nonzero(bad)[-1])
+            raise ValueError(
+                f"{owner}: {label}{name} holds {int(np.isnan(array).sum())} nan and "
+                f"{int(np.isinf(array).sum())} inf entries, in {columns_hit.size} of "
+                f"{array.shape[-1]} samples (first: column {int(columns_hit[0])}); every loss and "
+                f"gradient of those samples would be NaN. Drop or impute them first")
+
+
+def columns(array, index):
+    """The samples ``index`` of ``array``: columns of an (n, m) array, items of an (m,) one."""
+    return array[..., index]
+
+
+def batches(m, batch_size, rng=None):
+    """Column indices of the mini-batches of one epoch: shuffled by ``rng`` (a ``Shuffler`` or a
+    ``numpy.random.Generator``) if given."""
+    order = rng.permutation(m) if rng is not None else np.arange(m)
+    size = m if batch_size is None else batch_size
+    return [order[start:start + size] for start in range(0, m, size)]
+
+
+class Shuffler:
+    """The generator that shuffles the columns every epoch, with a state that can be saved.
+
+    ``Shuffler(seed)`` wraps ``numpy.random.default_rng(seed)`` (or a Generator you pass).
+    ``state_dict()`` / ``load_state_dict()`` and ``save(path)`` / ``load(path)`` keep the bit
+    generator's exact state (io's state format: its JSON text of numbers), so a run stopped
+    after k epochs and resumed from the saved model, optimizer and shuffler draws the same
+    permutations, and takes the same steps, as one that never stopped."""
+
+    def __init__(self, seed=None):
+        self.generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def permutation(self, m):
+        return self.generator.permutation(m)
+
+    def state_dict(self) -> dict:
+        """``{"format": 1, "bit_generator": "PCG64", "state": <JSON text>}``."""
+        return {"format": 1, "bit_generator": self.generator.bit_generator.state["bit_generator"],
+                "state": io.generator_text(self.generator)}
+
+    def load_state_dict(self, state: dict, source="Shuffler.load_state_dict", path=None):
+        """Set the generator to ``state`` (from ``state_dict``); unchanged on any error."""
+        ours = self.generator.bit_generator.state["bit_generator"]
+        checked = io.check_fields(state, {
+            "format": io.equal_to(1, "the state has format {value!r}; this version reads format 1"),
+            "bit_generator": io.equal_to(ours, "the state is of a {value!r} generator, this "
+                                               "shuffler's is {expected!r}"),
+            "state": io.generator_state(self.generator)}, "a shuffler state",
+            io.refusal(source, UNCHANGED, path))
+        bit_generator = type(self.generator.bit_generator)()
+        bit_generator.state = checked["state"]
+        self.generator = np.random.Generator(bit_generator)
+        return self
+
+    def save(self, path):
+        """Write ``state_dict()`` to ``path`` as an ``.npz``, atomically."""
+        io.save_state(path, self.state_dict())
+
+    def load(self, path):
+        source = f"Shuffler.load {str(path)!r}"
+        state = io.read_state(path, source=source, expected="a shuffler state written by "
+                              "Shuffler.save", unchanged=UNCHANGED)
+        return self.load_state_dict(state, source, path)
