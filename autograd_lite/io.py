@@ -1,5 +1,6 @@
 """Files written whole or not at all, and read without surprises: parameters, optimizer state,
-pictures and loss plots all go through here.
+pictures and loss plots all go through here; and the one state format and validator of
+everything saved (below: ``save_state``, ``read_state``, ``check_fields``, ``Declared``).
 
 Writing: ``write_atomically(path, write)`` calls ``write(stream)`` on a temporary file in the
 target's directory, flushes it to disk and renames it over ``path`` (``os.replace`` is atomic),
@@ -7,8 +8,9 @@ so a crash, a full disk or an exception in ``write`` leaves either the old file 
 never a half-written one, and no temporary file behind. The new file is an ordinary one (the
 mode of the file it replaces, else what ``open`` would give: 0644 under the usual umask), a
 symbolic link is followed (the file it points to is replaced, the link stays), and a
-directory, device or FIFO at ``path`` is refused, never replaced. A failure is a ``WriteError`` (an ``OSError``) whose message names ``path`` and the
-reason in one line, never the temporary file. ``check_writable(path)`` asks the same questions
+directory, device or FIFO at ``path`` is refused, never replaced, as is a path ending in a
+separator (it names a folder) or through a dangling link. A failure is a ``WriteError`` (an
+``OSError``) whose message names ``path`` and the reason in one line, never the temporary file. ``check_writable(path)`` asks the same questions
 up front, so a command refuses a bad output before any work.
 
 Reading: ``read_npz(path, ...)`` opens only a regular file (a directory, ``/dev/zero`` or a
