@@ -27,21 +27,17 @@ def sum_to_shape(grad, shape, op_name):
     axes = unbroadcast_axes(shape, grad.shape, op_name)
     if backend.is_foreign_array(grad):  # the standard has these as functions, not methods
         xp = backend.namespace(grad)
-        return xp.reshape(xp.sum(grad, axis=axes, keepdims=True) if axes else grad, shape)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+        return xp.reshape(xp.sum(grad, axis=axes, keepdims=True), shape)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 def unbroadcast_axes(input_shape, output_shape, op_name="unbroadcast_axes") -> tuple:
     """The axes of ``output_shape`` that broadcasting ``input_shape`` repeated (e.g. ``(1,)``
-    for a bias b (n, 1) added to Z (n, m): eq 80): the leading axes it added, and each axis
-    where the input has length 1 and the output does not."""
-    input_shape, output_shape = tuple(input_shape), tuple(output_shape)
-    extra = len(output_shape) - len(input_shape)
-    if extra >= 0 and all(n in (1, m) for n, m in zip(input_shape, output_shape[extra:])):
-        return tuple(range(extra)) + tuple(
-            extra + i for i, n in enumerate(input_shape) if n == 1 and output_shape[extra + i] != 1)
+    for a bias b (n, 1) added to Z (n, m): eq 80): the axes it added on the left (None in
+    ``padded``), and each axis where the input has length 1 and the output does not."""
+    padded = (None,) * (len(output_shape) - len(input_shape)) + tuple(input_shape)
+    if len(padded) == len(output_shape) and all(n in (None, 1, m) for n, m in zip(padded, output_shape)):
+        return tuple(axis for axis, (n, m) in enumerate(zip(padded, output_shape)) if n != m)
     raise RuntimeError(
         f"{op_name}: its vjp returned a gradient of shape {output_shape} for an input of shape "
         f"{input_shape}; a vjp must return the input's shape (or one that broadcasts from it)")
@@ -106,9 +102,8 @@ def count_consumers(root) -> dict:
         for parent in x.parents:
             if parent.requires_grad:
                 if parent not in consumers:
-                    consumers[parent] = 0
                     stack.append(parent)
-                consumers[parent] += 1
+                consumers[parent] = consumers.get(parent, 0) + 1
     return consumers
 
 
