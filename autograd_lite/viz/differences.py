@@ -34,6 +34,7 @@ class Differences:
     first: str | None = None   # where the report says the two first part
     rows: dict = None          # a report's rows by name: hand and autodiff values
     wrong: str = ""            # the report's deliberately wrong rule, if any
+    explanation: str = ""      # what the report says about where they part
 
 
 def read(compare, tolerance) -> Differences:
@@ -89,7 +90,7 @@ def _from_report(report) -> Differences:
         legend.append(f"report: {explanation}")
     rows = {row.label: row for row in report.rows}
     return Differences(by_name, tuple(order), tuple(legend),
-                       getattr(first, "label", None), rows, wrong)
+                       getattr(first, "label", None), rows, wrong, explanation)
 
 
 def rank(difference: Difference, first: bool) -> tuple:

@@ -222,6 +222,7 @@ function autogradLitePage(root) {
     if (step.compare && compareOn()) {
       panel.appendChild(div("ag-compare-line " + (step.compareState || ""), "hand derivation: " + step.compare));
       if (step.wrongRule) panel.appendChild(div("ag-compare-line differ", "the wrong rule: " + step.wrongRule));
+      if (step.explanation) panel.appendChild(div("ag-compare-line differ", "report: " + step.explanation));
       if (step.handBeside) {
         panel.appendChild(sideBySide(
           arrayBlock("hand " + step.handBeside.label, step.handBeside.hand, "hand"),

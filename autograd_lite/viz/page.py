@@ -525,3 +525,5 @@ def _compare_lines(step, compared, compare, p, autodiff):
                               "label": node.measure.first}
     if compare.wrong:
         step["wrongRule"] = compare.wrong
+    if compare.explanation:
+        step["explanation"] = compare.explanation

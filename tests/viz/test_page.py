@@ -288,3 +288,23 @@ def test_a_gradient_is_shown_only_from_the_step_that_computes_it():
         at = entry["gradStep"]
         # the step that completes it: backward, after every forward step, naming it
         assert at >= first_backward and steps[at].get("quantity") == entry["gradName"]
+
+
+def test_a_hand_derivation_of_any_graph_colours_the_page_where_it_parts():
+    """check.compare_derivation's report (any graph, any hand rule) reads like check.compare's:
+    the step where the hand derivation first parts shows its values beside autodiff's and what
+    the report says went wrong."""
+    from autograd_lite import check
+    net = seed_network()
+    m = net["X"].shape[1]
+    hand = {"dZ[2]": lambda v: 1.1 * (v["A[2]"] - v["Y"]) / m,         # eq 78, 10 % too large
+            "dW[2]": lambda v: (v["A[2]"] - v["Y"]) @ v["A[1]"].T / m}  # eq 79, right
+    report = check.compare_derivation(net["J"], hand, m=m)
+    page = build(net["J"], compare=report)
+    (first,) = [s for s in page.steps if "handBeside" in s]
+    assert first["quantity"] == "dZ[2]" and "first to differ" in first["compare"]
+    assert "1.1 times" in first["explanation"]
+    np.testing.assert_allclose(values_of(first["handBeside"]["hand"]),
+                               1.1 * values_of(first["handBeside"]["autodiff"]), rtol=1e-12)
+    (dW2,) = [s for s in page.steps if s.get("quantity") == "dW[2]" and "compare" in s]
+    assert dW2["compareState"] == "agree"
