@@ -46,7 +46,7 @@ def forward(X, Y, W1, b1, W2, b2):
     # eqs 1 and 76 as the seed and the README write them, with log: the graph, the pictures
     # and the stepping page then show log(A[2]), dA[2] (eq 77) and eq 78 as the seed derives
     # them (ag.binary_cross_entropy would compute J from the logits Z[2] instead)
-    J = -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean().named("J")
+    J = (-(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()).named("J")
     return Z1, A1, Z2, A2, J
 
 

@@ -69,7 +69,8 @@ function autogradLitePage(root) {
     var t = document.createElement("table");
     if (from > 0 || to < columns) {
       var caption = document.createElement("caption");
-      caption.textContent = "columns " + (from + 1) + "–" + to + " of " + columns;
+      caption.textContent = (to - from === 1 ? "column " + to : "columns " + (from + 1) + "–" + to) +
+                            " of " + columns;
       t.appendChild(caption);
     }
     for (var r = 0; r < rows; r++) {
@@ -133,7 +134,8 @@ function autogradLitePage(root) {
         if (scroll.scrollWidth <= scroll.clientWidth) return;
       }
       var columns = array.shape.length ? array.shape[array.shape.length - 1] : 1;
-      for (var chunk = columns - 1; chunk >= 1; chunk--) {
+      for (var parts = 2; parts <= columns; parts++) {
+        var chunk = Math.ceil(columns / parts);  // balanced: 5 columns as 3 + 2, not 4 + 1
         scroll.textContent = "";
         for (var from = 0; from < columns; from += chunk) {
           scroll.appendChild(table(array, from, Math.min(columns, from + chunk)));
@@ -266,7 +268,7 @@ function autogradLitePage(root) {
 
   // the picture scales to its pane: all of it when its text stays readable that way (0.85
   // times or more, growing up to 1.6 times to fill the pane); else it fills the pane's width
-  // (at least 0.6 times: a wider one scrolls sideways) and scrolls down, stepping keeping the
+  // (at least 0.5 times: a wider one scrolls sideways) and scrolls down, stepping keeping the
   // current box in view
   function scale(viewDiv) {
     var svg = viewDiv.querySelector("svg");
@@ -278,7 +280,7 @@ function autogradLitePage(root) {
     var width = Number(svg.dataset.width) * 4 / 3, height = Number(svg.dataset.height) * 4 / 3;  // pt -> px
     var paneWidth = graph.clientWidth - 16, paneHeight = graph.clientHeight - 16;
     var whole = Math.min(paneWidth / width, paneHeight / height);
-    var factor = whole >= 0.85 ? Math.min(whole, 1.6) : Math.max(Math.min(paneWidth / width, 1.6), 0.6);
+    var factor = whole >= 0.85 ? Math.min(whole, 1.6) : Math.max(Math.min(paneWidth / width, 1.6), 0.5);
     svg.setAttribute("width", String(Math.floor(width * factor)) + "px");
     svg.setAttribute("height", String(Math.floor(height * factor)) + "px");
   }

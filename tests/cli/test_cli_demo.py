@@ -35,6 +35,7 @@ def test_demo_writes_the_stepping_page_of_its_own_graph(tmp_path, capsys):
     parameters = make_parameters(rng)
     forward(X, Y, *parameters)[-1].backward()
     by_name = {t["name"]: t for t in data["tensors"]}
+    assert data["tensors"][-1]["name"] == "J"           # the root is the cost, its sign included
     for parameter in parameters:
         grad = by_name[parameter.name]["grad"]
         np.testing.assert_allclose(np.reshape(grad["data"], grad["shape"]), parameter.grad,

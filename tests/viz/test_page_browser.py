@@ -475,6 +475,12 @@ def test_screenshots_of_the_seed_page(sized, tmp_path, size):
     path = draw(J).save(tmp_path / "seed.html")
     open_page(browser, path)
     go_to(browser, None, "gives dW[1]")
+    # the picture scales to its pane: as wide as the pane at most, and not a small island in it
+    pane, picture = browser.execute_script(
+        "var g = document.querySelector('.ag-graph');"
+        "var s = g.querySelector('.ag-view:not([hidden]) svg');"
+        "return [g.clientWidth, s.getBoundingClientRect().width]")
+    assert 0.8 * pane <= picture <= pane, (pane, picture)
     shot = tmp_path / f"seed-{size}.png"
     assert browser.save_screenshot(str(shot))
     width, height = struct.unpack(">II", shot.read_bytes()[16:24])
