@@ -1,5 +1,5 @@
 """Every bad parameter or optimizer file is one ``BadFileError`` naming the file and the fault,
-and loading it changes nothing (issue 12, part 4): truncations at every offset, flipped bytes,
+and loading it changes nothing: truncations at every offset, flipped bytes,
 random bytes, wrong keys and dtypes, lying headers (huge shapes), pickles, FIFOs, devices,
 directories, unreadable paths. Also: ``model.load`` refuses nan/inf parameters unless allowed."""
 import io
@@ -106,8 +106,8 @@ def test_every_truncation_is_refused_and_changes_nothing(kind, files, tmp_path):
         assert_refused(load(path), path)
 
 
-def test_the_issue_case_head_c_300(files, tmp_path):
-    """`head -c 300 m.npz > t.npz` raised a raw zipfile.BadZipFile from both loaders."""
+def test_the_first_300_bytes_of_a_file_are_refused_as_truncated(files, tmp_path):
+    """`head -c 300 m.npz > t.npz`: both loaders name the file and say it is truncated."""
     path = tmp_path / "t.npz"
     path.write_bytes(files["model"][:300])
     assert_refused(load_into_model(path), path, "truncated")

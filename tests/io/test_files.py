@@ -65,7 +65,7 @@ def test_model_and_optimizer_files_are_ordinary_files(tmp_path):
         assert len(archive.files) == 4  # W[1], b[1], W[2], b[2]
 
 
-# --- failures are one line about the file asked for (issue 12, part 4) --------------------------
+# --- failures are one line about the file asked for -------------------------------------------
 
 def test_a_missing_folder_is_one_line_naming_the_folder_not_a_temporary_file(tmp_path):
     path = tmp_path / "no" / "such" / "out.bin"

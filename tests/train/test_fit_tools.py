@@ -1,4 +1,4 @@
-"""Training tools (issue 11 part 3, issue 12 parts 1 and 4): fit refuses bad data clearly and
+"""Training tools: fit refuses bad data clearly and
 stops cleanly on a refused step; early stopping; learning-rate schedules; gradient clipping; and a
 mini-batch run that is interrupted and resumed from saved files equals one that never stopped,
 bit for bit."""

@@ -1,4 +1,4 @@
-"""Optimizers never apply a non-finite step (issue 12 part 1), refuse hostile hyperparameters,
+"""Optimizers never apply a non-finite step, refuse hostile hyperparameters,
 and AdamW / RMSprop follow their formulas (PyTorch's semantics) written out in numpy."""
 import math
 import warnings
