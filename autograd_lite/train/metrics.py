@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from ..core.modes import no_grad
+from ..core.modes import enable_grad, no_grad
 from ..core.tensor import Tensor
 from ..errors import SaturationWarning, ShapeError
 from .shuffler import as_array, batches, check_samples, columns
@@ -21,6 +21,11 @@ class Outputs(np.ndarray):
     array that also says which operation made them (``made_by``: "sigmoid", "add", ... or None)."""
 
     made_by = None
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # what a metric computes from the outputs is plain numbers, not Outputs
+        array = np.asarray(array).view(np.ndarray)
+        return array[()] if array.ndim == 0 else array
 
     @classmethod
     def of(cls, arrays, made_by):
@@ -90,30 +95,31 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
     """The mean loss (and metric) of ``model`` on all columns of X, in evaluation mode.
 
     Returns ``{"loss": J, name_of_metric: value}``. With ``batch_size`` the forward pass runs
-    in chunks (the loss is weighted by chunk size, so the result equals one full pass). The
-    first chunk is recorded (the metric learns which operation made the outputs); the others
-    run under ``no_grad``. Under ``no_grad`` a loss such as ``binary_cross_entropy`` cannot see
-    that the output is a sigmoid and compute J from its logits (it takes the xlogy form: +inf
-    for a confidently wrong sample), so a chunk whose loss is not finite is computed again with
-    recording on: the loss here is the one ``fit`` trains on.
+    in chunks (the loss is weighted by chunk size, so the result equals one full pass).
+
+    Under ``no_grad`` the engine records no operation, so a loss such as
+    ``binary_cross_entropy`` cannot see that the output is a sigmoid and compute J from its
+    logits (it takes the xlogy form: +inf for a confidently wrong sample). A chunk whose loss is
+    not finite is therefore computed again with recording on, so the loss here is the one
+    ``fit`` trains on. For the same reason, with a metric, one sample's forward pass is recorded
+    to tell the metric which operation makes the outputs (a sigmoid's are probabilities).
     """
     X, Y = as_array(X), as_array(Y)
     check_samples(X, Y, "", "evaluate")
     with _mode(model, training=False):  # Dropout off, BatchNorm on its running statistics
         m = X.shape[1]
         total, outputs, made_by = 0.0, [], None
-        for chunk, index in enumerate(batches(m, batch_size)):
+        if metric is not None:
+            with enable_grad():
+                made_by = model(Tensor(columns(X, np.arange(1)))).op
+        for index in batches(m, batch_size):
             X_chunk, Y_chunk = columns(X, index), columns(Y, index)
-            if chunk == 0:
+            with no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", SaturationWarning)  # recomputed below if it matters
                 output = model(Tensor(X_chunk))
-                value, made_by = loss_fn(output, Y_chunk).item(), output.op
-            else:
-                with no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore", SaturationWarning)  # recomputed below if it matters
-                    output = model(Tensor(X_chunk))
-                    value = loss_fn(output, Y_chunk).item()
-                if not math.isfinite(value):
-                    value = loss_fn(model(Tensor(X_chunk)), Y_chunk).item()
+                value = loss_fn(output, Y_chunk).item()
+            if not math.isfinite(value):
+                value = loss_fn(model(Tensor(X_chunk)), Y_chunk).item()
             total += value * len(index)
             outputs.append(output.data)
     result = {"loss": total / m}
