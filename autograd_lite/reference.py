@@ -698,7 +698,9 @@ def roundoff_bounds(d: "Derivation") -> Bounds:
             dA[N] = s * (np.abs(Y) / AN * (eN / AN) + np.abs(1 - Y) / (1 - AN) * ((eN + u) / (1 - AN))
                          + 2 * FUNCTION * u * (np.abs(Y) / AN + np.abs(1 - Y) / (1 - AN)))
         elif d.loss == "mse":
-            dA[N] = 2 * s * (eN + 2 * u * (np.abs(AN) + np.abs(Y)))
+            # A - Y rounds by an ulp of A and Y; the factors 2 and 1/m (or m, converting
+            # between conventions) by an ulp or two of the result each
+            dA[N] = 2 * s * (eN + 2 * u * (np.abs(AN) + np.abs(Y)) + 4 * u * np.abs(AN - Y))
         else:
             dA[N] = s * (np.abs(Y) / AN * (eN / AN) + 2 * FUNCTION * u * np.abs(Y) / AN)
         dA[N] = dA[N] + UNDERFLOW
