@@ -47,8 +47,9 @@ PAGES = {"backprop.html": []}
 
 # screenshot name -> (page, the step it shows, by a words of its title, window size)
 SCREENSHOTS = {
-    # the running sum where the log-loss's two uses of A[2] meet (dA[2] = sum of 2)
-    "backprop_page.png": ("backprop.html", "dA[2] (contribution 2 of 2)", (1280, 760)),
+    # eq 78 at dZ[2]: dA[2] coming in, the local factor A[2](1 − A[2]), their product, and the
+    # seed's (A[2] − Y)/m beside autodiff's values
+    "backprop_page.png": ("backprop.html", "sigmoid vjp gives dZ[2]", (1280, 800)),
 }
 
 DIGEST_KEY = "autograd_lite page data sha1"
@@ -73,7 +74,7 @@ def page_digest(html: str) -> str:
     Numbers count to 8 significant digits (the page shows 6), so round-off that differs
     between CPUs and BLAS builds does not make a fresh screenshot look stale."""
     data = re.search(r'<script type="application/json" class="ag-data">(.*?)</script>', html, re.S)
-    canonical = json.dumps(_rounded(json.loads(data.group(1).replace("<\\/", "</"))), sort_keys=True)
+    canonical = json.dumps(_rounded(json.loads(data.group(1))), sort_keys=True)
     return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
 
 
