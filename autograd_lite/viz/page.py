@@ -418,8 +418,7 @@ def _backward_steps(graph, names, flags, shapes, values, picture, compared, comp
             if compared is not None:
                 _compare_lines(step, compared, compare, p, grads[p] if complete else None)
             steps.append(step)
-            if complete:
-                done_at[p] = len(steps) - 1
+            done_at[p] = len(steps) - 1  # its last contribution: the one completing the sum
     for step in steps[first:]:
         step["title"] = step["title"].replace("{count}", str(number))
     leaves = _in_order_of_use(graph, [k for k, t in enumerate(tensors)

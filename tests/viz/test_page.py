@@ -308,3 +308,47 @@ def test_a_hand_derivation_of_any_graph_colours_the_page_where_it_parts():
                                1.1 * values_of(first["handBeside"]["autodiff"]), rtol=1e-12)
     (dW2,) = [s for s in page.steps if s.get("quantity") == "dW[2]" and "compare" in s]
     assert dW2["compareState"] == "agree"
+
+
+def multiplied_out(step):
+    """(the product of a step's shown factors, the product it shows), from its data."""
+    roles = {a["role"]: a for a in step["arrays"]}
+    factor = next(a for a in step["arrays"] if a["role"] == "factor")
+    product = next(a for a in step["arrays"] if "product" in a["role"].split())
+    g, F = values_of(roles["incoming"]["array"]), values_of(factor["array"])
+    expected = {"g∘F": lambda: g * F, "g·F": lambda: g @ F, "F·g": lambda: F @ g}[factor["form"]]()
+    return np.broadcast_to(expected, values_of(product["array"]).shape), values_of(product["array"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(depth=st.integers(1, 4), width=st.integers(1, 5), m=st.integers(1, 6),
+       activation=st.sampled_from(["sigmoid", "tanh", "relu"]), seed=st.integers(0, 99))
+def test_every_step_of_any_seed_network_names_its_equation_and_multiplies_out(
+        depth, width, m, activation, seed):
+    """Any depth N: dA[N] is eq 77, dZ[N] 78, dW[N] 79, db[N] 80, a hidden layer's 81-84
+    (66-73 when m = 1); and every factor shown multiplies out to the product shown."""
+    rng = np.random.default_rng(seed)
+    sizes = [3] + [width] * (depth - 1) + [1]
+    X, Y = ag.Tensor(rng.standard_normal((3, m))), ag.Tensor((rng.random((1, m)) > 0.5) * 1.0)
+    A = X
+    for l in range(1, depth + 1):
+        W = ag.Tensor(rng.standard_normal((sizes[l], sizes[l - 1])), requires_grad=True, name=f"W[{l}]")
+        b = ag.Tensor(rng.standard_normal((sizes[l], 1)), requires_grad=True, name=f"b[{l}]")
+        Z = W @ A + b
+        A = Z.sigmoid() if l == depth else getattr(Z, activation)()
+    J = -(Y * A.log() + (1 - Y) * (1 - A).log()).mean()
+    page = build(J)
+    table = ({"dA": (77, 81), "dZ": (78, 82), "dW": (79, 83), "db": (80, 84)} if m > 1 else
+             {"dA": (66, 70), "dZ": (67, 71), "dW": (68, 72), "db": (69, 73)})
+    seen = set()
+    for step in page.steps:
+        if step["phase"] != "backward" or "equation" not in step:
+            continue
+        match = re.fullmatch(r"(dA|dZ|dW|db)\[(\d+)\]", step["quantity"])
+        if match:
+            layer = int(match.group(2))
+            assert step["equation"]["number"] == table[match.group(1)][layer < depth], step["quantity"]
+            seen.add(step["quantity"])
+        expected, shown = multiplied_out(step)
+        np.testing.assert_allclose(expected, shown, rtol=1e-12, atol=1e-12 * np.abs(shown).max())
+    assert seen == {f"d{q}[{l}]" for q in "AZWb" for l in range(1, depth + 1)}
