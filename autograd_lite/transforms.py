@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core.backward import backpropagate
+from .core.graph import release
 from .core.modes import enable_grad
 from .errors import ShapeError
 from .core.tensor import Tensor, tensor_of
@@ -51,6 +52,9 @@ def value_and_grad(f, argnums=0):
                 for x, x_grad in backpropagate(value.grad_fn, seed, as_tensor=tensor_of):
                     for i in wanted.get(x, ()):
                         grads[i] = x_grad
+                # The gradients' graphs (for a higher derivative) keep copies of what they saved,
+                # so the arguments can be updated in place (`w.data -= lr * g.data`).
+                release(kept=set())
         grads = [Tensor._result(np.zeros_like(t.data), None, False) if g is None else g
                  for g, t in zip(grads, targets)]
         return value, (grads[0] if single else tuple(grads))

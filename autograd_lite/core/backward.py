@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import GraphFreedError
-from .graph import Node
+from .graph import Node, release
 
 
 def sum_to_shape(grad, shape, op_name):
@@ -82,6 +82,7 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
             consumers[parent] -= 1
             if consumers[parent] == 0:
                 ready.append(parent)
+    release(kept=consumers)  # the arrays this pass freed are writable again, for eqs 74-75
 
 
 def count_consumers(root) -> dict:
@@ -94,17 +95,43 @@ def count_consumers(root) -> dict:
         x = stack.pop()
         if not isinstance(x, Node):
             continue
-        if x.freed:
-            raise GraphFreedError(
-                f"backward: the graph behind {_describe(x)} was freed by an earlier backward(). "
-                f"Pass retain_graph=True to the first backward() to backpropagate through the "
-                f"same graph again, or run the forward pass again.")
+        if x.freed or (x.saved_inputs is not None and _changed_leaf(x) is not None):
+            raise _unusable(x)
         for parent in x.parents:
             if parent.requires_grad:
                 if parent not in consumers:
                     stack.append(parent)
                 consumers[parent] = consumers.get(parent, 0) + 1
     return consumers
+
+
+def _changed_leaf(node):
+    """A leaf input of ``node`` whose values changed since the node saved them (an in-place
+    operator or ``.data = ...`` replaced its array; a graph another backward made let go of
+    its arrays kept copies), or None."""
+    return next((p for p, saved in zip(node.parents, node.saved_inputs) if _changed(p, saved)), None)
+
+
+def _changed(parent, saved) -> bool:
+    if isinstance(parent, Node) or parent._data is saved:  # a result, or the very array saved
+        return False
+    return type(saved) is not np.ndarray or not np.array_equal(parent._data, saved, equal_nan=True)
+
+
+def _unusable(node):
+    """The error for a graph backward cannot use: freed, or a leaf changed since it was saved."""
+    if node.freed:
+        return GraphFreedError(
+            f"backward: the graph behind {_describe(node)} was freed by an earlier backward(). "
+            f"Pass retain_graph=True to the first backward() to backpropagate through the "
+            f"same graph again, or run the forward pass again.")
+    leaf = _changed_leaf(node)
+    name = repr(leaf.name) if leaf.name else f"a leaf of shape {leaf.shape}"
+    return RuntimeError(
+        f"backward: {name} was changed in place after the forward pass that saved it (its "
+        f"version is now {leaf.version}), and {_describe(node)} needs the values it had then "
+        f"for its gradient. Run the forward pass again after changing it, or change it after "
+        f"backward() (eqs 74-75: backward, then the update)")
 
 
 def run_vjp(node, grad, as_tensor=None):

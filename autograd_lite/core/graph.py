@@ -7,8 +7,15 @@ only the arrays its vjp reads. The ``Tensor`` a user holds is its value plus its
 tensor or a backward rule saved it, by ordinary reference counting: ``Z = W @ A + b;
 A = Z.sigmoid()`` lets Z's array go when Z is rebound, because sigmoid's rule (eq 8) reads only
 its output A.
+
+An array a node saved is read-only until backward has used it (``hold``, ``release``): a write
+into it (``W.data[...] = 0``, ``W.data *= 10``, a numpy ``out=``) would change what the vjp
+reads and give a wrong gradient, so numpy refuses it. The lock is on the array's memory (its
+root base), so a view saved for ``x @ W.T`` locks W's array too.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -38,19 +45,13 @@ class Node:
                  "__weakref__")
 
     def __init__(self, op, params, inputs, output, requires_grad):
-        self.op = op
-        self.params = params
+        self.op, self.params = op, params
         self.parents = tuple([t.grad_fn or t for t in inputs])
-        self.saved_inputs = tuple([t.data for t in inputs]) if op.vjp_reads_inputs else None
+        self.retains_grad, self.grad, self.freed = False, None, False
+        self.saved_inputs = hold(self, inputs) if op.vjp_reads_inputs else None
         self.saved_output = output if op.vjp_reads_output else None
-        self.shape = output.shape
-        self.dtype = output.dtype
-        self.requires_grad = requires_grad
-        self.name = None
-        self.scope = current_scope()
-        self.retains_grad = False
-        self.grad = None
-        self.freed = False
+        self.shape, self.dtype, self.requires_grad = output.shape, output.dtype, requires_grad
+        self.name, self.scope = None, current_scope()
 
     def value(self):
         """The output's array: the saved one, or recomputed exactly from the parents (the same
@@ -80,7 +81,8 @@ class Node:
 
     def free(self):
         """Forget the saved arrays once backward has used them (the graph's shape stays, so the
-        graph can still be walked and drawn; values are then recomputed)."""
+        graph can still be walked and drawn; values are then recomputed). ``release``, after
+        the backward pass, makes the arrays no live node holds writable again."""
         self.saved_inputs = self.saved_output = None
         self.freed = True
 
@@ -96,7 +98,69 @@ def _array(value):
 
 
 def _known_value(parent):
-    return parent.data if not isinstance(parent, Node) else parent.saved_output
+    return parent._data if not isinstance(parent, Node) else parent.saved_output
+
+
+# --- saved arrays are read-only while a live node holds them ---------------------------------
+# id(root array) -> [a weak reference to the root, whether it was writable, then a weak reference
+# to each node holding it]. Weak, so a graph dropped without backward holds nothing: ``release``
+# (after each backward, and when a leaf's ``.data`` is read) makes the array writable again.
+_held: dict = {}
+
+
+def hold(node, inputs) -> tuple:
+    """The arrays of ``inputs`` for ``node`` to save. Those a user can write into are made
+    read-only while ``node`` is alive and not freed: a leaf's array (``W.data``, ``X.data``)
+    and the memory any view shares (``x @ W.T`` saves a view of W's). A result's own array is
+    only reached through its Tensor, whose ``.data`` hands it out read-only while its node
+    lives, so it needs no lock. Another backend's array has no read-only flag: a leaf replaced
+    since is still refused by backward."""
+    for t in inputs:
+        if type(t._data) is np.ndarray and (t.grad_fn is None or t._data.base is not None):
+            root = t._data if t._data.base is None else _root(t._data)
+            entry = _held.get(id(root))
+            if entry is None or entry[0]() is not root:  # held by none (or a gone array's id)
+                entry = _held[id(root)] = [weakref.ref(root), root.flags.writeable]
+                root.setflags(write=False)
+            elif len(entry) > 64:  # forward passes without backward: forget their dead nodes
+                entry[2:] = [ref for ref in entry[2:] if ref() is not None and not ref().freed]
+            entry.append(weakref.ref(node))
+    return tuple([t._data for t in inputs])
+
+
+def _root(array):
+    """The array that owns ``array``'s memory (the base its view was taken of)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def release(array=None, kept=None):
+    """Make ``array`` (None: every held array) writable again if no live node that has not been
+    freed holds it.
+
+    ``kept``, after a backward pass: the nodes it went through (still held if the graph was
+    retained). Any other live graph is one the user built and may never backpropagate (an
+    output kept for printing): it gets its own copies of the arrays it holds, so it stops
+    blocking the update of eqs 74-75, and still backpropagates through the values its forward
+    pass saw (a leaf changed since is refused then, by value)."""
+    for key in list(_held) if array is None else [id(_root(array))]:
+        entry = _held.get(key, [None, False])
+        live = [ref() for ref in entry[2:] if ref() is not None and not ref().freed]
+        if kept is not None and any([node not in kept for node in live]):
+            live = [node for node in live if node in kept or _copy_saved(node, entry[0]())]
+        if not live and _held.pop(key, None) and entry[1] and entry[0]() is not None:
+            entry[0]().setflags(write=True)
+
+
+def _copy_saved(node, root) -> bool:
+    """Give ``node`` its own copies of the arrays it saved from ``root``'s memory; False."""
+    def own(array):
+        return array.copy() if array is not None and _root(array) is root else array
+    node.saved_output = own(node.saved_output)
+    if node.saved_inputs is not None:
+        node.saved_inputs = tuple([own(array) for array in node.saved_inputs])
+    return False
 
 
 def topological_order(*roots) -> list:

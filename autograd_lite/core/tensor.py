@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
+import warnings
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from .. import backend, ops
 from ..errors import ShapeError
 from ..ops import compare, elementwise, reduce, shape as shape_ops
 from .backward import accumulated, backpropagate
-from .graph import Node
+from .graph import Node, release
 from .modes import current_scope, grad_mode
 
 # Observers such as the saturation sentinel (autograd_lite.check): each is called as
@@ -124,13 +126,17 @@ class Tensor:
 
     Operators ``+ - * / ** @`` and unary ``-`` broadcast like numpy and accept Tensors, ndarrays
     and numbers on either side; ndarrays never swallow a Tensor (``ndarray + Tensor`` is a
-    Tensor). ``a += b`` rebinds ``a`` to a new Tensor; it never changes a recorded value.
-    Comparisons (``==``, ``<``, ...) return plain boolean ndarrays, elementwise: they have no
-    gradient. Tensors hash by identity, as in PyTorch.
+    Tensor). In-place operators ``-= += *= /=`` are PyTorch's: under ``ag.no_grad()`` (or when
+    no operand needs a gradient) they change the tensor's values, the same Tensor object holding
+    a new array (``version`` counts the changes), so ``for p in params: with ag.no_grad(): p -=
+    lr * p.grad`` trains (eqs 74-75). While gradients are recorded they refuse a leaf that
+    requires grad, and on a result ``a += b`` is ``a = a + b``: the name is rebound to a new
+    recorded result. Comparisons (``==``, ``<``, ...) return plain boolean ndarrays,
+    elementwise: they have no gradient. Tensors hash by identity, as in PyTorch.
     """
 
-    __slots__ = ("_data", "_backend", "requires_grad", "grad_fn", "_grad", "_name", "_scope",
-                 "__weakref__")
+    __slots__ = ("_data", "_backend", "_version", "requires_grad", "grad_fn", "_grad", "_name",
+                 "_scope", "__weakref__")
 
     # numpy functions and ufuncs given a Tensor record the matching op or refuse: never a
     # silent conversion to an ndarray that would drop the gradient. core.numpy_interop, the
@@ -157,6 +163,7 @@ class Tensor:
     def _set(self, data, grad_fn, requires_grad, where):
         self._data = data
         self._backend = where
+        self._version = 0
         self.grad_fn = grad_fn
         self.requires_grad = requires_grad
         self._grad = None
@@ -166,17 +173,38 @@ class Tensor:
     # --- what it is -----------------------------------------------------------------------
     @property
     def data(self):
-        """The array: an ndarray, or the array of the backend the tensor lives in."""
-        return self._data
+        """The array: an ndarray, or the array of the backend the tensor lives in. While a
+        graph that has not been backpropagated saved an ndarray, it is read-only (a write would
+        change what backward reads, so numpy refuses it): a leaf's array until ``backward()``
+        or until that graph is dropped, a result's (a read-only view of it) until backward has
+        passed it. Assigning (``W.data = new``, ``W.data -= lr * W.grad``) takes an array of a
+        real floating dtype for a floating tensor, and counts as a change (``version``)."""
+        array = self._data
+        if type(array) is not np.ndarray:
+            return array  # another backend's array (no read-only flag), or an ndarray subclass
+        if self.grad_fn is not None and self.requires_grad and not self.grad_fn.freed:
+            array = array.view()  # a result a live graph may have saved: read-only to the user
+            array.flags.writeable = False
+        elif not array.flags.writeable:
+            release(array)  # writable again if the graph that saved it is gone or freed
+        return array
 
     @data.setter
     def data(self, value):
-        self._data = value
-        self._backend = backend.of(value)
+        self._data = _checked_data(self, value)
+        self._backend = backend.of(self._data)
+        self._version += 1
 
-    shape = property(lambda self: self.data.shape, doc="The shape of ``data``.")
-    ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
-    dtype = property(lambda self: self.data.dtype, doc="The dtype of ``data`` (float64 by default).")
+    @property
+    def version(self) -> int:
+        """How many times the values changed in a way the engine sees: an in-place operator
+        (``W -= lr * W.grad`` under no_grad) or an assignment to ``.data``. A graph that saved
+        the old values refuses to backpropagate through the new ones."""
+        return self._version
+
+    shape = property(lambda self: self._data.shape, doc="The shape of ``data``.")
+    ndim = property(lambda self: self._data.ndim, doc="The number of axes.")
+    dtype = property(lambda self: self._data.dtype, doc="The dtype of ``data`` (float64 by default).")
     device = property(lambda self: self._backend.device,
                       doc="The device ``data`` lives on (``'cpu'`` for numpy).")
     size = property(lambda self: math.prod(self.shape), doc="The number of elements.")
@@ -184,11 +212,23 @@ class Tensor:
     @property
     def grad(self):
         """dJ/d(this tensor) as an ndarray after ``backward()``: for a leaf that requires a
-        gradient, and for a result after ``retain_grad()``; None otherwise."""
-        return self._grad if self.grad_fn is None else self.grad_fn.grad
+        gradient, and for a result after ``retain_grad()``; None otherwise (reading a result's
+        ``.grad`` without ``retain_grad()`` warns, as in PyTorch). Assign None or an ndarray of
+        the tensor's shape and a real floating dtype."""
+        return self._grad if self.grad_fn is None else self._result_grad()
+
+    def _result_grad(self):
+        if self.requires_grad and not self.grad_fn.retains_grad:
+            warnings.warn(
+                f".grad of {self._label()} (made by {self.grad_fn.op.name}) is read, but it is "
+                f"not a leaf, so backward() does not keep its gradient: it is None. Call "
+                f".retain_grad() on it before backward() to keep dJ/d(it) (e.g. dZ[l], dA[l] of "
+                f"eqs 77-82), or read the .grad of the leaves", UserWarning, stacklevel=2)
+        return self.grad_fn.grad
 
     @grad.setter
     def grad(self, value):
+        value = None if value is None else _checked_grad(self, value)
         if self.grad_fn is None:
             self._grad = value
         else:
@@ -251,7 +291,7 @@ class Tensor:
         """The data as an ndarray: the tensor's own array for numpy (not a copy); another
         backend's brought to the host (a Dask array computed), as ``ag.to_numpy``."""
         if grad_mode.trace is not None: grad_mode.trace.leaves(self, "t.numpy()")
-        return self._data if self._backend is backend.NUMPY else backend.to_numpy(self._data)
+        return self.data if self._backend is backend.NUMPY else backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
         if grad_mode.trace is not None: grad_mode.trace.leaves(self, "np.asarray(t)")
@@ -349,7 +389,7 @@ class Tensor:
             if x_grad is None:
                 continue
             if isinstance(x, Tensor):  # a leaf that requires a gradient
-                x._grad = accumulated(x._grad, x_grad, x.data.dtype)
+                x._grad = accumulated(x._grad, x_grad, x._data.dtype)
             elif x.retains_grad:
                 x.grad = accumulated(x.grad, x_grad, x.dtype)
 
@@ -421,6 +461,49 @@ class Tensor:
         other = _operand(other, self)
         return NotImplemented if other is None else _record(ops.MATMUL, (other, self), {})
 
+    # In place: see the class docstring. Python rebinds the name to what these return.
+    def __iadd__(self, other):
+        return self._in_place(other, operator.add, "+=", Tensor.__add__)
+
+    def __isub__(self, other):
+        return self._in_place(other, operator.sub, "-=", Tensor.__sub__)
+
+    def __imul__(self, other):
+        return self._in_place(other, operator.mul, "*=", Tensor.__mul__)
+
+    def __itruediv__(self, other):
+        return self._in_place(other, operator.truediv, "/=", Tensor.__truediv__)
+
+    def _in_place(self, other, ufunc, symbol, recorded):
+        """``self <symbol> other``: the values change (a new array in the same Tensor, so no
+        array a graph or the user holds is written into), unless a gradient is recorded."""
+        operand = _operand(other, self)
+        if operand is None:
+            return NotImplemented
+        if grad_mode.enabled and (self.requires_grad or operand.requires_grad):
+            if self.requires_grad and self.grad_fn is None:
+                raise RuntimeError(
+                    f"{symbol}: {self._label()} is a leaf that requires grad, used in an in-place "
+                    f"operation while gradients are recorded (backward could not tell its old "
+                    f"value from its new one). Update parameters under no_grad, as eqs 74-75 "
+                    f"do: `with ag.no_grad(): W -= alpha * W.grad`; or write `W2 = W - ...` "
+                    f"for a new tensor")
+            return recorded(self, operand)  # a new result: the name is rebound to it
+        backend.join(symbol, [self._backend, operand._backend])
+        value = ufunc(self._data, operand._data)
+        if tuple(value.shape) != tuple(self.shape):
+            raise ShapeError(f"{symbol}: {self._label()} has shape {self.shape} but the result "
+                             f"has shape {tuple(value.shape)}; in place, the other operand must "
+                             f"broadcast to {self.shape}")
+        if _kind_order(value.dtype) > _kind_order(self.dtype):  # as numpy's same_kind casting
+            raise TypeError(f"{symbol}: the result has dtype {value.dtype}, which {self._label()} "
+                            f"of dtype {self.dtype} cannot hold in place")
+        if value.dtype != self.dtype:  # float32 -= float64 stays float32, as numpy's in place
+            value = self._backend.xp.astype(value, self.dtype)
+        self._data = np.asarray(value) if self._backend is backend.NUMPY else value
+        self._version += 1
+        return self
+
     def __neg__(self):
         return _record(ops.NEG, (self,), {})
 
@@ -431,43 +514,43 @@ class Tensor:
     # ag.compile traces a step they are recorded (the compare op, a boolean Tensor), so a
     # replay recomputes the mask; & | ^ ~ combine masks alike.
     def __eq__(self, other):
-        return self.data == _raw(other) if grad_mode.trace is None else _traced("equal", self, other)
+        return self._data == _raw(other) if grad_mode.trace is None else _traced("equal", self, other)
 
     def __ne__(self, other):
-        return self.data != _raw(other) if grad_mode.trace is None else _traced("not_equal", self, other)
+        return self._data != _raw(other) if grad_mode.trace is None else _traced("not_equal", self, other)
 
     def __lt__(self, other):
-        return self.data < _raw(other) if grad_mode.trace is None else _traced("less", self, other)
+        return self._data < _raw(other) if grad_mode.trace is None else _traced("less", self, other)
 
     def __le__(self, other):
-        return self.data <= _raw(other) if grad_mode.trace is None else _traced("less_equal", self, other)
+        return self._data <= _raw(other) if grad_mode.trace is None else _traced("less_equal", self, other)
 
     def __gt__(self, other):
-        return self.data > _raw(other) if grad_mode.trace is None else _traced("greater", self, other)
+        return self._data > _raw(other) if grad_mode.trace is None else _traced("greater", self, other)
 
     def __ge__(self, other):
-        return self.data >= _raw(other) if grad_mode.trace is None else _traced("greater_equal", self, other)
+        return self._data >= _raw(other) if grad_mode.trace is None else _traced("greater_equal", self, other)
 
     def __and__(self, other):
-        return self.data & _raw(other) if grad_mode.trace is None else _traced("bitwise_and", self, other)
+        return self._data & _raw(other) if grad_mode.trace is None else _traced("bitwise_and", self, other)
 
     def __rand__(self, other):
-        return _raw(other) & self.data if grad_mode.trace is None else _traced("bitwise_and", other, self)
+        return _raw(other) & self._data if grad_mode.trace is None else _traced("bitwise_and", other, self)
 
     def __or__(self, other):
-        return self.data | _raw(other) if grad_mode.trace is None else _traced("bitwise_or", self, other)
+        return self._data | _raw(other) if grad_mode.trace is None else _traced("bitwise_or", self, other)
 
     def __ror__(self, other):
-        return _raw(other) | self.data if grad_mode.trace is None else _traced("bitwise_or", other, self)
+        return _raw(other) | self._data if grad_mode.trace is None else _traced("bitwise_or", other, self)
 
     def __xor__(self, other):
-        return self.data ^ _raw(other) if grad_mode.trace is None else _traced("bitwise_xor", self, other)
+        return self._data ^ _raw(other) if grad_mode.trace is None else _traced("bitwise_xor", self, other)
 
     def __rxor__(self, other):
-        return _raw(other) ^ self.data if grad_mode.trace is None else _traced("bitwise_xor", other, self)
+        return _raw(other) ^ self._data if grad_mode.trace is None else _traced("bitwise_xor", other, self)
 
     def __invert__(self):
-        return ~self.data if grad_mode.trace is None else _record(compare.COMPARE, (self,), {"how": "invert"})
+        return ~self._data if grad_mode.trace is None else _record(compare.COMPARE, (self,), {"how": "invert"})
 
     # --- elementwise functions ------------------------------------------------------------------
     def exp(self):
@@ -615,6 +698,51 @@ def _no_gradient_for(dtype, asked) -> str:
             f"boolean mask has no gradient); pass dtype=np.float64 for its 0.0/1.0 values")
 
 
+def _checked_data(tensor, value) -> np.ndarray:
+    """``value`` as a Tensor's new ``.data``: an ndarray (a numpy scalar for a 0-d tensor) of a
+    real floating dtype for a floating tensor, of a real dtype for an integer constant."""
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    label = tensor._label()
+    if not (isinstance(value, np.ndarray) or backend.is_foreign_array(value)):
+        raise TypeError(f".data of {label}: assign an ndarray, got {type(value).__name__} "
+                        f"{_short(value)}; convert it first (np.asarray(value, dtype=np.float64))")
+    floating = tensor.requires_grad or backend.dtype_kind(tensor.dtype) == "f"
+    kind = backend.dtype_kind(value.dtype)
+    if kind not in ("f" if floating else "biuf"):
+        wanted = "a real floating dtype" if floating else "a real dtype"
+        raise TypeError(f".data of {label} (dtype {tensor.dtype}): assign an ndarray of "
+                        f"{wanted}, got dtype {value.dtype}" + (
+                            "; complex numbers are not supported" if kind == "c"
+                            else f"; convert it first (value.astype({tensor.dtype}))"))
+    return value
+
+
+def _checked_grad(tensor, value) -> np.ndarray:
+    """``value`` as a Tensor's ``.grad``: an ndarray of its shape and a real floating dtype."""
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    label = tensor._label()
+    if not (isinstance(value, np.ndarray) or backend.is_foreign_array(value)):
+        raise TypeError(f".grad of {label}: assign None or an ndarray, got "
+                        f"{type(value).__name__} {_short(value)}")
+    kind = backend.dtype_kind(value.dtype)
+    if kind != "f":
+        raise TypeError(f".grad of {label}: assign an ndarray of a real floating dtype, got dtype "
+                        f"{value.dtype}" + ("; complex gradients are not supported"
+                                            if kind == "c" else ""))
+    if tuple(value.shape) != tuple(tensor.shape):
+        raise ShapeError(f".grad of {label}: the gradient must have the tensor's shape "
+                         f"{tensor.shape}, got {tuple(value.shape)}")
+    return value
+
+
+def _kind_order(dtype) -> int:
+    """bool < integers < floating < complex: an in-place result may go down in size within its
+    kind (float64 into float32, as numpy's same_kind casting), never down a kind."""
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}.get(backend.dtype_kind(dtype), 4)
+
+
 def _short(data) -> str:
     text = repr(data)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -639,7 +767,7 @@ def _traced_arg(how, x, axis, keepdims):
 
 
 def _raw(value):
-    return value.data if isinstance(value, Tensor) else value
+    return value._data if isinstance(value, Tensor) else value
 
 
 def _index_inputs(index):

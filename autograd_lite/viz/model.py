@@ -99,13 +99,20 @@ def _array_lines(label, array, options):
 def _grad_lines(tensor, options, label="grad", is_root=False):
     if not tensor.requires_grad:
         return []
-    if tensor.grad is None:
+    grad = _kept_grad(tensor)
+    if grad is None:
         if is_root:
             return []  # dJ/dJ = 1: nothing to show
         if tensor.is_leaf:
             return [("grad: none yet (run backward)", "small")]
         return [("grad not kept (see retain_grad)", "small")]
-    return _array_lines(label, tensor.grad, options)
+    return _array_lines(label, grad, options)
+
+
+def _kept_grad(tensor):
+    """``tensor.grad`` where backward kept one (a leaf's, or a retained result's), else None,
+    without the warning a user's read of a result's .grad gives."""
+    return tensor.grad if tensor.is_leaf else tensor.grad_fn.grad
 
 
 def build_forward(graph, names, flags, scopes, options) -> Model:
@@ -207,7 +214,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
             equation = PASS_THROUGH_EQUATIONS.get((tensor.op, tensors[c].op))
             lines.append((f"= {flow_names[k]}: {tensors[c].op} passes it on unchanged"
                           + (f" ({equation})" if equation else ""), "small"))
-        if options.grads and (passed_by[k] is None or tensor.grad is not None):
+        if options.grads and (passed_by[k] is None or _kept_grad(tensor) is not None):
             lines += _grad_lines(tensor, options, label=None, is_root=k == graph.root)
         nodes[f"t{k}"] = Node(
             key=f"t{k}", kind="tensor", title=title, lines=lines, scope=scopes[k], tensor=k,
@@ -354,7 +361,7 @@ def colour_by_gradient(model: Model, graph, names) -> None:
     magnitudes = {}
     for node in model.nodes.values():
         if node.kind == "tensor":
-            grad = graph.tensors[node.tensor].grad
+            grad = _kept_grad(graph.tensors[node.tensor])
             if grad is not None and np.size(grad):
                 magnitudes[node.key] = float(np.nanmax(np.abs(grad)))
     for node in model.nodes.values():

@@ -37,6 +37,17 @@ def test_seed_network_block_gives_eqs_83_84():
                                rtol=1e-10, atol=1e-15)
 
 
+def test_manual_update_block_trains_the_same_tensors_under_no_grad():
+    block = next(b for b in python_blocks() if "ag.no_grad()" in b and "p -= alpha" in b)
+    ns = run(block)
+    params = [ns[k] for k in ("W1", "b1", "W2", "b2")]
+    assert all(p.is_leaf and p.requires_grad and p.version == 300 for p in params)
+    X, Y = ns["X"].data, ns["Y"].data
+    A1 = 1 / (1 + np.exp(-(params[0].data @ X + params[1].data)))
+    A2 = 1 / (1 + np.exp(-(params[2].data @ A1 + params[3].data)))
+    assert np.mean((A2 > 0.5) == (Y > 0.5)) > 0.95  # eqs 74-75 trained the network
+
+
 def test_every_python_block_runs():
     for block in python_blocks():
         run(block)

@@ -132,7 +132,9 @@ def test_bad_parameters_are_refused():
     with pytest.raises(TypeError, match="not a single Tensor"):
         optim.SGD(W, lr=0.1)
     optimizer = optim.SGD([W], lr=0.1)
-    W.grad = np.ones(3)
+    with pytest.raises(ValueError, match=r"tensor's shape \(2,\), got \(3,\)"):
+        W.grad = np.ones(3)  # refused where it is set, before a step can read it
+    W._grad = np.ones(3)  # past the setter: the step still checks
     with pytest.raises(ValueError, match=r"shape \(2,\) but its .grad has shape \(3,\)"):
         optimizer.step()
 

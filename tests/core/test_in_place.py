@@ -1,0 +1,295 @@
+"""In-place changes, PyTorch's way: the learner's update loop trains, and no change to an array
+a live graph saved can give a wrong gradient.
+
+- ``with ag.no_grad(): p -= lr * p.grad`` changes the Tensor ``p`` itself (eqs 74-75), so a
+  loop over the parameters trains; outside no_grad a leaf that requires grad is refused.
+- ``Tensor.version`` counts every change the engine sees (in-place operators, ``.data = ``).
+- An array a live graph saved is read-only until backward has used it: ``W.data *= 10`` or
+  ``W.data[...] = 0`` between the forward pass and backward is refused at the write, and a
+  leaf whose values were replaced since (``W -= ...``, ``W.data = ...``) is refused by
+  backward, naming it. After backward, or once the graph is dropped, writes work again.
+"""
+import gc
+
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+from autograd_lite.errors import ShapeError
+from gradcheck_util import assert_close
+
+RNG = np.random.default_rng(7)
+X_ = RNG.standard_normal((3, 5))
+Y_ = (RNG.random((1, 5)) > 0.5) * 1.0
+W1_, W2_ = RNG.standard_normal((4, 3)), RNG.standard_normal((1, 4))
+
+
+def seed_network():
+    """The seed's 3-4-1 network (eqs 26-29)."""
+    W1 = ag.Tensor(W1_, requires_grad=True, name="W[1]")
+    b1 = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
+    W2 = ag.Tensor(W2_, requires_grad=True, name="W[2]")
+    b2 = ag.Tensor(np.zeros((1, 1)), requires_grad=True, name="b[2]")
+    return [W1, b1, W2, b2]
+
+
+def loss(params, X=None):
+    W1, b1, W2, b2 = params
+    X = ag.Tensor(X_) if X is None else X
+    A1 = (W1 @ X + b1).sigmoid()
+    A2 = (W2 @ A1 + b2).sigmoid()
+    return ag.binary_cross_entropy(A2, ag.Tensor(Y_))
+
+
+def numpy_step(params, lr):
+    """The same step by hand (eqs 77-84, then 74-75), for comparison."""
+    W1, b1, W2, b2 = (p.copy() for p in params)
+    Z1 = W1 @ X_ + b1
+    A1 = 1 / (1 + np.exp(-Z1))
+    A2 = 1 / (1 + np.exp(-(W2 @ A1 + b2)))
+    dZ2 = (A2 - Y_) / X_.shape[1]
+    dW2, db2 = dZ2 @ A1.T, dZ2.sum(axis=1, keepdims=True)
+    dZ1 = (W2.T @ dZ2) * A1 * (1 - A1)
+    dW1, db1 = dZ1 @ X_.T, dZ1.sum(axis=1, keepdims=True)
+    return [p - lr * g for p, g in zip((W1, b1, W2, b2), (dW1, db1, dW2, db2))]
+
+
+# --- the learner's loop ---------------------------------------------------------------------------
+
+def test_the_loop_over_parameters_under_no_grad_updates_each_parameter_itself():
+    params = seed_network()
+    objects = [id(p) for p in params]
+    expected = [p.data.copy() for p in params]
+    for _ in range(3):
+        expected = numpy_step(expected, 0.5)
+        loss(params).backward()
+        for p in params:
+            with ag.no_grad():
+                p -= 0.5 * p.grad  # eqs 74-75
+            p.grad = None
+    assert [id(p) for p in params] == objects
+    for p, e in zip(params, expected):
+        assert p.is_leaf and p.requires_grad and p.grad_fn is None
+        assert_close(p.data, e, p.name, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("symbol, function", [("+=", np.add), ("-=", np.subtract),
+                                              ("*=", np.multiply), ("/=", np.divide)])
+@pytest.mark.parametrize("operand", ["number", "ndarray", "tensor", "broadcast"])
+def test_each_in_place_operator_changes_the_same_tensor_under_no_grad(symbol, function, operand):
+    W = ag.Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="W")
+    other = {"number": 2.0, "ndarray": np.array([[2.0, 4.0], [0.5, 8.0]]),
+             "tensor": ag.Tensor([[2.0, 4.0], [0.5, 8.0]], requires_grad=True),
+             "broadcast": np.array([2.0, 4.0])}[operand]
+    expected = function(W.data, other.data if isinstance(other, ag.Tensor) else other)
+    same, version = W, W.version
+    with ag.no_grad():
+        exec(f"W {symbol} other", {}, namespace := {"W": W, "other": other})
+    assert namespace["W"] is same
+    np.testing.assert_array_equal(W.data, expected)
+    assert W.version == version + 1 and W.is_leaf and W.requires_grad
+
+
+def test_a_constant_changes_in_place_outside_no_grad_too():
+    X = ag.Tensor([1.0, 2.0])
+    buffers = [X]
+    for x in buffers:
+        x *= 3.0  # nothing records a gradient: the values change, as in PyTorch
+    np.testing.assert_array_equal(X.data, [3.0, 6.0])
+    assert X.version == 1
+
+
+def test_in_place_on_a_leaf_that_requires_grad_is_refused_outside_no_grad():
+    W = ag.Tensor([1.0, 2.0], requires_grad=True, name="W[1]")
+    for statement in ("W -= 1.0", "W += 1.0", "W *= 2.0", "W /= 2.0"):
+        with pytest.raises(RuntimeError, match=r"'W\[1\]' is a leaf that requires grad.*no_grad"):
+            exec(statement, {}, {"W": W})
+    np.testing.assert_array_equal(W.data, [1.0, 2.0])
+    assert W.version == 0
+
+
+def test_in_place_on_a_result_outside_no_grad_is_a_new_recorded_result():
+    a = ag.Tensor([1.0, 2.0], requires_grad=True)
+    z = a * 3.0
+    first = z
+    z += a  # z = z + a: the name is rebound, the first result is untouched
+    assert z is not first and z.op == "add"
+    np.testing.assert_array_equal(first.data, [3.0, 6.0])
+    z.sum().backward()
+    np.testing.assert_array_equal(a.grad, [4.0, 4.0])
+
+
+def test_in_place_refuses_a_result_of_another_shape_or_a_dtype_it_cannot_hold():
+    b = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
+    with ag.no_grad(), pytest.raises(ShapeError, match=r"'b\[1\]' has shape \(4, 1\).*\(4, 5\)"):
+        b -= np.ones((4, 5))
+    counts = ag.Tensor(np.array([1, 2]), dtype=np.int64)
+    with pytest.raises(TypeError, match="int64 cannot hold"):
+        counts /= 2
+    assert b.version == 0 and counts.version == 0
+
+
+def test_in_place_keeps_the_tensors_dtype_and_a_0d_tensor_stays_0d():
+    W = ag.Tensor([1.0, 2.0], requires_grad=True, dtype=np.float32)
+    with ag.no_grad():
+        W -= np.array([0.5, 0.5])  # a float64 operand: the parameter stays float32
+    assert W.dtype == np.float32
+    s = ag.Tensor(2.0, requires_grad=True)
+    with ag.no_grad():
+        s *= 3.0
+    assert isinstance(s.data, np.ndarray) and s.shape == () and s.item() == 6.0
+
+
+def test_an_in_place_operator_never_writes_into_an_array_taken_before():
+    W = ag.Tensor([1.0, 2.0], requires_grad=True)
+    before = W.numpy()
+    with ag.no_grad():
+        W -= 1.0
+    np.testing.assert_array_equal(before, [1.0, 2.0])  # a record of the old values
+
+
+# --- version --------------------------------------------------------------------------------------
+
+def test_version_counts_every_change_the_engine_sees():
+    W = ag.Tensor([1.0, 2.0], requires_grad=True)
+    assert W.version == 0
+    W.data = np.array([3.0, 4.0])
+    assert W.version == 1
+    W.data -= 0.5  # an augmented assignment assigns .data
+    assert W.version == 2
+    with ag.no_grad():
+        W += 1.0
+        W *= 2.0
+    assert W.version == 4
+    (W * 2).sum()  # reading and using it changes nothing
+    assert W.version == 4
+
+
+# --- arrays a live graph saved --------------------------------------------------------------------
+
+def _dX_numpy(W1, b1, W2, b2):
+    """dJ/dX of the seed network by hand (eqs 77-82 one layer further), at these values."""
+    A1 = 1 / (1 + np.exp(-(W1 @ X_ + b1)))
+    A2 = 1 / (1 + np.exp(-(W2 @ A1 + b2)))
+    dZ2 = (A2 - Y_) / X_.shape[1]
+    dZ1 = (W2.T @ dZ2) * A1 * (1 - A1)
+    return W1.T @ dZ1
+
+
+@pytest.mark.parametrize("write", [
+    "W.data *= 10", "W.data[...] = 0", "W.data[0, 0] = 5", "np.multiply(W.data, 2, out=W.data)",
+    "W.numpy()[:] = 1", "np.asarray(W)[0] = 3", "W.data.fill(0)"])
+def test_a_raw_write_into_a_saved_leaf_array_is_refused_and_the_gradient_stays_right(write):
+    params = seed_network()
+    W = params[0]
+    X = ag.Tensor(X_, requires_grad=True)
+    J = loss(params, X)
+    with pytest.raises(ValueError, match="read-only"):
+        exec(write, {"np": np}, {"W": W})
+    J.backward()
+    assert_close(X.grad, _dX_numpy(W1_, np.zeros((4, 1)), W2_, np.zeros((1, 1))), "dJ/dX",
+                 rtol=1e-12, atol=1e-14)
+    exec(write, {"np": np}, {"W": W})  # after backward the array is writable again
+
+
+def test_a_write_through_a_view_the_graph_saved_is_refused():
+    W = ag.Tensor(np.ones((2, 3)), requires_grad=True, name="W")
+    X = ag.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    J = (X @ W.T).sum()  # matmul saved a transposed view of W's array
+    with pytest.raises(ValueError, match="read-only"):
+        W.data[0, 0] = 5.0
+    J.backward()
+    np.testing.assert_array_equal(X.grad, np.full((2, 3), 2.0))
+
+
+def test_a_write_into_a_saved_result_is_refused():
+    W = ag.Tensor(RNG.standard_normal((2, 2)), requires_grad=True)
+    A = (W * 1.0).sigmoid()  # sigmoid's vjp reads its output A (eq 8)
+    J = A.sum()
+    with pytest.raises(ValueError, match="read-only"):
+        A.data[...] = 0.5
+    J.backward()
+    s = 1 / (1 + np.exp(-W.data))
+    assert_close(W.grad, s * (1 - s), "dJ/dW", rtol=1e-12, atol=1e-15)
+
+
+def test_an_update_between_forward_and_backward_is_refused_by_backward_naming_the_leaf():
+    params = seed_network()
+    J = loss(params)
+    with ag.no_grad():
+        params[0] -= 0.1
+    with pytest.raises(RuntimeError, match=r"'W\[1\]' was changed in place after the forward "
+                                           r"pass that saved it"):
+        J.backward()
+    assert all(p.grad is None for p in params)  # refused before any work
+
+
+def test_assigning_new_values_between_forward_and_backward_is_refused_equal_ones_are_not():
+    params = seed_network()
+    J = loss(params)
+    params[2].data = params[2].data.copy()  # the same values in a new array: nothing changed
+    J.backward(retain_graph=True)
+    params[2].data = params[2].data + 1.0
+    with pytest.raises(RuntimeError, match=r"'W\[2\]' was changed"):
+        J.backward()
+
+
+def test_updates_work_after_backward_and_after_a_graph_is_dropped():
+    params = seed_network()
+    W = params[0]
+    loss(params).backward()
+    W.data -= 0.1 * W.grad  # eqs 74-75, raw numpy, after backward
+    buffer = W.data
+    J = loss(params)  # a forward pass never backpropagated...
+    del J  # ...then dropped
+    gc.collect()
+    W.data[...] = 1.0
+    buffer[0, 0] = 2.0  # an array taken earlier is writable too once its graph was released
+    loss(params).backward()
+    buffer[0, 1] = 3.0
+    assert W.data[0, 0] == 2.0 and W.data[0, 1] == 3.0
+
+
+def test_a_graph_kept_but_never_backpropagated_blocks_no_update_after_the_next_backward():
+    params = seed_network()
+    W = params[0]
+    kept = loss(params)  # e.g. an output kept for printing
+    J_kept = kept.item()
+    for _ in range(2):
+        loss(params).backward()
+        with ag.no_grad():
+            W.data -= 0.1 * W.grad  # raw numpy update: works though `kept` is alive
+        W.grad = None
+    assert loss(params).item() != J_kept
+    with pytest.raises(RuntimeError, match=r"'W\[1\]' was changed"):
+        kept.backward()  # it saved the old W: refused, never a mixed gradient
+
+
+def test_a_kept_graph_still_backpropagates_through_the_values_its_forward_pass_saw():
+    params = seed_network()
+    X = ag.Tensor(X_, requires_grad=True)
+    kept = loss(params, X)
+    loss(params).backward()  # another backward lets `kept` keep copies of its arrays
+    params[0].data[...] = params[0].data  # a write that changes nothing
+    kept.backward()
+    assert_close(X.grad, _dX_numpy(W1_, np.zeros((4, 1)), W2_, np.zeros((1, 1))), "dJ/dX",
+                 rtol=1e-12, atol=1e-14)
+
+
+def test_retain_graph_holds_the_arrays_until_the_last_backward():
+    W = ag.Tensor([1.0, 2.0], requires_grad=True, name="W")
+    J = (W * W).sum()
+    J.backward(retain_graph=True)
+    J.backward()
+    np.testing.assert_array_equal(W.grad, [4.0, 8.0])
+    W.data[0] = 5.0
+
+
+def test_ag_grad_lets_its_argument_be_updated_in_place():
+    w = ag.Tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(3):
+        g = ag.grad(lambda w: (w * w).sum())(w)
+        w.data -= 0.25 * g.data  # g's graph (for a second derivative) kept its own copies
+    np.testing.assert_allclose(w.data, [0.125, 0.25])
+    np.testing.assert_array_equal(ag.grad(lambda v: (ag.grad(lambda u: (u * u * u).sum())(v)
+                                                     ).sum())(w).data, 6 * w.data)
