@@ -753,8 +753,7 @@ class Declared:
         arrays = read_npz(path, source=source, expected=expected, unchanged=self.UNCHANGED)
         refuse = refusal(f"{source}: the file is not {expected}", self.UNCHANGED, path)
         if self.KIND not in arrays or "format" not in arrays:
-            model = arrays and not {"format", self.KIND} & set(arrays) and all(
-                array.dtype.kind in "biuf" and array.ndim for array in arrays.values())
+            model = arrays and not {"format", self.KIND} & set(arrays)
             raise refuse(f"no 'format'/{self.KIND!r} entry among its keys {sorted(arrays)}" + (
                 " (it looks like a model's parameter file: load that with model.load)" if model else ""))
         return self.load_state_dict(nest(arrays, self.SECTIONS, refuse), source, path)

@@ -57,7 +57,7 @@ class EarlyStopping:
 
     def restore(self, model):
         if self.restore_best_weights and self.best_weights is not None:
-            if hasattr(model, "load_state_dict"):
+            if hasattr(model, "named_buffers"):   # a Module: see _weights
                 model.load_state_dict(self.best_weights, allow_nonfinite=True)
             else:
                 for parameter, value in zip(model.parameters(), self.best_weights.values()):
