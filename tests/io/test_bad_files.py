@@ -398,3 +398,48 @@ def test_an_optimizer_file_given_to_model_load_says_so(files, tmp_path):
     path.write_bytes(files["adam"])
     assert_refused(load_into_model(path), path, "an optimizer state written by Optimizer.save, "
                                                 "not parameters: load it with optimizer.load")
+
+
+# --- every kind of state file: one reader, one validator ----------------------------------------
+
+def state_files(tmp_path):
+    """(name, save, load-and-snapshot) for a model with Dropout, an optimizer, a schedule, a
+    shuffler: each loader returns a snapshot of what the file would change."""
+    from autograd_lite import train
+    net = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)), nn.Dropout(0.5, rng=1))
+    optimizer = optim.SGD(net, lr=0.1, momentum=0.9)
+    schedule = optim.StepLR(optimizer, 2)
+    shuffler = train.Shuffler(4)
+    return [("model", net, lambda: (snapshot_model(net), net[1].rng.bit_generator.state)),
+            ("optimizer", optimizer, lambda: flat_state(optimizer)),
+            ("schedule", schedule, lambda: (schedule.last_epoch, schedule.base_lr, optimizer.lr)),
+            ("shuffler", shuffler, lambda: shuffler.generator.bit_generator.state)]
+
+
+@pytest.mark.parametrize("kind", ["model", "optimizer", "schedule", "shuffler"])
+def test_every_state_file_refuses_truncation_and_spoiled_values_changing_nothing(kind, tmp_path):
+    name, thing, snapshot = next(entry for entry in state_files(tmp_path) if entry[0] == kind)
+    path = tmp_path / f"{kind}.npz"
+    thing.save(path)
+    data = path.read_bytes()
+    before = snapshot()
+    bad = tmp_path / "bad.npz"
+    for length in range(0, len(data), max(1, len(data) // 40)):
+        bad.write_bytes(data[:length])
+        with pytest.raises(BadFileError) as caught:
+            thing.load(bad)
+        assert caught.value.path == os.fspath(bad) and os.fspath(bad) in str(caught.value)
+        assert snapshot() == before if kind != "model" else same_model(snapshot(), before)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for key, value in arrays.items():   # every entry in turn replaced by text: refused, named
+        spoiled = dict(arrays, **{key: np.array("x")})
+        np.savez(bad, **spoiled)
+        with pytest.raises(BadFileError, match=r"is unchanged$") as caught:
+            thing.load(bad)
+        assert os.fspath(bad) in str(caught.value), key
+        assert snapshot() == before if kind != "model" else same_model(snapshot(), before)
+
+
+def same_model(a, b):
+    return same_arrays(a[0], b[0]) and a[1] == b[1]
