@@ -619,23 +619,32 @@ REQUIRED = inspect.Parameter.empty   # the default of a setting that must be giv
 
 class Checked:
     """A declared attribute, checked by its validator whenever it is set (``opt.momentum =
-    nan`` is refused there, not found later as a NaN model). With ``members``, several set
-    together as one tuple (Adam's ``betas``), each checked before any is set."""
+    nan`` is refused there, not found later as a NaN model). It defines no ``__get__``, so
+    reading it is a plain attribute lookup (an optimizer reads its settings at every step)."""
 
-    def __init__(self, name, validator=None, members=()):
-        self.name, self.validator, self.members = name, validator, members
-
-    def __get__(self, owner, kind=None):
-        if owner is None:
-            return self
-        return tuple(getattr(owner, m) for m in self.members) if self.members else owner.__dict__[self.name]
+    def __init__(self, name, validator):
+        self.name, self.validator = name, validator
 
     def __set__(self, owner, value):
         try:
-            if not self.members:
-                owner.__dict__[self.name] = self.validator(value, self.name)
-                return
-            values = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else ()
+            owner.__dict__[self.name] = self.validator(value, self.name)
+        except ValueError as error:
+            raise ValueError(f"{type(owner).__name__}: {error}") from None
+
+
+class Grouped:
+    """Several declared attributes given and read as one tuple (Adam's ``betas``), each checked
+    before any is set."""
+
+    def __init__(self, name, members):
+        self.name, self.members = name, members
+
+    def __get__(self, owner, kind=None):
+        return self if owner is None else tuple(getattr(owner, m) for m in self.members)
+
+    def __set__(self, owner, value):
+        values = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else ()
+        try:
             if len(values) != len(self.members):
                 raise ValueError(f"{self.name} must be a pair ({', '.join(self.members)}), got {value!r}")
             for member, item in zip(self.members, values):
@@ -669,7 +678,7 @@ class Declared:
         for name, (_, validator) in cls.HYPERPARAMETERS.items():
             setattr(cls, name, Checked(name, validator))
         for name, members in cls.GROUPS.items():
-            setattr(cls, name, Checked(name, members=members))
+            setattr(cls, name, Grouped(name, members))
         P = inspect.Parameter
         cls.__signature__ = inspect.Signature(
             [P(cls.FIRST, P.POSITIONAL_OR_KEYWORD)]

@@ -69,7 +69,7 @@ class Optimizer(io.Declared):
             if grad.shape != p[i].shape:
                 raise ValueError(f"{owner}: {self._who(i)} has shape {p[i].shape} but its .grad "
                                  f"has shape {grad.shape}; nothing was changed")
-        bad = [i for i, grad in grads.items() if not np.all(np.isfinite(grad))]
+        bad = [i for i, grad in grads.items() if not np.isfinite(grad).all()]
         if bad:
             counts = "; ".join(f"{self._who(i)} of shape {p[i].shape}: {int(np.isnan(p[i].grad).sum())}"
                                f" nan and {int(np.isinf(p[i].grad).sum())} inf of {p[i].size}" for i in bad)
@@ -84,7 +84,7 @@ class Optimizer(io.Declared):
         states = {i: dict(self.state[i]) for i in grads}
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
             values = {i: self.update(p[i].data, grad, states[i]) for i, grad in grads.items()}
-        broken = [i for i, value in values.items() if not np.all(np.isfinite(value))]
+        broken = [i for i, value in values.items() if not np.isfinite(value).all()]
         if broken:
             raise FloatingPointError(
                 f"{owner}: the gradients are finite but the update would make "
