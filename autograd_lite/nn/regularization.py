@@ -41,7 +41,9 @@ class Dropout(Module):
 
     The mask is drawn from ``rng`` (a ``numpy.random.Generator`` or int seed, so runs repeat)
     by the ``dropout_mask`` op and enters as a constant: ``Y = X * mask``, whose gradient is
-    ``dX = dY * mask`` (the engine's mul rule). A compiled step draws a new mask every call."""
+    ``dX = dY * mask`` (the engine's mul rule). A compiled step draws a new mask every call.
+    The generator's exact state is part of the model's ``state_dict()`` and file (under the
+    layer's name, ``"2.rng"``), so a resumed run draws the masks the uninterrupted one would."""
 
     def __init__(self, p=0.5, rng=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
