@@ -745,6 +745,11 @@ class Declared:
                     self.KIND: equal_to(type(self).__name__, "the state was saved by {value!r}, "
                                                              "not {expected!r}"),
                     **self.declared_state()}
+        if isinstance(state, dict) and self.KIND in state:   # another kind first: its keys differ
+            try:
+                declared[self.KIND](state[self.KIND], self.KIND)
+            except ValueError as error:
+                raise refuse(str(error)) from None
         values = check_fields(state, declared, "the state", refuse, f"this {self.KIND}")
         del values["format"], values[self.KIND]
         self.restore(values, refuse)
