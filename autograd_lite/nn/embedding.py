@@ -8,9 +8,42 @@ import numpy as np
 from ..errors import ShapeError
 from ..core.modes import grad_mode
 from ..core.tensor import Tensor
+from ..ops import Primitive, data_of
+from ..ops.shape import index_add
 from . import init as initialisers
 from .module import Module
 from .parameter import Parameter
+
+
+class Lookup(Primitive):
+    """``W[:, indices]``: the columns of an embedding table W at integer ``indices`` (any
+    shape), made C-contiguous. The indices are an input, checked in ``forward`` (in range, no
+    negative index wrapping around), so a compiled step reads and checks each call's. The
+    gradient adds g's columns back at their indices (repeats add up); the indices have none."""
+    name = "embedding_lookup"
+    vjp_reads_output = False
+
+    def forward(self, W, indices):
+        return np.ascontiguousarray(W[:, _checked(indices, W.shape[1])])
+
+    def vjp(self, g, inputs, output, wants):
+        W, indices = inputs
+        return index_add(g, W.shape, (slice(None), _checked(data_of(indices), W.shape[1]))), None
+
+    def formula(self, i, g, names, params, input_shapes):
+        return f"{g}'s columns added at {names[1]}" if i == 0 else "none (indices)"
+
+
+LOOKUP = Lookup()
+
+
+def _checked(indices, n):
+    """``indices`` as integers in 0..n-1, or a ShapeError naming the values at fault."""
+    index = indices.astype(np.intp, copy=False)
+    if not np.array_equal(index, indices) or (index.size and (index.min() < 0 or index.max() >= n)):
+        raise ShapeError(f"embedding_lookup: indices must be whole numbers in 0..{n - 1}, got "
+                         f"{indices.min()}..{indices.max()}")
+    return index
 
 
 class Embedding(Module):
@@ -40,7 +73,7 @@ class Embedding(Module):
             raise ShapeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): indices must "
                              f"be in 0..{self.num_embeddings - 1}, got {data.min()}..{data.max()}")
         if isinstance(indices, Tensor) and indices.dtype.kind in "iu":
-            return self.W[:, indices]  # an input of the getitem: a compiled step reads each call's
+            return LOOKUP(self.W, indices)  # an input: a compiled step reads and checks each call's
         if isinstance(indices, Tensor) and grad_mode.trace is not None:
             grad_mode.trace.leaves(indices, "Embedding of a float Tensor (pass integer indices)")
         return self.W[:, data]

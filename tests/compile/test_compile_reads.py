@@ -376,3 +376,16 @@ def test_an_fortran_ordered_index_result_replays_bit_for_bit():
         return (lambda X: ((W @ X)[:, columns].exp().sum(axis=0) ** 2).sum()), [W], lambda: []
     rng = np.random.default_rng(7)
     assert_same_run(world, [(rng.standard_normal((3, 32)),) for _ in range(4)])
+
+
+def test_embedding_indices_out_of_range_are_refused_by_a_replay_as_eagerly():
+    """A negative index would wrap around in numpy: the lookup checks each call's indices,
+    so a replay refuses what the eager Embedding refuses."""
+    table = nn.Embedding(5, 2, rng=np.random.default_rng(0))
+    step = ag.compile(lambda tokens: (table(tokens) ** 2).sum())
+    for _ in range(3):
+        step(np.array([0, 4, 2]))
+    with pytest.raises(ag.ShapeError, match=r"0\.\.4, got -1\.\.4"):
+        step(np.array([0, 4, -1]))
+    with pytest.raises(ag.ShapeError):
+        table(np.array([0, 4, -1]))

@@ -24,7 +24,7 @@ import autograd_lite as ag
 from autograd_lite import ops
 from autograd_lite.ops import compare as ops_compare, elementwise as ew, losses as ops_losses, reduce as ops_reduce, shape as ops_join
 from autograd_lite.core.backward import sum_to_shape
-from autograd_lite.nn import conv, normalization, regularization
+from autograd_lite.nn import conv, embedding, normalization, regularization
 from autograd_lite.ops import Primitive
 from autograd_lite.compile.replay import run_kernel
 from gradcheck_util import assert_close, numeric_gradient
@@ -206,6 +206,7 @@ CASES = {
     regularization.DROPOUT_MASK: [lambda r: ((_n(r, 3, 4),), {"p": 0.4, "rng": np.random.default_rng(7)})],
     normalization.RUNNING_AVERAGE: [lambda r: ((_n(r, 3, 1),), {"running": _n(r, 3, 1), "momentum": 0.1,
                                                                 "scale": 1.5})],
+    embedding.LOOKUP: [lambda r: ((_n(r, 3, 5), np.array([[0, 4, 4], [2, 1, 0]])), {})],
     normalization.BUFFER: [lambda r: ((_n(r, 3, 4),), {"array": _n(r, 3, 1), "shape": (3, 1)})],
     ops_compare.COMPARE: [lambda r: ((_n(r, 3, 4), _n(r, 3, 1)), {"how": "less"}),
                           lambda r: ((_n(r, 3, 4), _n(r, 1, 4)), {"how": "logical_or"}),
@@ -216,7 +217,7 @@ CASES = {
 
 # The primitives without a gradient, each with its reason; the others must be differentiable.
 # Inputs that have no gradient by definition (class labels): not differentiated, never given one.
-CONSTANT_INPUTS = {ops_losses.PICK_CLASSES: {1}}
+CONSTANT_INPUTS = {ops_losses.PICK_CLASSES: {1}, embedding.LOOKUP: {1}}
 
 NOT_DIFFERENTIABLE = {
     ops.DETACH: "cuts its input from the graph: a constant for what follows",
