@@ -37,7 +37,8 @@ from ..ops.shape import Detach, Reshape, Transpose, inverse_permutation
 NUMPY = {name: getattr(np, name) for name in (
     "array", "add", "subtract", "multiply", "divide", "matmul", "negative", "exp", "log", "log1p",
     "tanh", "maximum", "greater", "greater_equal", "absolute", "sign", "asarray", "broadcast_to",
-    "transpose", "reshape", "power", "sqrt", "where", "zeros", "empty_like", "copyto")}
+    "transpose", "reshape", "power", "sqrt", "where", "zeros", "empty_like", "copyto",
+    "ascontiguousarray")}
 NUMPY["add_reduce"] = np.add.reduce
 
 
@@ -324,12 +325,12 @@ def reshape_vjp(e):
     return [f"{e.d[0]} = {e.g}.reshape({e.in_shapes[0]!r})"]
 
 
-def transpose_forward(e):
-    return [f"{e.o} = transpose({e.x[0]}, {e.params['axes']!r})"]  # a view, as forward gives
+def transpose_forward(e):  # a C-contiguous copy, as forward gives
+    return [f"{e.o} = ascontiguousarray(transpose({e.x[0]}, {e.params['axes']!r}))"]
 
 
 def transpose_vjp(e):
-    return [f"{e.d[0]} = transpose({e.g}, {inverse_permutation(e.params['axes'])!r})"]
+    return [f"{e.d[0]} = ascontiguousarray(transpose({e.g}, {inverse_permutation(e.params['axes'])!r}))"]
 
 
 def detach_forward(e):

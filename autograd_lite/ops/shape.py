@@ -47,18 +47,22 @@ class Reshape(Primitive):
 
 
 class Transpose(Primitive):
-    """Axis permutation; ``axes=None`` reverses them (``.T``, the transpose of eqs 59, 65)."""
+    """Axis permutation; ``axes=None`` reverses them (``.T``, the transpose of eqs 59, 65).
+    The result is a C-contiguous copy, not numpy's view: an op on a view would lay its result
+    out in the view's order, and a sum's rounding depends on that order, so one layout keeps
+    the eager engine and ag.compile's replay (which writes into C buffers) bit for bit alike."""
     name = "transpose"
 
     def forward(self, x, axes):
         try:
-            return np.transpose(x, axes)
+            return np.ascontiguousarray(np.transpose(x, axes))
         except ValueError:
             raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
 
     def vjp(self, g, inputs, output, wants, axes):
         inverse = inverse_permutation(axes)
-        return (g.transpose() if inverse is None else g.transpose(inverse),)
+        g_t = g.transpose() if inverse is None else g.transpose(inverse)
+        return (np.ascontiguousarray(g_t) if is_array(g_t) else g_t,)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g}ᵀ"

@@ -389,3 +389,14 @@ def test_embedding_indices_out_of_range_are_refused_by_a_replay_as_eagerly():
         step(np.array([0, 4, -1]))
     with pytest.raises(ag.ShapeError):
         table(np.array([0, 4, -1]))
+
+
+def test_an_op_on_a_transpose_replays_bit_for_bit():
+    """exp of a transposed value, summed over a long axis: a transpose is a C-contiguous copy,
+    eagerly and replayed, so the sum adds up in the same order (a view made exp's eager result
+    F-ordered while the replay's buffer was C)."""
+    def world():
+        W = ag.Tensor(np.random.default_rng(8).standard_normal((3, 4)), requires_grad=True)
+        return (lambda X: ((W @ X).T * 0.5).exp().T.sum(axis=1).sum()), [W], lambda: []
+    rng = np.random.default_rng(9)
+    assert_same_run(world, [(rng.standard_normal((4, 9)),) for _ in range(4)])
