@@ -125,7 +125,7 @@ def _layer(kind, block, H, extra):
     if kind == "transpose":
         return (H.T * 0.5).exp().T.sum(axis=1, keepdims=True) * 0.1 + H
     if kind == "reshape":
-        return H.reshape(m, n).T.reshape(n, m) * 0.5 + H
+        return H.reshape(extra["shape"]).T.reshape(n, m) * 0.5 + H   # a static tuple argument
     if kind == "extremum":
         return H - H.max(axis=0, keepdims=True) + H.min(axis=1, keepdims=True)
     if kind == "logsumexp":
@@ -158,7 +158,8 @@ def random_spec(seed):
             "n": int(rng.integers(2, 5)), "m": int(rng.choice([3, 4, 5, 6, 9, 12, 17])), "vocab": 5,
             "layers": layers, "head": str(rng.choice(HEADS)),
             "activation": str(rng.choice(sorted(ACTIVATIONS))),
-            "tensors": bool(rng.random() < 0.5), "calls": int(rng.integers(4, 9))}
+            "tensors": bool(rng.random() < 0.5), "x_requires_grad": bool(rng.random() < 0.25),
+            "calls": int(rng.integers(4, 9))}
 
 
 def random_arguments(spec, rng, m):
@@ -174,7 +175,7 @@ def random_arguments(spec, rng, m):
         "low": low.astype(dtype), "high": (low + 0.5 + rng.random((n, 1))).astype(dtype),
         "rows": rng.integers(0, n, n), "columns": rng.integers(0, m, m),
         "tokens": rng.integers(0, spec["vocab"], m), "labels": rng.integers(0, n, m),
-        "log": bool(rng.random() < 0.5),
+        "log": bool(rng.random() < 0.5), "shape": (m, n),
     }
     return X, Y, extra
 
@@ -191,14 +192,18 @@ class World:
         self.spec = spec
         self.net = Net(spec)
         keys = ("activation", "slope", "mask", "delta", "low", "high", "rows", "columns",
-                "tokens", "labels", "log")
+                "tokens", "labels", "log", "shape")
 
         def loss(X, Y, *values):
             return self.net(X, Y, dict(zip(keys, values)))
         self.loss, self.keys = loss, keys
 
     def arguments(self, X, Y, extra):
-        return ((_as_argument(X, self.spec, self), _as_argument(Y, self.spec, self))
+        if self.spec["x_requires_grad"]:  # an argument that gets a gradient of its own
+            self.X = ag.Tensor(X, dtype=X.dtype, requires_grad=True)
+        else:
+            self.X = _as_argument(X, self.spec, self)
+        return ((self.X, _as_argument(Y, self.spec, self))
                 + tuple(_as_argument(extra[key], self.spec, self) for key in self.keys))
 
     def state(self):
@@ -266,6 +271,8 @@ def run_program(seed):
             if p_e.grad is not None:
                 assert p_c.grad.dtype == p_e.grad.dtype, f"{where}: {name}"
                 np.testing.assert_array_equal(p_c.grad, p_e.grad, err_msg=f"{where}: {name}")
+        if spec["x_requires_grad"]:
+            np.testing.assert_array_equal(compiled.X.grad, eager.X.grad, err_msg=f"{where}: dJ/dX")
         (arrays_e, generators_e), (arrays_c, generators_c) = eager.state(), compiled.state()
         for a_e, a_c in zip(arrays_e, arrays_c):
             np.testing.assert_array_equal(a_c, a_e, err_msg=f"{where}: a buffer")
@@ -281,9 +288,15 @@ def test_a_random_step_replays_as_the_eager_engine(seed):
 @pytest.mark.skipif(not LONG_RUN, reason="the long run: AG_FUZZ_EXAMPLES=n")
 def test_the_long_run(capsys):
     programs = calls = 0
+    failures = []
     for seed in range(CI_PROGRAMS, CI_PROGRAMS + LONG_RUN):
-        calls += run_program(seed)
+        try:
+            calls += run_program(seed)
+        except AssertionError as error:
+            failures.append(next((line for line in str(error).splitlines() if "program " in line),
+                                 str(error))[:300])
         programs += 1
     with capsys.disabled():
         print(f"\nag.compile fuzzer: {programs} programs, {calls} calls compiled and eagerly, "
-              f"bit for bit")
+              f"bit for bit; {len(failures)} programs failed")
+    assert not failures, "\n".join(failures[:10])
