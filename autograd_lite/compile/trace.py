@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import types
 
 import numpy as np
 
@@ -184,6 +185,7 @@ class Tape:
                 J = self.loss(*call)
         finally:
             grad_mode.trace = None
+        trace.names = _names_of(self.loss)
         if not isinstance(J, Tensor):
             raise TypeError(f"compile: the function must return a Tensor, got {type(J).__name__}")
         if J.data.size != 1:
@@ -236,6 +238,7 @@ class Trace:
     def __init__(self):
         self.effects = []   # nodes of ops with updates_state (BatchNorm's running statistics)
         self.modules = {}   # id -> each module the step called (Module.__call__ says so)
+        self.names = []     # what the step's function names (_names_of), after it ran
 
     def recorded(self, node):
         """Note a recorded node (every op is recorded while tracing); returns it."""
@@ -388,13 +391,14 @@ class _Compiled:
         self.modules = list(modules.values())
         self.modes = tuple(bool(m.training) for m in self.modules)
         self.attributes = [(vars(m), tuple(vars(m).items())) for m in self.modules]
+        self.names = trace.names
 
     def matches(self, args):
-        """The fast path's check: the same static arguments and module state."""
+        """The fast path's check: the same static arguments, names and module state."""
         for i, key in self.statics:
             if i >= len(args) or _quiet_key(args[i]) != key:
                 return False
-        return not self.modules or self.state_matches()
+        return not (self.modules or self.names) or self.state_matches()
 
     def same_modes(self) -> bool:
         return all(bool(m.training) is mode for m, mode in zip(self.modules, self.modes))
@@ -403,6 +407,9 @@ class _Compiled:
         """Whether every watched module has its traced mode and the same attribute objects."""
         if not self.same_modes():
             return False
+        for holder, key, value in self.names:
+            if _bound(holder, key) is not value:
+                return False
         for attributes, items in self.attributes:
             if len(attributes) != len(items):
                 return False
@@ -427,6 +434,37 @@ class _Compiled:
 
 
 _MISSING = object()
+
+
+def _names_of(function) -> list:
+    """(holder, key, value) for each value ``function`` names through its closure or its
+    globals (a cell with key None, or a dict and a name), and each item of such a list, tuple
+    or dict: a replay bakes in what they were when traced, so rebinding one (``W = new
+    Tensor``, ``scale = 0.5``, ``params[0] = ...``) must trace the step again."""
+    function = getattr(function, "__func__", function)  # a bound method's function
+    code = getattr(function, "__code__", None)
+    if code is None:  # a callable object (a Module: watched as a module)
+        return []
+    found = []
+    for cell in function.__closure__ or ():
+        found.append((cell, None, _bound(cell, None)))
+    namespace = function.__globals__
+    found += [(namespace, name, namespace[name]) for name in code.co_names if name in namespace]
+    for _, _, value in list(found):
+        if isinstance(value, dict):
+            found += [(value, key, item) for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            found += [(value, index, item) for index, item in enumerate(value)]
+    return [entry for entry in found if entry[2] is not _MISSING
+            and not isinstance(entry[2], (types.ModuleType, types.FunctionType, type))]
+
+
+def _bound(holder, key):
+    """What ``holder`` (a cell, a dict, a list or a tuple) holds at ``key`` now."""
+    try:
+        return holder.cell_contents if key is None else holder[key]
+    except (ValueError, KeyError, IndexError):  # an empty cell, a name or item gone
+        return _MISSING
 
 
 def _quiet_key(value):

@@ -400,3 +400,27 @@ def test_an_op_on_a_transpose_replays_bit_for_bit():
         return (lambda X: ((W @ X).T * 0.5).exp().T.sum(axis=1).sum()), [W], lambda: []
     rng = np.random.default_rng(9)
     assert_same_run(world, [(rng.standard_normal((4, 9)),) for _ in range(4)])
+
+
+def test_a_tensor_or_number_the_function_names_rebound_between_calls_is_seen():
+    """The learner's loop rebinds W to a new Tensor each step (W = W - lr * dW, not in place),
+    and a Python number the function reads changes: a replay would keep the traced ones, so
+    the names a step's function reads (closure cells, globals, their list and dict items) are
+    checked by identity at every call and a change traces the step again."""
+    state = {"W": ag.Tensor(np.ones(3), requires_grad=True), "scale": 1.0}
+    W = [ag.Tensor(np.full(3, 0.5), requires_grad=True)]
+
+    def loss(x):
+        return (state["W"] * x * state["scale"]).sum() ** 2 + (W[0] * x).sum()
+    step = ag.compile(loss)
+    x = np.arange(3.0)
+    for n in range(6):
+        J = step(x)
+        V, U = state["W"], W[0]
+        expected = float((V.data * x * state["scale"]).sum() ** 2 + (U.data * x).sum())
+        assert J.item() == pytest.approx(expected, rel=1e-15)
+        np.testing.assert_allclose(V.grad, 2 * (V.data * x * state["scale"]).sum() * x * state["scale"])
+        np.testing.assert_array_equal(U.grad, x)
+        state["W"] = ag.Tensor(V.data - 0.01 * V.grad, requires_grad=True)   # rebound
+        W[0] = ag.Tensor(U.data - 0.01 * U.grad, requires_grad=True)
+        state["scale"] = 1.0 + n / 10
