@@ -22,6 +22,8 @@ exactly one of:
     operations, comparisons and indices included;
 (c) a captured leaf or module state: a Tensor the step reaches without taking it as an
     argument is read afresh at every call (its shape, dtype and ``requires_grad`` checked);
+    what ``loss`` names through its closure and globals (and their list and dict items) is
+    checked by identity (``W = W - lr * dW`` rebound, a Python number changed: traced again);
     each module the step calls is checked by identity at every call (its parameters, buffers,
     generators, settings and children: a replaced one traces the step again) and by its
     ``training`` mode (part of the program's key: a step compiled in training mode and one in
