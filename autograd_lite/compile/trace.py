@@ -438,6 +438,9 @@ class _Compiled:
 _MISSING = object()
 
 
+_ITEMS_WATCHED = 64  # a longer container (a data set) is watched as a whole, not item by item
+
+
 def _names_of(function) -> list:
     """(holder, key, value) for each value ``function`` names through its closure or its
     globals (a cell with key None, or a dict and a name), and each item of such a list, tuple
@@ -453,10 +456,9 @@ def _names_of(function) -> list:
     namespace = function.__globals__
     found += [(namespace, name, namespace[name]) for name in code.co_names if name in namespace]
     for _, _, value in list(found):
-        if isinstance(value, dict):
-            found += [(value, key, item) for key, item in value.items()]
-        elif isinstance(value, (list, tuple)):
-            found += [(value, index, item) for index, item in enumerate(value)]
+        if isinstance(value, (dict, list, tuple)) and len(value) <= _ITEMS_WATCHED:
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            found += [(value, key, item) for key, item in items]
     return [entry for entry in found if entry[2] is not _MISSING
             and not isinstance(entry[2], (types.ModuleType, types.FunctionType, type))]
 
