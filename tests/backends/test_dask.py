@@ -1,0 +1,126 @@
+"""Dask on the threaded scheduler: forward and backward build one lazy graph, ``J.backward()``
+runs it in ONE compute for J and every gradient of a tensor held in memory (W, b: small), the
+sums over the samples (eqs 79-80, 83-84) are Dask's tree reductions, and a training step (forward,
+backward, SGD's update of eqs 74-75) computes exactly once."""
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
+import dask  # noqa: E402
+
+import autograd_lite as ag  # noqa: E402
+from dask_util import Computes, assert_close, seed_loss, seed_parameters, seed_problem  # noqa: E402
+
+M, CHUNK = 1000, 125  # 8 chunks of columns
+
+
+@pytest.fixture(autouse=True)
+def threaded_scheduler():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def lazy(array, chunk=CHUNK):
+    """A numpy array as a Dask array chunked along the samples (the last axis)."""
+    return da.from_array(array, chunks=array.shape[:-1] + (chunk,))
+
+
+def numpy_gradients(X, Y, arrays, loss="fused"):
+    parameters = seed_parameters(arrays)
+    J = seed_loss(parameters, ag.Tensor(X), ag.Tensor(Y), loss)
+    J.backward()
+    return J.item(), [p.grad for p in parameters]
+
+
+@pytest.mark.parametrize("loss", ["fused", "composed"])
+def test_backward_computes_once_and_gradients_equal_numpys(loss):
+    X, Y, arrays = seed_problem(M)
+    expected_J, expected = numpy_gradients(X, Y, arrays, loss)
+    parameters = seed_parameters(arrays)
+    with Computes() as computes:
+        J = seed_loss(parameters, ag.Tensor(lazy(X)), ag.Tensor(lazy(Y)), loss)
+        assert computes.count == 0, "the forward pass computed something"
+        assert isinstance(J.data, da.Array)
+        J.backward()
+    assert computes.count == 1
+    for p, grad in zip(parameters, expected):
+        assert type(p.grad) is np.ndarray  # an ordinary array: eqs 74-75 update in memory
+        assert_close(p.grad, grad)
+    assert_close(ag.to_numpy(J), expected_J)
+
+
+def test_reading_J_after_backward_recomputes_nothing():
+    """backward computed J's value with the gradients; reading it runs no task of the forward."""
+    X, Y, arrays = seed_problem(M)
+    J = seed_loss(seed_parameters(arrays), ag.Tensor(lazy(X)), ag.Tensor(lazy(Y)))
+    J.backward()
+    with Computes() as computes:
+        value = float(ag.to_numpy(J))
+    assert all(len(graph) <= 2 for graph in computes.graphs), computes.graphs
+    assert np.isfinite(value)
+
+
+def test_one_compute_per_training_step():
+    """Forward, backward and SGD's update (eqs 74-75; its finiteness check reads the computed
+    gradients) compute once per step, and train exactly as on numpy."""
+    X, Y, arrays = seed_problem(M)
+    on_numpy, on_dask = seed_parameters(arrays), seed_parameters(arrays)
+    numpy_sgd, dask_sgd = ag.optim.SGD(on_numpy, lr=0.5), ag.optim.SGD(on_dask, lr=0.5)
+    X_lazy, Y_lazy = ag.Tensor(lazy(X)), ag.Tensor(lazy(Y))
+    for step in range(3):
+        numpy_sgd.zero_grad()
+        seed_loss(on_numpy, ag.Tensor(X), ag.Tensor(Y)).backward()
+        numpy_sgd.step()
+        with Computes() as computes:
+            dask_sgd.zero_grad()
+            seed_loss(on_dask, X_lazy, Y_lazy).backward()
+            dask_sgd.step()
+        assert computes.count == 1, f"step {step} computed {computes.count} times"
+    for found, expected in zip(on_dask, on_numpy):
+        assert type(found.data) is np.ndarray
+        assert_close(found.data, expected.data)
+
+
+def test_gradient_of_a_dask_tensor_stays_lazy():
+    """dJ/dX is as big as X: it stays a Dask array chunked like X (computed when asked), while
+    the parameters' gradients are computed by the same single compute."""
+    X, Y, arrays = seed_problem(M)
+    X_numpy = ag.Tensor(X, requires_grad=True)
+    seed_loss(seed_parameters(arrays), X_numpy, ag.Tensor(Y)).backward()
+    X_lazy = ag.Tensor(lazy(X), requires_grad=True)
+    parameters = seed_parameters(arrays)
+    with Computes() as computes:
+        seed_loss(parameters, X_lazy, ag.Tensor(lazy(Y))).backward()
+    assert computes.count == 1
+    assert isinstance(X_lazy.grad, da.Array) and X_lazy.grad.chunks == X_lazy.data.chunks
+    assert all(type(p.grad) is np.ndarray for p in parameters)
+    assert_close(X_lazy.grad.compute(), X_numpy.grad)
+
+
+def test_sums_over_the_samples_are_tree_reductions():
+    """db = sum of dZ over the columns and dW = dZ A^T (eqs 79-80, 83-84) add the chunks'
+    partial sums in a tree: with ``split_every=2`` no task of the backward gathers more than a
+    few chunks' results, where a flat sum over 32 chunks would read all 32 in one task."""
+    from dask.core import get_dependencies
+
+    X, Y, arrays = seed_problem(32 * 16)
+    parameters = seed_parameters(arrays)
+    with dask.config.set(split_every=2), Computes() as computes:
+        seed_loss(parameters, ag.Tensor(lazy(X, 16)), ag.Tensor(lazy(Y, 16))).backward()
+    (graph,) = computes.graphs
+    widest = max(len(get_dependencies(graph, key)) for key in graph)
+    assert widest <= 8, f"a task reads {widest} results: not a tree"
+    expected_J, expected = numpy_gradients(X, Y, arrays)
+    for p, grad in zip(parameters, expected):
+        assert_close(p.grad, grad)
+
+
+def test_computed_gradients_add_up_across_backward_calls():
+    X, Y, arrays = seed_problem(M)
+    _, expected = numpy_gradients(X, Y, arrays)
+    parameters = seed_parameters(arrays)
+    for _ in range(2):
+        seed_loss(parameters, ag.Tensor(lazy(X)), ag.Tensor(lazy(Y))).backward()
+    for p, grad in zip(parameters, expected):
+        assert type(p.grad) is np.ndarray
+        assert_close(p.grad, 2 * grad)
