@@ -4,6 +4,7 @@
     python -m benchmarks.run --quick      # fewer rounds, smaller chains: a smoke run
     python -m benchmarks.run --only seed  # workloads whose name contains "seed"
     python -m benchmarks.run --only conv  # the convolution layer alone (benchmarks/conv.py)
+    python -m benchmarks.run --backend dask   # the seed network on Dask / a GPU (benchmarks/backends.py)
 
 Every implementation's gradients are checked equal to the hand-written numpy step before
 anything is timed; a mismatch stops the run. Timing is interleaved in one process (each round
@@ -25,7 +26,7 @@ import numpy as np
 
 import autograd_lite as ag
 
-from . import conv, torch_column
+from . import backends, conv, torch_column
 from .workloads import (WORKLOADS, compiled_composed_step_function, compiled_step_function,
                         engine_composed_step, engine_loss, engine_problem, engine_step, nn_loss,
                         nn_problem, nn_step, numpy_composed_step, numpy_grads, numpy_step)
@@ -262,7 +263,12 @@ def main(argv=None):
     parser.add_argument("--no-chain", action="store_true", help="skip the chain scaling")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak memory table")
     parser.add_argument("--no-conv", action="store_true", help="skip the convolution layer")
+    parser.add_argument("--backend", choices=("numpy", "dask", "cupy"), default="numpy",
+                        help="dask or cupy: the seed network on that backend against numpy "
+                             "(benchmarks/backends.py) instead of the tables below")
     args = parser.parse_args(argv)
+    if args.backend != "numpy":
+        return backends.run(args.backend, args.quick, args.budget)
     budget = args.budget if args.budget is not None else (1.0 if args.quick else 6.0)
     workloads = [w for w in WORKLOADS if args.only in w.name]
     with_conv = not args.no_conv and args.only in conv.CONV.name
