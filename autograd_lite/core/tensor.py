@@ -385,9 +385,13 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ShapeError(f"backward: grad has shape {grad.shape} but {self._label()} has "
                                  f"shape {self.shape}; they must be equal")
-        for x, x_grad in backpropagate(self.grad_fn or self, grad, keep_graph=retain_graph):
-            if x_grad is None:
-                continue
+        found = [(x, x_grad) for x, x_grad in backpropagate(self.grad_fn or self, grad,
+                                                            keep_graph=retain_graph)
+                 if x_grad is not None and (isinstance(x, Tensor) or x.retains_grad)]
+        # On Dask the pass so far built one graph: it runs here, once, for J and every
+        # gradient held in memory (the same values, so no new version)
+        self._data, found = backend.materialize(self._data, found)
+        for x, x_grad in found:
             if isinstance(x, Tensor):  # a leaf that requires a gradient
                 x._grad = accumulated(x._grad, x_grad, x._data.dtype)
             elif x.retains_grad:
