@@ -30,12 +30,14 @@ import sys
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError
 
 # --- dual-mode helpers: ndarray in -> numpy; Tensor in -> recorded Tensor op ------------------
 
 def is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, float, int))
+    """True for an array of any backend or a number (first-order backward); False for a Tensor."""
+    return isinstance(x, (np.ndarray, np.generic, float, int)) or backend.is_array(x)
 
 
 def data_of(x):

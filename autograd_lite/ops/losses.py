@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError, broadcast_error
 from .base import Primitive, is_array, data_of, exp, log
 from .elementwise import sigmoid
@@ -82,10 +83,21 @@ class BinaryCrossEntropyWithLogits(Primitive):
         if z.ndim == 0:
             raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
         m = z.shape[-1]
+        if not isinstance(z, np.ndarray):  # no branch on the values: it would compute Dask's
+            return self._in_namespace(z, y) / m
         if np.isinf(z).any():
             return np.asarray(np.sum(self._at_infinite_logits(z, y)) / m)
         per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
         return np.asarray(np.sum(per_element) / m)
+
+    @staticmethod
+    def _in_namespace(z, y):
+        """Σ L in ``z``'s own namespace, its limit where z is ±inf taken by ``where``."""
+        xp = backend.namespace(z)
+        per_element = xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+        wrong = xp.where(z > 0, 1 - y, y)
+        limit = xp.where(wrong == 0, 0.0, xp.abs(z) * wrong)
+        return xp.sum(xp.where(xp.isinf(z), limit, per_element))
 
     @staticmethod
     def _at_infinite_logits(z, y):
