@@ -364,30 +364,24 @@ def add_at(array, index, values):
 def materialize(root_value, found):
     """A backward pass's lazy results, computed together in ONE ``dask.compute``.
 
-    ``root_value`` is the array backward started from (J); ``found`` its ``(x, dJ/dx)`` pairs,
-    ``x`` a leaf Tensor or a node that retains its gradient. On Dask, forward and backward only
+    ``root_value`` is the Dask array backward started from (J); ``found`` the traversal's
+    ``(x, dJ/dx)`` pairs (``x`` a leaf Tensor or a node). Forward and backward only
     built one graph; this runs it for J's value and every gradient of a tensor held in memory
     (the parameters W[l], b[l]: small), so each such ``.grad`` is an ordinary array and the
     work they share (the forward pass, each dZ[l]) runs once. Its sums over the samples
     (eqs 79-80, 83-84) are Dask's tree reductions; under a ``dask.distributed`` Client it runs
     on the workers. A gradient of a Dask tensor (the data X, a retained dZ[l]) is as big as its
     tensor: it stays a Dask array. Returns J's value (its computed chunk, still a Dask array, so
-    reading it recomputes nothing) and the pairs; without Dask, both as they were.
+    reading it recomputes nothing) and the pairs.
     """
-    lazy = [i for i, (x, grad) in enumerate(found)
-            if type(grad) is not np.ndarray and array_api_compat.is_dask_array(grad)
-            and not array_api_compat.is_dask_array(getattr(x, "data", grad))]
-    root_is_lazy = (type(root_value) is not np.ndarray
-                    and array_api_compat.is_dask_array(root_value))
-    if not (lazy or root_is_lazy):
-        return root_value, found
     import dask
     import dask.array
 
-    values = dask.compute(root_value, *[found[i][1] for i in lazy])
     found = list(found)
+    lazy = [i for i, (x, grad) in enumerate(found)
+            if array_api_compat.is_dask_array(grad)
+            and not array_api_compat.is_dask_array(getattr(x, "data", grad))]
+    values = dask.compute(root_value, *[found[i][1] for i in lazy])
     for i, value in zip(lazy, values[1:]):
         found[i] = (found[i][0], value)
-    if root_is_lazy:
-        root_value = dask.array.from_array(values[0], chunks=values[0].shape)
-    return root_value, found
+    return dask.array.from_array(values[0], chunks=values[0].shape), found

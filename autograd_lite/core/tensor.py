@@ -385,13 +385,12 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ShapeError(f"backward: grad has shape {grad.shape} but {self._label()} has "
                                  f"shape {self.shape}; they must be equal")
-        found = [(x, x_grad) for x, x_grad in backpropagate(self.grad_fn or self, grad,
-                                                            keep_graph=retain_graph)
-                 if x_grad is not None and (isinstance(x, Tensor) or x.retains_grad)]
-        # On Dask the pass so far built one graph: it runs here, once, for J and every
-        # gradient held in memory (the same values, so no new version)
-        self._data, found = backend.materialize(self._data, found)
+        found = backpropagate(self.grad_fn or self, grad, keep_graph=retain_graph)
+        if self._backend.is_dask:  # the pass built one lazy graph: it runs here, once, for J
+            self._data, found = backend.materialize(self._data, found)  # and every small grad
         for x, x_grad in found:
+            if x_grad is None:
+                continue
             if isinstance(x, Tensor):  # a leaf that requires a gradient
                 x._grad = accumulated(x._grad, x_grad, x._data.dtype)
             elif x.retains_grad:
