@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 
+from .. import backend
 from ..core.backward import unbroadcast_axes  # noqa: F401 - the engine's own axes, re-exported
 from ..ops import describe_axes, short_repr  # noqa: F401 - shared with the ops' formulas
 
@@ -123,8 +124,9 @@ def _number(value) -> str:
 
 def format_array(array, max_elements: int) -> list:
     """Lines of text for an array: every element when it has at most ``max_elements``,
-    otherwise its min, mean and max (and how many elements are NaN or infinite)."""
-    array = np.asarray(array)
+    otherwise its min, mean and max (and how many elements are NaN or infinite). Any
+    backend's array is brought to the host first (a Dask array computed)."""
+    array = backend.to_numpy(array)
     if array.size <= max_elements:
         text = np.array2string(array, separator=" ", max_line_width=10_000,
                                formatter={"float_kind": _number, "int_kind": str})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import backend
 from ..core.graph import Node
 from ..core.tensor import Tensor
 
@@ -85,7 +86,8 @@ def _as_tensors(order, parents):
         value = x.saved_output
         if value is None:
             arrays = x.saved_inputs or [tensors[p].data for p in inputs]
-            value = np.asarray(x.op.forward(*arrays, **x.params))
+            value = x.op.forward(*arrays, **x.params)  # in its backend: a Dask value stays
+            value = value if backend.is_foreign_array(value) else np.asarray(value)  # lazy
         tensors.append(Tensor._result(value, x, x.requires_grad))
     return tensors
 
