@@ -124,3 +124,31 @@ def test_computed_gradients_add_up_across_backward_calls():
     for p, grad in zip(parameters, expected):
         assert type(p.grad) is np.ndarray
         assert_close(p.grad, 2 * grad)
+
+
+def test_the_readmes_ten_lines_run_on_dask_with_numpys_gradients():
+    """The README's block with only X and Y made as Dask arrays (m = 5 in chunks of 2)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+                 if "J.backward()" in b and "W1" in b)
+    runs = {}
+    for where in ("numpy", "dask"):
+        lines = block
+        if where == "dask":
+            lines = re.sub(r"^(X|Y) = ag\.Tensor\((.*?)\)\s*(#.*)?$",
+                           r"\1 = ag.Tensor(da.from_array(np.asarray(\2), chunks=(-1, 2)))",
+                           block, flags=re.M)
+            assert lines.count("da.from_array") == 2
+        namespace = {"da": da}
+        np.random.seed(0)
+        with Computes() as computes:
+            exec(lines, namespace)
+        runs[where] = namespace, computes.count
+    (numpy_run, _), (dask_run, dask_computes) = runs["numpy"], runs["dask"]
+    assert isinstance(dask_run["X"].data, da.Array) and dask_computes == 1
+    for name in ("W1", "b1", "W2", "b2"):
+        assert type(dask_run[name].grad) is np.ndarray
+        assert_close(dask_run[name].grad, numpy_run[name].grad)
