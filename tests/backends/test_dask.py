@@ -152,3 +152,25 @@ def test_the_readmes_ten_lines_run_on_dask_with_numpys_gradients():
     for name in ("W1", "b1", "W2", "b2"):
         assert type(dask_run[name].grad) is np.ndarray
         assert_close(dask_run[name].grad, numpy_run[name].grad)
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_an_nn_model_trains_with_one_compute_per_step(optimizer):
+    """ag.nn.MLP on Dask samples with an ag.optim optimizer: one compute per step, and the
+    parameters follow the same model trained on numpy."""
+    X, Y, _ = seed_problem(M)
+    models = [ag.nn.MLP([3, 4, 1], ["sigmoid", "identity"]) for _ in range(2)]
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        q.data = p.data.copy()
+    data = [(ag.Tensor(X), ag.Tensor(Y)), (ag.Tensor(lazy(X)), ag.Tensor(lazy(Y)))]
+    for model, (X_t, Y_t) in zip(models, data):
+        step = getattr(ag.optim, optimizer)(model.parameters(), lr=0.1)
+        for _ in range(3):
+            with Computes() as computes:
+                step.zero_grad()
+                ag.binary_cross_entropy_with_logits(model(X_t), Y_t).backward()
+                step.step()
+            assert computes.count == (1 if X_t is data[1][0] else 0)
+    for p, q in zip(models[1].parameters(), models[0].parameters()):
+        assert type(p.data) is np.ndarray
+        assert_close(p.data, q.data)
