@@ -56,7 +56,7 @@ def local_factor(graph, k, i, g, values, formula, names) -> Factor | None:
     if array is None:
         return None
     array = np.asarray(array, dtype=np.float64)
-    if array.size > 1 and np.all(array == array.reshape(-1)[0]):
+    if array.size and np.all(array == array.reshape(-1)[0]):
         array = np.asarray(array.reshape(-1)[0])  # one number: add's 1, the mean's 1/m
     return Factor("g∘F", _label(op, formula, names, array, i), array)
 
@@ -84,6 +84,8 @@ def _label(op, formula, names, array, i) -> str:
             return f"1/{1 / value:g}"
         return f"{value:g}".replace("-", "−")
     text = formula or ""
+    if text in (_G, f"−{_G}"):  # the gradient passed on, or its negative
+        return text.replace(_G, "1")
     for prefix, sign in ((f"{_G} ∘ ", ""), (f"{_G}·", ""), (f"−{_G} ∘ ", "−")):
         if text.startswith(prefix):
             return sign + text[len(prefix):]

@@ -495,12 +495,14 @@ def _seed_simplification(graph, names, N, m, dZ):
     bound = ROUNDING * max(float(np.max(np.abs(A))), float(np.max(np.abs(Y))), 1.0) / m
     if difference > 1e3 * bound:
         return None  # another loss: the simplification does not hold, so it is not shown
-    words = "a − y" if m == 1 else f"(A[{N}] − Y) / m"
+    if m == 1:  # one sample: eq 67 (eq 54) with eq 8 and the log-loss of eq 1
+        words, said = f"a[{N}] − y", f"(eqs 66-67 with eq 8, sigmoid output with log-loss): dz[{N}] = a[{N}] − y"
+    else:
+        words, said = (f"(A[{N}] − Y) / m", f"(eqs 77-78, sigmoid output with log-loss): dZ[{N}] = "
+                       f"A[{N}] − Y per sample, divided by m = {m} as J's mean does")
     return {"label": words, "array": _array(simplified),
-            "text": (f"The seed's simplification (eqs 77-78, sigmoid output with log-loss): "
-                     f"dZ[{N}] = A[{N}] − Y per sample" + ("" if m == 1 else
-                     f", divided by m = {m} as J's mean does") +
-                     f". Beside autodiff's dZ[{N}]: max |difference| {number(difference, bound)}.")}
+            "text": (f"The seed's simplification {said}. Beside autodiff's dZ[{N}]: max "
+                     f"|difference| {number(difference, bound)}.")}
 
 
 def _compare_lines(step, compared, compare, p, autodiff):

@@ -132,13 +132,16 @@ def display_names(graph: Walk) -> list:
         if names[k] is not None:
             continue
         if tensor.is_leaf:
+            # 1 − Y is 1 − Y even when it is one number (m = 1); a bare number is its value
+            complement = _complement_of(graph, names, k) if tensor.ndim >= 1 else None
             if _divides_by_m(graph, k, m):
                 names[k] = ("m", True)
+            elif complement:
+                names[k] = (f"1 − {complement}", False)
             elif tensor.data.size == 1:
                 names[k] = (f"{float(tensor.data.reshape(-1)[0]):g}", True)
             else:
-                complement = _complement_of(graph, names, k)
-                names[k] = (f"1 − {complement}", False) if complement else (f"t{k}", True)
+                names[k] = (f"t{k}", True)
         else:
             names[k] = _short_expression(graph, names, k)
     return names
@@ -240,8 +243,11 @@ def inferred_names(graph: Walk) -> dict:
                 partner = tensors[other]
                 compared = (name_of(other) == output if tensor.op == "sub" else
                             partner.op == "log" and name_of(graph.parents[other][0]) == output)
+                # the labels have A[N]'s shape (one column when m = 1); a number broadcast
+                # against it (the 1 of 1 − A[N]) is not Y
                 if (compared and tensors[y].is_leaf and not tensors[y].name
-                        and not tensors[y].requires_grad and tensors[y].data.size > 1):
+                        and not tensors[y].requires_grad and tensors[y].ndim >= 1
+                        and tensors[y].shape == partner.shape):
                     found[y] = "Y"
     # the root, one number made from all of this: the cost J of eq 76
     if not tensors[-1].name and not tensors[-1].is_leaf and tensors[-1].data.size == 1:

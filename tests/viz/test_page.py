@@ -352,3 +352,24 @@ def test_every_step_of_any_seed_network_names_its_equation_and_multiplies_out(
         expected, shown = multiplied_out(step)
         np.testing.assert_allclose(expected, shown, rtol=1e-12, atol=1e-12 * np.abs(shown).max())
     assert seen == {f"d{q}[{l}]" for q in "AZWb" for l in range(1, depth + 1)}
+
+
+def test_one_sample_page_reads_in_the_one_sample_equations():
+    """m = 1: Y is still Y, 1 − Y still 1 − Y (one number each), the steps cite eqs 66-73, and
+    dz[2] stands beside the seed's a[2] − y."""
+    rng = np.random.default_rng(3)
+    X, Y = ag.Tensor(rng.standard_normal((3, 1))), ag.Tensor([[1.0]])
+    W1 = ag.Tensor(rng.standard_normal((4, 3)), requires_grad=True, name="W[1]")
+    b1 = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
+    W2 = ag.Tensor(rng.standard_normal((1, 4)), requires_grad=True, name="W[2]")
+    b2 = ag.Tensor(np.zeros((1, 1)), requires_grad=True, name="b[2]")
+    A2 = (W2 @ (W1 @ X + b1).sigmoid() + b2).sigmoid()
+    J = -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()
+    page = build(J)
+    names = {entry["name"] for entry in page.data["tensors"]}
+    assert {"X", "Y", "1 − Y", "A[2]", "J"} <= names
+    (dZ2,) = step_computing(page, "dZ[2]")
+    assert dZ2["equation"]["number"] == 67 and "dz[2] = a[2] − y" in dZ2["simplified"]["text"]
+    np.testing.assert_allclose(values_of(dZ2["simplified"]["array"]), A2.data - 1.0, rtol=1e-12)
+    (db1,) = step_computing(page, "db[1]")
+    assert db1["equation"]["number"] == 73 and db1["equation"]["rule"] == "db[1] = dz[1]"
