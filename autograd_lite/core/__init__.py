@@ -1,6 +1,7 @@
 """The engine: Tensor and its operators (``tensor``), the recorded graph (``graph``), the one
 reverse-mode traversal and eq 80's un-broadcasting (``backward``), grad modes and name scopes
-(``modes``), and numpy's functions on Tensors (``numpy_interop``).
+(``modes``), this thread's observers of every op (``hooks``), and numpy's functions on Tensors
+(``numpy_interop``).
 
 Read in this order: tensor.py, graph.py, backward.py, then the ops a step uses (``ops``).
 """

@@ -12,6 +12,7 @@ import numpy as np
 from .. import backend
 from ..errors import GraphFreedError
 from .graph import Node, release
+from .hooks import backward_hooks, observers  # noqa: F401 - backward_hooks: this thread's
 
 
 def sum_to_shape(grad, shape, op_name):
@@ -137,7 +138,7 @@ def _unusable(node):
 def run_vjp(node, grad, as_tensor=None):
     """One gradient per parent from ``node``'s vjp, given ``grad`` = dJ/d(its output); None for
     a parent that needs none. With ``as_tensor`` the saved arrays go in as Tensors made by
-    their nodes, so the vjp records new nodes. Observers in ``backward_hooks`` see each call."""
+    their nodes, so the vjp records new nodes. This thread's ``backward_hooks`` see each call."""
     wants = tuple([parent.requires_grad for parent in node.parents])
     if grad is None:
         return (None,) * len(wants)
@@ -149,14 +150,11 @@ def run_vjp(node, grad, as_tensor=None):
         if output is not None:
             output = as_tensor(node, output)
     input_grads = node.op.vjp(grad, inputs, output, wants, **node.params)
-    for hook in backward_hooks:
+    for hook in observers.backward:  # this thread's observers (core.hooks)
         hook(node, input_grads)
     return input_grads
 
 
-# Observers such as the NaN sentinel (autograd_lite.check): each is called as
-# hook(node, input_grads) after every vjp in backward. Empty by default.
-backward_hooks: list = []
 
 
 def _describe(node) -> str:

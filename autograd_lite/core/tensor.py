@@ -20,11 +20,9 @@ from ..errors import ShapeError
 from ..ops import compare, elementwise, reduce, shape as shape_ops
 from .backward import accumulated, backpropagate
 from .graph import Node, release
+from .hooks import forward_hooks, observers  # noqa: F401 - forward_hooks: this thread's, as a list
 from .modes import current_scope, grad_mode
 
-# Observers such as the saturation sentinel (autograd_lite.check): each is called as
-# hook(op, inputs, output) after every recorded forward op. Empty by default.
-forward_hooks: list = []
 
 
 def _record(op, inputs, params):
@@ -41,7 +39,7 @@ def _record(op, inputs, params):
     if grad_mode.trace is not None:  # ag.compile traces: every op is recorded, the trace told
         node = grad_mode.trace.recorded(node or Node(op, params, inputs, data, requires_grad))
     output = Tensor._result(data, node, requires_grad, where)
-    for hook in forward_hooks:
+    for hook in observers.forward:  # this thread's observers (core.hooks)
         hook(op, inputs, output)
     return output
 
