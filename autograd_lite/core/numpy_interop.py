@@ -20,6 +20,8 @@ Only numpy's functions that take part in this dispatch can be caught: ``np.array
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..ops import compare, elementwise, reduce, shape
@@ -86,14 +88,77 @@ def array_function(function, types, args, kwargs):
     ag_function = _ag_function(target) if target else None
     if ag_function is None:
         raise _refusal(name, _hint(target))
-    for numpy_only in ("out", "dtype"):
-        if kwargs.get(numpy_only) is not None:
-            raise TypeError(f"{name}: {numpy_only}= is not supported on a Tensor (the result is "
-                            f"always a new Tensor of the input's dtype)")
-        kwargs.pop(numpy_only, None)
-    if function is np.reshape and "newshape" in kwargs:  # numpy's older keyword
-        kwargs["shape"] = kwargs.pop("newshape")
+    args, kwargs = _ag_arguments(function, name, target, args, kwargs)
     return ag_function(*args, **kwargs)
+
+
+# numpy function -> (its parameters passed on to the ag function positionally, in order, "a|b"
+# where numpy versions name one differently; those passed on by keyword). Any other parameter
+# given a value other than numpy's default (where=, initial=, order="F", out=, dtype=, ...) is
+# refused, naming it: numpy's positional order is read from the function's own signature, so
+# np.var(t, 1, None, None, 1) is ddof=1.
+_PARAMETERS = {
+    **dict.fromkeys((np.sum, np.mean, np.max, np.min, np.amax, np.amin),
+                    (("a",), ("axis", "keepdims"))),
+    **dict.fromkeys((np.var, np.std), (("a",), ("axis", "ddof", "keepdims"))),
+    np.reshape: (("a", "shape|newshape"), ()),
+    np.transpose: (("a", "axes"), ()),
+    np.dot: (("a", "b"), ()),
+    np.clip: (("a", "a_min|min", "a_max|max"), ()),
+    **dict.fromkeys((np.concatenate, np.stack), (("arrays",), ("axis",))),
+    np.split: (("ary", "indices_or_sections"), ("axis",)),
+    np.where: (("condition", "x", "y"), ()),
+}
+_WHY_NOT = {
+    "out": "the result is always a new Tensor",
+    "dtype": "the result is always a new Tensor of the input's dtype",
+    "where": "mask the input instead, e.g. ag.where(mask, t, 0.0)",
+    "initial": "combine it with the result instead, e.g. t.sum() + initial",
+    "order": "a Tensor is reshaped in C order only; transpose first for F order",
+    "casting": "operands keep their dtypes by numpy's promotion",
+    "mean": "it is computed from the input",
+    "correction": "use ddof=",
+}
+_SIGNATURES: dict = {}
+
+
+def _ag_arguments(function, name, target, args, kwargs):
+    """numpy's ``args, kwargs`` for ``function`` as the ag function's, or a refusal naming the
+    parameter the engine does not support."""
+    if function not in _SIGNATURES:
+        try:
+            _SIGNATURES[function] = inspect.signature(function)
+        except (TypeError, ValueError):  # a C function without one (numpy 1.x's np.where)
+            _SIGNATURES[function] = None
+    signature = _SIGNATURES[function]
+    if signature is None:
+        return args, kwargs
+    try:
+        given = signature.bind(*args, **kwargs).arguments
+    except TypeError as error:
+        raise TypeError(f"{name}: {error}") from None
+    positional, by_keyword = _PARAMETERS[function]
+    for parameter, value in given.items():
+        wanted = parameter in by_keyword or any(parameter in p.split("|") for p in positional)
+        if not wanted and not _is_default(value, signature.parameters[parameter]):
+            raise TypeError(f"{name}: {parameter}= is not supported on a Tensor ("
+                            f"{_WHY_NOT.get(parameter, f'ag.{target} has no such parameter')}); "
+                            f"or call np.asarray(t) first to leave the graph on purpose")
+    values = []
+    for names in positional:
+        found = [n for n in names.split("|") if n in given]
+        values.append(given[found[0]] if found else None)
+    while values and values[-1] is None and len(values) > 1:
+        values.pop()  # left to the ag function's defaults
+    return values, {n: given[n] for n in by_keyword if n in given}
+
+
+def _is_default(value, parameter) -> bool:
+    default = parameter.default
+    if value is default or value is None and default in (None, inspect.Parameter.empty):
+        return True
+    plain = (str, int, float, bool, type(None))
+    return isinstance(value, plain) and isinstance(default, plain) and value == default
 
 
 def _traced_test(ufunc, inputs):

@@ -124,3 +124,48 @@ def test_leaving_the_graph_on_purpose_still_works():
     assert np.shape(t) == (2,) and np.ndim(t) == 1 and np.size(t) == 2
     np.testing.assert_array_equal(np.isfinite(t), [True, True])
     np.testing.assert_array_equal(t == np.array([0.5, 1.0]), [True, False])
+
+
+# --- numpy's parameters: mapped by numpy's own signature, or refused in the engine's words --------
+
+T_ = np.arange(6.0).reshape(2, 3) + 1.0
+
+
+@pytest.mark.parametrize("call, parameter", [
+    ("np.sum(t, where=t.data > 2)", "where"),
+    ("np.mean(t, where=True)", "where"),
+    ("np.sum(t, initial=1.0)", "initial"),
+    ("np.max(t, initial=0.0)", "initial"),
+    ("np.reshape(t, (3, 2), order='F')", "order"),
+    ("np.var(t, correction=1)", "correction"),
+    ("np.concatenate([t, t], 0, None, casting='unsafe')", "casting"),
+    ("np.sum(t, 0, np.float32)", "dtype"),
+    ("np.mean(t, 0, None, np.zeros(3))", "out"),
+])
+def test_a_numpy_parameter_the_engine_lacks_is_refused_naming_it(call, parameter):
+    t = ag.Tensor(T_, requires_grad=True)
+    name = call.split("(")[0]
+    with pytest.raises(TypeError, match=rf"^{name}: {parameter}= is not supported on a Tensor "
+                                        rf"\(.*\); or call np.asarray\(t\) first"):
+        eval(call, {"np": np, "t": t})
+
+
+@pytest.mark.parametrize("call, expected, grad", [
+    ("np.var(t, 1, None, None, 1)", T_.var(axis=1, ddof=1), (T_ - T_.mean(1, keepdims=True)) / 1.0),
+    ("np.std(t, None, None, None, 0, True)", T_.std(keepdims=True), None),
+    ("np.mean(t, 0, None, None, True)", T_.mean(0, keepdims=True), np.full_like(T_, 0.5)),
+    ("np.sum(t, 1, None, None, True)", T_.sum(1, keepdims=True), np.ones_like(T_)),
+    ("np.max(t, 0, None, True)", T_.max(0, keepdims=True), np.array([[0, 0, 0], [1, 1, 1.0]])),
+    ("np.reshape(t, (3, 2), order='C')", T_.reshape(3, 2), np.ones_like(T_)),
+    ("np.clip(t, None, 4.0)", np.clip(T_, None, 4.0), (T_ <= 4.0) * 1.0),  # PyTorch: 1 at the bound
+    ("np.concatenate([t, t], 0, None, casting='same_kind')", np.concatenate([T_, T_]),
+     np.full_like(T_, 2.0)),
+])
+def test_numpy_positional_and_default_arguments_mean_what_they_mean_in_numpy(call, expected, grad):
+    t = ag.Tensor(T_, requires_grad=True)
+    out = eval(call, {"np": np, "t": t})
+    assert isinstance(out, ag.Tensor) and out.requires_grad
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12)
+    out.sum().backward()
+    if grad is not None:
+        np.testing.assert_allclose(t.grad, grad, rtol=1e-12, atol=1e-15)
