@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend, ops
 from ..errors import ShapeError
 from ..ops import compare, elementwise, reduce, shape as shape_ops
+from ..ops.base import refuse_numpy_extras, single_axis
 from .backward import accumulated, backpropagate
 from .graph import Node, release
 from .hooks import forward_hooks, observers  # noqa: F401 - forward_hooks: this thread's, as a list
@@ -581,25 +582,25 @@ class Tensor:
     def sum(self, axis=None, keepdims=False, dtype=None, out=None):
         """Sum over ``axis`` (None: all; an int, negative, or a tuple). ``np.sum(t)`` works too
         (``dtype`` and ``out`` exist only for numpy's sake and must be left unset)."""
-        _refuse_numpy_extras("sum", dtype, out)
+        refuse_numpy_extras("sum", dtype=dtype, out=out)
         return _record(ops.SUM, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "sum"),
                                           "keepdims": bool(keepdims)})
 
     def mean(self, axis=None, keepdims=False, dtype=None, out=None):
         """Mean over ``axis``; ``J = L.mean()`` over the m columns is eq 76. ``np.mean(t)``
         works too (``dtype`` and ``out`` must be left unset)."""
-        _refuse_numpy_extras("mean", dtype, out)
+        refuse_numpy_extras("mean", dtype=dtype, out=out)
         return _record(ops.MEAN, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "mean"),
                                            "keepdims": bool(keepdims)})
 
     def softmax(self, axis=0):
         """Softmax along ``axis``; the default 0 makes each column (sample) sum to 1."""
-        (axis,) = ops.normalize_axis(_single_axis(axis, "softmax"), self.ndim, "softmax")
+        axis = single_axis(axis, self.ndim, "softmax")
         return _record(ops.SOFTMAX, (self,), {"axis": axis})
 
     def log_softmax(self, axis=0):
         """log(softmax(x)) along ``axis`` (default 0, the units of each sample), stable."""
-        (axis,) = ops.normalize_axis(_single_axis(axis, "log_softmax"), self.ndim, "log_softmax")
+        axis = single_axis(axis, self.ndim, "log_softmax")
         return _record(ops.LOG_SOFTMAX, (self,), {"axis": axis})
 
     # --- shape -----------------------------------------------------------------------------------
@@ -802,18 +803,6 @@ def _index_part(part):
                          f"(ag.Tensor([0, 2], dtype=int), a list or an integer array) or a "
                          f"boolean mask (ag.Tensor(x.data > 0))")
     return part.data
-
-
-def _refuse_numpy_extras(op_name, dtype, out):
-    if dtype is not None or out is not None:
-        raise TypeError(f"{op_name}: dtype= and out= are not supported (a Tensor's result is "
-                        f"always a new Tensor of the input's dtype)")
-
-
-def _single_axis(axis, op_name):
-    if isinstance(axis, tuple) or axis is None:
-        raise ShapeError(f"{op_name}: axis must be a single int, got {axis!r}")
-    return axis
 
 
 # Calling a primitive (``my_op(x, y)``) records it here: ops sits below the engine and does not

@@ -27,14 +27,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..ops import reduce
 from ..errors import ShapeError
 from ..ops import Primitive
+from ..ops.base import is_array
 from ..core.tensor import as_tensor
 from . import init as initialisers
 from .module import Module
 from .parameter import Parameter
-
-
-def _is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, float, int))
 
 
 def _output_side(side, kernel, stride, padding):
@@ -129,12 +126,12 @@ IM2COL, COL2IM = Im2Col(), Col2Im()
 def _im2col(x, kernel, stride, padding, pad_value):
     params = dict(kernel=kernel, stride=stride, padding=padding, pad_value=pad_value,
                   input_shape=tuple(x.shape))
-    return IM2COL.forward(x, **params) if _is_array(x) else IM2COL(x, **params)
+    return IM2COL.forward(x, **params) if is_array(x) else IM2COL(x, **params)
 
 
 def _col2im(cols, input_shape, kernel, stride, padding):
     params = dict(input_shape=tuple(input_shape), kernel=kernel, stride=stride, padding=padding)
-    return COL2IM.forward(cols, **params) if _is_array(cols) else COL2IM(cols, **params)
+    return COL2IM.forward(cols, **params) if is_array(cols) else COL2IM(cols, **params)
 
 
 # --- arguments ----------------------------------------------------------------------------------

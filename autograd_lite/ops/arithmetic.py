@@ -8,22 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import broadcast_error
-from .base import Primitive, data_of, log
+from .base import Broadcasting, Primitive, data_of, log
 
 # --- elementwise binary ops (numpy broadcasting) ---------------------------------------------
 
-class _Broadcasting(Primitive):
-    """Binary elementwise op: turns numpy's broadcast failure into an error naming the op."""
-
-    def forward(self, x, y):
-        try:
-            return self.compute(x, y)
-        except ValueError:
-            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
-
-
-class Add(_Broadcasting):
+class Add(Broadcasting):
     """``x + y``. Adding the (n, 1) bias column to every column of (n, m) is eq 33's broadcast;
     its gradient is un-broadcast by the engine: ``db = sum(dZ, axis=1)`` (eq 80)."""
     name = "add"
@@ -39,7 +28,7 @@ class Add(_Broadcasting):
         return g
 
 
-class Sub(_Broadcasting):
+class Sub(Broadcasting):
     name = "sub"
     vjp_reads_inputs = vjp_reads_output = False  # g, -g
 
@@ -53,7 +42,7 @@ class Sub(_Broadcasting):
         return g if i == 0 else f"−{g}"
 
 
-class Mul(_Broadcasting):
+class Mul(Broadcasting):
     """Elementwise product ``x * y`` (the seed's ∘, eqs 54, 78, 82)."""
     name = "mul"
     vjp_reads_output = False  # g ∘ y, g ∘ x
@@ -70,7 +59,7 @@ class Mul(_Broadcasting):
         return f"{g} ∘ {y}" if i == 0 else f"{g} ∘ {x}"
 
 
-class Div(_Broadcasting):
+class Div(Broadcasting):
     name = "div"
 
     def compute(self, x, y):
@@ -86,7 +75,7 @@ class Div(_Broadcasting):
         return f"{g} / {y}" if i == 0 else f"−{g} ∘ {out} / {y}"
 
 
-class Pow(_Broadcasting):
+class Pow(Broadcasting):
     """``x ** y`` with a Tensor exponent. d/dx = y x^(y-1); d/dy = x^y log x."""
     name = "pow"
 

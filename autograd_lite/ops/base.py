@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 from .. import backend
-from ..errors import ShapeError
+from ..errors import ShapeError, broadcast_error
 
 # --- dual-mode helpers: ndarray in -> numpy; Tensor in -> recorded Tensor op ------------------
 
@@ -126,6 +126,17 @@ class Primitive:
         return super().__reduce__()
 
 
+class Broadcasting(Primitive):
+    """A binary elementwise op (``compute(x, y)``) with numpy's broadcasting: a pair of shapes
+    that cannot broadcast is an error naming the op and both shapes."""
+
+    def forward(self, x, y):
+        try:
+            return self.compute(x, y)
+        except ValueError:
+            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
+
+
 # --- axes and shapes -------------------------------------------------------------------
 
 def normalize_axis(axis, ndim, op_name):
@@ -144,6 +155,35 @@ def normalize_axis(axis, ndim, op_name):
     if len(set(result)) != len(result):
         raise ShapeError(f"{op_name}: axis {axis!r} repeats an axis")
     return tuple(sorted(result))
+
+
+def single_axis(axis, ndim, op_name) -> int:
+    """One axis (an int, negative counting from the end) as a non-negative int."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ShapeError(f"{op_name}: axis must be a single int, got {axis!r}")
+    return normalize_axis(int(axis), ndim, op_name)[0]
+
+
+def shape_of(x) -> tuple:
+    """The shape of a Tensor, an array or (nested lists of) numbers."""
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def refuse_empty(op_name, shape, axes):
+    """Refuse a reduction over ``axes`` of ``shape`` that has no elements there."""
+    if count(shape, axes) == 0:
+        raise ShapeError(f"{op_name}: cannot reduce over {describe_axes(axes, len(shape))} of an "
+                         f"array of shape {shape}: it has no elements there")
+
+
+def refuse_numpy_extras(op_name, **extras):
+    """``np.max(t)``, ``np.var(t)``, ``np.clip(t, 0, 1)`` call the Tensor's method with numpy's
+    ``out=None`` (and ``dtype=None``): accepted, so numpy returns the recorded Tensor; set,
+    refused (a Tensor's result is always a new Tensor of its input's dtype)."""
+    if any(value is not None for value in extras.values()):
+        given = "= and ".join(name for name, value in extras.items() if value is not None)
+        raise TypeError(f"{op_name}: {given}= not supported (a Tensor's result is always a new "
+                        f"Tensor of the input's dtype)")
 
 
 def describe_axes(axes, ndim) -> str:

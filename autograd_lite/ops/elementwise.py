@@ -17,8 +17,8 @@ import numbers
 
 import numpy as np
 
-from ..errors import ShapeError, broadcast_error
-from .base import Primitive, is_array, data_of, dual, exp, finite_number
+from ..errors import ShapeError
+from .base import Broadcasting, Primitive, is_array, data_of, dual, exp, finite_number
 
 
 def sigmoid(x):
@@ -128,17 +128,11 @@ _TANH_GELU_K = 0.044715
 
 # --- maximum, minimum: binary, broadcasting ------------------------------------------------------
 
-class _Extremum(Primitive):
+class _BinaryExtremum(Broadcasting):
     """Elementwise max/min of two broadcast operands. NOTE: where x == y the gradient is split
     equally (g/2 to each), as ``max`` splits it between tied elements: the average of the two
     one-sided derivatives, and symmetric in x and y."""
     vjp_reads_output = False  # the masks come from x and y
-
-    def forward(self, x, y):
-        try:
-            return self.compute(x, y)
-        except ValueError:
-            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
 
     def vjp(self, g, inputs, output, wants):
         x, y = data_of(inputs[0]), data_of(inputs[1])
@@ -147,7 +141,7 @@ class _Extremum(Primitive):
         return (g * share_x if wants[0] else None), (g * (1.0 - share_x) if wants[1] else None)
 
 
-class Maximum(_Extremum):
+class Maximum(_BinaryExtremum):
     """``maximum(x, y)`` elementwise (numpy's ``np.maximum``, PyTorch's ``torch.maximum``)."""
     name = "maximum"
 
@@ -163,7 +157,7 @@ class Maximum(_Extremum):
         return f"{g} ∘ [{x} > {y}] (½ at ties)" if i == 0 else f"{g} ∘ [{y} > {x}] (½ at ties)"
 
 
-class Minimum(_Extremum):
+class Minimum(_BinaryExtremum):
     """``minimum(x, y)`` elementwise (``np.minimum``, ``torch.minimum``)."""
     name = "minimum"
 

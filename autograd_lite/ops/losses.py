@@ -14,32 +14,20 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..errors import ShapeError, broadcast_error
-from .base import Primitive, is_array, data_of, exp, log
+from ..errors import ShapeError
+from .base import Broadcasting, Primitive, is_array, data_of, exp, log, refuse_empty
 from .elementwise import sigmoid
+from . import reduce
 from .shape import index_add
 
 # --- softmax family and the fused loss ----------------------------------------------------------
-
-def _logsumexp(x, axis):
-    """log(sum(exp(x), axis)) with keepdims, shifted by the max so exp never overflows."""
-    shift = np.max(x, axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0.0)
-    return shift + np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
-
-
-def _refuse_empty(op_name, x, axis):
-    if x.shape[axis] == 0:
-        raise ShapeError(f"{op_name}: axis {axis} of shape {x.shape} has no elements; a "
-                         f"{op_name} over nothing is undefined")
-
 
 class Softmax(Primitive):
     """Softmax along ``axis`` (default 0: each column, one sample, is a probability vector)."""
     name = "softmax"
 
     def forward(self, x, axis):
-        _refuse_empty(self.name, x, axis)
+        refuse_empty(self.name, x.shape, (axis,))
         e = np.exp(x - np.max(x, axis=axis, keepdims=True))
         return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -56,8 +44,8 @@ class LogSoftmax(Primitive):
     name = "log_softmax"
 
     def forward(self, x, axis):
-        _refuse_empty(self.name, x, axis)
-        return x - _logsumexp(x, axis)
+        refuse_empty(self.name, x.shape, (axis,))
+        return x - reduce.LOGSUMEXP.forward(x, axis=(axis,), keepdims=True)
 
     def vjp(self, g, inputs, output, wants, axis):
         return (g - exp(output) * g.sum(axis=axis, keepdims=True),)
@@ -138,7 +126,7 @@ def _where_x_is_zero(x, value):
     return np.where(x == 0, zero, value)
 
 
-class XLogY(Primitive):
+class XLogY(Broadcasting):
     """``x log y``, and exactly 0 where ``x == 0`` (even where y = 0: the limit 0 log 0 = 0).
 
     Gradient: ``d/dy = x / y`` with 0 where x == 0 (``xdivy``); ``d/dx = log y``, the
@@ -150,13 +138,9 @@ class XLogY(Primitive):
     name = "xlogy"
     vjp_reads_output = False  # log y and x / y
 
-    def forward(self, x, y):
-        try:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                product = x * np.log(y)
-        except ValueError:
-            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
-        return np.asarray(_where_x_is_zero(x, product))
+    def compute(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(_where_x_is_zero(x, x * np.log(y)))
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
@@ -169,7 +153,7 @@ class XLogY(Primitive):
         return f"{g}·log {y}" if i == 0 else f"{g}·{x}/{y} (0 where {x} = 0)"
 
 
-class XDivY(Primitive):
+class XDivY(Broadcasting):
     """``x / y``, and exactly 0 where ``x == 0`` (even where y = 0): the gradient of xlogy in y.
 
     Gradient: ``d/dx = 1 / y`` (x / y is linear in x, and the rule at x = 0 only matters where
@@ -178,13 +162,9 @@ class XDivY(Primitive):
     name = "xdivy"
     vjp_reads_output = False
 
-    def forward(self, x, y):
-        try:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                quotient = x / y
-        except ValueError:
-            raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
-        return np.asarray(_where_x_is_zero(x, quotient))
+    def compute(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(_where_x_is_zero(x, x / y))
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs

@@ -14,7 +14,8 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
-from .base import Primitive, count, kept_shape, broadcast_to, data_of, describe_axes, exp, normalize_axis
+from .base import (Primitive, broadcast_to, count, data_of, describe_axes, exp, kept_shape,
+                   normalize_axis, refuse_empty, refuse_numpy_extras, shape_of)
 from .elementwise import sqrt
 
 class Sum(Primitive):
@@ -50,20 +51,14 @@ class Mean(Primitive):
 
 SUM, MEAN = Sum(), Mean()
 
-def _refuse_empty(op_name, shape, axes):
-    if count(shape, axes) == 0:
-        raise ShapeError(f"{op_name}: cannot reduce over {describe_axes(axes, len(shape))} of an "
-                         f"array of shape {shape}: it has no elements there")
-
-
-class _Extremum(Primitive):
+class _ExtremumReduction(Primitive):
     """max or min over ``axis``. NOTE: the gradient goes to the element(s) that attain the
     extremum; where several tie, g is split equally between them (each gets g / count), the
     average of the one-sided choices (PyTorch's ``amax``/``amin`` do the same; ``torch.max``
     with a dim picks one index instead)."""
 
     def forward(self, x, axis, keepdims):
-        _refuse_empty(self.name, x.shape, axis)
+        refuse_empty(self.name, x.shape, axis)
         return self.reduce(x, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, inputs, output, wants, axis, keepdims):
@@ -78,12 +73,12 @@ class _Extremum(Primitive):
         return f"{g} to the arg-{self.name} over {where}, split at ties"
 
 
-class Max(_Extremum):
+class Max(_ExtremumReduction):
     name = "max"
     reduce = staticmethod(np.max)
 
 
-class Min(_Extremum):
+class Min(_ExtremumReduction):
     name = "min"
     reduce = staticmethod(np.min)
 
@@ -94,7 +89,7 @@ class LogSumExp(Primitive):
     name = "logsumexp"
 
     def forward(self, x, axis, keepdims):
-        _refuse_empty(self.name, x.shape, axis)
+        refuse_empty(self.name, x.shape, axis)
         shift = np.max(x, axis=axis, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0.0)  # all -inf (or an inf): no shift
         with np.errstate(divide="ignore"):  # log(0) = -inf where every x is -inf
@@ -140,38 +135,24 @@ class Var(Primitive):
 MAX, MIN, LOGSUMEXP, VAR = Max(), Min(), LogSumExp(), Var()
 
 
-def _shape_of(x):
-    return x.shape if hasattr(x, "shape") else np.shape(x)  # a Tensor, an array or numbers
-
-
-def refuse_numpy_extras(op_name, **extras):
-    """``np.max(t)``, ``np.var(t)``, ``np.clip(t, 0, 1)`` call the Tensor's method with numpy's
-    ``out=None`` (and ``dtype=None``): accepted, so numpy returns the recorded Tensor; set,
-    refused (a Tensor's result is always a new Tensor of its input's dtype)."""
-    given = [name for name, value in extras.items() if value is not None]
-    if given:
-        raise TypeError(f"{op_name}: {'= and '.join(given)}= not supported (a Tensor's result "
-                        f"is always a new Tensor of the input's dtype)")
-
-
 def max(x, axis=None, keepdims=False, out=None):  # noqa: A001 - numpy's name; not in __all__
     """The largest element over ``axis`` (``np.max``/``np.amax``; PyTorch's ``amax``). The
     gradient goes to the arg-max, split equally between tied elements."""
     refuse_numpy_extras("max", out=out)
-    return MAX(x, axis=normalize_axis(axis, len(_shape_of(x)), "max"), keepdims=bool(keepdims))
+    return MAX(x, axis=normalize_axis(axis, len(shape_of(x)), "max"), keepdims=bool(keepdims))
 
 
 def min(x, axis=None, keepdims=False, out=None):  # noqa: A001
     """The smallest element over ``axis`` (``np.min``; PyTorch's ``amin``). The gradient goes
     to the arg-min, split equally between tied elements."""
     refuse_numpy_extras("min", out=out)
-    return MIN(x, axis=normalize_axis(axis, len(_shape_of(x)), "min"), keepdims=bool(keepdims))
+    return MIN(x, axis=normalize_axis(axis, len(shape_of(x)), "min"), keepdims=bool(keepdims))
 
 
 def logsumexp(x, axis=None, keepdims=False):
     """``log Σ exp(x)`` over ``axis``, stable for any x (``scipy.special.logsumexp``,
     ``torch.logsumexp``)."""
-    return LOGSUMEXP(x, axis=normalize_axis(axis, len(_shape_of(x)), "logsumexp"),
+    return LOGSUMEXP(x, axis=normalize_axis(axis, len(shape_of(x)), "logsumexp"),
                      keepdims=bool(keepdims))
 
 
@@ -185,7 +166,7 @@ def var(x, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
     """Variance over ``axis`` with ``ddof`` (numpy's default 0; ``ddof=1`` is PyTorch's
     default ``unbiased=True``)."""
     refuse_numpy_extras("var", dtype=dtype, out=out)
-    return VAR(x, axis=normalize_axis(axis, len(_shape_of(x)), "var"), ddof=_ddof(ddof, "var"),
+    return VAR(x, axis=normalize_axis(axis, len(shape_of(x)), "var"), ddof=_ddof(ddof, "var"),
                keepdims=bool(keepdims))
 
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
-from .base import Primitive, data_of, is_array, normalize_axis, short_repr
+from .base import Primitive, data_of, is_array, shape_of, short_repr, single_axis
 
 
 def index_add(g, shape, index):
@@ -277,23 +277,13 @@ def _sequence(tensors, op_name):
     return tensors
 
 
-def _shape_of(x):
-    return x.shape if hasattr(x, "shape") else np.shape(x)
-
-
-def _single_axis(axis, ndim, op_name):
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise ShapeError(f"{op_name}: axis must be a single int, got {axis!r}")
-    return normalize_axis(int(axis), ndim, op_name)[0]
-
-
 def concatenate(tensors, axis=0):
     """Join a list of tensors along an existing ``axis`` (``np.concatenate``; ``torch.cat``)."""
     tensors = _sequence(tensors, "concatenate")
-    shapes = [_shape_of(t) for t in tensors]
+    shapes = [shape_of(t) for t in tensors]
     if any(len(shape) == 0 for shape in shapes):
         raise ShapeError(f"concatenate: cannot join scalars (shapes {shapes}); use stack")
-    axis = _single_axis(axis, len(shapes[0]), "concatenate")
+    axis = single_axis(axis, len(shapes[0]), "concatenate")
     if any(len(shape) != len(shapes[0]) for shape in shapes):
         raise ShapeError(f"concatenate: the inputs have different numbers of axes (shapes "
                          f"{shapes}); all must have {len(shapes[0])}")
@@ -303,7 +293,7 @@ def concatenate(tensors, axis=0):
 def stack(tensors, axis=0):
     """Stack a list of equal-shaped tensors along a new ``axis`` (``np.stack``)."""
     tensors = _sequence(tensors, "stack")
-    axis = _single_axis(axis, len(_shape_of(tensors[0])) + 1, "stack")
+    axis = single_axis(axis, len(shape_of(tensors[0])) + 1, "stack")
     return STACK(*tensors, axis=axis)
 
 
@@ -311,10 +301,10 @@ def split(x, indices_or_sections, axis=0):
     """Split ``x`` along ``axis`` into a list of tensors (``np.split``): an int n gives n equal
     pieces (refused if the length does not divide), a list of indices gives the cut points.
     Each piece is ``x[..., start:stop]`` (``getitem``), so gradients flow back from each."""
-    shape = _shape_of(x)
+    shape = shape_of(x)
     if len(shape) == 0:
         raise ShapeError("split: cannot split a scalar")
-    axis = _single_axis(axis, len(shape), "split")
+    axis = single_axis(axis, len(shape), "split")
     length = shape[axis]
     if isinstance(indices_or_sections, numbers.Integral) and not isinstance(indices_or_sections, bool):
         sections = int(indices_or_sections)

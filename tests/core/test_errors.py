@@ -262,7 +262,7 @@ def test_matmul_hints_at_samples_as_rows():
 def test_softmax_over_an_empty_axis_is_a_shape_error_naming_the_op():
     x = ag.Tensor(np.ones((0, 3)), requires_grad=True)
     for call, name in ((lambda: x.softmax(axis=0), "softmax"), (lambda: x.log_softmax(axis=0), "log_softmax")):
-        with pytest.raises(ag.ShapeError, match=rf"{name}: axis 0 of shape \(0, 3\) has no elements"):
+        with pytest.raises(ag.ShapeError, match=rf"{name}: cannot reduce over axis 0 of an array of shape \(0, 3\)"):
             call()
 
 
