@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.backward import accumulated, sum_to_shape, unbroadcast_axes
 from ..core.tensor import Tensor
+from ..ops.base import kept_shape
 from .kernels import NUMPY, Emit
 from .memory import one_element_values_out_of_place, share_buffers
 
@@ -97,7 +98,7 @@ def write(program):
                 lines.append(f"{name} = sum_to_shape({name}, {shape!r}, {op.name!r})")
             elif raw != shape:  # eq 80: summed over the broadcast axes, as sum_to_shape does
                 axes = unbroadcast_axes(shape, raw, op.name)
-                kept = tuple(1 if a in axes else n for a, n in enumerate(raw))
+                kept = kept_shape(raw, axes)
                 if axes:
                     target = "None" if last and contributions[i] == 1 else e.buffer(kept)
                     lines.append(f"{name} = add_reduce({name}, {axes!r}, None, {target}, True)")

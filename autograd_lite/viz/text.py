@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..core.backward import unbroadcast_axes  # noqa: F401 - the engine's own axes, re-exported
 from ..ops import describe_axes, short_repr  # noqa: F401 - shared with the ops' formulas
+from ..ops.base import count as reduced_count
 
 # Forward: the equation an operation carries out in the seed's network.
 FORWARD_EQUATIONS = {
@@ -80,7 +81,7 @@ def mean_divisor(shape, axes, sample_flags=()) -> tuple:
     every other reduced axis of length 1; otherwise the units (axis 0), all n·m elements, or
     just the count of the axes."""
     axes = tuple(axes)
-    count = int(np.prod([shape[a] for a in axes])) if axes else 1
+    count = reduced_count(shape, axes)
     samples = {i for i, flag in enumerate(sample_flags) if flag}
     if not samples and len(shape):
         samples = {len(shape) - 1}
