@@ -494,9 +494,9 @@ class Tensor:
         backend.join(symbol, [self._backend, operand._backend])
         value = ufunc(self._data, operand._data)
         if tuple(value.shape) != tuple(self.shape):
-            raise ShapeError(f"{symbol}: {self._label()} has shape {self.shape} but the result "
-                             f"has shape {tuple(value.shape)}; in place, the other operand must "
-                             f"broadcast to {self.shape}")
+            raise ShapeError(f"{symbol}: {self._label()} has shape {tuple(self.shape)} but the "
+                             f"result has shape {tuple(value.shape)}; in place, the other operand "
+                             f"must broadcast to {tuple(self.shape)}")
         if _kind_order(value.dtype) > _kind_order(self.dtype):  # as numpy's same_kind casting
             raise TypeError(f"{symbol}: the result has dtype {value.dtype}, which {self._label()} "
                             f"of dtype {self.dtype} cannot hold in place")
@@ -735,7 +735,7 @@ def _checked_grad(tensor, value) -> np.ndarray:
                                             if kind == "c" else ""))
     if tuple(value.shape) != tuple(tensor.shape):
         raise ShapeError(f".grad of {label}: the gradient must have the tensor's shape "
-                         f"{tensor.shape}, got {tuple(value.shape)}")
+                         f"{tuple(tensor.shape)}, got {tuple(value.shape)}")
     return value
 
 
