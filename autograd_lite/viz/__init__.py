@@ -53,7 +53,7 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
       it has at most ``max_elements`` elements, else as min · mean · max.
     - ``color="grad"``: fill tensor boxes by max |grad| on a log scale (pale small, dark large).
     - ``compare``: the hand derivation against autodiff, per gradient. Either the report of
-      ``autograd_lite.check.compare`` (its own rtol/atol decide agreement, so the picture says
+      ``autograd_lite.check.compare`` (its own verdicts decide agreement, so the picture says
       what the report says, and ``tolerance`` is not used), or a mapping from tensor name to
       the relative difference (``{"dW[1]": 3e-16, "db[1]": 0.2}``; "W[1]" and "dW[1]" both
       name W[1]'s gradient; None: the hand derivation has no value), judged by ``tolerance``.

@@ -76,15 +76,13 @@ def _from_report(report) -> Differences:
             by_name[row.label] = Difference(relative, bool(pair.passed),
                                             float(getattr(pair, "relative_roundoff", 0.0)))
         order.append(row.label)
-    rtol, atol = getattr(report, "rtol", None), getattr(report, "atol", None)
     legend = []
     wrong = getattr(report, "wrong", "")
     explanation = getattr(report, "explanation", "")
     if wrong and wrong not in explanation:  # the report's explanation names it when it parts
         legend.append(f"hand derivation with a deliberately wrong rule: {wrong}")
-    if rtol is not None and atol is not None:
-        legend.append(f"fill: hand vs autodiff as in the comparison report: green when they agree "
-                      f"(relative ≤ {rtol:g} or max |diff| ≤ {atol:g}), red where they differ")
+    legend.append("fill: hand vs autodiff as in the comparison report: green where they agree "
+                  "within the two ways' error bounds (docs/check.md), red where they differ")
     first = getattr(report, "first_failure", None)
     if first is not None and explanation and first.label in by_name and not by_name[first.label].passed:
         legend.append(f"report: {explanation}")
