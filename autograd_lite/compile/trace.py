@@ -125,6 +125,9 @@ class Tape:
             except replay.Mismatch:
                 compiled.calls -= 1
         signature, proxies, data = _read_arguments(args)
+        if signature not in self._programs and len(self._programs) >= _MAX_SIGNATURES:
+            # a static argument that changes at every call (a decaying float): forget the oldest
+            del self._programs[next(iter(self._programs))]
         candidates = self._programs.setdefault(signature, [])
         compiled = next((c for c in candidates if c.state_matches()), None)
         if compiled is None:
@@ -230,6 +233,9 @@ class Tape:
             J = self.loss(*args)
         J.backward()
         return Tensor._result(J.data, None, False)
+
+
+_MAX_SIGNATURES = 64  # programs kept per compiled step, by argument signature
 
 
 class Trace:

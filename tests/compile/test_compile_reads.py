@@ -424,3 +424,14 @@ def test_a_tensor_or_number_the_function_names_rebound_between_calls_is_seen():
         state["W"] = ag.Tensor(V.data - 0.01 * V.grad, requires_grad=True)   # rebound
         W[0] = ag.Tensor(U.data - 0.01 * U.grad, requires_grad=True)
         state["scale"] = 1.0 + n / 10
+
+
+def test_a_static_argument_that_changes_at_every_call_keeps_few_programs():
+    W = ag.Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda x, rate: (W * x * rate).sum())
+    for n in range(100):
+        W.grad = None
+        rate = 1.0 / (n + 1)
+        assert step(np.ones(3), rate).item() == (W * np.ones(3) * rate).sum().item()
+        np.testing.assert_array_equal(W.grad, np.full(3, 1.0 / (n + 1)))
+    assert step.programs <= 64
