@@ -181,7 +181,10 @@ def random_arguments(spec, rng, m):
 
 
 def _as_argument(value, spec, world):
-    """An array argument as the world passes it: the array, or a Tensor of its dtype."""
+    """An array argument as the world passes it: the array, or a Tensor of its dtype. A
+    float32 world passes Tensors: eagerly, ``as_tensor`` (Linear, the losses) makes a float32
+    ndarray a float64 Tensor while an operand keeps float32, and a compiled step keeps an
+    argument's dtype (the operand's rule)."""
     if isinstance(value, np.ndarray) and (spec["tensors"] or spec["dtype"] == np.float32):
         return ag.Tensor(value, dtype=value.dtype)
     return value
