@@ -78,6 +78,13 @@ def test_a_cluster_address_trains_the_same(generated_run, capsys):
     assert losses(output) == pytest.approx(losses(generated_run), rel=1e-12)
 
 
+def test_worker_processes_train_the_same(generated_run):
+    done = subprocess.run([sys.executable, str(EXAMPLE)] + SMALL[:4] + ["--steps", "2",
+                          "--scheduler", "processes"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert losses(done.stdout) == pytest.approx(losses(generated_run)[:2], rel=1e-12)
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--m", "0"], "argument --m: must be a whole number from 1 to"),
     (["--m", "1e8"], "argument --m: must be a whole number"),
