@@ -1,6 +1,6 @@
 """The convolution benchmark: one forward and backward pass of a 3 x 3 convolution layer, two ways.
 
-The configuration (issue 11): images X of C x H x W x m = 32 x 8 x 8 x 128 (samples last),
+The configuration: images X of C x H x W x m = 32 x 8 x 8 x 128 (samples last),
 kernels W of F x C x kh x kw = 32 x 32 x 3 x 3, bias b (F, 1, 1, 1), stride 1, padding 1, so
 Z is 32 x 8 x 8 x 128 too. The gradient reaching Z is a fixed random array G (what the layers
 above would send back), so the pass is exactly the layer's own work:

@@ -10,7 +10,7 @@ and compares it with the central difference of ``J(x) = sum(g * fn(x))``:
 whose error is O(eps^2) (truncation) plus O(1e-16 / eps) (rounding): ~1e-10 for eps = 1e-6.
 
 It also holds the hypothesis strategies (shapes, values) and the table of elementwise
-primitives that test_primitives and test_higher_order both walk through.
+primitives that test_finite_differences and test_higher_order both walk through.
 """
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def arrays(shape, elements=None):
 
 
 # --- the elementwise primitives, with the domain where each is smooth -------------------------------
-# name -> (function of one Tensor, element strategy). Used by test_primitives (first order) and
+# name -> (function of one Tensor, element strategy). Used by test_finite_differences (first order) and
 # test_higher_order (second order, from the same vjp rules under create_graph).
 
 UNARY = {

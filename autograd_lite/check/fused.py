@@ -4,7 +4,7 @@ The seed chains eq 77 into eq 78 and simplifies: for a sigmoid output with log-l
 ``dZ[N] = A[N] - Y`` (note under eq 84). An engine can get there two ways:
 
 - composed: eq 1 written with log, ``-(Y log(sigmoid(Z)) + (1 - Y) log(1 - sigmoid(Z)))``, the
-  chain of log, sub, mul and sigmoid. (``binary_cross_entropy`` itself no longer takes this
+  chain of log, sub, mul and sigmoid. (``binary_cross_entropy`` itself does not take this
   chain: on a recorded sigmoid it uses the logits, as the fused row does.)
   Its vjps compute ``-(Y/A) + (1-Y)/(1-A)`` and multiply by ``A(1-A)`` (eq 8): the same number as
   ``A - Y`` up to rounding, as long as A is strictly between 0 and 1.

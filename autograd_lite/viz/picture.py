@@ -99,7 +99,7 @@ class GraphPicture:
         picture was. Needs the graph's root tensor to be alive, and the graph not freed."""
         root = None if self._root is None else self._root()
         if root is None:
-            raise RuntimeError("page: the tensor this picture was drawn from no longer exists, so "
+            raise RuntimeError("page: the tensor this picture was drawn from has been garbage collected, so "
                                "there is no graph to step through; keep a reference to it (J) "
                                "and call draw(J).save('page.html')")
         from .page import MAX_TENSORS, build

@@ -1,4 +1,4 @@
-"""autograd_lite.check: gradcheck, compare, fused-vs-composed, the sentinel (issue 3, scope 3 and 5).
+"""autograd_lite.check: gradcheck, compare, fused-vs-composed, the sentinel.
 
 A checker is only worth something if it fails when it should: every passing case here has a
 twin with a deliberately wrong rule (in the hand derivation, in a custom primitive, or injected

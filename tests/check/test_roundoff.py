@@ -1,5 +1,5 @@
 """Round-off is printed as a bound, so reports read the same on any CPU, BLAS and numpy
-(autograd_lite/roundoff.py, docs/check.md "Round-off"; issue 12, part 5).
+(autograd_lite/roundoff.py, docs/check.md "Round-off").
 
 Another machine is imitated by moving every gradient and every J that finite differences read
 by a few ulps, as another BLAS kernel or SIMD path does (seen: 7.7e-17 here, 6.3e-17 with

@@ -1,4 +1,4 @@
-"""``autograd-lite check`` (issue 3, scope 4): the report, its exit status, --json, bad options."""
+"""``autograd-lite check``: the report, its exit status, --json, bad options."""
 
 import json
 import subprocess

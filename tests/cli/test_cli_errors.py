@@ -1,5 +1,5 @@
-"""Every error path of every command, against the exit-status table of docs/cli.md (issue 12,
-part 4): one line on stderr, the documented status, no traceback, outputs checked before any
+"""Every error path of every command, against the exit-status table of docs/cli.md: one
+line on stderr, the documented status, no traceback, outputs checked before any
 work, messages that name the file asked for (never a temporary file) and the CLI's options
 (never a Python argument)."""
 import errno

@@ -772,7 +772,7 @@ def test_a_number_the_dtype_cannot_hold_exactly_stays_a_python_number():
     assert e.number(1.0) != "1.0" and e.number(15) != "15"
 
 
-# --- a replay is never a wrong step (issue 12, part 3) ------------------------------------------
+# --- a replay is never a wrong step ------------------------------------------------------------
 
 def test_the_same_tensor_for_two_arguments_is_a_program_of_its_own():
     """Traced as f(a, a), then called as f(a, b): before, the replay computed f(b, b)."""

@@ -183,7 +183,7 @@ def test_a_decorated_function_in_another_thread_leaves_this_threads_mode(spellin
                     "main after": main_mode}
 
 
-# --- generators and coroutines (issue 12, part 4): the mode holds inside every resumption ------
+# --- generators and coroutines: the mode holds inside every resumption ------
 
 def test_no_grad_on_a_generator_sets_the_mode_around_each_resumption():
     x = ag.Tensor([1.0, 2.0], requires_grad=True)

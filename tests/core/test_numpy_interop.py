@@ -1,4 +1,4 @@
-"""numpy given a Tensor never drops a gradient silently (issue 12, part 2): each numpy function
+"""numpy given a Tensor never drops a gradient silently: each numpy function
 and ufunc either records its autograd_lite op or refuses with a TypeError naming itself."""
 import contextlib
 import inspect

@@ -1,7 +1,7 @@
 """Every example script refuses a bad option before any work: one line on stderr
 (``<script>: error: ...``), exit status 2, no traceback, no data loaded, nothing trained; a run
 that starts and then fails (the loss became nan) is one line with exit status 1. The same
-statuses as autograd-lite's commands (autograd_lite/cli.py; issue 12, part 4).
+statuses as autograd-lite's commands (autograd_lite/cli).
 
 The refusals need no scikit-learn (the data are loaded only after the options pass); the tests
 that load data skip without it."""

@@ -1,4 +1,4 @@
-"""The suite tests this checkout, the same way on any machine (issue 12, part 5)."""
+"""The suite tests this checkout, the same way on any machine."""
 import pathlib
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Issue 12 part 1: a loss must never turn the model into NaN silently.
+"""A loss must never turn the model into NaN silently.
 
 binary_cross_entropy on a recorded sigmoid, and cross_entropy on a recorded softmax, are computed
 from the logits (exact: finite J for any Z, dJ/dZ = (A - Y) / m, eq 78 with eq 76's 1/m); any
@@ -227,7 +227,7 @@ def test_breast_cancer_with_a_sigmoid_output_and_bce_trains_without_nan():
         optimizer.zero_grad()
         J.backward()
         optimizer.step()
-    assert saturated, "the run no longer reaches a probability of exactly 0 or 1: not the issue's"
+    assert saturated, "the run does not reach a probability of exactly 0 or 1: not the case tested"
     assert all(np.all(np.isfinite(p.data)) for p in model.parameters())
     with ag.no_grad():
         predicted = model(T(X[:, test_rows])).data > 0.5

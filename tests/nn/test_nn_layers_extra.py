@@ -1,5 +1,5 @@
-"""train()/eval(), Dropout, BatchNorm, LayerNorm, Embedding and the new activation modules
-(issue 11): values against numpy written from the definitions (PyTorch's semantics for the
+"""train()/eval(), Dropout, BatchNorm, LayerNorm, Embedding and the activation modules:
+values against numpy written from the definitions (PyTorch's semantics for the
 running statistics), gradients against central finite differences, buffers saved and loaded,
 and an error test for each refusal."""
 import numpy as np

@@ -250,7 +250,7 @@ def test_page_of_a_dead_root_is_refused():
     picture = draw(seed_network()["J"])
     import gc
     gc.collect()
-    with pytest.raises(RuntimeError, match="no longer exists"):
+    with pytest.raises(RuntimeError, match="has been garbage collected"):
         picture.page()
     assert picture._repr_html_() is None  # the notebook falls back to the SVG
 

@@ -1,4 +1,4 @@
-"""A guard over EVERY primitive of the package (issues 10 and 11).
+"""A guard over EVERY primitive of the package.
 
 The primitives are discovered, not listed: every module of ``autograd_lite`` is imported and
 every module-level ``ops.Primitive`` instance collected. Each one must then have
@@ -45,7 +45,7 @@ def _modules():
     names = ["autograd_lite"] + [info.name for info in pkgutil.walk_packages(
         ag.__path__, "autograd_lite.", onerror=_raise)]
     missing_skips = set(NOT_IMPORTED) - set(names)
-    assert not missing_skips, f"NOT_IMPORTED lists modules that no longer exist: {missing_skips}"
+    assert not missing_skips, f"NOT_IMPORTED lists modules that do not exist: {missing_skips}"
     return [importlib.import_module(name) for name in names if name not in NOT_IMPORTED]
 
 
@@ -234,7 +234,7 @@ PARAMETRIZED = [pytest.param(op, k, id=f"{type(op).__name__}-{k}")
 
 def _case(op, k, seed=0):
     """Fresh (arrays, params) of case k of ``op``; the same seed gives identical copies."""
-    assert op in CASES, f"no case in tests/test_every_primitive.py CASES for {_label(op)}"
+    assert op in CASES, f"no case in tests/ops/test_primitive_contract.py CASES for {_label(op)}"
     return CASES[op][k](np.random.default_rng(1000 * k + seed))
 
 
