@@ -148,7 +148,7 @@ def test_formulas_for_pictures():
 
 def test_every_primitive_with_the_limit_at_zero_is_in_the_tables_above():
     names = {value.name for value in vars(ops_losses).values() if isinstance(value, ag.Primitive)}
-    # softmax, log_softmax and the fused log-loss are held to finite differences in test_primitives
+    # softmax, log_softmax and the fused log-loss are held to finite differences in test_finite_differences
     seed = {"softmax", "log_softmax", "binary_cross_entropy_with_logits"}
     assert names == set(PRIMITIVES) | {"pick_classes"} | seed, "a loss primitive without its gradient tests"
 
