@@ -120,6 +120,8 @@ def hold(node, inputs) -> tuple:
             root = t._data if t._data.base is None else _root(t._data)
             entry = _held.get(id(root))
             if entry is None or entry[0]() is not root:  # held by none (or a gone array's id)
+                if len(_held) >= _sweep.at:  # forward passes without backward: forget the gone
+                    _sweep()
                 entry = _held[id(root)] = [weakref.ref(root), root.flags.writeable]
                 root.setflags(write=False)
             elif len(entry) > 64:  # forward passes without backward: forget their dead nodes
@@ -151,6 +153,16 @@ def release(array=None, kept=None):
             live = [node for node in live if node in kept or _copy_saved(node, entry[0]())]
         if not live and _held.pop(key, None) and entry[1] and entry[0]() is not None:
             entry[0]().setflags(write=True)
+
+
+def _sweep():
+    """Release what no live node holds, so the table stays as small as the live graphs even
+    when backward never runs (evaluation in grad mode); the next sweep waits for it to double."""
+    release()
+    _sweep.at = max(1024, 2 * len(_held))
+
+
+_sweep.at = 1024
 
 
 def _copy_saved(node, root) -> bool:

@@ -293,3 +293,25 @@ def test_ag_grad_lets_its_argument_be_updated_in_place():
     np.testing.assert_allclose(w.data, [0.125, 0.25])
     np.testing.assert_array_equal(ag.grad(lambda v: (ag.grad(lambda u: (u * u * u).sum())(v)
                                                      ).sum())(w).data, 6 * w.data)
+
+
+def test_forward_passes_without_backward_leave_no_growing_table_of_locks():
+    from autograd_lite.core import graph
+    W = ag.Tensor(RNG.standard_normal((3, 3)), requires_grad=True)
+    for _ in range(5000):  # evaluation in grad mode: a new constant every pass, never backward
+        (W @ ag.Tensor(RNG.standard_normal((3, 2)))).sum()
+    assert len(graph._held) <= 2048
+    W.data[0, 0] = 1.0  # nothing left locked
+
+
+def test_in_place_on_a_result_under_no_grad_changes_it_and_its_graph_keeps_its_values():
+    W = ag.Tensor([1.0, 2.0], requires_grad=True)
+    A = (W * 3.0).sigmoid()
+    J = (A * W).sum()  # mul saved A's values
+    same = A
+    with ag.no_grad():
+        A -= 1.0
+    assert A is same and A.version == 1
+    J.backward()
+    s = 1 / (1 + np.exp(-3.0 * np.array([1.0, 2.0])))
+    np.testing.assert_allclose(W.grad, s + W.data * 3.0 * s * (1 - s))  # the forward's values
