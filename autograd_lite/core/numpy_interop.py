@@ -120,6 +120,8 @@ _WHY_NOT = {
     "correction": "use ddof=",
 }
 _SIGNATURES: dict = {}
+# numpy's defaults of keywords a C function without a signature takes (np.concatenate before 2.3)
+_KEYWORD_DEFAULTS = {"casting": "same_kind"}
 
 
 def _ag_arguments(function, name, target, args, kwargs):
@@ -131,19 +133,23 @@ def _ag_arguments(function, name, target, args, kwargs):
         except (TypeError, ValueError):  # a C function without one (numpy 1.x's np.where)
             _SIGNATURES[function] = None
     signature = _SIGNATURES[function]
-    if signature is None:
+    positional, by_keyword = _PARAMETERS[function]
+
+    def wanted(parameter):
+        return parameter in by_keyword or any(parameter in p.split("|") for p in positional)
+
+    if signature is None:  # only the keywords can be read: refuse those the engine lacks
+        for parameter, value in kwargs.items():
+            if not wanted(parameter) and value not in (None, _KEYWORD_DEFAULTS.get(parameter)):
+                raise _unsupported(name, parameter, target)
         return args, kwargs
     try:
         given = signature.bind(*args, **kwargs).arguments
     except TypeError as error:
         raise TypeError(f"{name}: {error}") from None
-    positional, by_keyword = _PARAMETERS[function]
     for parameter, value in given.items():
-        wanted = parameter in by_keyword or any(parameter in p.split("|") for p in positional)
-        if not wanted and not _is_default(value, signature.parameters[parameter]):
-            raise TypeError(f"{name}: {parameter}= is not supported on a Tensor ("
-                            f"{_WHY_NOT.get(parameter, f'ag.{target} has no such parameter')}); "
-                            f"or call np.asarray(t) first to leave the graph on purpose")
+        if not wanted(parameter) and not _is_default(value, signature.parameters[parameter]):
+            raise _unsupported(name, parameter, target)
     values = []
     for names in positional:
         found = [n for n in names.split("|") if n in given]
@@ -151,6 +157,12 @@ def _ag_arguments(function, name, target, args, kwargs):
     while values and values[-1] is None and len(values) > 1:
         values.pop()  # left to the ag function's defaults
     return values, {n: given[n] for n in by_keyword if n in given}
+
+
+def _unsupported(name, parameter, target):
+    return TypeError(f"{name}: {parameter}= is not supported on a Tensor ("
+                     f"{_WHY_NOT.get(parameter, f'ag.{target} has no such parameter')}); "
+                     f"or call np.asarray(t) first to leave the graph on purpose")
 
 
 def _is_default(value, parameter) -> bool:
