@@ -119,9 +119,13 @@ _WHY_NOT = {
     "mean": "it is computed from the input",
     "correction": "use ddof=",
 }
-_SIGNATURES: dict = {}
-# numpy's defaults of keywords a C function without a signature takes (np.concatenate before 2.3)
-_KEYWORD_DEFAULTS = {"casting": "same_kind"}
+# numpy's documented signature of a C function that has none before numpy 2.3
+_SIGNATURES: dict = {np.concatenate: inspect.Signature([
+    inspect.Parameter("arrays", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("axis", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0),
+    inspect.Parameter("out", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+    inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None),
+    inspect.Parameter("casting", inspect.Parameter.KEYWORD_ONLY, default="same_kind")])}
 
 
 def _ag_arguments(function, name, target, args, kwargs):
@@ -140,7 +144,7 @@ def _ag_arguments(function, name, target, args, kwargs):
 
     if signature is None:  # only the keywords can be read: refuse those the engine lacks
         for parameter, value in kwargs.items():
-            if not wanted(parameter) and value not in (None, _KEYWORD_DEFAULTS.get(parameter)):
+            if not wanted(parameter) and value is not None:
                 raise _unsupported(name, parameter, target)
         return args, kwargs
     try:
