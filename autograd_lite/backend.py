@@ -81,28 +81,32 @@ def of(array) -> Backend:
 def namespace(array):
     """The array-API namespace of ``array`` (array-api-compat's, looked up once per type)."""
     xp = _NAMESPACE_OF_TYPE.get(type(array))
-    if xp is None:
-        if isinstance(array, _NUMPY_TYPES):
-            return numpy_namespace
-        try:
-            xp = array_api_compat.array_namespace(array)
-        except TypeError:
-            raise TypeError(f"{type(array).__module__}.{type(array).__name__} is not an array "
-                            f"autograd_lite knows: give a numpy, CuPy, torch, JAX, Dask or "
-                            f"array-API array, a number or a list of numbers") from None
-        _NAMESPACE_OF_TYPE[type(array)] = xp
+    return _looked_up(array) if xp is None else xp
+
+
+def _looked_up(array):
+    try:
+        xp = numpy_namespace if isinstance(array, _NUMPY_TYPES) else \
+            array_api_compat.array_namespace(array)
+    except TypeError:
+        raise TypeError(f"{type(array).__module__}.{type(array).__name__} is not an array "
+                        f"autograd_lite knows: give a numpy, CuPy, torch, JAX, Dask or "
+                        f"array-API array, a number or a list of numbers") from None
+    _NAMESPACE_OF_TYPE[type(array)] = xp
     return xp
 
 
 def is_array(x) -> bool:
     """True for an array of any backend (not a Tensor), a numpy scalar or a Python number."""
     kind = type(x)
-    if kind in _NAMESPACE_OF_TYPE or isinstance(x, _NUMPY_TYPES):
-        return True
-    if array_api_compat.is_array_api_obj(x):
-        namespace(x)
-        return True
-    return False
+    known = _IS_ARRAY.get(kind)
+    if known is None:
+        known = _IS_ARRAY[kind] = (isinstance(x, _NUMPY_TYPES)
+                                   or array_api_compat.is_array_api_obj(x))
+    return known
+
+
+_IS_ARRAY = {np.ndarray: True, float: True, int: True}  # by type: asked for every vjp
 
 
 def is_foreign_array(x) -> bool:
@@ -349,11 +353,51 @@ def erfc(x):
 _math_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
+def take(x, index):
+    """``x[index]`` for any index numpy understands (integer lists and arrays, boolean masks,
+    slices): an ndarray's own indexing; elsewhere the standard's ``take`` at the flat positions
+    the index reads (the standard indexes with integer arrays only along every axis at once)."""
+    if isinstance(x, np.ndarray):
+        return np.asarray(x[index])
+    xp = namespace(x)
+    positions = flat_positions(x.shape, index)
+    picked = xp.take(xp.reshape(x, (-1,)), _on(xp, positions.reshape(-1), x))
+    return xp.reshape(picked, positions.shape)
+
+
 def add_at(array, index, values):
-    """``array`` with ``values`` added at ``index`` (repeated indices add up): numpy's
-    ``np.add.at`` in place, array-api-extra's ``at(...).add`` elsewhere."""
+    """``array`` with ``values`` added at ``index``, repeated indices adding up: numpy's
+    ``np.add.at`` in place; torch's ``index_add_``, JAX's ``.at[].add``, CuPy's
+    ``scatter_add``; elsewhere (the standard has no scatter) a product with the one-hot matrix
+    of the flat positions (memory: size x number of values)."""
     if isinstance(array, np.ndarray):
         np.add.at(array, index, values)
+        return array
+    xp = namespace(array)
+    positions = flat_positions(array.shape, index)
+    values = xp.reshape(xp.broadcast_to(values, positions.shape), (-1,))
+    flat, positions = xp.reshape(array, (-1,)), positions.reshape(-1)
+    if array_api_compat.is_torch_array(array):
+        import torch
+        flat = flat.clone().index_add_(0, torch.as_tensor(positions, device=flat.device), values)
+    elif array_api_compat.is_jax_array(array):
+        flat = flat.at[positions].add(values)
+    elif array_api_compat.is_cupy_array(array):
+        import cupyx
+        flat = flat.copy()
+        cupyx.scatter_add(flat, _on(xp, positions, flat), values)
+    else:
+        hits = xp.arange(flat.shape[0], device=device_of(flat))[:, None] == \
+            _on(xp, positions, flat)[None, :]
+        flat = flat + xp.matmul(xp.astype(hits, values.dtype), values)
+    return xp.reshape(flat, array.shape)
+
+
+def add_to_slices(array, index, values):
+    """``array[index] += values`` for a basic index (slices, integers): in place for numpy,
+    array-api-extra's ``at(...).add`` elsewhere (a new array where arrays cannot be written)."""
+    if isinstance(array, np.ndarray):
+        array[index] += values
         return array
     import array_api_extra as xpx
     return xpx.at(array, index).add(values)
@@ -385,3 +429,45 @@ def materialize(root_value, found):
     for i, value in zip(lazy, values[1:]):
         found[i] = (found[i][0], value)
     return dask.array.from_array(values[0], chunks=values[0].shape), found
+def padded(x, widths, value):
+    """``x`` padded with ``value``, ``widths`` a (before, after) pair per axis."""
+    if isinstance(x, np.ndarray):
+        return np.pad(x, widths, constant_values=value)
+    import array_api_extra as xpx
+    return xpx.pad(x, widths, constant_values=value)
+
+
+def windows(x, kernel, strides):
+    """Every kh x kw window of images x (C, H, W, m) at ``strides`` (rows, columns), as
+    (C, kh, kw, Ho, Wo, m): numpy's sliding windows (a view, copied once); elsewhere one
+    strided slice per kernel offset, stacked (the standard has no sliding windows)."""
+    sh, sw = strides
+    if isinstance(x, np.ndarray):
+        from numpy.lib.stride_tricks import sliding_window_view
+        view = sliding_window_view(x, kernel, axis=(1, 2))[:, ::sh, ::sw]
+        # (C, Ho, Wo, m, kh, kw) view -> (C, kh, kw, Ho, Wo, m), copied once, contiguous
+        return np.ascontiguousarray(view.transpose(0, 4, 5, 1, 2, 3))
+    xp = namespace(x)
+    (kh, kw), (H, W) = kernel, x.shape[1:3]
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    return xp.stack([xp.stack([x[:, p:p + sh * (Ho - 1) + 1:sh,
+                                 q:q + sw * (Wo - 1) + 1:sw, :] for q in range(kw)],
+                              axis=1) for p in range(kh)], axis=1)
+
+
+def flat_positions(shape, index) -> np.ndarray:
+    """The flat positions ``x[index]`` reads, for an array of ``shape``, in the shape of the
+    result (worked out by numpy on the host: an index is small beside the arrays)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    host = tuple(to_numpy(part) if is_foreign_array(part) else part for part in parts)
+    return np.arange(math.prod(shape)).reshape(shape)[host]
+
+
+def device_of(array):
+    return array_api_compat.device(array)
+
+
+def _on(xp, positions, like):
+    return xp.asarray(positions, dtype=xp.int64, device=device_of(like))
+
+

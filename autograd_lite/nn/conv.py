@@ -22,8 +22,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import backend
 from ..ops import reduce
 from ..errors import ShapeError
 from ..ops import Primitive
@@ -74,12 +74,9 @@ class Im2Col(Primitive):
         if x.shape != tuple(input_shape):
             raise ShapeError(f"im2col: input of shape {x.shape} but input_shape={input_shape}")
         if padding:
-            x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
-                       constant_values=pad_value)
-        sh, sw = _strides(stride)
-        windows = sliding_window_view(x, kernel, axis=(1, 2))[:, ::sh, ::sw]
-        # (C, Ho, Wo, m, kh, kw) view -> (C, kh, kw, Ho, Wo, m), copied once, contiguous
-        return np.ascontiguousarray(windows.transpose(0, 4, 5, 1, 2, 3))
+            x = backend.padded(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
+                               pad_value)
+        return backend.windows(x, kernel, _strides(stride))
 
     def vjp(self, g, inputs, output, wants, kernel, stride, padding, pad_value, input_shape):
         # NOTE: gradients that landed on padding are dropped by col2im: padding is a constant.
@@ -105,12 +102,16 @@ class Col2Im(Primitive):
             raise ShapeError(f"col2im: windows of shape {cols.shape} do not come from images "
                              f"{tuple(input_shape)} with a {kh} x {kw} kernel, stride {stride}, "
                              f"padding {padding}")
-        images = np.zeros((C, H + 2 * padding, W + 2 * padding, m), dtype=cols.dtype)
+        xp = backend.namespace(cols)
+        images = xp.zeros((C, H + 2 * padding, W + 2 * padding, m), dtype=cols.dtype,
+                          device=backend.device_of(cols))
         # NOTE: one strided slice per kernel offset (kh·kw of them), each covering every window:
         # within one offset no two windows share a pixel, so `+=` adds nothing twice.
         for p in range(kh):
             for q in range(kw):
-                images[:, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw, :] += cols[:, p, q]
+                images = backend.add_to_slices(images, (
+                    slice(None), slice(p, p + sh * (Ho - 1) + 1, sh),
+                    slice(q, q + sw * (Wo - 1) + 1, sw), slice(None)), cols[:, p, q, ...])
         return images[:, padding:padding + H, padding:padding + W, :] if padding else images
 
     def vjp(self, g, inputs, output, wants, input_shape, kernel, stride, padding):

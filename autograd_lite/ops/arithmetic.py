@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Broadcasting, Primitive, data_of, log
+from .base import Broadcasting, Primitive, data_of, errstate, factor, log, namespace
 
 # --- elementwise binary ops (numpy broadcasting) ---------------------------------------------
 
@@ -63,7 +63,7 @@ class Div(Broadcasting):
     name = "div"
 
     def compute(self, x, y):
-        with np.errstate(divide="ignore", invalid="ignore"):  # x/0 is ±inf or nan, as in numpy
+        with errstate(namespace(x), divide="ignore", invalid="ignore"):  # x/0: ±inf or nan
             return x / y
 
     def vjp(self, g, inputs, output, wants):
@@ -80,7 +80,7 @@ class Pow(Broadcasting):
     name = "pow"
 
     def compute(self, x, y):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with errstate(namespace(x), divide="ignore", invalid="ignore"):
             return x ** y
 
     def vjp(self, g, inputs, output, wants):
@@ -92,15 +92,15 @@ class Pow(Broadcasting):
             # NOTE: only where x = 0 too is y x^(y-1) = 0 * inf = nan; there the exponent is
             # raised by 1 (times y = 0 gives 0). Elsewhere it stays y - 1, so the mixed second
             # derivative d/dy (y x^(y-1)) = x^(y-1) (1 + y log x) is right at y = 0 as well.
-            zero_base_and_exponent = (data_of(y) == 0) & (data_of(x) == 0)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            zero_base_and_exponent = factor((data_of(y) == 0) & (data_of(x) == 0), y)
+            with errstate(namespace(data_of(x)), divide="ignore", invalid="ignore"):
                 grad_x = g * y * x ** (y - 1 + zero_base_and_exponent)
         if wants[1]:
             # NOTE: at x = 0 (and y > 0) x^y is 0 on a whole neighbourhood of y: gradient 0,
             # not 0 * log(0) = nan. Adding the constant 1 where x == 0 gives log(1) = 0 there and
             # leaves log(x) exact (and differentiable again) everywhere else. Negative x with a
             # non-integer y stays nan: x^y is undefined there.
-            log_x = log(x + (data_of(x) == 0))
+            log_x = log(x + factor(data_of(x) == 0, x))
             grad_y = g * output * log_x
         return grad_x, grad_y
 
@@ -114,14 +114,14 @@ class PowScalar(Primitive):
     name = "pow"
 
     def forward(self, x, exponent):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with errstate(namespace(x), divide="ignore", invalid="ignore"):
             return x ** exponent
 
     def vjp(self, g, inputs, output, wants, exponent):
         (x,) = inputs
         if exponent == 0:
             return (g * 0.0,)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with errstate(namespace(data_of(x)), divide="ignore", invalid="ignore"):
             return (g * exponent * x ** (exponent - 1),)
 
     def formula(self, i, g, names, params, input_shapes):

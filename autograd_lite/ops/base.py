@@ -31,39 +31,90 @@ import sys
 import numpy as np
 
 from .. import backend
+from ..backend import errstate, namespace
 from ..errors import ShapeError, broadcast_error
 
-# --- dual-mode helpers: ndarray in -> numpy; Tensor in -> recorded Tensor op ------------------
+# --- dual-mode helpers: an array in -> its namespace; Tensor in -> recorded Tensor op ---------
+# An array of any backend computes with its own namespace ``xp = namespace(x)`` (numpy's for an
+# ndarray: array-api-compat's numpy is numpy's own functions); the standard has these as
+# functions, not methods, which is why the rules call them here rather than ``x.reshape(...)``.
 
 def is_array(x) -> bool:
-    """True for an array of any backend or a number (first-order backward); False for a Tensor."""
-    return isinstance(x, (np.ndarray, np.generic, float, int)) or backend.is_array(x)
+    """An array of any backend or a number (not a Tensor)."""
+    return isinstance(x, _PLAIN) or backend.is_array(x)
+
+
+_PLAIN = (np.ndarray, np.generic, float, int)
 
 
 def data_of(x):
-    """The raw ndarray behind ``x`` (a Tensor's ``.data``, or ``x`` itself)."""
+    """The raw array behind ``x`` (a Tensor's ``.data``, or ``x`` itself)."""
     return x if is_array(x) else x.data
 
 
 def exp(x):
-    return np.exp(x) if is_array(x) else x.exp()
+    return namespace(x).exp(x) if is_array(x) else x.exp()
 
 
 def log(x):
     if is_array(x):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x)
+        xp = namespace(x)
+        with errstate(xp, divide="ignore", invalid="ignore"):
+            return xp.log(x)
     return x.log()
 
 
 def broadcast_to(x, shape):
-    return np.broadcast_to(x, shape) if is_array(x) else x.broadcast_to(shape)
+    return namespace(x).broadcast_to(x, shape) if is_array(x) else x.broadcast_to(shape)
+
+
+def reshape(x, shape):
+    if isinstance(x, (np.ndarray, np.generic)) or not is_array(x):  # a method of its own
+        return x.reshape(shape)
+    return namespace(x).reshape(x, shape)
+
+
+def sum_(x, axis, keepdims=False):
+    if isinstance(x, np.ndarray):
+        return x.sum(axis=axis, keepdims=keepdims)
+    return namespace(x).sum(x, axis=axis, keepdims=keepdims) if is_array(x) \
+        else x.sum(axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis, keepdims=False):
+    if isinstance(x, np.ndarray):
+        return x.mean(axis=axis, keepdims=keepdims)
+    return namespace(x).mean(x, axis=axis, keepdims=keepdims) if is_array(x) \
+        else x.mean(axis=axis, keepdims=keepdims)
+
+
+def transpose(x, axes=None):
+    """``x`` with its axes reversed (None) or permuted as ``axes``."""
+    if isinstance(x, np.ndarray):
+        return x.transpose(axes)
+    if not is_array(x):
+        return x.transpose(axes)
+    return namespace(x).permute_dims(x, tuple(reversed(range(x.ndim))) if axes is None else axes)
+
+
+def factor(mask, like):
+    """A boolean ``mask`` as a factor that multiplies ``like`` (its dtype): numpy multiplies
+    booleans itself; the standard asks for one dtype."""
+    if isinstance(mask, (np.ndarray, np.generic, bool)):
+        return mask
+    return namespace(mask).astype(mask, data_of(like).dtype)
 
 
 def dual(primitive, x, **params):
     """``primitive`` on ``x``: plain numpy for an array (first-order backward), a recorded op
     for a Tensor (under ``ag.grad``), so a vjp that calls it can be differentiated again."""
     return primitive.forward(x, **params) if is_array(x) else primitive(x, **params)
+
+
+def of_dtype(value, like):
+    """The number ``value`` as a 0-d array of ``like``'s dtype and namespace."""
+    x = data_of(like)
+    return namespace(x).asarray(value, dtype=x.dtype)
 
 
 def finite_number(value, op_name, what):
@@ -133,7 +184,7 @@ class Broadcasting(Primitive):
     def forward(self, x, y):
         try:
             return self.compute(x, y)
-        except ValueError:
+        except (ValueError, RuntimeError):  # numpy's word for it, torch's
             raise broadcast_error(self.name, np.shape(x), np.shape(y)) from None
 
 

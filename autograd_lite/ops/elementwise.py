@@ -18,7 +18,9 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
-from .base import Broadcasting, Primitive, is_array, data_of, dual, exp, finite_number
+from ..backend import erfc
+from .base import (Broadcasting, Primitive, data_of, dual, errstate, exp, factor, finite_number,
+                   is_array, namespace, of_dtype)
 
 
 def sigmoid(x):
@@ -30,8 +32,9 @@ class Exp(Primitive):
     vjp_reads_inputs = False  # g e^x, from the output
 
     def forward(self, x):
-        with np.errstate(over="ignore"):  # exp(800) = inf, as in numpy; the sentinel reports it
-            return np.exp(x)
+        xp = namespace(x)
+        with errstate(xp, over="ignore"):  # exp(800) = inf, as in numpy; the sentinel reports it
+            return xp.exp(x)
 
     def vjp(self, g, inputs, output, wants):
         return (g * output,)
@@ -46,8 +49,9 @@ class Log(Primitive):
     name = "log"
 
     def forward(self, x):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x)
+        xp = namespace(x)
+        with errstate(xp, divide="ignore", invalid="ignore"):
+            return xp.log(x)
 
     def vjp(self, g, inputs, output, wants):
         (x,) = inputs
@@ -65,8 +69,9 @@ class Sigmoid(Primitive):
     def forward(self, z):
         # eq 7, written with e = e^-|z| <= 1, which never overflows: for z >= 0 it is
         # 1 / (1 + e^-z) as written; for z < 0 the same fraction times e^z / e^z
-        e = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1.0, e) / (1.0 + e)
+        xp = namespace(z)
+        e = xp.exp(-xp.abs(z))
+        return xp.where(z >= 0, 1.0, e) / (1.0 + e)
 
     def vjp(self, g, inputs, output, wants):
         return (g * output * (1.0 - output),)  # eq 8: g s (1 - s)
@@ -81,7 +86,7 @@ class Tanh(Primitive):
     vjp_reads_inputs = False  # 1 - tanh^2, from the output
 
     def forward(self, z):
-        return np.tanh(z)
+        return namespace(z).tanh(z)
 
     def vjp(self, g, inputs, output, wants):
         return (g * (1.0 - output * output),)
@@ -94,12 +99,12 @@ class ReLU(Primitive):
     name = "relu"
 
     def forward(self, z):
-        return np.maximum(z, 0.0)
+        return namespace(z).maximum(z, 0.0)
 
     def vjp(self, g, inputs, output, wants):
         # NOTE: the gradient at exactly 0 is taken as 0 (a subgradient), as in PyTorch and JAX.
         # The mask is a constant: the step function's own derivative is 0 almost everywhere.
-        return (g * (data_of(inputs[0]) > 0),)
+        return (g * factor(data_of(inputs[0]) > 0, g),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ [{names[0]} > 0]"
@@ -109,10 +114,11 @@ class Abs(Primitive):
     name = "abs"
 
     def forward(self, x):
-        return np.abs(x)
+        return namespace(x).abs(x)
 
     def vjp(self, g, inputs, output, wants):
-        return (g * np.sign(data_of(inputs[0])),)  # gradient 0 at 0, like relu
+        x = data_of(inputs[0])
+        return (g * namespace(x).sign(x),)  # gradient 0 at 0, like relu
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ sign({names[0]})"
@@ -136,9 +142,13 @@ class _BinaryExtremum(Broadcasting):
 
     def vjp(self, g, inputs, output, wants):
         x, y = data_of(inputs[0]), data_of(inputs[1])
-        share_x = self.wins(x, y) + 0.5 * (x == y)   # 1 where x is taken, 1/2 at a tie, else 0
-        share_x = share_x.astype(np.result_type(x, y), copy=False)  # g's dtype, not float64
+        dtype = namespace(x).result_type(x, y)  # a boolean's share in the operands' dtype
+        share_x = _as(self.wins(x, y), dtype) + _as(x == y, dtype) * 0.5  # 1 x wins, 1/2 tie
         return (g * share_x if wants[0] else None), (g * (1.0 - share_x) if wants[1] else None)
+
+
+def _as(mask, dtype):
+    return namespace(mask).astype(mask, dtype)
 
 
 class Maximum(_BinaryExtremum):
@@ -146,7 +156,7 @@ class Maximum(_BinaryExtremum):
     name = "maximum"
 
     def compute(self, x, y):
-        return np.maximum(x, y)
+        return namespace(x).maximum(x, y)
 
     @staticmethod
     def wins(x, y):
@@ -162,7 +172,7 @@ class Minimum(_BinaryExtremum):
     name = "minimum"
 
     def compute(self, x, y):
-        return np.minimum(x, y)
+        return namespace(x).minimum(x, y)
 
     @staticmethod
     def wins(x, y):
@@ -188,7 +198,7 @@ class Clip(Primitive):
         if bounds and low is not None and high is not None and np.any(low > high):
             raise ValueError(f"clip: low {_bound_text(low)} is above high {_bound_text(high)}")
         try:
-            return np.clip(x, low, high)
+            return namespace(x).clip(x, low, high)
         except ValueError:
             shapes = ", ".join(str(np.shape(b)) for b in (low, high) if b is not None)
             raise ShapeError(f"clip: bounds of shape {shapes} cannot be broadcast to x of "
@@ -202,7 +212,7 @@ class Clip(Primitive):
             inside = inside & (x >= low)
         if high is not None:
             inside = inside & (x <= high)
-        return (g * inside,) + (None,) * (len(inputs) - 1)
+        return (g * factor(inside, g),) + (None,) * (len(inputs) - 1)
 
     def formula(self, i, g, names, params, input_shapes):
         if i:
@@ -230,7 +240,7 @@ class Square(Primitive):
     vjp_reads_output = False
 
     def forward(self, x):
-        return np.square(x)
+        return namespace(x).square(x)
 
     def vjp(self, g, inputs, output, wants):
         return (g * (2.0 * inputs[0]),)
@@ -246,11 +256,12 @@ class Sqrt(Primitive):
     vjp_reads_inputs = False
 
     def forward(self, x):
-        with np.errstate(invalid="ignore"):
-            return np.sqrt(x)
+        xp = namespace(x)
+        with errstate(xp, invalid="ignore"):
+            return xp.sqrt(x)
 
     def vjp(self, g, inputs, output, wants):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with errstate(namespace(data_of(output)), divide="ignore", invalid="ignore"):
             return (g / (2.0 * output),)
 
     def formula(self, i, g, names, params, input_shapes):
@@ -263,7 +274,7 @@ class Sin(Primitive):
     vjp_reads_output = False
 
     def forward(self, x):
-        return np.sin(x)
+        return namespace(x).sin(x)
 
     def vjp(self, g, inputs, output, wants):
         return (g * dual(COS, inputs[0]),)
@@ -278,7 +289,7 @@ class Cos(Primitive):
     vjp_reads_output = False
 
     def forward(self, x):
-        return np.cos(x)
+        return namespace(x).cos(x)
 
     def vjp(self, g, inputs, output, wants):
         return (-(g * dual(SIN, inputs[0])),)
@@ -296,11 +307,11 @@ class LeakyReLU(Primitive):
     vjp_reads_output = False
 
     def forward(self, x, slope):
-        return np.where(x > 0, x, x * slope)
+        return namespace(x).where(x > 0, x, x * slope)
 
     def vjp(self, g, inputs, output, wants, slope):
-        x = data_of(inputs[0])
-        return (g * np.where(x > 0, 1.0, slope).astype(x.dtype, copy=False),)
+        x = data_of(inputs[0])  # the factor in x's dtype: float32 stays float32
+        return (g * namespace(x).where(x > 0, of_dtype(1.0, x), of_dtype(slope, x)),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ (1 if {names[0]} > 0 else {params['slope']:g})"
@@ -314,13 +325,14 @@ class ELU(Primitive):
     def forward(self, x, alpha):
         # NOTE: expm1 keeps alpha(e^x - 1) exact for tiny x; the minimum keeps e^x from
         # overflowing (with a warning) on the positive side, which np.where would discard.
-        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+        xp = namespace(x)
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
 
     def vjp(self, g, inputs, output, wants, alpha):
         positive = data_of(inputs[0]) > 0
         # NOTE: output + alpha = alpha e^x on the negative side; on the positive side the
         # factor is 0, so output there (= x) never reaches the gradient.
-        return (g * (positive + (output + alpha) * ~positive),)
+        return (g * (factor(positive, output) + (output + alpha) * factor(~positive, output)),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ (1 if {names[0]} > 0 else {names[-1]} + {params['alpha']:g})"
@@ -333,7 +345,8 @@ class Softplus(Primitive):
     vjp_reads_output = False
 
     def forward(self, x):
-        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+        xp = namespace(x)
+        return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
     def vjp(self, g, inputs, output, wants):
         return (g * sigmoid(inputs[0]),)
@@ -342,16 +355,11 @@ class Softplus(Primitive):
         return f"{g} ∘ sigmoid({names[0]})"  # eq 7
 
 
-_erfc = np.frompyfunc(math.erfc, 1, 1)
-
-
 def _normal_cdf(x):
-    """Φ(x) = (1 + erf(x/√2)) / 2, with Python's ``math.erf`` (the C library's, correct to
-    float64 rounding) applied element by element: numpy has no erf of its own.
-    NOTE: 1 + erf cancels for x << 0; erfc(-x/√2)/2 keeps Φ's relative precision there."""
-    x = np.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else np.float64  # float32 stays float32
-    return np.asarray(_erfc(-x.astype(np.float64) / _SQRT_2), dtype=dtype) / dtype.type(2)
+    """Φ(x) = (1 + erf(x/√2)) / 2, computed as erfc(−x/√2) / 2: 1 + erf cancels for x << 0,
+    erfc keeps Φ's relative precision there. erfc is the backend's (``backend.erfc``: numpy
+    has none, so Python's ``math.erfc``, correct to float64 rounding, element by element)."""
+    return erfc(-x / _SQRT_2) / 2
 
 
 class NormalCDF(Primitive):
@@ -385,14 +393,15 @@ class GELU(Primitive):
 
     def forward(self, x, approximate):
         if approximate == "tanh":
-            return 0.5 * x * (1.0 + np.tanh(_TANH_GELU_C * (x + _TANH_GELU_K * x * x * x)))
+            tanh = namespace(x).tanh
+            return 0.5 * x * (1.0 + tanh(_TANH_GELU_C * (x + _TANH_GELU_K * x * x * x)))
         return x * _normal_cdf(x)
 
     def vjp(self, g, inputs, output, wants, approximate):
         x = inputs[0]
         if approximate == "tanh":
             u = (x + x * x * x * _TANH_GELU_K) * _TANH_GELU_C
-            t = np.tanh(u) if is_array(u) else u.tanh()
+            t = namespace(u).tanh(u) if is_array(u) else u.tanh()
             du = (x * x * (3.0 * _TANH_GELU_K) + 1.0) * _TANH_GELU_C
             return (g * ((t + 1.0) * 0.5 + x * (1.0 - t * t) * du * 0.5),)
         phi = exp(x * x * -0.5) * _INV_SQRT_2PI

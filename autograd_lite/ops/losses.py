@@ -15,12 +15,21 @@ import numpy as np
 
 from .. import backend
 from ..errors import ShapeError
-from .base import Broadcasting, Primitive, is_array, data_of, exp, log, refuse_empty
+from .base import (Broadcasting, Primitive, data_of, errstate, exp, is_array, log, namespace,
+                   refuse_empty, sum_)
 from .elementwise import sigmoid
 from . import reduce
 from .shape import index_add
 
 # --- softmax family and the fused loss ----------------------------------------------------------
+
+def _logsumexp(x, axis):
+    """log(sum(exp(x), axis)) with keepdims, shifted by the max so exp never overflows."""
+    xp = namespace(x)
+    shift = xp.max(x, axis=axis, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, 0.0)
+    return shift + xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True))
+
 
 class Softmax(Primitive):
     """Softmax along ``axis`` (default 0: each column, one sample, is a probability vector)."""
@@ -28,11 +37,12 @@ class Softmax(Primitive):
 
     def forward(self, x, axis):
         refuse_empty(self.name, x.shape, (axis,))
-        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-        return e / np.sum(e, axis=axis, keepdims=True)
+        xp = namespace(x)
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        return e / xp.sum(e, axis=axis, keepdims=True)
 
     def vjp(self, g, inputs, output, wants, axis):
-        return (output * (g - (g * output).sum(axis=axis, keepdims=True)),)
+        return (output * (g - sum_(g * output, axis=axis, keepdims=True)),)
 
     def formula(self, i, g, names, params, input_shapes):
         out = names[-1]
@@ -48,7 +58,7 @@ class LogSoftmax(Primitive):
         return x - reduce.LOGSUMEXP.forward(x, axis=(axis,), keepdims=True)
 
     def vjp(self, g, inputs, output, wants, axis):
-        return (g - exp(output) * g.sum(axis=axis, keepdims=True),)
+        return (g - exp(output) * sum_(g, axis=axis, keepdims=True),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} − softmax ∘ Σ {g}"
@@ -91,10 +101,11 @@ class BinaryCrossEntropyWithLogits(Primitive):
     def _at_infinite_logits(z, y):
         """L where some z is ±inf, where the formula above would give inf - inf = nan: there
         its limit, |z| times the weight of the wrong label (+inf, or 0 if that weight is 0)."""
-        with np.errstate(invalid="ignore"):
-            per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        wrong = np.where(z > 0, 1 - y, y)
-        return np.where(np.isinf(z), np.where(wrong == 0, 0.0, np.abs(z) * wrong), per_element)
+        xp = namespace(z)
+        with errstate(xp, invalid="ignore"):
+            per_element = xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+        wrong = xp.where(z > 0, 1 - y, y)
+        return xp.where(xp.isinf(z), xp.where(wrong == 0, 0.0, xp.abs(z) * wrong), per_element)
 
     def vjp(self, g, inputs, output, wants):
         z, y = inputs
@@ -116,14 +127,14 @@ BCE_WITH_LOGITS = BinaryCrossEntropyWithLogits()
 def xdivy(x, y):
     """``XDIVY`` on ndarrays (plain numpy) or on Tensors (recorded): the vjps' helper."""
     if is_array(x) and is_array(y):
-        return XDIVY.forward(np.asarray(x), np.asarray(y))
+        return XDIVY.forward(x, y)
     return XDIVY(x, y)
 
 
 def _where_x_is_zero(x, value):
     """``value`` with 0 wherever ``x == 0`` (broadcast to their common shape)."""
-    zero = np.zeros((), dtype=np.result_type(value))
-    return np.where(x == 0, zero, value)
+    xp = namespace(value)
+    return xp.where(x == 0, xp.zeros((), dtype=value.dtype), value)
 
 
 class XLogY(Broadcasting):
@@ -139,8 +150,9 @@ class XLogY(Broadcasting):
     vjp_reads_output = False  # log y and x / y
 
     def compute(self, x, y):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(_where_x_is_zero(x, x * np.log(y)))
+        xp = namespace(y)
+        with errstate(xp, divide="ignore", invalid="ignore"):
+            return _where_x_is_zero(x, x * xp.log(y))
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
@@ -163,14 +175,14 @@ class XDivY(Broadcasting):
     vjp_reads_output = False
 
     def compute(self, x, y):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(_where_x_is_zero(x, x / y))
+        with errstate(namespace(y), divide="ignore", invalid="ignore"):
+            return _where_x_is_zero(x, x / y)
 
     def vjp(self, g, inputs, output, wants):
         x, y = inputs
         grad_x = grad_y = None
         if wants[0]:
-            with np.errstate(divide="ignore"):
+            with errstate(namespace(data_of(y)), divide="ignore"):
                 grad_x = g / y
         if wants[1]:
             grad_y = g * xdivy(-x, y * y)
@@ -199,13 +211,12 @@ class PickClasses(Primitive):
 
     def forward(self, x, classes):
         n, m = x.shape
-        index = _class_index(classes, n, m)
-        return x[index, np.arange(m)]
+        return backend.take(x, (_class_index(classes, n, m), _samples(x, m)))
 
     def vjp(self, g, inputs, output, wants):
         x, classes = inputs
         n, m = x.shape
-        index = (_class_index(data_of(classes), n, m), np.arange(m))
+        index = (_class_index(data_of(classes), n, m), _samples(data_of(x), m))
         return (index_add(g, (n, m), index) if wants[0] else None), None
 
     def formula(self, i, g, names, params, input_shapes):
@@ -214,14 +225,20 @@ class PickClasses(Primitive):
 
 def _class_index(classes, n, m):
     """The classes as integer indices, or a ValueError naming what is wrong."""
-    if classes.shape != (m,):
+    if tuple(classes.shape) != (m,):
         raise ValueError(f"pick_classes: the classes must have shape ({m},), one per sample, "
-                         f"got shape {classes.shape}")
-    index = classes.astype(np.intp)
-    if not np.array_equal(index, classes) or (m and (index.min() < 0 or index.max() >= n)):
+                         f"got shape {tuple(classes.shape)}")
+    xp = namespace(classes)
+    index = xp.astype(classes, xp.int64)
+    if not bool(xp.all(xp.astype(index, classes.dtype) == classes)) or (m and (xp.min(index) < 0 or xp.max(index) >= n)):
         raise ValueError(f"pick_classes: class labels must be whole numbers in [0, {n}), got "
                          f"{classes[:5]!r}{'...' if m > 5 else ''}")
     return index
+
+
+def _samples(x, m):
+    """0, 1, ..., m - 1: every sample's column, in ``x``'s namespace."""
+    return namespace(x).arange(m, device=backend.of(x).device)
 
 
 PICK_CLASSES = PickClasses()

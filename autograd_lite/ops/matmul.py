@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from .base import Primitive
+from .base import Primitive, reshape
 
 # --- matrix product ---------------------------------------------------------------------------
 
@@ -27,11 +27,11 @@ def _misaligned(x_shape, y_shape) -> ShapeError:
 def _matmul_vjp_of_vectors(g, x, y, wants):
     """Matmul's vjp when an operand is 1-D: a 1-D left operand is a row (1, k), a 1-D right
     operand a column (k, 1), so dW = dZ A^T and dA = W^T dZ hold as for matrices."""
-    x2 = x.reshape((1, -1)) if x.ndim == 1 else x
-    y2 = y.reshape((-1, 1)) if y.ndim == 1 else y
-    g2 = g.reshape((x2.shape[0], y2.shape[1]))
-    grad_x = (g2 @ y2.T).reshape(x.shape) if wants[0] else None
-    grad_y = (x2.T @ g2).reshape(y.shape) if wants[1] else None
+    x2 = reshape(x, (1, -1)) if x.ndim == 1 else x
+    y2 = reshape(y, (-1, 1)) if y.ndim == 1 else y
+    g2 = reshape(g, (x2.shape[0], y2.shape[1]))
+    grad_x = reshape(g2 @ y2.T, x.shape) if wants[0] else None
+    grad_y = reshape(x2.T @ g2, y.shape) if wants[1] else None
     return grad_x, grad_y
 
 

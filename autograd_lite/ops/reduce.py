@@ -14,8 +14,9 @@ import numbers
 import numpy as np
 
 from ..errors import ShapeError
-from .base import (Primitive, broadcast_to, count, data_of, describe_axes, exp, kept_shape,
-                   normalize_axis, refuse_empty, refuse_numpy_extras, shape_of)
+from .base import (Primitive, broadcast_to, count, data_of, describe_axes, errstate, exp, factor,
+                   kept_shape, mean, namespace, normalize_axis, refuse_empty, refuse_numpy_extras,
+                   reshape, shape_of, sum_)
 from .elementwise import sqrt
 
 class Sum(Primitive):
@@ -23,11 +24,11 @@ class Sum(Primitive):
     name = "sum"
 
     def forward(self, x, axis, keepdims):
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return namespace(x).sum(x, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, inputs, output, wants, axis, keepdims):
         shape = inputs[0].shape
-        return (broadcast_to(g.reshape(kept_shape(shape, axis)), shape),)
+        return (broadcast_to(reshape(g, kept_shape(shape, axis)), shape),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} repeated over {describe_axes(params['axis'], len(input_shapes[0]))}"
@@ -38,11 +39,11 @@ class Mean(Primitive):
     name = "mean"
 
     def forward(self, x, axis, keepdims):
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        return namespace(x).mean(x, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, inputs, output, wants, axis, keepdims):
         shape = inputs[0].shape
-        return (broadcast_to(g.reshape(kept_shape(shape, axis)), shape) / count(shape, axis),)
+        return (broadcast_to(reshape(g, kept_shape(shape, axis)), shape) / count(shape, axis),)
 
     def formula(self, i, g, names, params, input_shapes):
         axes, shape = params["axis"], input_shapes[0]
@@ -59,14 +60,14 @@ class _ExtremumReduction(Primitive):
 
     def forward(self, x, axis, keepdims):
         refuse_empty(self.name, x.shape, axis)
-        return self.reduce(x, axis=axis, keepdims=keepdims)
+        return getattr(namespace(x), self.name)(x, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, inputs, output, wants, axis, keepdims):
         x = data_of(inputs[0])
         kept = kept_shape(x.shape, axis)
-        winners = x == data_of(output).reshape(kept)
-        share = (winners / winners.sum(axis=axis, keepdims=True)).astype(x.dtype, copy=False)
-        return (g.reshape(kept) * share,)
+        winners = factor(x == reshape(data_of(output), kept), x)
+        share = winners / sum_(winners, axis=axis, keepdims=True)
+        return (reshape(g, kept) * share,)
 
     def formula(self, i, g, names, params, input_shapes):
         where = describe_axes(params["axis"], len(input_shapes[0]))
@@ -75,12 +76,10 @@ class _ExtremumReduction(Primitive):
 
 class Max(_ExtremumReduction):
     name = "max"
-    reduce = staticmethod(np.max)
 
 
 class Min(_ExtremumReduction):
     name = "min"
-    reduce = staticmethod(np.min)
 
 
 class LogSumExp(Primitive):
@@ -90,17 +89,18 @@ class LogSumExp(Primitive):
 
     def forward(self, x, axis, keepdims):
         refuse_empty(self.name, x.shape, axis)
-        shift = np.max(x, axis=axis, keepdims=True)
-        shift = np.where(np.isfinite(shift), shift, 0.0)  # all -inf (or an inf): no shift
-        with np.errstate(divide="ignore"):  # log(0) = -inf where every x is -inf
-            result = shift + np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
-        return result if keepdims else result.reshape(
-            tuple(n for i, n in enumerate(x.shape) if i not in axis))
+        xp = namespace(x)
+        shift = xp.max(x, axis=axis, keepdims=True)
+        shift = xp.where(xp.isfinite(shift), shift, 0.0)  # all -inf (or an inf): no shift
+        with errstate(xp, divide="ignore"):  # log(0) = -inf where every x is -inf
+            result = shift + xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True))
+        return result if keepdims else xp.reshape(
+            result, tuple(n for i, n in enumerate(x.shape) if i not in axis))
 
     def vjp(self, g, inputs, output, wants, axis, keepdims):
         x = inputs[0]
         kept = kept_shape(x.shape, axis)
-        return (g.reshape(kept) * exp(x - output.reshape(kept)),)
+        return (reshape(g, kept) * exp(x - reshape(output, kept)),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} ∘ softmax({names[0]}) over {describe_axes(params['axis'], len(input_shapes[0]))}"
@@ -118,13 +118,13 @@ class Var(Primitive):
         if n - ddof <= 0:
             raise ShapeError(f"var: {n} element(s) over {describe_axes(axis, x.ndim)} of shape "
                              f"{x.shape} with ddof={ddof}: N - ddof must be positive")
-        return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+        return namespace(x).var(x, axis=axis, correction=ddof, keepdims=keepdims)
 
     def vjp(self, g, inputs, output, wants, axis, ddof, keepdims):
         x = inputs[0]
         kept = kept_shape(x.shape, axis)
-        centred = x - x.mean(axis=axis, keepdims=True)
-        return (g.reshape(kept) * centred * (2.0 / (count(x.shape, axis) - ddof)),)
+        centred = x - mean(x, axis=axis, keepdims=True)
+        return (reshape(g, kept) * centred * (2.0 / (count(x.shape, axis) - ddof)),)
 
     def formula(self, i, g, names, params, input_shapes):
         axes, shape = params["axis"], input_shapes[0]

@@ -7,12 +7,15 @@ getitem's is scattered back with repeats added up).
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError
-from .base import Primitive, data_of, is_array, shape_of, short_repr, single_axis
+from .base import (Primitive, data_of, dual, factor, is_array, namespace, normalize_axis, reshape,
+                   shape_of, short_repr, single_axis, transpose)
 
 
 def index_add(g, shape, index):
@@ -34,13 +37,13 @@ class Reshape(Primitive):
 
     def forward(self, x, shape):
         try:
-            return np.reshape(x, shape)
-        except ValueError:
-            raise ShapeError(f"reshape: cannot reshape an array of shape {x.shape} "
-                             f"({x.size} elements) into shape {shape}") from None
+            return reshape(x, shape)
+        except (ValueError, RuntimeError):  # numpy's ValueError, torch's RuntimeError
+            raise ShapeError(f"reshape: cannot reshape an array of shape {tuple(x.shape)} "
+                             f"({math.prod(x.shape)} elements) into shape {shape}") from None
 
     def vjp(self, g, inputs, output, wants, shape):
-        return (g.reshape(inputs[0].shape),)
+        return (reshape(g, inputs[0].shape),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} reshaped back"
@@ -55,14 +58,13 @@ class Transpose(Primitive):
 
     def forward(self, x, axes):
         try:
-            return np.ascontiguousarray(np.transpose(x, axes))
-        except ValueError:
-            raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape {x.shape}") from None
+            return _contiguous(transpose(x, axes))
+        except (ValueError, IndexError, RuntimeError):  # each backend's word for it
+            raise ShapeError(f"transpose: axes {axes} do not permute the axes of shape "
+                             f"{tuple(x.shape)}") from None
 
     def vjp(self, g, inputs, output, wants, axes):
-        inverse = inverse_permutation(axes)
-        g_t = g.transpose() if inverse is None else g.transpose(inverse)
-        return (np.ascontiguousarray(g_t) if is_array(g_t) else g_t,)
+        return (_contiguous(transpose(g, inverse_permutation(axes))),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g}ᵀ"
@@ -74,9 +76,10 @@ class BroadcastTo(Primitive):
 
     def forward(self, x, shape):
         try:
-            return np.broadcast_to(x, shape)
-        except ValueError:
-            raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+            return namespace(x).broadcast_to(x, shape)
+        except (ValueError, RuntimeError):
+            raise ShapeError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to "
+                             f"{shape}") from None
 
     def vjp(self, g, inputs, output, wants, shape):
         return (g,)  # the engine's un-broadcast sums it back to the input's shape
@@ -98,10 +101,12 @@ class GetItem(Primitive):
     def forward(self, x, *indices, index):
         index = filled_index(index, indices)
         try:
-            result = np.asarray(x[index])
+            result = backend.take(x, index)
         except IndexError as error:
-            raise IndexError(f"getitem: index {index!r} is invalid for shape {x.shape}: {error}") from None
-        if not result.flags.c_contiguous and not np.may_share_memory(result, x):
+            raise IndexError(f"getitem: index {index!r} is invalid for shape {tuple(x.shape)}: "
+                             f"{error}") from None
+        if isinstance(result, np.ndarray) and not result.flags.c_contiguous \
+                and not np.may_share_memory(result, x):
             result = np.ascontiguousarray(result)
         return result
 
@@ -150,12 +155,11 @@ class IndexAdd(Primitive):
     name = "index_add"
 
     def forward(self, g, shape, index):
-        result = np.zeros(shape, dtype=g.dtype)
-        np.add.at(result, index, g)
-        return result
+        xp = namespace(g)
+        return backend.add_at(xp.zeros(shape, dtype=g.dtype, device=backend.of(g).device), index, g)
 
     def vjp(self, g, inputs, output, wants, shape, index):
-        return (g[index],)
+        return (dual(GETITEM, g, index=index),)
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g}[{short_repr(params['index'])}]"
@@ -177,13 +181,18 @@ class Detach(Primitive):
         return "0 (detached)"
 
 
+def _contiguous(array):
+    """A transpose is a C-contiguous copy on numpy (ag.compile's kernels write it so)."""
+    return np.ascontiguousarray(array) if isinstance(array, np.ndarray) else array
+
+
 RESHAPE, TRANSPOSE, BROADCAST_TO = Reshape(), Transpose(), BroadcastTo()
 GETITEM, INDEX_ADD = GetItem(), IndexAdd()
 DETACH = Detach()
 
 def _along(axis, part):
     """The index that picks ``part`` along ``axis`` (all of every axis before it)."""
-    return (slice(None),) * axis + (part,)
+    return (slice(None),) * axis + (part, Ellipsis)
 
 
 class Concatenate(Primitive):
@@ -204,7 +213,7 @@ class Concatenate(Primitive):
         if tuple(array.shape[axis] for array in arrays) != tuple(sizes):
             raise ShapeError(f"concatenate: sizes {sizes} do not match the inputs' lengths along "
                              f"axis {axis}")
-        return np.concatenate(arrays, axis=axis)
+        return namespace(arrays[0]).concat(arrays, axis=axis)
 
     def vjp(self, g, inputs, output, wants, axis, sizes):
         grads, start = [], 0
@@ -230,7 +239,7 @@ class Stack(Primitive):
             if array.shape != first:
                 raise ShapeError(f"stack: input {index} has shape {array.shape} but input 0 has "
                                  f"shape {first}; all must be equal")
-        return np.stack(arrays, axis=axis)
+        return namespace(arrays[0]).stack(arrays, axis=axis)
 
     def vjp(self, g, inputs, output, wants, axis):
         return tuple(g[_along(axis, i)] if wanted else None for i, wanted in enumerate(wants))
@@ -251,14 +260,14 @@ class Where(Primitive):
     def forward(self, a, b, *condition, cond=None):
         cond = condition[0] if condition else cond
         try:
-            return np.where(cond, a, b)
-        except ValueError:
+            return namespace(a).where(cond, a, b)
+        except (ValueError, RuntimeError):
             raise ShapeError(f"where: shapes {np.shape(cond)} (cond), {np.shape(a)} (a) and "
                              f"{np.shape(b)} (b) cannot be broadcast together") from None
 
     def vjp(self, g, inputs, output, wants, cond=None):
         cond = data_of(inputs[2]) if cond is None else cond
-        grads = (g * cond if wants[0] else None), (g * ~cond if wants[1] else None)
+        grads = (g * factor(cond, g) if wants[0] else None), (g * factor(~cond, g) if wants[1] else None)
         return grads + (None,) * (len(inputs) - 2)
 
     def formula(self, i, g, names, params, input_shapes):
@@ -328,11 +337,12 @@ def where(cond, a, b):
     ``cond`` is a constant (a boolean array, or a Tensor/array compared already, e.g.
     ``x > 0``); the gradient goes to ``a`` where it holds and to ``b`` elsewhere."""
     if not is_array(cond) and hasattr(cond, "grad_fn"):  # a Tensor: an input of its own
-        if cond.dtype != bool:
+        if backend.dtype_kind(cond.dtype) != "b":
             raise TypeError(f"where: cond must be boolean (e.g. x > 0), got dtype {cond.dtype}")
         return WHERE(a, b, cond)
-    cond = np.asarray(cond)
-    if cond.dtype != bool:
+    if not backend.is_foreign_array(cond):
+        cond = np.asarray(cond)
+    if backend.dtype_kind(cond.dtype) != "b":
         raise TypeError(f"where: cond must be boolean (e.g. x > 0), got dtype {cond.dtype}")
     return WHERE(a, b, cond=cond)
 
