@@ -111,7 +111,10 @@ _IS_ARRAY = {np.ndarray: True, float: True, int: True}  # by type: asked for eve
 
 def is_foreign_array(x) -> bool:
     """True for an array of a backend other than numpy (numbers and lists are not arrays)."""
-    return not isinstance(x, (*_NUMPY_TYPES, list, tuple)) and is_array(x)
+    return not isinstance(x, _NOT_FOREIGN) and is_array(x)
+
+
+_NOT_FOREIGN = (np.ndarray, np.generic, numbers.Number, list, tuple)
 
 
 # --- mixing -------------------------------------------------------------------------------------

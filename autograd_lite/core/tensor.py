@@ -24,16 +24,19 @@ from .graph import Node, release
 from .hooks import forward_hooks, observers  # noqa: F401 - forward_hooks: this thread's, as a list
 from .modes import current_scope, grad_mode
 
+_NUMPY = backend.NUMPY
+
 
 
 def _record(op, inputs, params):
     """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node.
     The result lives where its inputs live (``backend.join`` refuses two backends)."""
     where = inputs[0]._backend
-    if any([t._backend is not where for t in inputs]):
-        where = backend.join(op.name, [t._backend for t in inputs])
+    for t in inputs:
+        if t._backend is not where:
+            where = backend.join(op.name, [t._backend for t in inputs])
     data = op.forward(*[t._data for t in inputs], **params)
-    data = np.asarray(data) if where is backend.NUMPY else backend.result(data, where, op.name)
+    data = np.asarray(data) if where is _NUMPY else backend.result(data, where, op.name)
     requires_grad = (op.differentiable and grad_mode.enabled
                      and any([t.requires_grad for t in inputs]))
     node = Node(op, params, inputs, data, requires_grad) if requires_grad else None
@@ -48,8 +51,11 @@ def _record(op, inputs, params):
 def apply(op, inputs, params):
     """Apply a primitive (built in or user-defined) to Tensors, arrays or numbers (numbers join
     the first Tensor's backend)."""
-    like = next((x for x in inputs if isinstance(x, Tensor)), None)
-    return _record(op, tuple(as_tensor(x, like) for x in inputs), params)
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    if len(tensors) < len(inputs):
+        like = tensors[0] if tensors else None
+        inputs = tuple([as_tensor(x, like) for x in inputs])
+    return _record(op, inputs, params)
 
 
 def tensor_of(node, data=None):
@@ -66,9 +72,9 @@ def as_tensor(value, like=None):
     array takes ``like``'s dtype."""
     if isinstance(value, Tensor):
         return value
-    if (like is not None and type(value) in (int, float) and like._backend is backend.NUMPY
-            and like.dtype.kind == "f"):
-        return Tensor._result(np.asarray(value, dtype=like.dtype), None, False, like._backend)
+    if (like is not None and type(value) in (int, float) and like._backend is _NUMPY
+            and like._data.dtype.kind == "f"):
+        return Tensor._result(np.asarray(value, dtype=like._data.dtype), None, False, _NUMPY)
     return _constant(value, like)
 
 
@@ -191,7 +197,7 @@ class Tensor:
     @data.setter
     def data(self, value):
         self._data = _checked_data(self, value)
-        self._backend = backend.of(self._data)
+        self._backend = _NUMPY if type(self._data) is np.ndarray else backend.of(self._data)
         self._version += 1
 
     @property
@@ -375,7 +381,8 @@ class Tensor:
                     f"argument needs a single-element tensor such as a loss J. Pass grad=, an "
                     f"array of shape {self.shape} holding dJ/d(this tensor) (np.ones({self.shape}) "
                     f"differentiates the sum), or reduce first with .sum() or .mean()")
-            grad = self._backend.xp.ones_like(self._data)
+            grad = np.ones_like(self._data) if self._backend is _NUMPY else \
+                self._backend.xp.ones_like(self._data)
         else:
             grad = as_tensor(grad, self)
             backend.join("backward", [self._backend, grad._backend])

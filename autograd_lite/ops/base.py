@@ -97,6 +97,12 @@ def transpose(x, axes=None):
     return namespace(x).permute_dims(x, tuple(reversed(range(x.ndim))) if axes is None else axes)
 
 
+def any_(x) -> bool:
+    """Whether any element of the array ``x`` is true (a branch on values: computes a lazy
+    array)."""
+    return bool(x.any() if isinstance(x, np.ndarray) else namespace(x).any(x))
+
+
 def factor(mask, like):
     """A boolean ``mask`` as a factor that multiplies ``like`` (its dtype): numpy multiplies
     booleans itself; the standard asks for one dtype."""
