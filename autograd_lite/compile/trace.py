@@ -47,6 +47,7 @@ import types
 
 import numpy as np
 
+from .. import backend
 from . import replay
 from ..core.backward import accumulated, backpropagate
 from ..core.graph import Node, topological_order
@@ -113,6 +114,7 @@ class Tape:
                 f"compile: a compiled step was called while another step is being traced "
                 f"({_user_line()}); compile the outer step only (call the inner function "
                 f"itself inside it)")
+        _refuse_other_backends(args)
         self.calls += 1
         compiled = self._last
         if (compiled is not None and compiled.replay is not None and not self._checks(compiled)
@@ -193,6 +195,7 @@ class Tape:
         trace.names = _names_of(self.loss)
         if not isinstance(J, Tensor):
             raise TypeError(f"compile: the function must return a Tensor, got {type(J).__name__}")
+        _refuse_other_backends([J])
         if J.data.size != 1:
             raise ValueError(f"compile: the function must return a single element (a loss J), "
                              f"got shape {J.shape}; reduce it with .sum() or .mean()")
@@ -233,6 +236,18 @@ class Tape:
             J = self.loss(*args)
         J.backward()
         return Tensor._result(J.data, None, False)
+
+
+def _refuse_other_backends(values):
+    """ag.compile replays numpy: a step on another backend's arrays (an argument, or a captured
+    leaf, seen in J's backend) is refused, never converted."""
+    for value in values:
+        where = value._backend if isinstance(value, Tensor) else (
+            backend.of(value) if backend.is_foreign_array(value) else backend.NUMPY)
+        if not where.is_numpy:
+            raise TypeError(f"compile: the step computes on {where!r}; ag.compile replays numpy "
+                            f"steps only. Call the step itself (without ag.compile) to run it "
+                            f"eagerly there, or move its tensors with .to(np)")
 
 
 _MAX_SIGNATURES = 64  # programs kept per compiled step, by argument signature

@@ -148,3 +148,14 @@ def test_an_unknown_object_is_refused_as_data():
     with pytest.raises(TypeError, match=r"Tensor: data must be numbers or an array of numbers, "
                                         r"got object"):
         ag.Tensor(object())
+
+
+
+@pytest.mark.parametrize("b", FOREIGN)
+def test_ag_compile_refuses_a_step_on_another_backend(b):
+    W = ag.Tensor(b.array(X), requires_grad=True)
+    refused = rf"compile: the step computes on {b.name}.*replays numpy steps only.*without ag.compile"
+    with pytest.raises(TypeError, match=refused):             # an argument
+        ag.compile(lambda x: (W @ x).sigmoid().mean())(ag.Tensor(b.array(X.T)))
+    with pytest.raises(TypeError, match=refused):             # a captured leaf
+        ag.compile(lambda: (W * 2.0).sum())()
