@@ -31,8 +31,19 @@ def _numpy():
 
 
 def _array_api_strict():
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        raise RuntimeError(f"array-api-strict 2 needs numpy 2, this is numpy {np.__version__}")
     xp = importlib.import_module("array_api_strict")
     return ArrayBackend("array_api_strict", lambda a: xp.asarray(a))
+
+
+def array_api_strict():
+    """The array_api_strict module, or a skip saying why it cannot run here."""
+    try:
+        _array_api_strict()
+    except Exception as error:  # noqa: BLE001 - not installed, or numpy too old for it
+        pytest.skip(f"array_api_strict is not available here: {type(error).__name__}: {error}")
+    return importlib.import_module("array_api_strict")
 
 
 def _torch():

@@ -83,6 +83,7 @@ class BinaryCrossEntropyWithLogits(Primitive):
         m = z.shape[-1]
         if not isinstance(z, np.ndarray):  # no branch on the values: it would compute Dask's
             return self._in_namespace(z, y) / m
+        m = z.dtype.type(m)  # a sum of float32 / m stays float32 under numpy 1's scalar rules too
         if np.isinf(z).any():
             return np.asarray(np.sum(self._at_infinite_logits(z, y)) / m)
         per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
