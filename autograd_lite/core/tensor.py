@@ -79,6 +79,8 @@ def as_tensor(value, like=None):
 
 
 def _constant(value, like):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":  # float32 data stays float32
+        return Tensor(value, dtype=value.dtype)
     if like is not None and backend.dtype_kind(like.dtype) == "f":
         where = like._backend
         if type(value) in (int, float) or (not where.is_numpy and isinstance(value, np.generic)):
