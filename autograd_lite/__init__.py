@@ -79,5 +79,16 @@ __all__ = [
 
 # Imported last: they are built on everything above (``ag.nn.MLP``, ``ag.optim.SGD``).
 from . import nn, optim  # noqa: E402
-from .viz import draw  # noqa: E402
 from .compile import GraphChangedError, Tape, compile  # noqa: E402,A004 - ag.compile(step): replayed steps
+
+
+def __getattr__(name):
+    """``ag.draw`` and the packages not imported above (``viz``, ``check``, ``cli``), imported on
+    first use: the pictures need graphviz, which a training script never loads."""
+    if name == "draw":
+        from .viz import draw
+        return draw
+    if name in ("viz", "check", "cli", "train", "data", "reference", "roundoff", "io"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,9 +16,34 @@ import contextlib
 import math
 import numbers
 
-import array_api_compat
-import array_api_compat.numpy as numpy_namespace
 import numpy as np
+
+
+class _NumpyNamespace:
+    """numpy's array-API namespace, array-api-compat's numpy, found function by function: the
+    functions numpy already has as the standard writes them (exp, log, where, sum, ...) are
+    numpy's own, as array-api-compat's numpy gives them too; the others (astype, concat,
+    permute_dims, asarray with device=, ...) come from array-api-compat's numpy, imported the
+    first time one is asked for. So importing the engine and a step on ndarrays never load it."""
+
+    __name__ = "numpy"
+
+    def __getattr__(self, name):
+        if name in _NUMPY_OWN:
+            found = getattr(np, name)
+        else:
+            import array_api_compat.numpy
+            found = getattr(array_api_compat.numpy, name)
+        setattr(self, name, found)  # found once: later lookups are plain attributes
+        return found
+
+
+# Names array-api-compat's numpy takes from numpy as they are, for every numpy it supports.
+_NUMPY_OWN = frozenset((
+    "abs", "all", "any", "broadcast_to", "cos", "exp", "expm1", "float32", "float64", "int64",
+    "isfinite", "isinf", "log", "max", "maximum", "mean", "min", "minimum", "ones_like",
+    "result_type", "sin", "sqrt", "square", "stack", "sum", "take", "tanh", "where"))
+numpy_namespace = _NumpyNamespace()
 
 
 class MixedBackendsError(TypeError):
@@ -70,12 +95,18 @@ def of(array) -> Backend:
     if type(array) is np.ndarray or isinstance(array, _NUMPY_TYPES):
         return NUMPY
     xp = namespace(array)
-    device = array_api_compat.device(array)
+    device = _compat().device(array)
     key = (xp, repr(device))
     backend = _BACKENDS.get(key)
     if backend is None:
         backend = _BACKENDS[key] = Backend(xp, device)
     return backend
+
+
+def _compat():
+    """array-api-compat, imported when an array that is not numpy's first shows up."""
+    import array_api_compat
+    return array_api_compat
 
 
 def namespace(array):
@@ -86,8 +117,7 @@ def namespace(array):
 
 def _looked_up(array):
     try:
-        xp = numpy_namespace if isinstance(array, _NUMPY_TYPES) else \
-            array_api_compat.array_namespace(array)
+        xp = numpy_namespace if isinstance(array, _NUMPY_TYPES) else _compat().array_namespace(array)
     except TypeError:
         raise TypeError(f"{type(array).__module__}.{type(array).__name__} is not an array "
                         f"autograd_lite knows: give a numpy, CuPy, torch, JAX, Dask or "
@@ -101,8 +131,7 @@ def is_array(x) -> bool:
     kind = type(x)
     known = _IS_ARRAY.get(kind)
     if known is None:
-        known = _IS_ARRAY[kind] = (isinstance(x, _NUMPY_TYPES)
-                                   or array_api_compat.is_array_api_obj(x))
+        known = _IS_ARRAY[kind] = isinstance(x, _NUMPY_TYPES) or _compat().is_array_api_obj(x)
     return known
 
 
@@ -262,6 +291,7 @@ def to_numpy(array) -> np.ndarray:
         return array
     if isinstance(array, (np.generic, numbers.Number)):
         return np.asarray(array)
+    import array_api_compat
     if array_api_compat.is_dask_array(array):
         return np.asarray(array.compute())
     if array_api_compat.is_torch_array(array):
@@ -286,7 +316,7 @@ def resolve(target, device=None, current=None) -> Backend:
     if is_array(target):
         return of(target)
     if _looks_like_namespace(target):
-        xp = numpy_namespace if target is np else array_api_compat.array_namespace(
+        xp = numpy_namespace if target is np else _compat().array_namespace(
             target.asarray(0.0) if hasattr(target, "asarray") else target.zeros(1))
         if device is None:
             return of(xp.asarray(0.0)) if xp is not numpy_namespace else NUMPY
@@ -315,7 +345,7 @@ def moved(array, target: Backend):
     if source is target:
         return array
     if source.xp is target.xp and not target.is_numpy:
-        return array_api_compat.to_device(array, target.device)
+        return _compat().to_device(array, target.device)
     host = to_numpy(array)
     if target.is_numpy:
         return np.array(host, copy=True)
@@ -338,6 +368,7 @@ def erfc(x):
     element); refused where the backend has none."""
     if isinstance(x, (np.ndarray, np.generic)):
         return np.asarray(_math_erfc(x.astype(np.float64)), dtype=x.dtype)
+    import array_api_compat
     if array_api_compat.is_torch_array(x):
         import torch
         return torch.special.erfc(x)
@@ -376,6 +407,7 @@ def add_at(array, index, values):
     if isinstance(array, np.ndarray):
         np.add.at(array, index, values)
         return array
+    import array_api_compat
     xp = namespace(array)
     positions = flat_positions(array.shape, index)
     values = xp.reshape(xp.broadcast_to(values, positions.shape), (-1,))
@@ -421,6 +453,7 @@ def materialize(root_value, found):
     tensor: it stays a Dask array. Returns J's value (its computed chunk, still a Dask array, so
     reading it recomputes nothing) and the pairs.
     """
+    import array_api_compat
     import dask
     import dask.array
 
@@ -467,7 +500,7 @@ def flat_positions(shape, index) -> np.ndarray:
 
 
 def device_of(array):
-    return array_api_compat.device(array)
+    return _compat().device(array)
 
 
 def _on(xp, positions, like):
