@@ -362,6 +362,49 @@ def errstate(xp, **kwargs):
     return np.errstate(**kwargs) if xp is numpy_namespace else contextlib.nullcontext()
 
 
+def all_finite(array) -> bool:
+    """True when no element of ``array`` is nan or inf: computed in its own namespace, one
+    boolean brought to the host (a Dask array is computed: give it computed arrays)."""
+    if isinstance(array, np.ndarray):
+        return bool(np.isfinite(array).all())
+    xp = namespace(array)
+    return bool(xp.all(xp.isfinite(array)))
+
+
+def nonfinite_counts(array) -> tuple:
+    """``(number of nan, number of inf)`` in ``array``, counted in its own namespace."""
+    xp = namespace(array)
+    return int(xp.sum(xp.isnan(array))), int(xp.sum(xp.isinf(array)))
+
+
+def norm(array, p=2.0) -> float:
+    """The ``p``-norm of all of ``array``'s elements as one vector (``p`` > 0 or ``math.inf``),
+    computed in its own namespace, as a Python float."""
+    xp = namespace(array)
+    if p == math.inf:
+        return float(xp.max(xp.abs(array)))
+    return float(xp.sqrt(xp.sum(array * array)) if p == 2 else xp.sum(xp.abs(array) ** p) ** (1 / p))
+
+
+def refuse_mixed(owner, reference, arrays, way_out):
+    """Refuse, with a MixedBackendsError naming ``owner``, both backends and ``way_out``, any
+    array of ``arrays`` (label -> array; numbers are skipped) in another backend than
+    ``reference``: adding them would need a silent conversion."""
+    where = of(reference)
+    for label, array in arrays.items():
+        if not isinstance(array, numbers.Number) and of(array) is not where:
+            raise MixedBackendsError(f"{owner} lives in {where!r} but its {label} in "
+                                     f"{of(array)!r}; nothing was changed: {way_out}")
+
+
+def copy_of(array):
+    """A new array with ``array``'s values, dtype and backend (Dask and JAX arrays, which
+    cannot be written into, are themselves)."""
+    if isinstance(array, np.ndarray):
+        return array.copy()
+    return copied(array, of(array), array.dtype)
+
+
 def erfc(x):
     """The complementary error function of ``x``, elementwise, from the backend's special
     functions (numpy has none: Python's ``math.erfc``, correct to float64 rounding, element by

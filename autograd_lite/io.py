@@ -36,6 +36,8 @@ import zipfile
 
 import numpy as np
 
+from . import backend
+from .core.tensor import Tensor
 from .errors import ShapeError
 
 
@@ -339,8 +341,8 @@ def _kind(mode):
 # Everything saved (a model's parameters and buffers, an optimizer's state, a schedule's, a
 # shuffler's) is a dict of numbers, strings, arrays, shapes (tuples of whole numbers) and None,
 # nested in dicts. The file is that dict flattened: nested keys joined by ".", None left out,
-# every value a numpy array of numbers or unicode, so np.savez writes no pickle. Reading
-# un-flattens it; ``check_fields`` then checks it against the reader's declaration (key ->
+# every value a numpy array of numbers or unicode, so np.savez writes no pickle (an array of
+# another backend is brought to the host: a file holds numpy). Reading un-flattens it; ``check_fields`` then checks it against the reader's declaration (key ->
 # validator) before anything is changed, whether it came from a file or a state_dict().
 
 def save_state(path, state):
@@ -357,6 +359,8 @@ def flatten(state, prefix="") -> dict:
             arrays.update(flatten(value, f"{prefix}{key}."))
         elif isinstance(value, tuple):
             arrays[f"{prefix}{key}"] = np.array(value, dtype=np.int64).reshape(len(value))
+        elif backend.is_foreign_array(value):
+            arrays[f"{prefix}{key}"] = np.array(backend.to_numpy(value))
         elif value is not None:
             arrays[f"{prefix}{key}"] = np.array(value)
     return arrays
@@ -590,17 +594,20 @@ def shape(value, label):
 
 def array_like(reference, who, non_negative=False, allow_nonfinite=False):
     """A validator of an array saved for ``reference`` (an array or Tensor): numbers, its shape,
-    finite (unless allowed), >= 0 if ``non_negative`` (a mean of squares); returns a fresh copy
-    in ``reference``'s dtype. Messages name ``who`` and the key."""
+    finite (unless allowed), >= 0 if ``non_negative`` (a mean of squares), checked on the host;
+    returns a fresh copy in ``reference``'s dtype and backend (a file holds numpy: its arrays
+    go back where the parameter lives). Messages name ``who`` and the key."""
+    where = backend.of(reference.data if isinstance(reference, Tensor) else reference)
+
     def validator(value, key):
-        array = np.asarray(value)
+        array = backend.to_numpy(value) if backend.is_foreign_array(value) else np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise ValueError(f"{who}'s saved {key} holds dtype {array.dtype}, not numbers")
         if array.shape != reference.shape:
             raise ShapeError(f"{who} has shape {reference.shape} but its saved {key} has shape "
                              f"{array.shape}")
         with np.errstate(over="ignore"):
-            array = np.array(array, dtype=reference.dtype, copy=True)
+            array = np.array(array, dtype=host_dtype(reference.dtype), copy=True)
         if not allow_nonfinite and not np.all(np.isfinite(array)):
             raise ValueError(f"{who}'s saved {key} holds {int(np.isnan(array).sum())} nan and "
                              f"{int(np.isinf(array).sum())} inf entries")
@@ -608,8 +615,13 @@ def array_like(reference, who, non_negative=False, allow_nonfinite=False):
             raise ValueError(f"{who}'s saved {key} holds {int((array < 0).sum())} negative "
                              f"entries (a mean of squared gradients is >= 0), e.g. "
                              f"{float(array[array < 0].reshape(-1)[0]):g}")
-        return array
+        return backend.moved(array, where)
     return validator
+
+
+def host_dtype(dtype) -> np.dtype:
+    """numpy's dtype of the same name as ``dtype`` (torch.float32 -> float32)."""
+    return np.dtype(str(dtype).rpartition(".")[2])
 
 
 # --- declared settings: checked where given, set, saved and loaded ------------------------------

@@ -1,7 +1,9 @@
 """Initialisers for W[l]: each returns a new float64 array of ``shape = (n_out, n_in)``.
 
 Every one draws from a user-supplied ``numpy.random.Generator``, so the same generator state
-gives the same network. Biases start at zero (``zeros``), as in the seed's course: the random W
+gives the same network, on every backend: the draws are numpy's, and a layer in another
+backend (``Linear(..., like=torch)``, ``model.to(...)``) gets them moved there, the same
+values. Biases start at zero (``zeros``), as in the seed's course: the random W
 alone breaks the symmetry between the units of a layer.
 
 Use a name (``"small"``, ``"xavier"``, ``"xavier_uniform"``, ``"he"``, ``"he_uniform"``,
@@ -10,6 +12,8 @@ Use a name (``"small"``, ``"xavier"``, ``"xavier_uniform"``, ``"he"``, ``"he_uni
 from __future__ import annotations
 
 import numpy as np
+
+from .. import backend
 
 
 def _generator(rng) -> np.random.Generator:
@@ -84,12 +88,24 @@ def resolve(init):
                      f"or pass a function init(shape, rng) -> ndarray")
 
 
-def initial_array(init, shape, rng):
-    """Draw W with ``init`` and check it came back as a finite array of ``shape``."""
-    array = np.asarray(resolve(init)(tuple(shape), rng), dtype=np.float64)
-    if array.shape != tuple(shape):
-        raise ValueError(f"initialiser {getattr(init, '__name__', init)!r} returned shape "
-                         f"{array.shape}, expected {tuple(shape)}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"initialiser {getattr(init, '__name__', init)!r} returned non-finite values")
-    return array
+def initial_array(init, shape, rng, where=backend.NUMPY):
+    """Draw W with ``init``, check it came back as a finite array of ``shape``, and give it as
+    float64 in the backend ``where``: a numpy array (what the initialisers here draw) is moved
+    there; an initialiser of your own may also return an array of ``where`` itself, and any
+    other backend's is refused (never converted silently)."""
+    label = getattr(init, "__name__", init)
+    array = resolve(init)(tuple(shape), rng)
+    if backend.is_foreign_array(array):
+        if backend.of(array) is not where:
+            raise TypeError(f"initialiser {label!r} returned an array in {backend.of(array)!r} "
+                            f"for a layer in {where!r}; return a numpy array (it is moved to the "
+                            f"layer's backend), or build the layer with like= that backend")
+        array = backend.copied(array, where, backend.default_float(where))
+    else:
+        array = np.asarray(array, dtype=np.float64)
+    if tuple(array.shape) != tuple(shape):
+        raise ValueError(f"initialiser {label!r} returned shape {tuple(array.shape)}, expected "
+                         f"{tuple(shape)}")
+    if not backend.all_finite(array):
+        raise ValueError(f"initialiser {label!r} returned non-finite values")
+    return backend.moved(array, where)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..core.modes import name_scope
 from ..errors import ShapeError
 from ..core.tensor import as_tensor
 from . import init as initialisers
 from .activations import ReLU, Activation, activation
-from .module import Module
+from .module import Module, placement
 from .parameter import Parameter
 
 
@@ -19,22 +20,26 @@ class Linear(Module):
     """``Z[l] = W[l] A[l-1] + b[l]`` (eq 33): W is (n_out, n_in), b is (n_out, 1), and b is
     added to every column by broadcasting (eqs 30-32); its gradient is eq 80's sum over columns.
 
-    ``Linear(n_in, n_out, init="xavier", rng=None, layer=None)``. ``init`` names an initialiser
-    of ``nn.init`` (``"small"`` is the seed's ``randn * 0.01``) or is a function
-    ``init(shape, rng)``; ``rng`` is a ``numpy.random.Generator`` (or an int seed) so that the
-    same seed gives the same W. b starts at zero. With ``layer=l`` the parameters are named
-    ``W[l]`` and ``b[l]``, the output ``Z[l]``, inside ``ag.name_scope("layer l")``;
-    ``Sequential`` and ``MLP`` number their layers 1, 2, ... by themselves.
+    ``Linear(n_in, n_out, init="xavier", rng=None, layer=None, like=None, device=None)``.
+    ``init`` names an initialiser of ``nn.init`` (``"small"`` is the seed's ``randn * 0.01``)
+    or is a function ``init(shape, rng)``; ``rng`` is a ``numpy.random.Generator`` (or an int
+    seed) so that the same seed gives the same W. b starts at zero. With ``layer=l`` the
+    parameters are named ``W[l]`` and ``b[l]``, the output ``Z[l]``, inside
+    ``ag.name_scope("layer l")``; ``Sequential`` and ``MLP`` number their layers 1, 2, ... by
+    themselves. ``like``/``device`` put W and b in another backend, as ``Module.to`` does
+    (``like=torch``, ``like=X``, ``device="cuda"``): W is drawn by numpy's generator and moved,
+    so the same seed gives the same W on every backend.
     """
 
-    def __init__(self, n_in, n_out, init="xavier", rng=None, layer=None):
+    def __init__(self, n_in, n_out, init="xavier", rng=None, layer=None, like=None, device=None):
         for label, value in (("n_in", n_in), ("n_out", n_out)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Linear: {label} must be a whole number >= 1, got {value!r}")
         self.n_in, self.n_out = int(n_in), int(n_out)
         generator = initialisers._generator(rng)
-        self.W = Parameter(initialisers.initial_array(init, (self.n_out, self.n_in), generator))
-        self.b = Parameter(np.zeros((self.n_out, 1)))
+        where = placement(like, device, "Linear")
+        self.W = Parameter(initialisers.initial_array(init, (self.n_out, self.n_in), generator, where))
+        self.b = Parameter(backend.moved(np.zeros((self.n_out, 1)), where))
         self.layer = None
         self.set_layer(layer)
 
@@ -109,17 +114,20 @@ class Sequential(Module):
 class MLP(Module):
     """A fully connected network from its layer sizes: eqs 33-34 for l = 1..N.
 
-    ``MLP(sizes, activations="sigmoid", init="auto", rng=None)``: ``sizes`` is n[0], ..., n[N]
+    ``MLP(sizes, activations="sigmoid", init="auto", rng=None, like=None, device=None)``:
+    ``sizes`` is n[0], ..., n[N]
     (the seed's network is ``MLP([3, 4, 1])``, sigmoid everywhere); ``activations`` is one name
     (sigmoid, tanh, relu, identity, softmax) for every layer, or one per layer. ``init="auto"``
     draws He for ReLU layers and Xavier for the others; ``"small"`` is the seed's ``randn*0.01``.
     Parameters are ``layers.0.W`` (= W[1]), ``layers.0.b``, ``layers.1.W`` (= W[2]), ...
     ``forward(X)`` returns A[N], shape (n[N], m). Use ``"identity"`` as the last activation to
     get logits for ``binary_cross_entropy_with_logits`` / ``softmax_cross_entropy``, or
-    predictions for ``mean_squared_error``.
+    predictions for ``mean_squared_error``. ``like``/``device``: the backend of every layer, as
+    ``Linear``'s (``MLP([3, 4, 1], like=torch)``; the same seed, the same W on every backend).
     """
 
-    def __init__(self, sizes, activations="sigmoid", init="auto", rng=None):
+    def __init__(self, sizes, activations="sigmoid", init="auto", rng=None, like=None,
+                 device=None):
         sizes = list(sizes)
         if len(sizes) < 2 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
             raise ValueError(f"MLP: sizes must be at least two whole numbers >= 1 "
@@ -136,7 +144,8 @@ class MLP(Module):
             if isinstance(module, Activation) and module.layer is None:
                 module.layer = l
         self.layers = [
-            Linear(sizes[l - 1], sizes[l], _auto_init(init, self.activations[l - 1]), generator, layer=l)
+            Linear(sizes[l - 1], sizes[l], _auto_init(init, self.activations[l - 1]), generator,
+                   layer=l, like=like, device=device)
             for l in range(1, N + 1)]
 
     @classmethod

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+from ..backend import MixedBackendsError
 from ..core.modes import grad_mode
 from ..core.tensor import Tensor
 from .parameter import Parameter
@@ -51,12 +53,13 @@ class Module:
 
     # --- buffers: saved state that is not trained (BatchNorm's running statistics) -----------
     def register_buffer(self, name, array):
-        """Keep ``array`` as attribute ``name``, saved and loaded with the parameters
-        (``state_dict``, ``save``) but never given to an optimizer."""
+        """Keep a float64 copy of ``array``, in its own backend, as attribute ``name``, saved
+        and loaded with the parameters (``state_dict``, ``save``) and moved by ``to``, but
+        never given to an optimizer."""
         names = self.__dict__.setdefault("_buffer_names", [])
         if name not in names:
             names.append(name)
-        object.__setattr__(self, name, np.array(array, dtype=np.float64, copy=True))
+        object.__setattr__(self, name, backend.new_array(array, np.float64)[0])
 
     def named_buffers(self) -> list:
         """``(dotted name, array)`` for every buffer of this module and its descendants."""
@@ -68,7 +71,45 @@ class Module:
         trace = grad_mode.trace
         if trace is not None:  # ag.compile watches the module's mode and state from now on
             trace.calls_module(self)
-        return self.forward(*inputs, **kwargs)
+        try:
+            return self.forward(*inputs, **kwargs)
+        except MixedBackendsError as error:  # said again in the module's words, with the way out
+            raise _mixed(self, inputs, error) from None
+
+    # --- where the parameters live ----------------------------------------------------------
+    def to(self, target=None, device=None):
+        """Move every parameter and buffer to another backend, in place; returns the module.
+
+        ``model.to(torch)``, ``model.to(torch, device="cuda")``, ``model.to("cuda")`` or
+        ``model.to(device="cuda")`` (a device of the parameters' own namespace),
+        ``model.to(np)``, ``model.to(X)`` (the backend of an array or Tensor X): the targets of
+        ``Tensor.to``. As PyTorch's ``Module.to``, every Parameter stays the same object and
+        gets the moved array (its ``.grad`` moved too), so an optimizer made before still holds
+        the model's parameters; one that has taken steps keeps its buffers where they were made,
+        and its next step refuses the mix (make it after moving, or move its state with
+        ``optimizer.load_state_dict(optimizer.state_dict())``). Dropout's generator stays
+        numpy's: the same seed draws the same masks on every backend.
+
+        All or nothing: every array is moved before any is assigned, and a backend that
+        cannot hold a parameter is refused with nothing changed: Dask (a model trained on Dask
+        data keeps numpy parameters, which join Dask's graphs, and backward computes their
+        gradients in one ``dask.compute``), or a namespace without the parameter's dtype
+        (JAX without ``jax_enable_x64`` for float64)."""
+        slots = [(name, parameter, "data") for name, parameter in self.named_parameters()]
+        slots += [(name, parameter, "grad") for name, parameter in self.named_parameters()
+                  if parameter.grad is not None]
+        owners = dict(self.named_modules())
+        for name, _ in self.named_buffers():
+            owner, _, attribute = name.rpartition(".")
+            slots.append((name, owners[owner], attribute))
+        arrays = [moved_to(getattr(owner, attribute), target, device, f"{type(self).__name__}.to",
+                           name) for name, owner, attribute in slots]
+        for (_, owner, attribute), array in zip(slots, arrays):
+            if isinstance(owner, Tensor):
+                setattr(owner, attribute, array)
+            else:
+                object.__setattr__(owner, attribute, array)
+        return self
 
     def __setattr__(self, name, value):
         # NOTE: a learner who writes `self.W = ag.Tensor(..., requires_grad=True)` would get a
@@ -180,6 +221,79 @@ class Module:
             child_text = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {child_text}")
         return "\n".join(lines) + "\n)"
+
+
+def placement(target, device, owner):
+    """The backend ``owner`` (a layer given ``like=``/``device=``) puts its parameters on:
+    numpy when neither is given, else what ``Tensor.to(target, device)`` means, a device alone
+    being one of numpy's (Dask refused as ``moved_to`` says)."""
+    if target is None and device is None:
+        return backend.NUMPY
+    return _resolved(target, device, backend.NUMPY, owner)
+
+
+def moved_to(array, target, device, owner, name):
+    """``array`` (a parameter's or buffer's, called ``name``) copied to the backend ``target``
+    and ``device`` mean (see ``Module.to``), or itself when it is there; refused with a
+    TypeError naming ``owner``, ``name`` and the reason where that backend cannot hold it."""
+    where = _resolved(target, device, backend.of(array), owner)
+    result = backend.moved(array, where)
+    if _dtype_name(result.dtype) != _dtype_name(array.dtype):
+        raise TypeError(f"{owner}: {where!r} cannot hold {name} as {_dtype_name(array.dtype)} "
+                        f"(it would become {_dtype_name(result.dtype)}); nothing was moved"
+                        + ("; call jax.config.update('jax_enable_x64', True) first"
+                           if where.name == "jax" else ""))
+    return result
+
+
+def _resolved(target, device, current, owner):
+    if isinstance(target, Tensor):
+        target = target.data
+    if target is None:
+        target, device = device, None
+    if target is None:
+        raise TypeError(f"{owner}: give a namespace (torch, numpy, ...), an array or Tensor "
+                        f"whose backend to join, or a device")
+    where = backend.resolve(target, device, current)
+    if where.is_dask:
+        raise TypeError(f"{owner}: parameters do not live in Dask; a model trained on Dask data "
+                        f"keeps numpy parameters (numpy arrays join Dask's graphs, and backward "
+                        f"computes their gradients in one dask.compute): leave the model in numpy")
+    return where
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).rpartition(".")[2]  # torch.float64, array_api_strict.float64 -> float64
+
+
+def _mixed(module, inputs, error):
+    """``error`` (a MixedBackendsError from ``module``'s forward) said again naming the module,
+    where its parameters live, where its input lives and the way out, when those two are what
+    was mixed; else (or said already by a module inside) the error itself."""
+    if getattr(error, "module", None) is not None:
+        return error
+    ours = list(dict.fromkeys(backend.of(p.data) for p in module.parameters()))
+    theirs = [backend.of(x.data if isinstance(x, Tensor) else x) for x in inputs
+              if isinstance(x, Tensor) or backend.is_array(x)]
+    clash = [(a, b) for a in ours for b in theirs if not _joins(a, b)]
+    if not clash:
+        return error
+    a, b = clash[0]
+    head = f"{type(module).__name__}({module.extra_repr()})"
+    mixed = MixedBackendsError(
+        f"{head}: its parameters live in {a!r}, its input in {b!r}; autograd_lite never moves "
+        f"data silently. Move the model to the input's backend first, model.to(X) (or "
+        f"model.to(namespace, device=...)), or the input to the model's, X.to(...)")
+    mixed.module = module
+    return mixed
+
+
+def _joins(a, b) -> bool:
+    try:
+        backend.join("", [a, b])
+    except MixedBackendsError:
+        return False
+    return True
 
 
 def _entries(name, value):

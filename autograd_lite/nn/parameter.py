@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..core.tensor import Tensor
 
 
@@ -21,4 +22,6 @@ class Parameter(Tensor):
 
     def __repr__(self):
         label = f"{self.name!r}, " if self.name else ""
-        return f"Parameter({label}shape={self.shape})"
+        where = backend.of(self.data)
+        where = "" if where.is_numpy else f", backend={where!r}"
+        return f"Parameter({label}shape={tuple(self.shape)}{where})"

@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..ops import Primitive
 from ..core.tensor import as_tensor
 from . import init as initialisers
@@ -15,20 +16,38 @@ class DropoutMask(Primitive):
     """The mask of inverted dropout for an input x: each element 1 / (1 - p) with probability
     1 - p, else 0, drawn from ``rng``. It has no gradient (a constant for what follows, like
     ``detach``); being an op rather than an array made beside the graph, it is recorded while
-    ``ag.compile`` traces a step, so every replay draws a new mask from the same generator."""
+    ``ag.compile`` traces a step, so every replay draws a new mask from the same generator.
+
+    The draws are numpy's, moved to x's backend: the same generator state gives the same mask
+    on numpy, torch, CuPy or array-api-strict. On Dask (data bigger than memory) the mask is
+    drawn chunk by chunk, lazily, each chunk from its own generator seeded by one draw of
+    ``rng`` and the chunk's position: reproducible, but not numpy's values."""
     name = "dropout_mask"
     differentiable = False
 
     def forward(self, x, p, rng):
-        if p == 1:
-            return np.zeros(x.shape, dtype=x.dtype)
-        return ((rng.random(x.shape) >= p) / (1.0 - p)).astype(x.dtype, copy=False)
+        where = backend.of(x)
+        if where.is_dask:
+            seed = int(rng.integers(2 ** 63))
+            return x.map_blocks(_chunk_mask, p=p, seed=seed, dtype=x.dtype)
+        mask = np.zeros(x.shape) if p == 1 else (rng.random(x.shape) >= p) / (1.0 - p)
+        if where.is_numpy:
+            return mask.astype(x.dtype, copy=False)
+        return where.xp.astype(backend.moved(mask, where), x.dtype)
 
     def vjp(self, g, inputs, output, wants, p, rng):
         raise RuntimeError("dropout_mask: a mask has no gradient to pass back")
 
     def formula(self, i, g, names, params, input_shapes):
         return "0 (a random mask: a constant)"
+
+
+def _chunk_mask(chunk, p, seed, block_id=None):
+    """One Dask chunk's mask, from the generator of (seed, the chunk's position)."""
+    if p == 1:
+        return np.zeros(chunk.shape, dtype=chunk.dtype)
+    generator = np.random.default_rng((seed, *block_id))
+    return ((generator.random(chunk.shape) >= p) / (1.0 - p)).astype(chunk.dtype, copy=False)
 
 
 DROPOUT_MASK = DropoutMask()

@@ -2,9 +2,12 @@
 statistics) as arrays keyed by dotted name, and the state of every random generator a layer
 draws from (Dropout's ``rng``, as JSON text), so that a resumed run draws the same masks.
 
-``save`` is ``io.save_state`` (whole or not at all); ``load`` reads with ``io.read_npz`` (no
-pickle; a bad file is one ``BadFileError`` naming it) and checks every name, shape, dtype and
-value with ``io.check_fields`` before anything changes. A file without generator states (one
+``state`` keeps each array in its own backend (copies); ``save`` is ``io.save_state`` (whole or
+not at all), which writes numpy arrays (another backend's brought to the host); ``load`` reads
+with ``io.read_npz`` (no pickle; a bad file is one ``BadFileError`` naming it) and checks every
+name, shape, dtype and value with ``io.check_fields`` on the host before anything changes,
+then puts each array back in the backend and device its parameter or buffer lives in (a
+model saved from torch loads into a numpy model, and the other way round). A file without generator states (one
 written before they were saved, or by hand) loads and leaves the generators as they are.
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 
 import numpy as np
 
-from .. import io
+from .. import backend, io
 from ..errors import ShapeError
 
 UNCHANGED = "the model is unchanged"
@@ -28,8 +31,8 @@ def named_generators(module) -> list:
 
 def state(module) -> dict:
     """Parameters, then buffers (copies), then generator states (JSON text), by dotted name."""
-    result = {name: parameter.data.copy() for name, parameter in module.named_parameters()}
-    result.update((name, array.copy()) for name, array in module.named_buffers())
+    result = {name: backend.copy_of(parameter.data) for name, parameter in module.named_parameters()}
+    result.update((name, backend.copy_of(array)) for name, array in module.named_buffers())
     result.update((name, io.generator_text(generator)) for name, generator in named_generators(module))
     return result
 
@@ -65,23 +68,24 @@ def load_state(module, values, source="load", allow_nonfinite=False, path=None):
     if not allow_nonfinite and any(faults):
         raise refuse(f"non-finite parameters: {'; '.join(filter(None, faults))}; pass "
                      f"allow_nonfinite=True to load them anyway")
+    arrays = {name: backend.moved(checked[name], backend.of(slot.data)) for name, slot in slots.items()}
     for name, slot in slots.items():
-        slot.data = checked[name]
+        slot.data = arrays[name]
     for name, generator in generators.items():
         if checked[name] is not None:
             generator.bit_generator.state = checked[name]
 
 
 def _array_for(name, slot):
-    def validator(value, key):
-        array = np.asarray(value)
-        if array.shape != slot.shape:
-            raise ShapeError(f"parameter {name} ({slot.name or name}) has shape {slot.shape} in the "
-                             f"model but {array.shape} in the saved state")
+    def validator(value, key):  # checked on the host; moved to the slot's backend at the end
+        array = backend.to_numpy(value) if backend.is_foreign_array(value) else np.asarray(value)
+        if array.shape != tuple(slot.shape):
+            raise ShapeError(f"parameter {name} ({slot.name or name}) has shape {tuple(slot.shape)} "
+                             f"in the model but {array.shape} in the saved state")
         if array.dtype.kind not in "biuf":
             raise ValueError(f"parameter {name} holds dtype {array.dtype}, not numbers")
         with np.errstate(over="ignore"):
-            return np.array(array, dtype=slot.dtype, copy=True)
+            return np.array(array, dtype=io.host_dtype(slot.dtype), copy=True)
     return validator
 
 

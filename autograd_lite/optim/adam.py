@@ -1,9 +1,7 @@
 """Adam and AdamW: per-parameter steps from running moments of the gradient."""
 from __future__ import annotations
 
-import numpy as np
-
-from .. import io
+from .. import backend, io
 from .optimizer import Optimizer
 
 
@@ -31,7 +29,7 @@ class Adam(Optimizer):
         state.update(t=t, m=m, v=v)
         m_hat = m / (1 - self.beta1 ** t)
         v_hat = v / (1 - self.beta2 ** t)
-        return value - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return value - self.lr * m_hat / (backend.namespace(v_hat).sqrt(v_hat) + self.eps)
 
     def checked_state(self, state, who):
         t, missing = state.get("t", 0), [key for key in ("m", "v") if key not in state]

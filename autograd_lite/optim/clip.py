@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import io
+from .. import backend, io
 from ..core.tensor import Tensor
 from .optimizer import NonFiniteGradientError
 
@@ -25,20 +25,18 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=True
     io.non_negative(max_norm, "clip_grad_norm_: max_norm")
     if norm_type != math.inf:
         io.positive(norm_type, "clip_grad_norm_: norm_type (a number > 0 or math.inf)")
-    grads = [np.asarray(parameter.grad) for parameter in parameters]
-    with np.errstate(over="ignore", invalid="ignore"):
-        if norm_type == math.inf:
-            total = max((float(np.max(np.abs(grad))) for grad in grads if grad.size), default=0.0)
-        else:
-            norms = [np.linalg.norm(grad.reshape(-1), ord=norm_type) for grad in grads]
-            total = float(np.linalg.norm(norms, ord=norm_type)) if norms else 0.0
+    grads = [parameter.grad for parameter in parameters]
+    with np.errstate(over="ignore", invalid="ignore"):  # each norm in its gradient's namespace
+        norms = [backend.norm(grad, norm_type) for grad in grads if math.prod(grad.shape)]
+        total = max(norms, default=0.0) if norm_type == math.inf else \
+            math.fsum(n ** norm_type for n in norms) ** (1 / norm_type) if norms else 0.0
     if not math.isfinite(total):
         if not error_if_nonfinite:
             return total
         bad = [f"{parameter.name or f'parameter {index}'} of shape {parameter.shape} "
-               f"({int(np.isnan(grad).sum())} nan, {int(np.isinf(grad).sum())} inf)"
+               f"(%d nan, %d inf)" % backend.nonfinite_counts(grad)
                for index, (parameter, grad) in enumerate(zip(parameters, grads))
-               if not np.all(np.isfinite(grad))]
+               if not backend.all_finite(grad)]
         raise NonFiniteGradientError(
             f"clip_grad_norm_: the total {norm_type}-norm of the gradients is {total}"
             + (f"; non-finite entries in {', '.join(bad)}" if bad else " (an overflow)")

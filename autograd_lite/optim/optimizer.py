@@ -10,11 +10,13 @@ import warnings
 
 import numpy as np
 
-from .. import io
+from .. import backend, io
 from ..core.tensor import Tensor
 from ..errors import ShapeError
 
 SWITCH = "Switch check.sentinel() on to see the operation that made the first one."
+MOVED = ("state made before model.to(...): move it with optimizer.load_state_dict(optimizer.state_dict()); "
+         "or assign .grad in the parameter's backend")
 
 # Observers of every step (check.sentinel registers one): ``observer(optimizer, bad)`` runs after
 # a step taken (bad == []) and before a step is refused for non-finite gradients (bad: their
@@ -69,10 +71,11 @@ class Optimizer(io.Declared):
             if grad.shape != p[i].shape:
                 raise ValueError(f"{owner}: {self._who(i)} has shape {p[i].shape} but its .grad "
                                  f"has shape {grad.shape}; nothing was changed")
-        bad = [i for i, grad in grads.items() if not np.isfinite(grad).all()]
+            backend.refuse_mixed(f"{owner}: {self._who(i)}", p[i].data, {".grad": grad, **self.state[i]}, MOVED)
+        bad = [i for i, grad in grads.items() if not backend.all_finite(grad)]
         if bad:
-            counts = "; ".join(f"{self._who(i)} of shape {p[i].shape}: {int(np.isnan(p[i].grad).sum())}"
-                               f" nan and {int(np.isinf(p[i].grad).sum())} inf of {p[i].size}" for i in bad)
+            counts = "; ".join(f"{self._who(i)} of shape {p[i].shape}: %d nan and %d inf of {p[i].size}"
+                               % backend.nonfinite_counts(p[i].grad) for i in bad)
             where = " ".join(note for note in (see(self, bad) for see in step_observers) if note)
             message = (f"{owner}: non-finite gradient in {len(bad)} of {len(p)} parameters: {counts}. "
                        f"No parameter and no optimizer state changed. {where or SWITCH} "
@@ -84,7 +87,7 @@ class Optimizer(io.Declared):
         states = {i: dict(self.state[i]) for i in grads}
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
             values = {i: self.update(p[i].data, grad, states[i]) for i, grad in grads.items()}
-        broken = [i for i, value in values.items() if not np.isfinite(value).all()]
+        broken = [i for i, value in values.items() if not backend.all_finite(value)]
         if broken:
             raise FloatingPointError(
                 f"{owner}: the gradients are finite but the update would make "
@@ -112,8 +115,8 @@ class Optimizer(io.Declared):
         by position; ``name`` is known when given a module. A load sets lr too (as PyTorch)."""
         return {"steps": self.steps, "hyperparameters": self.hyperparameters(),
                 "parameters": {i: {"name": self.param_names[i], "tensor_name": p.name, "shape": p.shape,
-                                   **dict.fromkeys(self.STATE), **{key: value.copy() if isinstance(
-                                       value, np.ndarray) else value for key, value in self.state[i].items()}}
+                                   **dict.fromkeys(self.STATE), **{key: value if isinstance(value, int)
+                                                                   else backend.copy_of(value) for key, value in self.state[i].items()}}
                                for i, p in enumerate(self.params)}}
 
     def declared_state(self):

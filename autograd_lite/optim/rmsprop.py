@@ -1,9 +1,7 @@
 """RMSprop (Hinton's lecture 6e), with PyTorch's ``RMSprop`` semantics and defaults."""
 from __future__ import annotations
 
-import numpy as np
-
-from .. import io
+from .. import backend, io
 from .optimizer import Optimizer
 
 
@@ -24,9 +22,9 @@ class RMSprop(Optimizer):
         square_avg = state["square_avg"] = alpha * state.get("square_avg", 0.0) + (1 - alpha) * grad * grad
         if self.centered:
             grad_avg = state["grad_avg"] = alpha * state.get("grad_avg", 0.0) + (1 - alpha) * grad
-            denominator = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
+            denominator = backend.namespace(grad).sqrt(square_avg - grad_avg * grad_avg) + self.eps
         else:
-            denominator = np.sqrt(square_avg) + self.eps
+            denominator = backend.namespace(grad).sqrt(square_avg) + self.eps
         if not self.momentum:
             return value - self.lr * grad / denominator
         buffer = state.get("momentum_buffer")

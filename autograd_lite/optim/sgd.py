@@ -1,9 +1,7 @@
 """Gradient descent, eqs 74-75, with momentum and weight decay (PyTorch's ``SGD``)."""
 from __future__ import annotations
 
-import numpy as np
-
-from .. import io
+from .. import backend, io
 from .optimizer import Optimizer
 
 
@@ -23,6 +21,6 @@ class SGD(Optimizer):
         if self.momentum:
             previous = state.get("velocity")
             # a copy: the first velocity must not be the .grad array the user may still edit
-            grad = np.array(grad, copy=True) if previous is None else self.momentum * previous + grad
+            grad = backend.copy_of(grad) if previous is None else self.momentum * previous + grad
             state["velocity"] = grad
         return value - self.lr * grad
