@@ -374,7 +374,7 @@ def all_finite(array) -> bool:
 def nonfinite_counts(array) -> tuple:
     """``(number of nan, number of inf)`` in ``array``, counted in its own namespace."""
     xp = namespace(array)
-    return int(xp.sum(xp.isnan(array))), int(xp.sum(xp.isinf(array)))
+    return tuple(int(xp.sum(xp.astype(found(array), xp.int64))) for found in (xp.isnan, xp.isinf))
 
 
 def norm(array, p=2.0) -> float:
@@ -387,14 +387,16 @@ def norm(array, p=2.0) -> float:
 
 
 def refuse_mixed(owner, reference, arrays, way_out):
-    """Refuse, with a MixedBackendsError naming ``owner``, both backends and ``way_out``, any
-    array of ``arrays`` (label -> array; numbers are skipped) in another backend than
-    ``reference``: adding them would need a silent conversion."""
+    """Refuse, with a MixedBackendsError naming ``owner`` (a text, or a function giving it,
+    called only to refuse), both backends and ``way_out``, any array of ``arrays`` (label ->
+    array; numbers are skipped) in another backend than ``reference``: adding them would need a
+    silent conversion."""
     where = of(reference)
     for label, array in arrays.items():
-        if not isinstance(array, numbers.Number) and of(array) is not where:
-            raise MixedBackendsError(f"{owner} lives in {where!r} but its {label} in "
-                                     f"{of(array)!r}; nothing was changed: {way_out}")
+        if of(array) is not where and not isinstance(array, numbers.Number):
+            raise MixedBackendsError(f"{owner() if callable(owner) else owner} lives in {where!r} "
+                                     f"but its {label} in {of(array)!r}; nothing was changed: "
+                                     f"{way_out}")
 
 
 def copy_of(array):

@@ -71,7 +71,7 @@ class Optimizer(io.Declared):
             if grad.shape != p[i].shape:
                 raise ValueError(f"{owner}: {self._who(i)} has shape {p[i].shape} but its .grad "
                                  f"has shape {grad.shape}; nothing was changed")
-            backend.refuse_mixed(f"{owner}: {self._who(i)}", p[i].data, {".grad": grad, **self.state[i]}, MOVED)
+            backend.refuse_mixed(lambda: f"{owner}: {self._who(i)}", p[i].data, {".grad": grad, **self.state[i]}, MOVED)
         bad = [i for i, grad in grads.items() if not backend.all_finite(grad)]
         if bad:
             counts = "; ".join(f"{self._who(i)} of shape {p[i].shape}: %d nan and %d inf of {p[i].size}"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from .. import io
+from .. import backend, io
 
 
 class EarlyStopping:
@@ -61,12 +59,12 @@ class EarlyStopping:
                 model.load_state_dict(self.best_weights, allow_nonfinite=True)
             else:
                 for parameter, value in zip(model.parameters(), self.best_weights.values()):
-                    parameter.data = value.copy()
+                    parameter.data = backend.copy_of(value)
 
 
 def _weights(model) -> dict:
     """Copies of the parameters and buffers: a Module's by dotted name, else by position."""
     if hasattr(model, "named_buffers"):
-        return {**{name: p.data.copy() for name, p in model.named_parameters()},
-                **{name: np.array(array, copy=True) for name, array in model.named_buffers()}}
-    return {index: p.data.copy() for index, p in enumerate(model.parameters())}
+        return {**{name: backend.copy_of(p.data) for name, p in model.named_parameters()},
+                **{name: backend.copy_of(array) for name, array in model.named_buffers()}}
+    return {index: backend.copy_of(p.data) for index, p in enumerate(model.parameters())}

@@ -21,7 +21,7 @@ from .early_stopping import EarlyStopping
 from .history import History
 from .metrics import Outputs, evaluate, metric_name
 from .progress import Log, ProgressBar
-from .shuffler import Shuffler, as_array, batches, check_samples, columns
+from .shuffler import Shuffler, as_array, batches, check_samples, columns, on_host
 
 
 @dataclass
@@ -102,15 +102,15 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, **options):
         for batch, index in enumerate(batches(m, batch_size, plan.rng), start=1):
             output = model(Tensor(columns(X, index)))
             J = loss_fn(output, columns(Y, index))
-            value = J.item()
             try:
+                optimizer.zero_grad()
+                J.backward()  # J read after: on Dask this is the step's one compute, J included
+                value = J.item()
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"the loss became {value}; X and Y are finite, so the model or the loss "
                         f"made it: a learning rate ({getattr(optimizer, 'lr', '?')}) too large, or "
                         f"a loss on probabilities that saturated (compute it from the logits)")
-                optimizer.zero_grad()
-                J.backward()
                 optimizer.step()
             except FloatingPointError as error:
                 bar.clear()
@@ -123,8 +123,8 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, **options):
             bar.update((epoch - first) * per_epoch + batch, f"epoch {epoch}/{last} loss {value:.4f}")
         values = {}
         if watch.metric is not None:
-            values[metric_name(watch.metric)] = watch.metric(Outputs.of(outputs, made_by),
-                                                             columns(Y, np.concatenate(order)))
+            values[metric_name(watch.metric)] = watch.metric(
+                Outputs.of(outputs, made_by), on_host(columns(Y, np.concatenate(order))))
         if watch.validation is not None:
             scores = evaluate(model, loss_fn, *watch.validation, watch.metric)
             values.update({f"val_{key}": value for key, value in scores.items()})

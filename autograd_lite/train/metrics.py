@@ -10,7 +10,7 @@ import numpy as np
 from ..core.modes import enable_grad, no_grad
 from ..core.tensor import Tensor
 from ..errors import SaturationWarning, ShapeError
-from .shuffler import as_array, batches, check_samples, columns
+from .shuffler import as_array, batches, check_samples, columns, on_host
 
 PROBABILITIES = ("sigmoid", "softmax")   # the ops whose outputs are probabilities
 LOGITS = ("add", "matmul")   # an affine output layer's (W @ A + b, eq 33): logits
@@ -29,7 +29,8 @@ class Outputs(np.ndarray):
 
     @classmethod
     def of(cls, arrays, made_by):
-        outputs = np.concatenate(arrays, axis=-1).view(cls)
+        """The batches' outputs (arrays of any backend) joined on the host."""
+        outputs = np.concatenate([on_host(array) for array in arrays], axis=-1).view(cls)
         outputs.made_by = made_by
         return outputs
 
@@ -47,8 +48,7 @@ def accuracy(output, Y, from_logits=None):
     out (``accuracy_of_probabilities``, ``from_logits=True``): a guess would be silently wrong.
     """
     made_by = output.op if isinstance(output, Tensor) else getattr(output, "made_by", None)
-    output = np.asarray(output.data if isinstance(output, Tensor) else output)
-    Y = np.asarray(Y.data if isinstance(Y, Tensor) else Y)
+    output, Y = on_host(output), on_host(Y)
     if output.ndim != 2:
         raise ShapeError(f"accuracy: the output must be n[N] x m, got shape {output.shape}")
     n, m = output.shape
@@ -124,7 +124,7 @@ def evaluate(model, loss_fn, X, Y, metric=None, batch_size=None):
             outputs.append(output.data)
     result = {"loss": total / m}
     if metric is not None:
-        result[metric_name(metric)] = metric(Outputs.of(outputs, made_by), Y)
+        result[metric_name(metric)] = metric(Outputs.of(outputs, made_by), on_host(Y))
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import io
+from .. import backend, io
 from ..core.tensor import Tensor
 from ..errors import ShapeError
 
@@ -13,8 +13,16 @@ UNCHANGED = "the shuffler is unchanged"
 
 def as_array(value):
     """Plain data for slicing columns: a Tensor's array, or the array itself (labels keep
-    their integer dtype)."""
-    return np.asarray(value.data if isinstance(value, Tensor) else value)
+    their integer dtype), in its own backend (torch data stays torch; lists become numpy)."""
+    value = value.data if isinstance(value, Tensor) else value
+    return value if backend.is_foreign_array(value) else np.asarray(value)
+
+
+def on_host(value):
+    """``value`` (a Tensor, an array of any backend, a list) as a numpy array: what a metric
+    reads (a Dask array is computed)."""
+    value = value.data if isinstance(value, Tensor) else value
+    return backend.to_numpy(value) if backend.is_foreign_array(value) else np.asarray(value)
 
 
 def check_samples(X, Y, label, owner="fit"):
@@ -26,8 +34,9 @@ def check_samples(X, Y, label, owner="fit"):
     if X.shape[1] == 0:
         raise ValueError(f"{owner}: {label}X has no samples (shape {X.shape}): nothing to train on "
                          f"or to evaluate")
-    for name, array in (("X", X), ("Y", Y)):
-        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+    for name, array in (("X", X), ("Y", Y)):  # on Dask: one compute of each (a pass over the data)
+        if backend.dtype_kind(array.dtype) in "fc" and not backend.all_finite(array):
+            array = backend.to_numpy(array)  # the counts of a refusal, on the host
             bad = ~np.isfinite(array)
             columns_hit = np.unique(np.nonzero(bad)[-1])
             raise ValueError(
@@ -38,8 +47,12 @@ def check_samples(X, Y, label, owner="fit"):
 
 
 def columns(array, index):
-    """The samples ``index`` of ``array``: columns of an (n, m) array, items of an (m,) one."""
-    return array[..., index]
+    """The samples ``index`` (a numpy array of positions) of ``array``: columns of an (n, m)
+    array, items of an (m,) one, in ``array``'s backend."""
+    if isinstance(array, np.ndarray) or backend.of(array).is_dask:
+        return array[..., index]
+    xp = backend.namespace(array)
+    return xp.take(array, xp.asarray(index, device=backend.device_of(array)), axis=array.ndim - 1)
 
 
 def batches(m, batch_size, rng=None):
