@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import warnings
+import weakref
 
 import numpy as np
 
@@ -282,6 +284,17 @@ def constant(value, backend, dtype):
     return backend.xp.asarray(value, dtype=dtype, device=backend.device)
 
 
+def chunked_like(value, like):
+    """A numpy ``value`` whose last axis runs along ``like``'s (a Dask array's): as a Dask array
+    chunked as ``like`` is along that axis, so an operation on both runs chunk by chunk (Dask
+    would otherwise make one task of all of ``value`` and everything computed from it). Any
+    other ``value`` as it is."""
+    if not (array_api_compat.is_dask_array(like) and isinstance(value, np.ndarray)):
+        return value
+    import dask.array
+    return dask.array.from_array(value, chunks=value.shape[:-1] + (like.chunks[-1],))
+
+
 # --- moving at the edges ----------------------------------------------------------------------
 
 def to_numpy(array) -> np.ndarray:
@@ -293,7 +306,8 @@ def to_numpy(array) -> np.ndarray:
         return np.asarray(array)
     import array_api_compat
     if array_api_compat.is_dask_array(array):
-        return np.asarray(array.compute())
+        import dask
+        return np.asarray(computed_with_checks(array, dask.compute)[0])
     if array_api_compat.is_torch_array(array):
         return array.detach().cpu().numpy()
     if array_api_compat.is_cupy_array(array):
@@ -506,10 +520,53 @@ def materialize(root_value, found):
     lazy = [i for i, (x, grad) in enumerate(found)
             if array_api_compat.is_dask_array(grad)
             and not array_api_compat.is_dask_array(getattr(x, "data", grad))]
-    values = dask.compute(root_value, *[found[i][1] for i in lazy])
+    values = computed_with_checks(root_value, dask.compute, *[found[i][1] for i in lazy])
     for i, value in zip(lazy, values[1:]):
         found[i] = (found[i][0], value)
     return dask.array.from_array(values[0], chunks=values[0].shape), found
+
+
+# A check of values that a Dask graph would have to compute first (a loss's probabilities in
+# [0, 1], class labels in range) runs with the compute that needs them, not before: the name of
+# the lazy result it guards -> (a weak reference to that result, the check, its lazy inputs).
+_CHECKS = {}
+
+
+def check_when_computed(array, check, *values):
+    """``check(*values)`` on the host values of ``values``: now for an eager array; for a Dask
+    ``array``, inside the one compute that first computes ``array`` or anything made from it
+    (``backward()``'s, ``ag.to_numpy``'s, ``.item()``'s), so checking costs no compute of its
+    own. ``values`` are small lazy summaries (a min, a count), computed in that same pass over
+    the chunks. ``check`` raises or warns: an error stops the compute's caller, and is raised
+    again by every later compute until the values are right."""
+    if not array_api_compat.is_dask_array(array):
+        check(*[to_numpy(value) for value in values])
+        return
+    for name, (alive, _, _) in list(_CHECKS.items()):  # forget the checks of dropped results
+        if alive() is None:
+            _CHECKS.pop(name, None)
+    _CHECKS[array.name] = (weakref.ref(array), check, values)
+
+
+def computed_with_checks(array, compute, *more):
+    """``compute(array, *more)`` with the pending checks of every result ``array`` is made
+    from computed in the same call, then run on the host. The tasks run without numpy's
+    floating-point warnings, as the engine's ops run on numpy (log(0) = -inf, x/0 = inf: the
+    losses and the sentinel explain them); ``np.errstate`` is per thread and cannot reach
+    Dask's workers, so here the warnings the tasks raise in this process are filtered."""
+    graph = array.__dask_graph__()
+    layers = getattr(graph, "layers", graph)
+    pending = [(name, entry) for name, entry in list(_CHECKS.items()) if name in layers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning,
+                                message="(divide by zero|overflow|underflow|invalid value) encountered")
+        values = compute(array, *more, *[v for _, (_, _, checked) in pending for v in checked])
+    start = 1 + len(more)
+    for name, (_, check, checked) in pending:
+        check(*[np.asarray(v) for v in values[start:start + len(checked)]])
+        start += len(checked)
+        _CHECKS.pop(name, None)  # ran and passed: a second compute of the same values need not
+    return values[:1 + len(more)]
 def padded(x, widths, value):
     """``x`` padded with ``value``, ``widths`` a (before, after) pair per axis."""
     if isinstance(x, np.ndarray):

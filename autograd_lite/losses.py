@@ -5,14 +5,15 @@ L is summed over the output units. For the seed's single output unit this is the
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 
-from . import ops
+from . import backend, ops
 from .errors import SaturationWarning, ShapeError
-from .core.modes import name_scope, no_grad
-from .ops.losses import PICK_CLASSES, xlogy
+from .core.modes import name_scope
+from .ops.losses import PICK_CLASSES, Softmax, xlogy
 from .core.tensor import Tensor, as_tensor
 
 
@@ -46,24 +47,69 @@ def binary_cross_entropy(A, Y, *, fuse=True):
     if fuse and A.op == "sigmoid" and len(A.parents) == 1:
         with name_scope(FUSED_SIGMOID_SCOPE):
             return binary_cross_entropy_with_logits(A.parents[0], Y)
-    probabilities, labels = A.data, Y.data
-    if np.any(probabilities < 0) or np.any(probabilities > 1):
-        raise ValueError(
-            f"binary_cross_entropy: probabilities A must lie in [0, 1], got values from "
-            f"{np.nanmin(probabilities):.6g} to {np.nanmax(probabilities):.6g}; if these are "
-            f"logits Z, use binary_cross_entropy_with_logits(Z, Y)")
-    wrong = ((probabilities == 0) & (labels != 0)) | ((probabilities == 1) & (labels != 1))
-    if wrong.any():
-        first = tuple(int(i) for i in np.argwhere(wrong)[0])
-        warnings.warn(
-            f"binary_cross_entropy: {int(wrong.sum())} of {probabilities.size} probabilities in "
-            f"{A.name or 'A'} are exactly 0 or 1 on the wrong side of their label (first at "
-            f"index {first}: A = {float(probabilities[first]):g}, Y = {float(labels[first]):g}): "
-            f"log-loss is +inf there. Compute A as a sigmoid of logits Z (then the loss uses Z), "
-            f"or use binary_cross_entropy_with_logits(Z, Y), which is exact for any Z.",
-            SaturationWarning, stacklevel=2)
     m = A.shape[-1]
-    return -(xlogy(Y, A) + xlogy(1 - Y, 1 - A)).sum() / m
+    probabilities, labels = A.data, Y.data
+    wrong = (((probabilities == 0) & (labels != 0)) | ((probabilities == 1) & (labels != 1)))
+
+    def saturated(count, first):
+        at = "" if first is None or backend.of(probabilities).is_dask else \
+            f": A = {float(probabilities[first]):g}, Y = {float(labels[first]):g}"
+        return (f"binary_cross_entropy: {count} of {A.size} probabilities in {A.name or 'A'} "
+                f"are exactly 0 or 1 on the wrong side of their label (first at index "
+                f"{first}{at}): log-loss is +inf there. Compute A as a sigmoid of logits Z "
+                f"(then the loss uses Z), or use binary_cross_entropy_with_logits(Z, Y), which "
+                f"is exact for any Z.")
+
+    return _with_probabilities_checked(
+        lambda: -(xlogy(Y, A) + xlogy(1 - Y, 1 - A)).sum() / m, "binary_cross_entropy", A,
+        "binary_cross_entropy_with_logits(Z, Y)", wrong, saturated)
+
+
+def _with_probabilities_checked(loss, op_name, A, logits_way, wrong, saturated):
+    """``loss()``, once A's values are checked: in [0, 1] (else a ValueError: they look like
+    logits), and a ``SaturationWarning`` (``saturated(count, first index)``) where ``wrong``
+    (a 0 or 1 that makes the loss +inf) holds. The check reads five small summaries of A and
+    ``wrong``: on an eager backend at once, before the loss is built; on Dask inside the
+    compute that computes the loss (``backend.check_when_computed``), so calling the loss
+    computes nothing."""
+    probabilities = A.data
+    if A.size == 0:
+        return loss()
+    where = backend.of(probabilities)
+    xp = where.xp
+    missing = xp.isnan(probabilities)
+    hits = xp.astype(wrong, xp.int8)
+    summaries = (
+        xp.min(xp.where(missing, backend.constant(np.inf, where, probabilities.dtype), probabilities)),
+        xp.max(xp.where(missing, backend.constant(-np.inf, where, probabilities.dtype), probabilities)),
+        xp.sum(xp.astype(wrong, xp.int64)), xp.any(wrong, axis=-1), xp.argmax(hits, axis=-1))
+
+    def check(low, high, count, rows_hit, first_in_row):
+        if low < 0 or high > 1:
+            raise ValueError(f"{op_name}: probabilities A must lie in [0, 1], got values from "
+                             f"{float(low):.6g} to {float(high):.6g}; if these are logits Z, "
+                             f"use {logits_way}")
+        if count:
+            row = tuple(int(i) for i in np.argwhere(rows_hit)[0])
+            first = row + (int(first_in_row[row]),)
+            warnings.warn(saturated(int(count), first), SaturationWarning,
+                          stacklevel=_outside_the_package())
+
+    if not where.is_dask:
+        check(*[backend.to_numpy(value) for value in summaries])
+        return loss()
+    J = loss()
+    backend.check_when_computed(J.data, check, *summaries)
+    return J
+
+
+def _outside_the_package() -> int:
+    """The stacklevel of the first caller outside autograd_lite (a warning then points at the
+    user's line: the loss's call, or the ``backward()`` that computed a Dask loss)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == __package__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def binary_cross_entropy_with_logits(Z, Y):
@@ -125,44 +171,50 @@ def cross_entropy(A, Y, *, fuse=True):
     if A.ndim != 2:
         raise ShapeError(f"cross_entropy: probabilities A must be n[N] x m, got shape {A.shape}")
     n, m = A.shape
-    one_hot = np.ndim(Y.data if isinstance(Y, Tensor) else Y) == 2
-    if one_hot:
+    if np.ndim(Y.data if isinstance(Y, Tensor) else Y) == 2:
         Y = as_tensor(Y, A)
         _check_same_shape("cross_entropy", "probabilities A", A, "one-hot labels Y", Y)
-        labels = Y.data
+        if fuse and _softmax_over_classes(A):
+            with name_scope(FUSED_SOFTMAX_SCOPE):
+                return softmax_cross_entropy(A.parents[0], Y)
+        wrong = (A.data == 0) & (Y.data != 0)
+        loss = lambda: -xlogy(Y, A).sum() / m  # noqa: E731
     else:
         classes = class_indices("cross_entropy", Y, n, m)
-        labels = np.zeros((n, m))
-        labels[classes, np.arange(m)] = 1.0
-    if fuse and _softmax_over_classes(A):
-        with name_scope(FUSED_SOFTMAX_SCOPE):
-            return softmax_cross_entropy(A.parents[0], Y if one_hot else classes)
-    if np.any(A.data < 0) or np.any(A.data > 1):
-        raise ValueError(f"cross_entropy: probabilities A must lie in [0, 1], got values from "
-                         f"{np.nanmin(A.data):.6g} to {np.nanmax(A.data):.6g}; if these are "
-                         f"logits Z, use softmax_cross_entropy(Z, Y)")
-    wrong = (A.data == 0) & (labels != 0)
-    if wrong.any():
-        first = tuple(int(i) for i in np.argwhere(wrong)[0])
-        warnings.warn(
-            f"cross_entropy: {int(wrong.sum())} labelled classes have probability exactly 0 in "
-            f"{A.name or 'A'} (first at index {first}): cross-entropy is +inf there. Compute A "
-            f"as a softmax of logits Z (then the loss uses Z), or use "
-            f"softmax_cross_entropy(Z, Y), which is exact for any Z.",
-            SaturationWarning, stacklevel=2)
-    if one_hot:
-        return -xlogy(Y, A).sum() / m
-    return -PICK_CLASSES(A, _classes_tensor(Y, classes)).log().sum() / m
+        if fuse and _softmax_over_classes(A):
+            with name_scope(FUSED_SOFTMAX_SCOPE):
+                return softmax_cross_entropy(A.parents[0], Y if isinstance(Y, Tensor) else classes)
+        labels = _classes_tensor(Y, classes)
+        wrong = PICK_CLASSES.forward(A.data, labels.data) == 0
+        loss = lambda: -PICK_CLASSES(A, labels).log().sum() / m  # noqa: E731
+
+    def saturated(count, first):
+        return (f"cross_entropy: {count} labelled classes have probability exactly 0 in "
+                f"{A.name or 'A'} (first at {_sample_and_class(first, Y)}): "
+                f"cross-entropy is +inf there. Compute A as a softmax of logits Z (then the loss "
+                f"uses Z), or use softmax_cross_entropy(Z, Y), which is exact for any Z.")
+
+    return _with_probabilities_checked(loss, "cross_entropy", A, "softmax_cross_entropy(Z, Y)",
+                                       wrong, saturated)
+
+
+def _sample_and_class(first, Y):
+    """Where the first +inf term is: ``first`` is its (class, sample) index for one-hot labels,
+    (sample,) for class indices (whose class is named where it is on the host)."""
+    if len(first) == 2:
+        return f"index {first}"
+    labels = Y.data if isinstance(Y, Tensor) else Y
+    if backend.is_foreign_array(labels):
+        return f"sample {first[0]}"
+    return f"index ({int(np.asarray(labels)[first[0]])}, {first[0]})"
 
 
 def _softmax_over_classes(A):
-    """Whether A was recorded as ``Z.softmax(axis=0)``: its op is softmax, and the softmax of its
-    input over axis 0 is A itself (the public face does not tell the axis; the same forward
-    on the same array gives the same bits)."""
-    if A.op != "softmax" or len(A.parents) != 1 or A.parents[0].shape != A.shape:
-        return False
-    with no_grad():
-        return bool(np.array_equal(A.parents[0].softmax(axis=0).data, A.data))
+    """Whether A was recorded as ``Z.softmax(axis=0)``: read from its node (the primitive and its
+    axis), never from its values."""
+    node = A.grad_fn
+    return node is not None and isinstance(node.op, Softmax) and node.params.get("axis") == 0 \
+        and len(node.parents) == 1
 
 
 def mean_squared_error(A, Y):
@@ -190,17 +242,26 @@ def _classes_tensor(Y, classes):
 
 
 def class_indices(op_name, Y, n_classes, m):
-    """``Y`` as an integer array of m class indices in [0, n_classes), or a clear error."""
-    labels = np.asarray(Y.data if isinstance(Y, Tensor) else Y)
-    if labels.shape != (m,):
+    """``Y`` as m class indices in [0, n_classes), or a clear error: an integer numpy array,
+    or, for a Dask array, the array itself, whose values ``pick_classes`` checks inside the
+    compute that picks them (checking them here would compute them)."""
+    labels = Y.data if isinstance(Y, Tensor) else Y
+    if not backend.is_foreign_array(labels):
+        labels = np.asarray(labels)
+    if tuple(labels.shape) != (m,):
         raise ShapeError(f"{op_name}: class labels Y must have shape ({m},) (one index per "
-                         f"sample) or ({n_classes}, {m}) (one-hot columns), got shape {labels.shape}")
-    if labels.dtype.kind == "f":
+                         f"sample) or ({n_classes}, {m}) (one-hot columns), got shape "
+                         f"{tuple(labels.shape)}")
+    kind = backend.dtype_kind(labels.dtype)
+    if kind not in "fiu":
+        raise TypeError(f"{op_name}: class labels Y must be integers, got dtype {labels.dtype}")
+    if backend.of(labels).is_dask:
+        return labels
+    labels = np.asarray(backend.to_numpy(labels))
+    if kind == "f":
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
             raise ValueError(f"{op_name}: class labels Y must be whole numbers, got {labels[:5]!r}...")
         labels = labels.astype(np.int64)
-    elif labels.dtype.kind not in "iu":
-        raise TypeError(f"{op_name}: class labels Y must be integers, got dtype {labels.dtype}")
     if m and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"{op_name}: class labels must lie in [0, {n_classes}) for {n_classes} "
                          f"classes, got values from {labels.min()} to {labels.max()}")

@@ -168,7 +168,7 @@ _sweep.at = 1024
 def _copy_saved(node, root) -> bool:
     """Give ``node`` its own copies of the arrays it saved from ``root``'s memory; False."""
     def own(array):
-        return array.copy() if array is not None and _root(array) is root else array
+        return array.copy() if isinstance(array, np.ndarray) and _root(array) is root else array
     node.saved_output = own(node.saved_output)
     if node.saved_inputs is not None:
         node.saved_inputs = tuple([own(array) for array in node.saved_inputs])

@@ -15,8 +15,8 @@ import numpy as np
 
 from .. import backend
 from ..errors import ShapeError
-from .base import (Broadcasting, Primitive, data_of, errstate, exp, is_array, log, namespace,
-                   refuse_empty, sum_)
+from .base import (Broadcasting, Primitive, data_of, errstate, exp, factor, is_array, log,
+                   namespace, refuse_empty, sum_)
 from .elementwise import sigmoid
 from . import reduce
 from .shape import index_add
@@ -81,8 +81,8 @@ class BinaryCrossEntropyWithLogits(Primitive):
         if z.ndim == 0:
             raise ShapeError("binary_cross_entropy_with_logits: Z is a scalar; pass an (n, m) or (m,) array")
         m = z.shape[-1]
-        if not isinstance(z, np.ndarray):  # no branch on the values: it would compute Dask's
-            return self._in_namespace(z, y) / m
+        if not (isinstance(z, np.ndarray) and isinstance(y, np.ndarray)):
+            return self._in_namespace(z, y) / m  # no branch on the values: it would compute Dask's
         m = z.dtype.type(m)  # a sum of float32 / m stays float32 under numpy 1's scalar rules too
         if np.isinf(z).any():
             return np.asarray(np.sum(self._at_infinite_logits(z, y)) / m)
@@ -92,7 +92,7 @@ class BinaryCrossEntropyWithLogits(Primitive):
     @staticmethod
     def _in_namespace(z, y):
         """Σ L in ``z``'s own namespace, its limit where z is ±inf taken by ``where``."""
-        xp = backend.namespace(z)
+        xp = backend.join("binary_cross_entropy_with_logits", [backend.of(z), backend.of(y)]).xp
         per_element = xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
         wrong = xp.where(z > 0, 1 - y, y)
         limit = xp.where(wrong == 0, 0.0, xp.abs(z) * wrong)
@@ -207,18 +207,34 @@ class PickClasses(Primitive):
     as cross-entropy with class indices needs (``-log softmax(z)`` at the true class). The
     classes are an input, not a parameter, so a compiled step reads each call's labels; they
     are checked in ``forward`` (whole numbers in range), so a replay checks them too. The
-    gradient puts g back at those entries (0 elsewhere); the classes have none."""
+    gradient puts g back at those entries (0 elsewhere); the classes have none.
+
+    numpy indexes; every other backend selects with the mask ``k == classes[i]`` (the standard's
+    ``where`` and a sum over the classes: the same numbers, no scatter, and on Dask chunk by
+    chunk along the samples, its labels checked inside the compute that picks them)."""
     name = "pick_classes"
 
     def forward(self, x, classes):
         n, m = x.shape
-        return backend.take(x, (_class_index(classes, n, m), _samples(x, m)))
+        where = _where(x, classes)
+        if where.is_numpy:
+            return backend.take(x, (_class_index(classes, n, m), _samples(x, m)))
+        xp = where.xp
+        zero = backend.constant(0.0, where, x.dtype)
+        picked = xp.sum(xp.where(_class_mask(x, classes, where), x, zero), axis=0)
+        if where.is_dask and m:
+            backend.check_when_computed(picked, *_class_check(classes, n))
+        return picked
 
     def vjp(self, g, inputs, output, wants):
-        x, classes = inputs
+        if not wants[0]:
+            return None, None
+        x, classes = data_of(inputs[0]), data_of(inputs[1])
         n, m = x.shape
-        index = (_class_index(data_of(classes), n, m), _samples(data_of(x), m))
-        return (index_add(g, (n, m), index) if wants[0] else None), None
+        where = _where(x, classes)
+        if where.is_numpy:
+            return index_add(g, (n, m), (_class_index(classes, n, m), _samples(x, m))), None
+        return g * factor(_class_mask(x, classes, where), g), None
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g} at each sample's class of {names[1]}, 0 elsewhere" if i == 0 else "none"
@@ -235,6 +251,39 @@ def _class_index(classes, n, m):
         raise ValueError(f"pick_classes: class labels must be whole numbers in [0, {n}), got "
                          f"{classes[:5]!r}{'...' if m > 5 else ''}")
     return index
+
+
+def _where(x, classes):
+    """The backend pick_classes computes in (numpy classes join Dask logits, and the reverse)."""
+    return backend.join("pick_classes", [backend.of(x), backend.of(classes)])
+
+
+def _class_mask(x, classes, where):
+    """The (n, m) mask ``k == classes[i]`` of each sample's class on the backend ``where``. The
+    classes are checked at once, but on Dask inside the compute (``_class_check``)."""
+    n, m = x.shape
+    if not where.is_dask:
+        classes = _class_index(classes, n, m)
+    elif tuple(classes.shape) != (m,):
+        _class_index(classes, n, m)  # the shape's error, known without a compute
+    xp = where.xp
+    row = xp.reshape(backend.chunked_like(classes, x), (1, m))
+    return xp.reshape(xp.arange(n, device=where.device), (n, 1)) == row
+
+
+def _class_check(classes, n):
+    """The labels' check and its lazy summaries (how many are not whole, the smallest, the
+    largest), for ``backend.check_when_computed``."""
+    xp = namespace(classes)
+    whole = xp.astype(xp.astype(classes, xp.int64), classes.dtype) == classes
+
+    def check(not_whole, low, high):
+        if not_whole or low < 0 or high >= n:
+            raise ValueError(f"pick_classes: class labels must be whole numbers in [0, {n}), got "
+                             f"{int(not_whole)} that are not whole, values from {float(low):g} to "
+                             f"{float(high):g}")
+
+    return check, xp.sum(xp.astype(~whole, xp.int64)), xp.min(classes), xp.max(classes)
 
 
 def _samples(x, m):

@@ -174,3 +174,20 @@ def test_an_nn_model_trains_with_one_compute_per_step(optimizer):
     for p, q in zip(models[1].parameters(), models[0].parameters()):
         assert type(p.data) is np.ndarray
         assert_close(p.data, q.data)
+
+
+def test_a_graph_never_backpropagated_does_not_stop_another_ones_backward():
+    """An evaluation loss built on the same parameters and never backpropagated keeps its own
+    copies of the numpy arrays it saved (W), beside the Dask arrays it saved (X's chunks), so the
+    training loss's backward and update go on."""
+    X, Y, arrays = seed_problem(M)
+    parameters = seed_parameters(arrays)
+    X_lazy, Y_lazy = ag.Tensor(lazy(X)), ag.Tensor(lazy(Y))
+    evaluation = seed_loss(parameters, X_lazy, Y_lazy)
+    with Computes() as computes:
+        seed_loss(parameters, X_lazy, Y_lazy).backward()
+    assert computes.count == 1
+    _, expected = numpy_gradients(X, Y, arrays)
+    for p, grad in zip(parameters, expected):
+        assert_close(p.grad, grad)
+    assert np.isfinite(ag.to_numpy(evaluation))
