@@ -289,7 +289,8 @@ def chunked_like(value, like):
     chunked as ``like`` is along that axis, so an operation on both runs chunk by chunk (Dask
     would otherwise make one task of all of ``value`` and everything computed from it). Any
     other ``value`` as it is."""
-    if not (array_api_compat.is_dask_array(like) and isinstance(value, np.ndarray)):
+    if not isinstance(value, np.ndarray) or isinstance(like, np.ndarray) \
+            or not _compat().is_dask_array(like):
         return value
     import dask.array
     return dask.array.from_array(value, chunks=value.shape[:-1] + (like.chunks[-1],))
@@ -539,7 +540,7 @@ def check_when_computed(array, check, *values):
     own. ``values`` are small lazy summaries (a min, a count), computed in that same pass over
     the chunks. ``check`` raises or warns: an error stops the compute's caller, and is raised
     again by every later compute until the values are right."""
-    if not array_api_compat.is_dask_array(array):
+    if isinstance(array, np.ndarray) or not _compat().is_dask_array(array):
         check(*[to_numpy(value) for value in values])
         return
     for name, (alive, _, _) in list(_CHECKS.items()):  # forget the checks of dropped results
