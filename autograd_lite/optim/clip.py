@@ -28,13 +28,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=True
     grads = [parameter.grad for parameter in parameters]
     with np.errstate(over="ignore", invalid="ignore"):  # each norm in its gradient's namespace
         norms = [backend.norm(grad, norm_type) for grad in grads if math.prod(grad.shape)]
-        total = max(norms, default=0.0) if norm_type == math.inf else \
-            math.fsum(n ** norm_type for n in norms) ** (1 / norm_type) if norms else 0.0
+        total = float(np.linalg.norm(norms, ord=norm_type)) if norms else 0.0  # nan, inf kept
     if not math.isfinite(total):
         if not error_if_nonfinite:
             return total
-        bad = [f"{parameter.name or f'parameter {index}'} of shape {parameter.shape} "
-               f"(%d nan, %d inf)" % backend.nonfinite_counts(grad)
+        bad = ["{} of shape {} ({} nan, {} inf)".format(parameter.name or f"parameter {index}",
+                                                       parameter.shape, *backend.nonfinite_counts(grad))
                for index, (parameter, grad) in enumerate(zip(parameters, grads))
                if not backend.all_finite(grad)]
         raise NonFiniteGradientError(

@@ -74,8 +74,8 @@ class Optimizer(io.Declared):
             backend.refuse_mixed(lambda: f"{owner}: {self._who(i)}", p[i].data, {".grad": grad, **self.state[i]}, MOVED)
         bad = [i for i, grad in grads.items() if not backend.all_finite(grad)]
         if bad:
-            counts = "; ".join(f"{self._who(i)} of shape {p[i].shape}: %d nan and %d inf of {p[i].size}"
-                               % backend.nonfinite_counts(p[i].grad) for i in bad)
+            counts = "; ".join("{} of shape {}: {} nan and {} inf of {}".format(
+                self._who(i), p[i].shape, *backend.nonfinite_counts(p[i].grad), p[i].size) for i in bad)
             where = " ".join(note for note in (see(self, bad) for see in step_observers) if note)
             message = (f"{owner}: non-finite gradient in {len(bad)} of {len(p)} parameters: {counts}. "
                        f"No parameter and no optimizer state changed. {where or SWITCH} "

@@ -247,6 +247,19 @@ def test_clip_grad_norm_refuses_a_non_finite_norm_unless_told():
         optim.clip_grad_norm_([W], math.inf)
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+def test_clip_grad_norm_sees_a_nan_in_any_gradient_and_an_overflowing_total(norm_type):
+    W, b = nn.Parameter(np.zeros(2), name="W"), nn.Parameter(np.zeros(2), name="b")
+    W.grad, b.grad = np.array([1.0, 1.0]), np.array([np.nan, 1.0])  # the nan in the last one
+    with pytest.raises(optim.NonFiniteGradientError, match=r"non-finite entries in b of shape "
+                                                           r"\(2,\) \(1 nan, 0 inf\)"):
+        optim.clip_grad_norm_([W, b], 1.0, norm_type=norm_type)
+    W.grad, b.grad = np.full(2, 1e200), np.array([1.0, 1.0])    # finite, but the 3-norm's sum is not
+    total = optim.clip_grad_norm_([W, b], 1.0, norm_type=norm_type, error_if_nonfinite=False)
+    assert total == (math.inf if norm_type in (2.0, 3.0) else pytest.approx(
+        2e200 if norm_type == 1.0 else 1e200, rel=1e-12))
+
+
 # --- an interrupted mini-batch run resumes bit for bit ------------------------------------------
 
 @pytest.mark.parametrize("kind", ["adam", "sgd", "rmsprop", "adamw"])
