@@ -69,18 +69,26 @@ class Backend:
         return self.name if self.is_numpy else f"{self.name} on {self.device}"
 
     def __reduce__(self):  # one object per backend, also through pickle and copy
-        return "NUMPY" if self.is_numpy else (_backend_of, (self.xp.__name__, self.device))
+        if self.is_numpy:
+            return "NUMPY"
+        device = self.device
+        if self.name == "jax":  # a JAX device does not pickle: its platform and number do
+            device = ("jax", device.platform, device.id)
+        return _backend_of, (self.xp.__name__, device)
 
 
 def _backend_of(namespace_name, device):
     import importlib
     xp = importlib.import_module(namespace_name)
+    if isinstance(device, tuple) and device[0] == "jax":
+        import jax
+        device = next(d for d in jax.devices(device[1]) if d.id == device[2])
     return of(xp.asarray(0.0, device=device))
 
 
 def _namespace_name(xp) -> str:
     name = xp.__name__
-    for known in ("numpy", "cupy", "torch", "dask", "jax", "array_api_strict"):
+    for known in ("jax", "cupy", "torch", "dask", "array_api_strict", "numpy"):  # jax.numpy is jax
         if known in name.split("."):
             return known
     return name
@@ -168,8 +176,12 @@ def join(op_name, backends):
         f"tensor.to(other_tensor), tensor.to(namespace, device=...), or ag.to_numpy(x)")
 
 
-def _describe(backend) -> str:
+def describe(backend) -> str:
+    """``backend`` as error messages name it: "numpy", "torch (device cpu)"."""
     return "numpy" if backend.is_numpy else f"{backend.name} (device {backend.device})"
+
+
+_describe = describe
 
 
 def result(out, where, op_name):
@@ -486,6 +498,12 @@ def add_at(array, index, values):
             _on(xp, positions, flat)[None, :]
         flat = flat + xp.matmul(xp.astype(hits, values.dtype), values)
     return xp.reshape(flat, array.shape)
+
+
+def writable(array) -> bool:
+    """Whether ``array`` can be written into in place: not a JAX array (immutable) nor a Dask
+    array (a recipe, not memory)."""
+    return not (array_api_compat.is_jax_array(array) or array_api_compat.is_dask_array(array))
 
 
 def add_to_slices(array, index, values):

@@ -51,6 +51,17 @@ def _torch():
     return ArrayBackend("torch", lambda a: torch.asarray(a.copy()), torch.device("cpu"))
 
 
+def _jax():
+    jax = importlib.import_module("jax")
+    # JAX computes in float32 unless 64-bit mode is on, and the engine's default is float64:
+    # the backend tests compare against numpy to 1e-12 in float64, so they switch it on, once,
+    # for the whole process (a JAX setting is global). It must be set before the first JAX
+    # array is made, which is why it happens here, when the backends are listed.
+    jax.config.update("jax_enable_x64", True)
+    jnp = importlib.import_module("jax.numpy")
+    return ArrayBackend("jax", lambda a: jnp.asarray(a), jax.devices("cpu")[0])
+
+
 def _cupy():
     cupy = importlib.import_module("cupy")
     if cupy.cuda.runtime.getDeviceCount() < 1:
@@ -68,6 +79,6 @@ def _param(name, factory):
 
 
 BACKENDS = [_param("numpy", _numpy), _param("array_api_strict", _array_api_strict),
-            _param("torch", _torch), _param("cupy", _cupy)]
+            _param("torch", _torch), _param("jax", _jax), _param("cupy", _cupy)]
 # The backends other than numpy: what the no-conversion and mixing tests are about.
 FOREIGN = BACKENDS[1:]

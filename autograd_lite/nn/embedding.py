@@ -1,10 +1,12 @@
 """Embedding: a table of learned vectors, one column per token."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError
 from ..core.modes import grad_mode
 from ..core.tensor import Tensor
@@ -17,18 +19,25 @@ from .parameter import Parameter
 
 class Lookup(Primitive):
     """``W[:, indices]``: the columns of an embedding table W at integer ``indices`` (any
-    shape), made C-contiguous. The indices are an input, checked in ``forward`` (in range, no
-    negative index wrapping around), so a compiled step reads and checks each call's. The
-    gradient adds g's columns back at their indices (repeats add up); the indices have none."""
+    shape), made C-contiguous, in W's namespace (the standard's ``take``). The indices are an
+    input, checked in ``forward`` (in range, no negative index wrapping around), so a compiled
+    step reads and checks each call's. The gradient adds g's columns back at their indices
+    (repeats add up); the indices have none."""
     name = "embedding_lookup"
     vjp_reads_output = False
 
     def forward(self, W, indices):
-        return np.ascontiguousarray(W[:, _checked(indices, W.shape[1])])
+        index = _checked(indices, W.shape[1], self.name)
+        if isinstance(W, np.ndarray):
+            return np.ascontiguousarray(W[:, index])
+        xp = backend.namespace(W)
+        picked = xp.take(W, xp.reshape(index, (-1,)), axis=1)
+        return xp.reshape(picked, (W.shape[0],) + tuple(index.shape))
 
     def vjp(self, g, inputs, output, wants):
         W, indices = inputs
-        return index_add(g, W.shape, (slice(None), _checked(data_of(indices), W.shape[1]))), None
+        index = _checked(data_of(indices), W.shape[1], self.name)
+        return index_add(g, W.shape, (slice(None), index)), None
 
     def formula(self, i, g, names, params, input_shapes):
         return f"{g}'s columns added at {names[1]}" if i == 0 else "none (indices)"
@@ -37,13 +46,29 @@ class Lookup(Primitive):
 LOOKUP = Lookup()
 
 
-def _checked(indices, n):
-    """``indices`` as integers in 0..n-1, or a ShapeError naming the values at fault."""
-    index = indices.astype(np.intp, copy=False)
-    if not np.array_equal(index, indices) or (index.size and (index.min() < 0 or index.max() >= n)):
-        raise ShapeError(f"embedding_lookup: indices must be whole numbers in 0..{n - 1}, got "
-                         f"{indices.min()}..{indices.max()}")
-    return index
+def _checked(indices, n, label):
+    """``indices`` as integers in 0..n-1 (whole-number floats taken as integers), in their own
+    namespace, or a ShapeError naming ``label`` and the values at fault. It reads the values
+    (a lazy array is computed)."""
+    if isinstance(indices, np.ndarray):
+        index = indices.astype(np.intp, copy=False)
+        if np.array_equal(index, indices) and (not index.size or (index.min() >= 0
+                                                                  and index.max() < n)):
+            return index
+        low, high = indices.min(), indices.max()
+    else:
+        xp = backend.namespace(indices)
+        kind = backend.dtype_kind(indices.dtype)
+        if kind not in "iuf":
+            raise ShapeError(f"{label}: indices must be whole numbers, got dtype {indices.dtype}")
+        index = indices if kind in "iu" else xp.astype(indices, xp.int64)
+        if math.prod(indices.shape) == 0:
+            return index
+        low, high = backend.to_numpy(xp.min(indices)), backend.to_numpy(xp.max(indices))
+        whole = kind in "iu" or bool(xp.all(xp.astype(index, indices.dtype) == indices))
+        if whole and low >= 0 and high < n:
+            return index
+    raise ShapeError(f"{label}: indices must be whole numbers in 0..{n - 1}, got {low}..{high}")
 
 
 class Embedding(Module):
@@ -64,15 +89,25 @@ class Embedding(Module):
         self.W = Parameter(generator.standard_normal((self.embedding_dim, self.num_embeddings)), name="W")
 
     def forward(self, indices):
-        data = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-        if data.dtype.kind == "f" and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
-            data = data.astype(np.intp)
-        if data.dtype.kind not in "iu":
+        layer = f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+        data = indices.data if isinstance(indices, Tensor) else indices
+        if backend.is_foreign_array(data):  # W and its indices in one backend (numpy indices,
+            backend.join(layer, [self.W._backend, backend.of(data)])  # a host list, join any)
+        else:
+            data = np.asarray(data)
+        xp = backend.namespace(data)
+        kind = backend.dtype_kind(data.dtype)
+        if kind == "f" and bool(xp.all(xp.isfinite(data))) and bool(xp.all(data == xp.round(data))):
+            data = data.astype(np.intp) if isinstance(data, np.ndarray) else xp.astype(data, xp.int64)
+            kind = "i"
+        if kind not in "iu":
             raise ShapeError(f"Embedding: indices must be whole numbers, got dtype {data.dtype}")
-        if data.size and (data.min() < 0 or data.max() >= self.num_embeddings):
-            raise ShapeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): indices must "
-                             f"be in 0..{self.num_embeddings - 1}, got {data.min()}..{data.max()}")
-        if isinstance(indices, Tensor) and indices.dtype.kind in "iu":
+        if math.prod(data.shape):
+            low, high = backend.to_numpy(xp.min(data)), backend.to_numpy(xp.max(data))
+            if low < 0 or high >= self.num_embeddings:
+                raise ShapeError(f"{layer}: indices must be in 0..{self.num_embeddings - 1}, got "
+                                 f"{low}..{high}")
+        if isinstance(indices, Tensor) and backend.dtype_kind(indices.dtype) in "iu":
             return LOOKUP(self.W, indices)  # an input: a compiled step reads and checks each call's
         if isinstance(indices, Tensor) and grad_mode.trace is not None:
             grad_mode.trace.leaves(indices, "Embedding of a float Tensor (pass integer indices)")

@@ -12,9 +12,11 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..ops import reduce
 from ..errors import ShapeError
 from ..ops import Primitive
+from ..ops.base import reshape
 from ..ops.elementwise import sqrt
 from ..core.tensor import as_tensor
 from .module import Module
@@ -22,19 +24,31 @@ from .parameter import Parameter
 
 
 class RunningAverage(Primitive):
-    """``running = (1 - momentum) running + momentum scale batch``, in place, for BatchNorm's
-    running statistics: ``batch`` is this batch's statistic (a Tensor; no gradient flows to
-    it), ``running`` the module's buffer (an ndarray parameter), ``scale`` N / (N - 1) for the
+    """``running = (1 - momentum) running + momentum scale batch`` for BatchNorm's running
+    statistics: ``batch`` is this batch's statistic (a Tensor; no gradient flows to it),
+    ``running`` the module's buffer (an array parameter), ``scale`` N / (N - 1) for the
     unbiased variance. An op, not a line of numpy beside the graph, so that ``ag.compile``
-    replays the update on every call (``updates_state``). Returns the updated statistics."""
+    replays the update on every call (``updates_state``). Returns the updated statistics.
+
+    The buffer is written in place where its backend's arrays can be written (numpy, torch,
+    CuPy, array-api-strict: whoever holds the buffer sees the update, a compiled step's saved
+    state included); a JAX array cannot be, so BatchNorm keeps the returned array instead."""
     name = "running_average"
     differentiable = False
     updates_state = True
 
     def forward(self, batch, running, momentum, scale):
-        running *= 1.0 - momentum
-        running += momentum * scale * batch.reshape(running.shape)
-        return running.copy()
+        backend.join(self.name, [backend.of(batch), backend.of(running)])
+        if isinstance(running, np.ndarray):
+            running *= 1.0 - momentum
+            running += momentum * scale * batch.reshape(running.shape)
+            return running.copy()
+        xp = backend.namespace(running)
+        updated = xp.astype((1.0 - momentum) * running
+                            + momentum * scale * xp.reshape(batch, running.shape), running.dtype)
+        if backend.writable(running):
+            running[...] = updated
+        return updated
 
     def vjp(self, g, inputs, output, wants, running, momentum, scale):
         raise RuntimeError("running_average: running statistics have no gradient")
@@ -50,13 +64,14 @@ class Buffer(Primitive):
     """A module's buffer (BatchNorm's running statistics) as ``shape``, for the input ``x`` it
     is applied to (only x's place in the graph: its values are not read): an op rather than an
     array beside the graph, so that a compiled step reads the buffer's values at every call.
-    It has no gradient (a constant)."""
+    It has no gradient (a constant). The buffer must live in x's backend."""
     name = "buffer"
     differentiable = False
     vjp_reads_inputs = vjp_reads_output = False
 
     def forward(self, x, array, shape):
-        return array.reshape(shape)
+        backend.join(self.name, [backend.of(x), backend.of(array)])
+        return reshape(array, shape)
 
     def vjp(self, g, inputs, output, wants, array, shape):
         raise RuntimeError("buffer: a module's buffer has no gradient")
@@ -109,6 +124,14 @@ class BatchNorm(Module):
         if X.ndim < 2 or X.shape[0] != self.num_features:
             raise ShapeError(f"BatchNorm({self.num_features}): input must be {self.num_features} x "
                              f"m (or {self.num_features} x H x W x m images), got shape {X.shape}")
+        for name in ("running_mean", "running_var"):
+            where = backend.of(getattr(self, name))
+            if where is not X._backend:
+                raise backend.MixedBackendsError(
+                    f"BatchNorm({self.num_features}): its {name} lives in "
+                    f"{backend.describe(where)}, the input in {backend.describe(X._backend)}; "
+                    f"autograd_lite never moves data silently: move the model to the input's "
+                    f"backend first (model.to(...)), or the input to the model's")
         axes = tuple(range(1, X.ndim))        # everything but the features: samples (and pixels)
         kept = (self.num_features,) + (1,) * (X.ndim - 1)
         if self.training:
@@ -119,14 +142,21 @@ class BatchNorm(Module):
                                  f"(call .eval() to use the running statistics)")
             mean = X.mean(axis=axes, keepdims=True)
             var = reduce.var(X, axis=axes, keepdims=True)
-            RUNNING_AVERAGE(mean, running=self.running_mean, momentum=self.momentum, scale=1.0)
-            RUNNING_AVERAGE(var, running=self.running_var, momentum=self.momentum,
-                            scale=count / (count - 1))
+            self._update("running_mean", mean, 1.0)
+            self._update("running_var", var, count / (count - 1))
             X_hat = (X - mean) / sqrt(var + self.eps)
         else:
             X_hat = ((X - BUFFER(X, array=self.running_mean, shape=kept))
                      / sqrt(BUFFER(X, array=self.running_var, shape=kept) + self.eps))
         return self.gamma.reshape(kept) * X_hat + self.beta.reshape(kept)
+
+    def _update(self, name, batch, scale):
+        """Move the running statistic ``name`` towards ``batch`` (in place where its backend
+        writes in place; a JAX buffer is replaced by the updated array)."""
+        running = getattr(self, name)
+        updated = RUNNING_AVERAGE(batch, running=running, momentum=self.momentum, scale=scale)
+        if not backend.writable(running):
+            object.__setattr__(self, name, updated.data)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}"

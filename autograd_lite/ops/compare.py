@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from .base import Primitive
 
 # what ``compare`` may apply: numpy's comparisons, logical operators and tests
@@ -18,6 +19,17 @@ COMPARISONS = ("less", "less_equal", "greater", "greater_equal", "equal", "not_e
 LOGICAL = ("logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
            "bitwise_or", "bitwise_xor", "invert")
 TESTS = ("isfinite", "isinf", "isnan", "signbit", "sign")
+# the array API standard's name where numpy's differs
+STANDARD_NAMES = {"invert": "bitwise_invert"}
+
+
+def _namespace(arrays):
+    """The namespace the inputs compute in: a non-numpy one's if any (numpy arrays join Dask's,
+    the only mix ``backend.join`` lets through), else numpy's."""
+    for array in arrays:
+        if not isinstance(array, (np.ndarray, np.generic)):
+            return backend.namespace(array)
+    return None
 
 
 class Compare(Primitive):
@@ -28,7 +40,13 @@ class Compare(Primitive):
     vjp_reads_inputs = vjp_reads_output = False
 
     def forward(self, *arrays, how):
-        return np.asarray(getattr(np, how)(*arrays))
+        xp = _namespace(arrays)
+        if xp is None:  # numpy's own function: numpy's rules on any dtype
+            return np.asarray(getattr(np, how)(*arrays))
+        if how.startswith("logical_"):  # numpy takes any number as a truth value (nonzero is
+            # true); the standard's logical functions take booleans only
+            arrays = [a if backend.dtype_kind(a.dtype) == "b" else a != 0 for a in arrays]
+        return getattr(xp, STANDARD_NAMES.get(how, how))(*arrays)
 
     def vjp(self, g, inputs, output, wants, how):
         raise RuntimeError(f"compare: {how} has no gradient to pass back")
@@ -38,19 +56,28 @@ class Compare(Primitive):
 
 
 class ArgExtremum(Primitive):
-    """``np.argmax``/``np.argmin`` of x over ``axis``: integer indices, no gradient."""
+    """``argmax``/``argmin`` of x over ``axis`` (None: the index into the flattened x), in x's
+    namespace: integer indices, no gradient."""
     name = "arg_extremum"
     differentiable = False
     vjp_reads_inputs = vjp_reads_output = False
 
     def forward(self, x, how, axis, keepdims):
-        return np.asarray(getattr(np, how)(x, axis=axis, keepdims=keepdims))
+        if isinstance(x, np.ndarray):
+            return np.asarray(getattr(np, how)(x, axis=axis, keepdims=keepdims))
+        return arg_extremum(x, how, axis, keepdims)
 
     def vjp(self, g, inputs, output, wants, how, axis, keepdims):
         raise RuntimeError(f"arg_extremum: {how} has no gradient to pass back")
 
     def formula(self, i, g, names, params, input_shapes):
         return f"0 ({params['how']}: an index, no gradient)"
+
+
+def arg_extremum(x, how, axis, keepdims):
+    """``how`` ("argmax" or "argmin") of the array x over ``axis`` in its own namespace (the
+    standard's, like numpy's: axis None indexes the flattened x, the first one at a tie)."""
+    return getattr(backend.namespace(x), how)(x, axis=axis, keepdims=keepdims)
 
 
 COMPARE, ARG_EXTREMUM = Compare(), ArgExtremum()

@@ -9,14 +9,17 @@ operators, ``.reshape``, ``.mean`` and the dual-mode helpers, so they run on Ten
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError
 from .base import (Primitive, broadcast_to, count, data_of, describe_axes, errstate, exp, factor,
                    kept_shape, mean, namespace, normalize_axis, refuse_empty, refuse_numpy_extras,
                    reshape, shape_of, sum_)
+from .compare import arg_extremum
 from .elementwise import sqrt
 
 class Sum(Primitive):
@@ -181,22 +184,28 @@ def std(x, axis=None, ddof=0, keepdims=False, dtype=None, out=None):
 def _arg(function, op_name, x, axis, keepdims):
     if axis is not None and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise ShapeError(f"{op_name}: axis must be None or a single int, got {axis!r}")
-    data = np.asarray(x)  # a Tensor's own array (Tensor.__array__), no copy
-    if data.size == 0:
-        raise ShapeError(f"{op_name}: the array of shape {data.shape} has no elements")
+    data = x.data if hasattr(x, "grad_fn") else x  # a Tensor's own array, in its backend
+    if not backend.is_foreign_array(data):
+        data = np.asarray(data)
+    if math.prod(data.shape) == 0:
+        raise ShapeError(f"{op_name}: the array of shape {tuple(data.shape)} has no elements")
     if axis is not None:
         normalize_axis(axis, data.ndim, op_name)  # the range check, with the op's name
-    return np.asarray(function(data, axis=axis, keepdims=bool(keepdims)))
+    if isinstance(data, np.ndarray):
+        return np.asarray(function(data, axis=axis, keepdims=bool(keepdims)))
+    return arg_extremum(data, op_name, axis, bool(keepdims))
 
 
 def argmax(x, axis=None, keepdims=False):
     """Index of the largest element over ``axis`` (the first one at a tie), as an integer
-    ndarray: an index has no gradient. Axis None: the index into the flattened array."""
+    array of x's backend (an ndarray for numpy): an index has no gradient. Axis None: the
+    index into the flattened array."""
     return _arg(np.argmax, "argmax", x, axis, keepdims)
 
 
 def argmin(x, axis=None, keepdims=False):
-    """Index of the smallest element over ``axis`` (the first at a tie), an integer ndarray."""
+    """Index of the smallest element over ``axis`` (the first at a tie), an integer array of
+    x's backend."""
     return _arg(np.argmin, "argmin", x, axis, keepdims)
 
 

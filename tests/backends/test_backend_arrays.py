@@ -39,7 +39,8 @@ def test_a_dtype_asked_for_is_the_backends_own(b):
     assert "float32" in str(ag.Tensor(b.array(X), dtype="float32").dtype)
 
 
-@pytest.mark.parametrize("b", [p for p in BACKENDS if p.id != "array_api_strict"])
+# (JAX arrays cannot be written into at all: the Tensor keeps the caller's array itself)
+@pytest.mark.parametrize("b", [p for p in BACKENDS if p.id not in ("array_api_strict", "jax")])
 def test_the_engine_never_writes_into_the_callers_array(b):
     given = b.array(X)
     t = ag.Tensor(given, requires_grad=True)
