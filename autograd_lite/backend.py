@@ -503,7 +503,10 @@ def add_at(array, index, values):
 def writable(array) -> bool:
     """Whether ``array`` can be written into in place: not a JAX array (immutable) nor a Dask
     array (a recipe, not memory)."""
-    return not (array_api_compat.is_jax_array(array) or array_api_compat.is_dask_array(array))
+    if isinstance(array, np.ndarray):
+        return True
+    compat = _compat()
+    return not (compat.is_jax_array(array) or compat.is_dask_array(array))
 
 
 def add_to_slices(array, index, values):
