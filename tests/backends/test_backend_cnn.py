@@ -26,14 +26,8 @@ def small_cnn():
 
 
 def on_backend(model, b):
-    """``model`` with every parameter and buffer made ``b``'s array of the same values."""
-    for _, module in model.named_modules():
-        for name, value in list(vars(module).items()):
-            if isinstance(value, nn.Parameter):
-                setattr(module, name, nn.Parameter(b.array(value.data), name=value.name))
-        for name in module.__dict__.get("_buffer_names", ()):
-            object.__setattr__(module, name, b.array(getattr(module, name)))
-    return model
+    """``model`` moved to backend ``b`` (every parameter and buffer)."""
+    return model.to(b.array(np.zeros(1)))
 
 
 def data(m=5):
@@ -104,12 +98,20 @@ def test_batchnorms_running_statistics_move_as_numpys_and_evaluation_uses_them(b
 
 @pytest.mark.parametrize("b", FOREIGN)
 def test_batchnorm_refuses_an_input_in_another_backend_than_its_statistics(b):
-    layer = nn.BatchNorm(2)                                         # numpy running statistics
+    X = ag.Tensor(b.array(np.ones((2, 3))))
+    layer = nn.BatchNorm(2)                                          # numpy, all of it
     with pytest.raises(backend.MixedBackendsError,
-                       match=rf"BatchNorm\(2\): its running_mean lives in numpy, the input in "
-                             rf"{b.name} .*model\.to"):
-        layer(ag.Tensor(b.array(np.ones((2, 3)))))
-    assert np.array_equal(layer.running_mean, np.zeros((2, 1)))     # nothing moved
+                       match=rf"BatchNorm\(2.*numpy.*{b.name}.*model\.to"):
+        layer(X)
+    assert np.array_equal(layer.running_mean, np.zeros((2, 1)))      # nothing moved
+    layer.to(X)
+    layer.running_var = np.ones((2, 1))                              # one buffer left behind
+    for mode in (layer.train, layer.eval):
+        mode()
+        with pytest.raises(backend.MixedBackendsError,
+                           match=rf"BatchNorm\(2\): its running_var lives in numpy, the input "
+                                 rf"in {b.name} .*model\.to"):
+            layer(X)
 
 
 @pytest.mark.parametrize("b", BACKENDS)

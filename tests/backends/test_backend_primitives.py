@@ -27,8 +27,6 @@ def _guard():
 
 
 GUARD = _guard()
-# Primitives whose forward is tied to numpy by what it does, each with its reason.
-NUMPY_ONLY = {"dropout_mask": "draws its mask from a numpy Generator (Dropout's rng)"}
 # What a backend refuses, and why (each refusal is tested to be the clear one).
 REFUSED = {("array_api_strict", "normal_cdf"): "the standard has no erfc",
            ("array_api_strict", "gelu"): "the exact gelu needs erfc, which the standard lacks"}
@@ -41,8 +39,7 @@ def _refused(op, params, b):
 # Primitives whose output is not floating (a comparison's booleans, an arg-max's integers).
 NOT_FLOATING = {"compare", "arg_extremum"}
 CASES = [pytest.param(op, k, id=f"{type(op).__name__}-{k}")
-         for op in GUARD.PRIMITIVES for k in range(len(GUARD.CASES.get(op, [])))
-         if op.name not in NUMPY_ONLY]
+         for op in GUARD.PRIMITIVES for k in range(len(GUARD.CASES.get(op, [])))]
 
 
 def _run(op, arrays, params, wants, make, g_seed=5):
