@@ -102,9 +102,9 @@ class Col2Im(Primitive):
             raise ShapeError(f"col2im: windows of shape {cols.shape} do not come from images "
                              f"{tuple(input_shape)} with a {kh} x {kw} kernel, stride {stride}, "
                              f"padding {padding}")
-        xp = backend.namespace(cols)
-        images = xp.zeros((C, H + 2 * padding, W + 2 * padding, m), dtype=cols.dtype,
-                          device=backend.device_of(cols))
+        shape = (C, H + 2 * padding, W + 2 * padding, m)
+        images = np.zeros(shape, dtype=cols.dtype) if isinstance(cols, np.ndarray) else \
+            backend.namespace(cols).zeros(shape, dtype=cols.dtype, device=backend.device_of(cols))
         # NOTE: one strided slice per kernel offset (kh·kw of them), each covering every window:
         # within one offset no two windows share a pixel, so `+=` adds nothing twice.
         for p in range(kh):

@@ -91,14 +91,14 @@ class Embedding(Module):
     def forward(self, indices):
         layer = f"Embedding({self.num_embeddings}, {self.embedding_dim})"
         data = indices.data if isinstance(indices, Tensor) else indices
-        if backend.is_foreign_array(data):  # W and its indices in one backend (numpy indices,
-            backend.join(layer, [self.W._backend, backend.of(data)])  # a host list, join any)
+        if backend.is_foreign_array(data):  # in W's backend (numpy indices, lists join any)
+            backend.join(layer, [self.W._backend, backend.of(data)])
         else:
             data = np.asarray(data)
-        xp = backend.namespace(data)
+        xp = np if isinstance(data, np.ndarray) else backend.namespace(data)
         kind = backend.dtype_kind(data.dtype)
         if kind == "f" and bool(xp.all(xp.isfinite(data))) and bool(xp.all(data == xp.round(data))):
-            data = data.astype(np.intp) if isinstance(data, np.ndarray) else xp.astype(data, xp.int64)
+            data = data.astype(np.intp) if xp is np else xp.astype(data, xp.int64)
             kind = "i"
         if kind not in "iu":
             raise ShapeError(f"Embedding: indices must be whole numbers, got dtype {data.dtype}")

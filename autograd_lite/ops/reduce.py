@@ -121,6 +121,8 @@ class Var(Primitive):
         if n - ddof <= 0:
             raise ShapeError(f"var: {n} element(s) over {describe_axes(axis, x.ndim)} of shape "
                              f"{x.shape} with ddof={ddof}: N - ddof must be positive")
+        if isinstance(x, np.ndarray):  # numpy's own (the standard's correction= is numpy 2's)
+            return x.var(axis=axis, ddof=ddof, keepdims=keepdims)
         return namespace(x).var(x, axis=axis, correction=ddof, keepdims=keepdims)
 
     def vjp(self, g, inputs, output, wants, axis, ddof, keepdims):

@@ -155,8 +155,9 @@ class IndexAdd(Primitive):
     name = "index_add"
 
     def forward(self, g, shape, index):
-        xp = namespace(g)
-        return backend.add_at(xp.zeros(shape, dtype=g.dtype, device=backend.of(g).device), index, g)
+        zeros = np.zeros(shape, dtype=g.dtype) if isinstance(g, np.ndarray) else \
+            namespace(g).zeros(shape, dtype=g.dtype, device=backend.of(g).device)
+        return backend.add_at(zeros, index, g)
 
     def vjp(self, g, inputs, output, wants, shape, index):
         return (dual(GETITEM, g, index=index),)
