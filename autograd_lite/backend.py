@@ -96,7 +96,7 @@ def _namespace_name(xp) -> str:
 
 NUMPY = Backend(numpy_namespace, "cpu")
 _BACKENDS = {(numpy_namespace, "'cpu'"): NUMPY}
-_NAMESPACE_OF_TYPE = {np.ndarray: numpy_namespace}  # array_namespace depends on the type alone
+_NAMESPACE_OF_TYPE: dict = {}  # array_namespace depends on the type alone
 _NUMPY_TYPES = (np.ndarray, np.generic, numbers.Number)
 
 
@@ -121,11 +121,13 @@ def _compat():
 
 def namespace(array):
     """The array-API namespace of ``array`` (array-api-compat's, looked up once per type)."""
-    xp = _NAMESPACE_OF_TYPE.get(type(array))
-    return _looked_up(array) if xp is None else xp
+    return numpy_namespace if type(array) is np.ndarray else _looked_up(array)
 
 
 def _looked_up(array):
+    xp = _NAMESPACE_OF_TYPE.get(type(array))
+    if xp is not None:
+        return xp
     try:
         xp = numpy_namespace if isinstance(array, _NUMPY_TYPES) else _compat().array_namespace(array)
     except TypeError:
@@ -202,6 +204,8 @@ def new_array(data, dtype=None):
     CuPy, array-api-strict) or kept (Dask and JAX arrays cannot be written into), in its own
     backend, as ``dtype``; without one, boolean data stays boolean and numbers become the
     backend's float64."""
+    if type(data) is np.ndarray and dtype is None and data.dtype.kind in "iuf":
+        return np.array(data, dtype=np.float64), NUMPY  # numpy's numbers: a float64 copy
     if is_foreign_array(data):
         where = of(data)
         return copied(data, where, _dtype_for(data.dtype, dtype, where)), where
@@ -262,8 +266,12 @@ def dtype_in(backend, dtype):
 
 def dtype_kind(dtype) -> str:
     """numpy's one-letter kind of any namespace's dtype: 'b', 'i', 'u', 'f', 'c'."""
-    if isinstance(dtype, np.dtype):
-        return dtype.kind
+    return dtype.kind if isinstance(dtype, np.dtype) else _kind_of(dtype)
+
+
+def _kind_of(dtype) -> str:
+    """The kind of a dtype numpy can read (a name, a type), or of another namespace's dtype
+    by its name (torch.float32, ...)."""
     try:
         return np.dtype(dtype).kind
     except TypeError:

@@ -24,20 +24,25 @@ PACKAGE = str(ROOT / "autograd_lite")
 READING_ORDER = ("core/tensor.py", "core/graph.py", "core/modes.py", "core/backward.py")
 
 
-def readme_step():
-    """The README's ten lines ("The seed's network in ten lines"), forward and backward."""
-    rng = np.random.default_rng(0)
-    X = ag.Tensor(rng.standard_normal((3, 5)))
-    Y = ag.Tensor((rng.random((1, 5)) > 0.5) * 1.0)
-    W1 = ag.Tensor(rng.standard_normal((4, 3)) * 0.01, requires_grad=True, name="W[1]")
-    b1 = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
-    W2 = ag.Tensor(rng.standard_normal((1, 4)) * 0.01, requires_grad=True, name="W[2]")
-    b2 = ag.Tensor(np.zeros((1, 1)), requires_grad=True, name="b[2]")
-    A1 = (W1 @ X + b1).sigmoid()
-    A2 = (W2 @ A1 + b2).sigmoid()
-    J = -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()
-    J.backward()
-    return W1.grad, b1.grad
+def readme_code(backward=True) -> str:
+    """The README's ten lines ("The seed's network in ten lines") as README.md writes them,
+    without their import line, numpy's global generator replaced by a seeded one (``rng``);
+    ``backward=False`` stops at J."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The seed's network in ten lines", 1)[1].split("```python\n", 1)[1]
+    lines = [line for line in block.split("```", 1)[0].splitlines()
+             if line.strip() and not line.startswith("import ")]
+    if not backward:
+        lines = lines[:next(i for i, line in enumerate(lines) if line.startswith("J = ")) + 1]
+    return "\n".join(lines).replace("np.random.", "rng.")
+
+
+def readme_step(seed=0, backward=True) -> dict:
+    """Run the README's ten lines (forward and, unless ``backward=False``, ``J.backward()``);
+    their variables by name."""
+    names = {"np": np, "ag": ag, "rng": np.random.RandomState(seed)}
+    exec(compile(readme_code(backward), str(ROOT / "README.md"), "exec"), names)
+    return names
 
 
 def executed_lines(step=readme_step) -> dict:

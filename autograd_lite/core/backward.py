@@ -91,17 +91,15 @@ def count_consumers(root) -> dict:
     it: its gradient is complete once that many contributions have arrived. Refuses a graph an
     earlier backward freed, before any work."""
     consumers = {root: 0}
-    stack = [root]
-    while stack:
-        x = stack.pop()
-        if not isinstance(x, Node):
-            continue
+    nodes = [root] if isinstance(root, Node) else []
+    while nodes:
+        x = nodes.pop()
         if x.freed or (x.saved_inputs is not None and _changed_leaf(x) is not None):
             raise _unusable(x)
         for parent in x.parents:
             if parent.requires_grad:
-                if parent not in consumers:
-                    stack.append(parent)
+                if parent not in consumers and isinstance(parent, Node):
+                    nodes.append(parent)
                 consumers[parent] = consumers.get(parent, 0) + 1
     return consumers
 
@@ -110,13 +108,14 @@ def _changed_leaf(node):
     """A leaf input of ``node`` whose values changed since the node saved them (an in-place
     operator or ``.data = ...`` replaced its array; a graph another backward made let go of
     its arrays kept copies), or None."""
-    return next((p for p, saved in zip(node.parents, node.saved_inputs) if _changed(p, saved)), None)
+    for parent, saved in zip(node.parents, node.saved_inputs):
+        if not isinstance(parent, Node) and parent._data is not saved and _differ(parent._data, saved):
+            return parent  # a leaf whose array is not the very one saved, with other values
+    return None
 
 
-def _changed(parent, saved) -> bool:
-    if isinstance(parent, Node) or parent._data is saved:  # a result, or the very array saved
-        return False
-    return type(saved) is not np.ndarray or not np.array_equal(parent._data, saved, equal_nan=True)
+def _differ(current, saved) -> bool:
+    return type(saved) is not np.ndarray or not np.array_equal(current, saved, equal_nan=True)
 
 
 def _unusable(node):

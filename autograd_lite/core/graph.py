@@ -40,18 +40,19 @@ class Node:
     a Tensor for it), so a learner can always walk the graph and read every value.
     """
 
-    __slots__ = ("op", "params", "parents", "saved_inputs", "saved_output", "shape", "dtype",
-                 "requires_grad", "name", "scope", "retains_grad", "grad", "freed",
-                 "__weakref__")
+    # Until told otherwise: no name, no retained gradient, not freed by a backward pass.
+    name = None
+    retains_grad = False
+    grad = None
+    freed = False
 
     def __init__(self, op, params, inputs, output, requires_grad):
         self.op, self.params = op, params
         self.parents = tuple([t.grad_fn or t for t in inputs])
-        self.retains_grad, self.grad, self.freed = False, None, False
         self.saved_inputs = hold(self, inputs) if op.vjp_reads_inputs else None
         self.saved_output = output if op.vjp_reads_output else None
         self.shape, self.dtype, self.requires_grad = output.shape, output.dtype, requires_grad
-        self.name, self.scope = None, current_scope()
+        self.scope = current_scope()
 
     def value(self):
         """The output's array: the saved one, or recomputed exactly from the parents (the same

@@ -32,13 +32,11 @@ def _record(op, inputs, params):
     """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node.
     The result lives where its inputs live (``backend.join`` refuses two backends)."""
     where = inputs[0]._backend
-    for t in inputs:
-        if t._backend is not where:
-            where = backend.join(op.name, [t._backend for t in inputs])
+    if len(inputs) > 1 and any([t._backend is not where for t in inputs]):
+        where = backend.join(op.name, [t._backend for t in inputs])
     data = op.forward(*[t._data for t in inputs], **params)
     data = np.asarray(data) if where is _NUMPY else backend.result(data, where, op.name)
-    requires_grad = (op.differentiable and grad_mode.enabled
-                     and any([t.requires_grad for t in inputs]))
+    requires_grad = op.differentiable and grad_mode.enabled and any([t.requires_grad for t in inputs])
     node = Node(op, params, inputs, data, requires_grad) if requires_grad else None
     if grad_mode.trace is not None:  # ag.compile traces: every op is recorded, the trace told
         node = grad_mode.trace.recorded(node or Node(op, params, inputs, data, requires_grad))
@@ -72,13 +70,6 @@ def as_tensor(value, like=None):
     array takes ``like``'s dtype."""
     if isinstance(value, Tensor):
         return value
-    if (like is not None and type(value) in (int, float) and like._backend is _NUMPY
-            and like._data.dtype.kind == "f"):
-        return Tensor._result(np.asarray(value, dtype=like._data.dtype), None, False, _NUMPY)
-    return _constant(value, like)
-
-
-def _constant(value, like):
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":  # float32 data stays float32
         return Tensor(value, dtype=value.dtype)
     if like is not None and backend.dtype_kind(like.dtype) == "f":
@@ -99,8 +90,8 @@ def _operand(value, like):
     (then Python tries the other side and finally raises its own TypeError)."""
     if isinstance(value, Tensor):
         return value
-    if type(value) in (int, float):
-        return as_tensor(value, like)
+    if type(value) in (int, float) and like._backend is _NUMPY and like._data.dtype.kind == "f":
+        return Tensor._result(np.asarray(value, dtype=like._data.dtype), None, False, _NUMPY)
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
         if np.asarray(value).dtype.kind not in "biuf":
             return None
@@ -142,8 +133,13 @@ class Tensor:
     elementwise: they have no gradient. Tensors hash by identity, as in PyTorch.
     """
 
-    __slots__ = ("_data", "_backend", "_version", "requires_grad", "grad_fn", "_grad", "_name",
-                 "_scope", "__weakref__")
+    # What a tensor has until told otherwise: no history, no gradient, no name, no change
+    # (a result's name, scope and retained gradient live on its node, grad_fn).
+    grad_fn = None
+    _grad = None
+    _name = None
+    _scope = ()
+    _version = 0
 
     # numpy functions and ufuncs given a Tensor record the matching op or refuse: never a
     # silent conversion to an ndarray that would drop the gradient. core.numpy_interop, the
@@ -152,11 +148,11 @@ class Tensor:
     def __init__(self, data, requires_grad=False, name=None, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        array, where = backend.new_array(data, dtype)
-        if requires_grad and backend.dtype_kind(array.dtype) != "f":
-            raise TypeError(_no_gradient_for(array.dtype, dtype))
-        self._set(array, None, bool(requires_grad), where)
-        self._name = name
+        self._data, self._backend = backend.new_array(data, dtype)
+        if requires_grad and backend.dtype_kind(self._data.dtype) != "f":
+            raise TypeError(_no_gradient_for(self._data.dtype, dtype))
+        self.requires_grad = bool(requires_grad)
+        self._name, self._scope = name, current_scope()
 
     @classmethod
     def _result(cls, data, grad_fn, requires_grad, where=None):
@@ -164,18 +160,10 @@ class Tensor:
         a tensor without history: a constant, or a result nothing needs a gradient of);
         ``where`` is its backend, looked up when not given."""
         tensor = cls.__new__(cls)
-        tensor._set(data, grad_fn, requires_grad, where or backend.of(data))
+        tensor._data, tensor._backend = data, where or backend.of(data)
+        tensor.grad_fn, tensor.requires_grad = grad_fn, requires_grad
+        tensor._scope = current_scope()  # read for a leaf; a result's is its node's
         return tensor
-
-    def _set(self, data, grad_fn, requires_grad, where):
-        self._data = data
-        self._backend = where
-        self._version = 0
-        self.grad_fn = grad_fn
-        self.requires_grad = requires_grad
-        self._grad = None
-        self._name = None
-        self._scope = current_scope() if grad_fn is None else None
 
     # --- what it is -----------------------------------------------------------------------
     @property
@@ -712,6 +700,8 @@ def _no_gradient_for(dtype, asked) -> str:
 def _checked_data(tensor, value) -> np.ndarray:
     """``value`` as a Tensor's new ``.data``: an ndarray (a numpy scalar for a 0-d tensor) of a
     real floating dtype for a floating tensor, of a real dtype for an integer constant."""
+    if type(value) is np.ndarray and value.dtype.kind == "f":
+        return value  # floats: right for every tensor
     if isinstance(value, np.generic):
         value = np.asarray(value)
     label = tensor._label()

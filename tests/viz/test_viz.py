@@ -6,6 +6,8 @@ shapes of eqs 35-38 (with m for the sample axis), the primitives, and the edges 
 """
 from __future__ import annotations
 
+import importlib.util
+import pathlib
 import re
 import shutil
 import xml.etree.ElementTree as ElementTree
@@ -17,6 +19,8 @@ from hypothesis import strategies as st
 
 import autograd_lite as ag
 from autograd_lite.viz import GraphPicture, GraphvizNotFoundError, draw
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz `dot` is not installed (.ci/run installs it)")
@@ -751,23 +755,12 @@ def test_cli_wrong_derivation_colours_the_product_of_the_layer_that_parts(tmp_pa
 
 # --- names a learner recognises for tensors nobody named ----------------------------------------
 
-README_NETWORK = """
-X = ag.Tensor(rng.standard_normal((3, 5)))
-Y = ag.Tensor((rng.random((1, 5)) > 0.5) * 1.0)
-W1 = ag.Tensor(rng.standard_normal((4, 3)) * 0.01, requires_grad=True, name="W[1]")
-b1 = ag.Tensor(np.zeros((4, 1)), requires_grad=True, name="b[1]")
-W2 = ag.Tensor(rng.standard_normal((1, 4)) * 0.01, requires_grad=True, name="W[2]")
-b2 = ag.Tensor(np.zeros((1, 1)), requires_grad=True, name="b[2]")
-A1 = (W1 @ X + b1).sigmoid()
-A2 = (W2 @ A1 + b2).sigmoid()
-J = -(Y * A2.log() + (1 - Y) * (1 - A2).log()).mean()
-"""
-
-
 def readme_network():
-    namespace = {"ag": ag, "np": np, "rng": np.random.default_rng(0)}
-    exec(README_NETWORK, namespace)
-    return namespace
+    """The README's ten lines up to J, read from README.md by scripts/reading_path.py."""
+    spec = importlib.util.spec_from_file_location("reading_path", ROOT / "scripts" / "reading_path.py")
+    reading_path = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reading_path)
+    return reading_path.readme_step(backward=False)
 
 
 def box_titles(source):
