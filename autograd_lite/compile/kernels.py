@@ -36,8 +36,8 @@ from ..ops.shape import Detach, Reshape, Transpose, inverse_permutation
 # the numpy functions generated code may call (bound as globals of the generated function)
 NUMPY = {name: getattr(np, name) for name in (
     "array", "add", "subtract", "multiply", "divide", "matmul", "negative", "exp", "log", "log1p",
-    "tanh", "maximum", "greater", "greater_equal", "absolute", "sign", "asarray", "broadcast_to",
-    "transpose", "reshape", "power", "sqrt", "where", "zeros", "empty_like", "copyto",
+    "tanh", "maximum", "greater", "absolute", "copysign", "heaviside", "sign", "asarray",
+    "broadcast_to", "transpose", "reshape", "power", "sqrt", "where", "zeros", "empty_like",
     "ascontiguousarray")}
 NUMPY["add_reduce"] = np.add.reduce
 
@@ -48,18 +48,19 @@ class Emit:
     ``x``: the names of the input values; ``o``: the output's name (set by the forward kernel,
     read by the vjp kernel); ``g``: the name of dJ/d(output); ``d``: per input, the name to set
     to its gradient (only where ``wants[i]``); ``in_shapes``, ``out_shape``, ``dtype`` (the
-    output's), ``params``; ``g_is_one``: g is dJ/dJ = 1 (the loss itself). ``op`` and
+    output's), ``params``, ``in_dtypes`` (the inputs', the output's where not given); ``g_is_one``: g is dJ/dJ = 1 (the loss itself). ``op`` and
     ``kwargs`` spell a call of the primitive itself: ``f"{e.op}.forward(x{e.kwargs})"``.
     A step done in place is best written on a local name (``t = f(x, {e.buffer()})``, then
     ``g(t, t)``): on a 1-element array the replay then writes it into a second buffer instead
     (``memory.one_element_values_out_of_place``).
     """
 
-    def __init__(self, writer, op, x, o, in_shapes, out_shape, dtype, params):
+    def __init__(self, writer, op, x, o, in_shapes, out_shape, dtype, params, in_dtypes=None):
         self.writer = writer
         self.kernel = kernel_of(op)
         self.x, self.o = x, o
         self.in_shapes, self.out_shape, self.dtype, self.params = in_shapes, out_shape, dtype, params
+        self.in_dtypes = (dtype,) * len(x) if in_dtypes is None else tuple(in_dtypes)
         self.op = writer.constant("OP", op)
         self.kwargs = f", **{writer.constant('P', dict(params))}" if params else ""
         self.g = self.d = self.wants = None
@@ -78,7 +79,8 @@ class Emit:
 
     def result(self):
         """Where the forward writes its output: a buffer, or ``None`` (a new array each call)
-        for J, which is handed out."""
+        for J, which is handed out. (A kernel that sets ``fresh_result`` itself makes its
+        output a new ndarray at every call.)"""
         if self.is_root and self.out_shape:  # (numpy gives a 0-d result as a scalar, and a
             self.fresh_result = True             # scalar cannot be written into: a buffer)
             return "None"
@@ -97,13 +99,14 @@ class Emit:
         """The name of ``value`` in the generated function."""
         return self.writer.constant("C", value)
 
-    def number(self, value):
-        """The name of ``value`` as a 0-d array of the output's dtype, for an operand that
-        meets arrays of that dtype: the same numbers as the Python number in the op's own
-        forward and vjp, and numpy converts it faster. Where the dtype cannot hold ``value``
-        exactly (a count past 2**24 in float32), the Python number itself."""
-        array = np.array(value, dtype=self.dtype)
-        if self.dtype.kind != "f" or array.item() != value:
+    def number(self, value, dtype=None):
+        """The name of ``value`` as a 0-d array of ``dtype`` (the output's where not given),
+        for an operand that meets arrays of that dtype: the same numbers as the Python number
+        in the op's own forward and vjp, and numpy converts it faster. Where the dtype cannot
+        hold ``value`` exactly (a count past 2**24 in float32), the Python number itself."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        array = np.array(value, dtype=dtype)
+        if dtype.kind != "f" or array.item() != value:
             return repr(value)
         return self.writer.constant("N", array)
 
@@ -236,21 +239,30 @@ def log_vjp(e):                                                                 
     return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.out(0)})"]
 
 
-def sigmoid_lines(e, z, s, out):
+def exp_of_minus_abs(e, z):
+    """Lines that set ``{z}_e`` to e^-|z| in z's dtype (|z| negated by one copysign, exactly),
+    and its name: eq 7's exponential in the form that never overflows."""
+    t, dtype = f"{z}_e", e.in_dtypes[0]
+    return [f"{t} = copysign({z}, {e.number(-1.0, dtype)}, {e.buffer(e.in_shapes[0], dtype)})",
+            f"exp({t}, {t})"], t
+
+
+def sigmoid_of(e, z, t, s, out):
     """Lines that set ``s`` to eq 7 of ``z`` as ``Sigmoid.forward`` writes it,
-    ``where(z >= 0, 1, t) / (1 + t)`` with t = e^-|z|, written into ``out``: t in a scratch
-    array, then the numerator in t's place."""
-    t, one, shape = f"{s}_t", e.number(1.0), e.in_shapes[0]
-    return [f"{t} = absolute({z}, {e.buffer(shape)})", f"negative({t}, {t})", f"exp({t}, {t})",
-            f"{s} = add({t}, {one}, {out})",                                      # 1 + e^-|z|
-            f"copyto({t}, {one}, where=greater_equal({z}, 0, {e.buffer(shape, np.bool_)}))",
-            f"divide({t}, {s}, {s})"]
+    ``where(z >= 0, 1, t) / (1 + t)``, given t = e^-|z| (left as it is), written into ``out``.
+    The numerator is max(t, [z >= 0]): 1 where z >= 0 (there t <= 1), t elsewhere (t >= 0),
+    the same numbers as the ``where`` without its masked copy."""
+    h, one = f"{s}_h", e.number(1.0, e.in_dtypes[0])
+    return [f"{s} = add({t}, {one}, {out})",                                       # 1 + e^-|z|
+            f"{h} = heaviside({z}, {one}, {e.buffer(e.in_shapes[0], e.in_dtypes[0])})",  # [z >= 0]
+            f"maximum({t}, {h}, out={h})", f"divide({h}, {s}, {s})"]
 
 
 def sigmoid_forward(e):
     if not e.out_shape or e.dtype.kind != "f":
         return call_forward(e)
-    return sigmoid_lines(e, e.x[0], e.o, e.result())
+    lines, t = exp_of_minus_abs(e, e.x[0])
+    return lines + sigmoid_of(e, e.x[0], t, e.o, e.result())
 
 
 def sigmoid_vjp(e):                                                          # eq 8: g s (1 - s)
@@ -270,12 +282,13 @@ def tanh_vjp(e):                                                            # g 
 
 
 def relu_forward(e):
-    return [f"{e.o} = maximum({e.x[0]}, 0.0, out={e.result()})"]
+    return [f"{e.o} = maximum({e.x[0]}, {e.number(0.0)}, out={e.result()})"]
 
 
 def relu_vjp(e):                                                               # g [x > 0]
     mask = e.buffer(dtype=np.bool_)
-    return [f"greater({e.x[0]}, 0, {mask})", f"{e.d[0]} = multiply({e.g}, {mask}, {e.out(0)})"]
+    return [f"greater({e.x[0]}, {e.number(0.0, e.in_dtypes[0])}, {mask})",
+            f"{e.d[0]} = multiply({e.g}, {mask}, {e.out(0)})"]
 
 
 # --- reductions (ops/reduce.py) -------------------------------------------------------------------
@@ -340,32 +353,39 @@ def detach_forward(e):
 # --- the fused log-loss (ops/losses.py) ------------------------------------------------------------
 
 def bce_forward(e):
-    """Eqs 1, 76 as forward writes them: max(z, 0) - z y + log(1 + e^-|z|), summed, / m."""
+    """Eqs 1, 76 as forward writes them: max(z, 0) - z y + log(1 + e^-|z|), summed, / m
+    (m in z's dtype). e^-|z| is kept for the vjp, whose sigmoid (eq 78) starts from it."""
     z, y = e.x
-    t, u = f"{e.o}_t", f"{e.o}_u"  # two scratch arrays of Z's shape
-    m = e.in_shapes[0][-1]
-    return [f"{t} = maximum({z}, 0.0, out={e.buffer(e.in_shapes[0])})",
-            f"{u} = multiply({z}, {y}, {e.buffer(e.in_shapes[0])})", f"subtract({t}, {u}, {t})",
-            f"absolute({z}, {u})", f"negative({u}, {u})", f"exp({u}, {u})", f"log1p({u}, {u})",
-            f"add({t}, {u}, {t})",
-            f"{e.o} = asarray(add_reduce({t}, None){f' / {m}' if m != 1 else ''})"]  # x / 1 == x
+    shape, dtype = e.in_shapes[0], e.in_dtypes[0]
+    t, u, l = f"{e.o}_t", f"{e.o}_u", f"{e.o}_l"  # scratch arrays of Z's shape
+    m = shape[-1]
+    exp_lines, ez = exp_of_minus_abs(e, z)
+    lines = [f"{t} = maximum({z}, {e.number(0.0, dtype)}, out={e.buffer(shape)})",
+             f"{u} = multiply({z}, {y}, {e.buffer(shape)})", f"subtract({t}, {u}, {t})"]
+    lines += exp_lines + [f"{l} = log1p({ez}, {e.buffer(shape, dtype)})", f"add({t}, {l}, {t})"]
+    per_m = f" / {e.constant(dtype.type(m))}" if m != 1 else ""  # x / 1 == x
+    e.fresh_result = True  # a new 0-d array at every call
+    return lines + [f"{e.o} = asarray(add_reduce({t}, None){per_m})"]
 
 
 def bce_vjp(e):
     z, y = e.x
-    m = e.in_shapes[0][-1]
+    m = e.number(e.in_shapes[0][-1])
+    one_m = e.in_shapes[0][-1] == 1
     lines = []
     if e.wants[0]:                                                 # eq 78: (s(Z) - Y) g / m
-        d = e.d[0]
-        lines += sigmoid_lines(e, z, d, e.out(0)) + [f"subtract({d}, {y}, {d})"]
+        d, s = e.d[0], f"{e.o}_s"
+        lines += sigmoid_of(e, z, f"{z}_e", s, e.buffer(e.in_shapes[0], e.in_dtypes[0]))
+        lines.append(f"{d} = subtract({s}, {y}, {e.out(0)})")
         if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
             lines.append(f"multiply({d}, {e.g}, {d})")
-        if m != 1:
+        if not one_m:
             lines.append(f"divide({d}, {m}, {d})")
     if e.wants[1]:                                                               # -g z / m
         d = e.d[1]
-        lines += [f"{d} = negative({z}, {e.out(1)})",
-                  f"multiply({e.g}, {d}, {d})"] + ([f"divide({d}, {m}, {d})"] if m != 1 else [])
+        lines += [f"{d} = negative({z}, {e.out(1)})", f"multiply({e.g}, {d}, {d})"]
+        if not one_m:
+            lines.append(f"divide({d}, {m}, {d})")
     return lines
 
 

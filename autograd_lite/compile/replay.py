@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..core.backward import accumulated, sum_to_shape, unbroadcast_axes
 from ..core.tensor import Tensor
 from ..ops.base import kept_shape
@@ -55,7 +56,7 @@ def write(program):
     consumed = {i for _, _, inputs, _ in program.ops for i in inputs}
     for k, op, inputs, params in program.ops:
         e = Emit(w, op, [f"v{i}" for i in inputs], f"v{k}", tuple(program.shapes[i] for i in inputs),
-                 program.shapes[k], program.dtypes[k], params)
+                 program.shapes[k], program.dtypes[k], params, [program.dtypes[i] for i in inputs])
         e.is_root = k == program.root
         emits[k] = e
         code = [f"# v{k} = {op.name}({', '.join(e.x)})"] + e.kernel.forward(e)
@@ -124,42 +125,58 @@ def write(program):
             continue
         owner = (f"args[{dict(program.arguments)[k]}]" if k not in owners
                  else w.constant("L", owners[k]))
-        first = f"asarray({grad[k]})" if fresh[k] else f"array({grad[k]}, copy=True)"
+        # a new array is kept as it is (numpy gives a 0-d result as a scalar: made an array)
+        first = (f"array({grad[k]}, copy=True)" if not fresh[k]
+                 else f"asarray({grad[k]})" if program.shapes[k] == () else grad[k])
         lines += [f"p = {owner}",
                   f"p._grad = {first} if p._grad is None else "
-                  f"accumulated(p._grad, {grad[k]}, p.data.dtype)"]
+                  f"accumulated(p._grad, {grad[k]}, p._data.dtype)"]
     root = f"v{program.root}"
-    J = f"asarray({root})" if emits[program.root].fresh_result else f"asarray({root}).copy()"
-    lines.append(f"return result({J}, None, False)")
+    J = root if emits[program.root].fresh_result else f"asarray({root}).copy()"
+    lines.append(f"return result({J}, None, False, NUMPY_BACKEND)")
     one_element_values_out_of_place(lines, w)
     share_buffers(lines, w.constants, w.buffers)
     source = "\n".join(["def replay(args):"] + ["    " + line for line in lines])
     w.constants.update(ROOT_GRAD=program.root_grad, Tensor=Tensor, ndarray=np.ndarray,
-                       Mismatch=Mismatch, accumulated=accumulated, result=Tensor._result)
+                       Mismatch=Mismatch, accumulated=accumulated, result=Tensor._result,
+                       NUMPY_BACKEND=backend.NUMPY)
     return source, w.constants
 
 
 def _load_lines(program, w):
     """Lines that put this call's arrays in the leaf slots, checking what the trace assumed:
-    the arguments' kind, shape, dtype and requires_grad, which of them were one Tensor, and
-    the captured leaves' shape, dtype and requires_grad (their .data is read afresh)."""
+    the arguments' kind, shape, dtype and requires_grad (a Tensor argument a leaf, its array
+    numpy's), which of them were one Tensor, and the captured leaves' shape, dtype,
+    requires_grad and backend. A tensor's array is read as it is (``_data``): a replay only
+    reads it, so the read-only view ``.data`` hands a user while a graph holds it is not needed."""
     lines = [f"if len(args) != {program.n_arguments}: raise Mismatch"]
     for k, position in program.arguments:
         wants = program.needs[k]
         dtype = w.constant("D", program.dtypes[k])
-        lines += [f"a = args[{position}]",
-                  f"if isinstance(a, Tensor) and a.requires_grad is {wants}: v{k} = a.data",
-                  f"elif type(a) is ndarray and {not wants}: v{k} = a",
-                  f"else: raise Mismatch",
-                  f"if v{k}.shape != {program.shapes[k]!r} or v{k}.dtype != {dtype}: raise Mismatch"]
+        lines += [f"a = args[{position}]"]
+        tensor = f"isinstance(a, Tensor) and a.requires_grad is {wants} and a.grad_fn is None"
+        if wants:  # an array has no gradient to receive
+            lines += [f"if {tensor}: v{k} = a._data", "else: raise Mismatch"]
+        else:
+            lines += [f"if type(a) is ndarray: v{k} = a", f"elif {tensor}: v{k} = a._data",
+                      "else: raise Mismatch"]
+        lines += [f"if type(v{k}) is not ndarray or v{k}.shape != {program.shapes[k]!r} or "
+                  f"{_other_dtype(f'v{k}', dtype)}: raise Mismatch"]
     for first, other in program.aliases:
         lines.append(f"if args[{first}] is not args[{other}]: raise Mismatch")
     for k, tensor in program.leaves:
         leaf, dtype = w.constant("L", tensor), w.constant("D", program.dtypes[k])
-        lines += [f"v{k} = {leaf}.data",
-                  f"if v{k}.shape != {program.shapes[k]!r} or v{k}.dtype != {dtype} or "
-                  f"{leaf}.requires_grad is not {program.needs[k]}: raise Mismatch"]
+        lines += [f"v{k} = {leaf}._data",
+                  f"if type(v{k}) is not ndarray or v{k}.shape != {program.shapes[k]!r} or "
+                  f"{_other_dtype(f'v{k}', dtype)} or {leaf}.requires_grad is not "
+                  f"{program.needs[k]}: raise Mismatch"]
     return lines
+
+
+def _other_dtype(array, dtype):
+    """The test that ``array``'s dtype is not ``dtype`` (a name): numpy's dtypes of the usual
+    kinds are one object each, so the identity decides at once, and equality otherwise."""
+    return f"({array}.dtype is not {dtype} and {array}.dtype != {dtype})"
 
 
 def make(program):
@@ -190,7 +207,8 @@ def run_kernel(op, arrays, params, g, *, root=False):
     w = Writer()
     xs = [f"x{i}" for i in range(len(arrays))]
     expected = np.asarray(op.forward(*arrays, **params))
-    e = Emit(w, op, xs, "y", tuple(a.shape for a in arrays), expected.shape, expected.dtype, params)
+    e = Emit(w, op, xs, "y", tuple(a.shape for a in arrays), expected.shape, expected.dtype, params,
+             [np.asarray(a).dtype for a in arrays])
     e.g, e.g_is_one = "g", root
     e.wants = (True,) * len(arrays)
     e.hand_out = (False,) * len(arrays)

@@ -40,6 +40,7 @@ check; Python control flow inside ``loss`` is baked in.
 """
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import sys
@@ -114,18 +115,26 @@ class Tape:
                 f"compile: a compiled step was called while another step is being traced "
                 f"({_user_line()}); compile the outer step only (call the inner function "
                 f"itself inside it)")
+        compiled = self._last
+        if (compiled is not None and compiled.replay is not None and not compiled.refused
+                and (self.check_every is None or (compiled.calls + 1) % self.check_every)
+                and compiled.unchanged(args)):
+            # the common case: the same program as the last call, nothing it read replaced;
+            # the generated replay checks the arguments and the captured leaves itself and
+            # raises Mismatch for anything it was not traced for (another backend's array too)
+            self.calls += 1
+            compiled.calls += 1
+            saved = compiled.save_state() if compiled.updates_state else None
+            try:
+                return compiled.replay(args)
+            except replay.Mismatch:
+                self.calls -= 1
+                compiled.calls -= 1
+            except FloatingPointError:  # as in _replay: abandoned, the step runs eagerly
+                compiled.restore_state(saved)
+                return self._eager(args)
         _refuse_other_backends(args)
         self.calls += 1
-        compiled = self._last
-        if (compiled is not None and compiled.replay is not None and not self._checks(compiled)
-                and compiled.matches(args)):
-            # the common case: the same program as the last call; the generated replay checks
-            # the arguments itself and raises Mismatch for anything it was not traced for
-            try:
-                compiled.calls += 1
-                return self._replay(compiled, args, args)
-            except replay.Mismatch:
-                compiled.calls -= 1
         signature, proxies, data = _read_arguments(args)
         if signature not in self._programs and len(self._programs) >= _MAX_SIGNATURES:
             # a static argument that changes at every call (a decaying float): forget the oldest
@@ -159,7 +168,7 @@ class Tape:
         """The replay of ``compiled`` on ``data`` (the arguments as it reads them). A
         floating-point event abandons it before any gradient is delivered: the generators and
         module state it touched are restored and the call runs eagerly on ``args``."""
-        saved = compiled.save_state()
+        saved = compiled.save_state() if compiled.updates_state else None
         try:
             return compiled.replay(data)
         except FloatingPointError:
@@ -402,11 +411,13 @@ class _Compiled:
                            for value in params.values() if isinstance(value, np.random.Generator)]
         self.state_arrays = [value for _, op, _, params in program.ops if op.updates_state
                              for value in params.values() if isinstance(value, np.ndarray)]
+        self.updates_state = bool(self.generators or self.state_arrays)
         self.watch(trace)
 
     def watch(self, trace):
         """Remember the modules ``trace`` saw and everything of theirs a replay depends on: each
-        one's attributes by identity, and its mode."""
+        one's attributes by identity, and its mode; and write ``unchanged``, the check of the
+        call's static arguments and of all of these that the fast path makes."""
         modules = {}
         for module in trace.modules.values():
             for _, descendant in module.named_modules():
@@ -415,13 +426,7 @@ class _Compiled:
         self.modes = tuple(bool(m.training) for m in self.modules)
         self.attributes = [(vars(m), tuple(vars(m).items())) for m in self.modules]
         self.names = trace.names
-
-    def matches(self, args):
-        """The fast path's check: the same static arguments, names and module state."""
-        for i, key in self.statics:
-            if i >= len(args) or _quiet_key(args[i]) != key:
-                return False
-        return not (self.modules or self.names) or self.state_matches()
+        self.unchanged = _unchanged_function(self)
 
     def same_modes(self) -> bool:
         return all(bool(m.training) is mode for m, mode in zip(self.modules, self.modes))
@@ -457,6 +462,39 @@ class _Compiled:
 
 
 _MISSING = object()
+
+
+def _unchanged_function(compiled):
+    """``unchanged(args)``: whether a call reads what ``compiled`` was traced with, its static
+    arguments, the names its function reads, each watched module's mode and attributes, as
+    one generated function of identity tests in a row (what a call on the fast path pays).
+    It is ``state_matches`` and the static part of the signature, written out once: a False
+    sends the call to the general path, which checks them one by one (and also takes a
+    ``training`` that is truthy without being True, which this test does not)."""
+    constants = {"quiet_key": _quiet_key}
+
+    def name(value):
+        constants[f"c{len(constants)}"] = value
+        return f"c{len(constants) - 1}"
+
+    lines = []
+    for i, key in compiled.statics:
+        lines.append(f"if len(args) <= {i} or quiet_key(args[{i}]) != {name(key)}: return False")
+    for holder, key, value in compiled.names:
+        read = f"{name(holder)}.cell_contents" if key is None else f"{name(holder)}[{name(key)}]"
+        lines.append(f"if {read} is not {name(value)}: return False")
+    for module, mode in zip(compiled.modules, compiled.modes):
+        lines.append(f"if {name(module)}.training is not {mode}: return False")
+    for attributes, items in compiled.attributes:
+        holder = name(attributes)
+        lines.append(f"if len({holder}) != {len(items)}: return False")
+        lines += [f"if {holder}[{name(key)}] is not {name(value)}: return False" for key, value in items]
+    # an empty cell, a name or an item gone: what _bound reads as missing
+    source = "\n".join(["def unchanged(args):", "    try:"] + ["        " + line for line in lines]
+                       + ["        return True", "    except (LookupError, ValueError):",
+                          "        return False"])
+    exec(builtins.compile(source, "<ag.compile checks>", "exec"), constants)  # noqa: S102 - our own source
+    return constants["unchanged"]
 
 
 _ITEMS_WATCHED = 64  # a longer container (a data set) is watched as a whole, not item by item
