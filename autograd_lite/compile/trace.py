@@ -577,8 +577,10 @@ class Program:
         self.grad_leaves = [k for k in self.leaf_slots if self.needs[k]]
 
     def load(self, proxies):
-        """Refuse a captured leaf that changed its shape, dtype or requires_grad since the
-        trace (a GraphChangedError naming it)."""
+        """Refuse a captured leaf moved to another backend (as an argument there is refused),
+        or that changed its shape, dtype or requires_grad since the trace (a GraphChangedError
+        naming it)."""
+        _refuse_other_backends([tensor for _, tensor in self.leaves])
         for k, tensor in self.leaves:
             array = tensor.data
             if (array.shape != self.shapes[k] or array.dtype != self.dtypes[k]

@@ -766,6 +766,42 @@ def test_float32_means_and_sigmoids_replay_as_the_eager_engine():
     assert W.grad.dtype == np.float32
 
 
+def _bits(a):
+    a = np.asarray(a)
+    return a.view(f"u{a.dtype.itemsize}")  # -0.0 and 0.0 apart
+
+
+@pytest.mark.parametrize("z_dtype, y_dtype", [(np.float64, np.float64), (np.float32, np.float32),
+                                              (np.float32, np.float64)])
+def test_the_sigmoid_kernels_equal_eq_7_bit_for_bit_at_its_edges(z_dtype, y_dtype):
+    """At 0 and -0, the smallest subnormals, where e^-|z| underflows and at the infinities,
+    the kernels' e^-|z| (one copysign) and numerator max(e^-|z|, heaviside(z, 1)) give eq 7's
+    where(z >= 0, 1, e^-|z|) / (1 + e^-|z|) bit for bit: sigmoid itself, and the fused loss
+    (finite logits: an infinite one takes the eager path), whose sigmoid in eq 78 is z's
+    dtype also where the labels are float64."""
+    tiny = np.finfo(z_dtype).smallest_subnormal
+    finite = np.array([0.0, -0.0, tiny, -tiny, 1e-3, -1e-3, 1.0, -1.0, 17.0, -17.0, 30.0, -30.0,
+                       88.5, -88.5, 104.0, -104.0, 745.5, -745.5, 800.0, -800.0], z_dtype)
+    infinite = np.array([np.inf, -np.inf], z_dtype)
+    rng = np.random.default_rng(3)
+    cases = [(ops.SIGMOID, (np.concatenate([finite, infinite]).reshape(2, 11),)),
+             (ops.BCE_WITH_LOGITS, (finite.reshape(2, 10),
+                                    (rng.random((2, 10)) < 0.5).astype(y_dtype)))]
+    for op, arrays in cases:
+        expected = op.forward(*arrays)
+        dtype = expected.dtype  # what reaches a vjp has its output's dtype (backpropagate casts)
+        for g, root in ((rng.standard_normal(np.shape(expected)).astype(dtype), False),
+                        (np.ones((), dtype), True)):
+            if root and np.ndim(expected):
+                continue
+            output, grads = run_kernel(op, arrays, {}, g, root=root)
+            assert output.dtype == expected.dtype
+            np.testing.assert_array_equal(_bits(output), _bits(expected))
+            for found, rule in zip(grads, op.vjp(g, arrays, expected, (True,) * len(arrays))):
+                assert found.dtype == rule.dtype
+                np.testing.assert_array_equal(_bits(found), _bits(rule))
+
+
 def test_a_number_the_dtype_cannot_hold_exactly_stays_a_python_number():
     e = kernels.Emit(Writer(), ag.ops.MEAN, ["x"], "y", ((2,),), (), np.dtype(np.float32), {})
     assert e.number(2 ** 24 + 1) == repr(2 ** 24 + 1)   # float32 would round it

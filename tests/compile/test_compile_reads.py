@@ -12,6 +12,8 @@ import autograd_lite as ag
 from autograd_lite import nn
 from autograd_lite.compile import GraphChangedError, UncompilableError
 
+from array_backends import array_api_strict
+
 
 def _eager(loss, *args):
     J = loss(*args)
@@ -180,6 +182,36 @@ def test_a_result_of_recorded_operations_as_an_argument_is_refused():
     step = ag.compile(lambda x: (x * 2).sum())
     with pytest.raises(UncompilableError, match=r"argument 0 is the result of recorded operations.*\.detach\(\)"):
         step(W * 3)
+
+
+def test_a_result_of_recorded_operations_is_refused_once_the_step_replays_too():
+    """The replay's own check of a Tensor argument sends one with a graph to the refusal."""
+    W = ag.Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda x: (x * 2).sum())
+    for _ in range(4):  # traced, checked, replayed
+        step(W)
+    W.grad = None
+    with pytest.raises(UncompilableError, match=r"argument 0 is the result of recorded operations"):
+        step(W * 3)
+    assert W.grad is None
+
+
+def test_an_argument_or_a_leaf_moved_to_another_backend_is_refused_once_the_step_replays():
+    xp = array_api_strict()
+    W = ag.Tensor(np.ones((2, 3)), requires_grad=True)
+    step = ag.compile(lambda x: (W @ x).sigmoid().mean())
+    for _ in range(4):
+        step(np.ones((3, 4)))
+    W.grad = None
+    refused = r"compile: the step computes on array_api_strict.*replays numpy steps only"
+    with pytest.raises(TypeError, match=refused):
+        step(ag.Tensor(xp.asarray(np.ones((3, 4)))))
+    with pytest.raises(TypeError, match=refused):
+        step(xp.asarray(np.ones((3, 4))))
+    W.data = xp.asarray(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=refused):
+        step(np.ones((3, 4)))
+    assert W.grad is None
 
 
 # --- (d) refused while tracing -----------------------------------------------------------------
