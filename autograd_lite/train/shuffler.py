@@ -34,16 +34,30 @@ def check_samples(X, Y, label, owner="fit"):
     if X.shape[1] == 0:
         raise ValueError(f"{owner}: {label}X has no samples (shape {X.shape}): nothing to train on "
                          f"or to evaluate")
-    for name, array in (("X", X), ("Y", Y)):  # on Dask: one compute of each (a pass over the data)
-        if backend.dtype_kind(array.dtype) in "fc" and not backend.all_finite(array):
+    for name, array in (("X", X), ("Y", Y)):
+        if backend.dtype_kind(array.dtype) not in "fc":
+            continue
+        refuse = _nonfinite_refusal(f"{owner}: {label}{name}", array.shape[-1])
+        if backend.of(array).is_dask:  # checked inside the first compute that reads it: no pass of its own
+            xp = backend.namespace(array)
+            hit = xp.any(~xp.isfinite(array), axis=tuple(range(array.ndim - 1))) if array.ndim > 1 \
+                else ~xp.isfinite(array)
+            backend.check_when_computed(array, refuse, xp.sum(xp.isnan(array)), xp.sum(xp.isinf(array)),
+                                        xp.sum(hit), xp.argmax(hit))
+        elif not backend.all_finite(array):
             array = backend.to_numpy(array)  # the counts of a refusal, on the host
-            bad = ~np.isfinite(array)
-            columns_hit = np.unique(np.nonzero(bad)[-1])
+            hit = np.unique(np.nonzero(~np.isfinite(array))[-1])
+            refuse(np.isnan(array).sum(), np.isinf(array).sum(), hit.size, hit[0])
+
+
+def _nonfinite_refusal(what, m):
+    def refuse(nan, inf, columns_hit, first):
+        if nan or inf:
             raise ValueError(
-                f"{owner}: {label}{name} holds {int(np.isnan(array).sum())} nan and "
-                f"{int(np.isinf(array).sum())} inf entries, in {columns_hit.size} of "
-                f"{array.shape[-1]} samples (first: column {int(columns_hit[0])}); every loss and "
-                f"gradient of those samples would be NaN. Drop or impute them first")
+                f"{what} holds {int(nan)} nan and {int(inf)} inf entries, in {int(columns_hit)} of "
+                f"{m} samples (first: column {int(first)}); every loss and gradient of those "
+                f"samples would be NaN. Drop or impute them first")
+    return refuse
 
 
 def columns(array, index):

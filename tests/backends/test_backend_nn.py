@@ -363,9 +363,24 @@ def test_fit_on_dask_data_keeps_numpy_parameters_and_computes_once_per_step():
         model = run(da.from_array(X, chunks=(3, 10)), da.from_array(Y, chunks=(1, 10)))
     assert all(type(p.data) is np.ndarray for p in model.parameters())
     assert_same_values(model, reference)
-    # the finiteness of X and of Y up front, then per step: backward's one compute and reading
-    # the value it computed (J, a one-chunk array: nothing recomputed)
-    assert Count.computes == 2 + 3 * 2
+    # per step: backward's one compute (X and Y checked finite within the first) and reading the
+    # value it computed (J, a one-chunk array: nothing recomputed)
+    assert Count.computes == 3 * 2
+
+
+def test_fit_refuses_dask_data_holding_nan_within_its_first_compute_with_nothing_changed():
+    da = pytest.importorskip("dask.array")
+    X, Y = data(m=40)
+    X[1, 25], X[2, 25], X[0, 31] = np.nan, np.inf, np.nan
+    model = nn.MLP([3, 5, 1], ["tanh", "identity"], rng=0)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"fit: X holds 2 nan and 1 inf entries, in 2 of 40 "
+                                         r"samples \(first: column 25\); .*Drop or impute"):
+        train.fit(model, ag.binary_cross_entropy_with_logits, da.from_array(X, chunks=(3, 10)),
+                  da.from_array(Y, chunks=(1, 10)), optim.SGD(model, lr=0.5), 2,
+                  progress=False, verbose=False)
+    for p, old in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, old)
 
 
 # --- saving on one backend, loading into another -------------------------------------------------
