@@ -254,7 +254,10 @@ def _resolved(target, device, current, owner):
     if target is None:
         raise TypeError(f"{owner}: give a namespace (torch, numpy, ...), an array or Tensor "
                         f"whose backend to join, or a device")
-    where = backend.resolve(target, device, current)
+    try:
+        where = backend.resolve(target, device, current)
+    except TypeError as error:  # said for this module (Tensor.to's words otherwise)
+        raise TypeError(f"{owner}: {str(error).removeprefix('to: ')}") from None
     if where.is_dask:
         raise TypeError(f"{owner}: parameters do not live in Dask; a model trained on Dask data "
                         f"keeps numpy parameters (numpy arrays join Dask's graphs, and backward "

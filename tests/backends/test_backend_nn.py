@@ -96,14 +96,14 @@ def test_model_to_refuses_dask_and_what_is_not_a_target_and_changes_nothing():
     with pytest.raises(TypeError, match=r"MLP.to: parameters do not live in Dask.*keeps numpy "
                                         r"parameters.*one dask.compute"):
         model.to(da.zeros(3))
-    with pytest.raises(TypeError, match="is not a device of numpy"):
+    with pytest.raises(TypeError, match="^MLP.to: 'cuda' is not a device of numpy"):
         model.to("cuda")
     with pytest.raises(TypeError, match="give a namespace"):
         model.to()
     assert model.layers[0].W.data is W
     with pytest.raises(TypeError, match="Linear: parameters do not live in Dask"):
         nn.Linear(3, 2, like=da.zeros(3))
-    with pytest.raises(TypeError, match="'cuda' is not a device of numpy"):
+    with pytest.raises(TypeError, match="^Linear: 'cuda' is not a device of numpy"):
         nn.MLP([3, 2], device="cuda")
 
 
