@@ -603,8 +603,8 @@ def array_like(reference, who, non_negative=False, allow_nonfinite=False):
         array = backend.to_numpy(value) if backend.is_foreign_array(value) else np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise ValueError(f"{who}'s saved {key} holds dtype {array.dtype}, not numbers")
-        if array.shape != reference.shape:
-            raise ShapeError(f"{who} has shape {reference.shape} but its saved {key} has shape "
+        if array.shape != tuple(reference.shape):
+            raise ShapeError(f"{who} has shape {tuple(reference.shape)} but its saved {key} has shape "
                              f"{array.shape}")
         with np.errstate(over="ignore"):
             array = np.array(array, dtype=host_dtype(reference.dtype), copy=True)

@@ -33,7 +33,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=True
         if not error_if_nonfinite:
             return total
         bad = ["{} of shape {} ({} nan, {} inf)".format(parameter.name or f"parameter {index}",
-                                                       parameter.shape, *backend.nonfinite_counts(grad))
+                                                       tuple(parameter.shape), *backend.nonfinite_counts(grad))
                for index, (parameter, grad) in enumerate(zip(parameters, grads))
                if not backend.all_finite(grad)]
         raise NonFiniteGradientError(

@@ -69,13 +69,13 @@ class Optimizer(io.Declared):
         grads = {i: p[i].grad for i in range(len(p)) if p[i].grad is not None}
         for i, grad in grads.items():
             if grad.shape != p[i].shape:
-                raise ValueError(f"{owner}: {self._who(i)} has shape {p[i].shape} but its .grad "
-                                 f"has shape {grad.shape}; nothing was changed")
+                raise ValueError(f"{owner}: {self._who(i)} has shape {tuple(p[i].shape)} but its .grad "
+                                 f"has shape {tuple(grad.shape)}; nothing was changed")
             backend.refuse_mixed(lambda: f"{owner}: {self._who(i)}", p[i].data, {".grad": grad, **self.state[i]}, MOVED)
         bad = [i for i, grad in grads.items() if not backend.all_finite(grad)]
         if bad:
             counts = "; ".join("{} of shape {}: {} nan and {} inf of {}".format(
-                self._who(i), p[i].shape, *backend.nonfinite_counts(p[i].grad), p[i].size) for i in bad)
+                self._who(i), tuple(p[i].shape), *backend.nonfinite_counts(p[i].grad), p[i].size) for i in bad)
             where = " ".join(note for note in (see(self, bad) for see in step_observers) if note)
             message = (f"{owner}: non-finite gradient in {len(bad)} of {len(p)} parameters: {counts}. "
                        f"No parameter and no optimizer state changed. {where or SWITCH} "
@@ -114,7 +114,7 @@ class Optimizer(io.Declared):
         "tensor_name": "W[1]", "shape": (4, 3), <buffers: copies, None before a first step>}}}``
         by position; ``name`` is known when given a module. A load sets lr too (as PyTorch)."""
         return {"steps": self.steps, "hyperparameters": self.hyperparameters(),
-                "parameters": {i: {"name": self.param_names[i], "tensor_name": p.name, "shape": p.shape,
+                "parameters": {i: {"name": self.param_names[i], "tensor_name": p.name, "shape": tuple(p.shape),
                                    **dict.fromkeys(self.STATE), **{key: value if isinstance(value, int)
                                                                    else backend.copy_of(value) for key, value in self.state[i].items()}}
                                for i, p in enumerate(self.params)}}
@@ -130,7 +130,7 @@ class Optimizer(io.Declared):
                  "count": lambda value, key: io.count(value, f"{who}'s saved {key}")}
         return {"name": io.matching(self.param_names[index], io.text, names),
                 "tensor_name": io.matching(parameter.name, io.text, names),
-                "shape": io.matching(parameter.shape, io.shape, who + " has shape {ours} here but "
+                "shape": io.matching(tuple(parameter.shape), io.shape, who + " has shape {ours} here but "
                                      "{value} in the state", ShapeError, optional=False),
                 **{key: io.optional(kinds[kind]) for key, kind in self.STATE.items()}}
 

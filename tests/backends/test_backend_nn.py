@@ -416,6 +416,16 @@ def test_loading_a_wrong_file_into_a_moved_model_changes_nothing(b, tmp_path):
     with pytest.raises(ag.io.BadFileError, match=r"has shape \(5, 3\) in the model but \(4, 3\)"):
         model.load(tmp_path / "other.npz")
     assert [p.data for p in model.parameters()] == before
+    opt = optim.Adam(model)
+    other = nn.MLP([3, 4, 1], rng=0)
+    other_opt = optim.Adam(other)
+    other(np.ones((3, 2))).sum().backward()
+    other_opt.step()
+    other_opt.save(tmp_path / "adam.npz")
+    with pytest.raises(ag.io.BadFileError, match=r"parameter 0 \(layers.0.W, W\[1\]\) has shape "
+                                                 r"\(5, 3\) here but \(4, 3\) in the state"):
+        opt.load(tmp_path / "adam.npz")
+    assert opt.state == [{} for _ in model.parameters()] and opt.steps == 0
     state = model.state_dict()
     state["layers.1.b"] = np.array([[np.nan]])
     with pytest.raises(ValueError, match=r"non-finite parameters: layers.1.b \(b\[2\]\) has 1 nan"):
