@@ -149,9 +149,10 @@ class MLP(Module):
             for l in range(1, N + 1)]
 
     @classmethod
-    def seed_network(cls, rng=None):
-        """The seed's 3-4-1 network, sigmoid everywhere, W drawn as ``randn * 0.01`` (eqs 21-29)."""
-        return cls([3, 4, 1], "sigmoid", init="small", rng=rng)
+    def seed_network(cls, rng=None, like=None, device=None):
+        """The seed's 3-4-1 network, sigmoid everywhere, W drawn as ``randn * 0.01`` (eqs 21-29),
+        in numpy or where ``like``/``device`` say (the same W for the same seed)."""
+        return cls([3, 4, 1], "sigmoid", init="small", rng=rng, like=like, device=device)
 
     def forward(self, X):
         A = X

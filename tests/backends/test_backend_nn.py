@@ -232,9 +232,11 @@ def test_the_same_seed_draws_the_same_w_on_every_backend(b, init):
     layer = nn.Linear(4, 3, init=init, rng=7, like=b.array(np.zeros(1)))
     assert backend.of(layer.W.data) is where(b) and backend.of(layer.b.data) is where(b)
     np.testing.assert_array_equal(ag.to_numpy(layer.W), numpy_layer.W.data)
-    mlp = nn.MLP([4, 3, 2], rng=7, like=b.array(np.zeros(1)))
-    for p, q in zip(mlp.parameters(), nn.MLP([4, 3, 2], rng=7).parameters()):
-        np.testing.assert_array_equal(ag.to_numpy(p), q.data)
+    for mlp, same in ((nn.MLP([4, 3, 2], rng=7, like=b.array(np.zeros(1))), nn.MLP([4, 3, 2], rng=7)),
+                      (nn.MLP.seed_network(7, like=b.array(np.zeros(1))), nn.MLP.seed_network(7))):
+        for p, q in zip(mlp.parameters(), same.parameters()):
+            assert backend.of(p.data) is where(b)
+            np.testing.assert_array_equal(ag.to_numpy(p), q.data)
 
 
 @pytest.mark.parametrize("b", FOREIGN)
