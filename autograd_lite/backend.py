@@ -344,6 +344,18 @@ def to_numpy(array) -> np.ndarray:
         return np.asarray(array)
 
 
+def to_numpy_all(arrays) -> list:
+    """Each of ``arrays`` as ``to_numpy`` gives it, the Dask ones computed together in ONE
+    ``dask.compute`` (the work they share runs once), not one compute each."""
+    arrays = list(arrays)
+    lazy = [i for i, a in enumerate(arrays) if array_api_compat.is_dask_array(a)]
+    if lazy:
+        import dask
+        for i, value in zip(lazy, dask.compute(*[arrays[i] for i in lazy])):
+            arrays[i] = value
+    return [to_numpy(a) for a in arrays]
+
+
 def resolve(target, device=None, current=None) -> Backend:
     """The backend ``Tensor.to`` means: ``target`` is a namespace (``numpy``, ``torch``,
     ``array_api_strict``, ...), an array whose backend to join, or a device of ``current``'s

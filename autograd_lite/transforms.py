@@ -56,7 +56,7 @@ def value_and_grad(f, argnums=0):
                                  f"got shape {value.shape}; reduce it with .sum() or .mean()")
             grads = [None] * len(targets)
             if value.requires_grad:
-                seed = Tensor._result(np.ones_like(value._data), None, False)
+                seed = Tensor._result(backend.namespace(value._data).ones_like(value._data), None, False)
                 wanted = {}  # node or leaf -> the positions asking for its gradient
                 for i, target in enumerate(targets):
                     wanted.setdefault(target.grad_fn or target, []).append(i)
@@ -66,7 +66,7 @@ def value_and_grad(f, argnums=0):
                 # The gradients' graphs (for a higher derivative) keep copies of what they saved,
                 # so the arguments can be updated in place (`w.data -= lr * g.data`).
                 release(kept=set())
-        grads = [Tensor._result(np.zeros_like(t._data), None, False) if g is None else g
+        grads = [Tensor._result(backend.namespace(t._data).zeros_like(t._data), None, False) if g is None else g
                  for g, t in zip(grads, targets)]
         return value, (grads[0] if single else tuple(grads))
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import backend
 from ..core.backward import backpropagate, sum_to_shape
 from ..core.graph import Node, topological_order
 from ..core.tensor import Tensor
@@ -139,9 +140,9 @@ def compare_derivation(J, hand, *, m: int | None = None, max_numeric: int = 64,
     if not isinstance(J, Tensor):
         raise TypeError(f"compare_derivation: J must be the Tensor of a recorded loss, got "
                         f"{type(J).__name__}")
-    if J.data.size != 1:
+    if J.size != 1:
         raise ValueError(f"compare_derivation: J must hold one number (a loss), got shape "
-                         f"{J.shape}")
+                         f"{tuple(J.shape)}")
     if J.grad_fn is None:
         raise ValueError("compare_derivation: J has no graph (it was not computed from tensors "
                          "that require grad, or under no_grad()): there is nothing to derive")
@@ -153,22 +154,35 @@ def compare_derivation(J, hand, *, m: int | None = None, max_numeric: int = 64,
     names = _names(order)
     targets = [(_label(key, names), _entry(key, names, order)) for key in hand]
     wanted = {id(entry) for _, entry in targets}
+    xp = backend.namespace(J.data)
     try:
+        # autodiff in J's own backend (on Dask: one lazy graph, computed below)
         autodiff, position = {}, {}
-        for step, (x, grad) in enumerate(backpropagate(root, np.ones_like(J.data),
+        for step, (x, grad) in enumerate(backpropagate(root, xp.ones_like(J.data),
                                                        keep_graph=True)):
             if id(x) in wanted:
-                autodiff[id(x)] = None if grad is None else np.asarray(grad, dtype=np.float64)
+                autodiff[id(x)] = grad
                 position[id(x)] = step
     except GraphFreedError:
         raise GraphFreedError("compare_derivation: J's graph was freed by J.backward(); call "
                               "compare_derivation before it, or use J.backward(retain_graph=True)"
                               ) from None
-    values = _forward(order)
+    # What the report shows comes to the host once, together (a Dask graph computed once): the
+    # leaves' values, from which the checks below run the graph again in numpy, and autodiff's
+    # gradients.
+    leaves = [x for x in order if not isinstance(x, Node)]
+    kept = [x for x in order if isinstance(x, Node) and x.op.updates_state]
+    lazy = [i for i in autodiff if autodiff[i] is not None]
+    host = backend.to_numpy_all([J.data] + [x.data for x in leaves] + [x.value() for x in kept]
+                                + [autodiff[i] for i in lazy])
+    J_value, host = float(host[0].reshape(-1)[0]), host[1:]
+    for i, array in zip(lazy, host[len(leaves) + len(kept):]):
+        autodiff[i] = np.asarray(array, dtype=np.float64)
+    given = dict(zip(map(id, leaves + kept), host))
+    values = _forward(order, given)
     by_name = {name: values[id(entry)] for name, entry in names.items()}
     rng = np.random.default_rng(seed)
     noise = _rounding(order, root, values, wanted, rng)
-    J_value = float(np.asarray(J.data).reshape(-1)[0])
     rows = []
     for (label, entry), key in sorted(zip(targets, hand), key=lambda t: position.get(id(t[0][1]), -1)):
         hand_value = _hand_value(key, hand[key], label, by_name)
@@ -180,7 +194,7 @@ def compare_derivation(J, hand, *, m: int | None = None, max_numeric: int = 64,
         if grad is None:
             grad = np.zeros(entry.shape)
         rows.append(_row(label, entry, hand_value, grad, noise[id(entry)], order, root,
-                         values, J_value, max_numeric, rng, m))
+                         values, given, J_value, max_numeric, rng, m))
     first = next((r for r in rows if not r.passed), None)
     explanation = first.explanation if first is not None else ""
     return DerivationComparison(J_value, rows, first, explanation, m)
@@ -234,24 +248,22 @@ def _describe(entry) -> str:
     return "an unnamed leaf"
 
 
-def _forward(order, moved=None) -> dict:
-    """Every value behind J by running the graph's forward again (``moved``: id -> array to
-    use for a leaf instead of its data). Nodes whose op keeps state outside the graph keep
-    their recorded value, so nothing outside changes."""
+def _forward(order, given) -> dict:
+    """Every value behind J by running the graph's forward again on host arrays: ``given``
+    maps the id of every leaf (and of every node whose op keeps state outside the graph: it
+    keeps its recorded value, so nothing outside changes) to its array."""
     values = {}
     for x in order:
-        if not isinstance(x, Node):
-            values[id(x)] = moved.get(id(x), x.data) if moved else x.data
-        elif x.op.updates_state:
-            values[id(x)] = x.value()
+        if id(x) in given:
+            values[id(x)] = given[id(x)]
         else:
             values[id(x)] = np.asarray(x.op.forward(*[values[id(p)] for p in x.parents],
                                                     **x.params))
     return values
 
 
-def _J(order, root, moved) -> float:
-    return float(np.asarray(_forward(order, moved)[id(root)]).reshape(-1)[0])
+def _J(order, root, given) -> float:
+    return float(np.asarray(_forward(order, given)[id(root)]).reshape(-1)[0])
 
 
 def _rounding(order, root, values, wanted, rng) -> dict:
@@ -312,6 +324,8 @@ def _hand_value(key, value, label, by_name):
                              f"{type(error).__name__}: {error}") from error
     if isinstance(value, Tensor):
         value = value.data
+    if backend.is_foreign_array(value):
+        value = backend.to_numpy(value)
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -321,7 +335,8 @@ def _hand_value(key, value, label, by_name):
 
 # ---- one row ----------------------------------------------------------------------------------
 
-def _row(label, entry, hand, autodiff, noise, order, root, values, J_value, max_numeric, rng, m):
+def _row(label, entry, hand, autodiff, noise, order, root, values, given, J_value, max_numeric,
+         rng, m):
     leaf = not isinstance(entry, Node)
     name = str(entry.name) if entry.name else ""
     shape = tuple(entry.shape)
@@ -329,7 +344,7 @@ def _row(label, entry, hand, autodiff, noise, order, root, values, J_value, max_
     bound = SAFETY * np.asarray(noise, dtype=np.float64) + 8 * EPS * np.abs(autodiff)
     numeric, sampled, numeric_error = None, None, None
     if leaf:
-        numeric, numeric_error, sampled = _numeric(entry, order, root, values, J_value,
+        numeric, numeric_error, sampled = _numeric(entry, order, root, given, J_value,
                                                     max_numeric, rng)
     pairs = {}
     fits = hand.shape == shape
@@ -355,10 +370,12 @@ def _row(label, entry, hand, autodiff, noise, order, root, values, J_value, max_
     return row
 
 
-def _numeric(entry, order, root, values, J_value, max_numeric, rng):
-    """Finite differences of J with respect to the leaf ``entry``: values, error estimates,
-    and the mask of the elements computed."""
-    x = np.array(entry.data, dtype=np.float64)
+def _numeric(entry, order, root, given, J_value, max_numeric, rng):
+    """Finite differences of J with respect to the leaf ``entry`` (the graph run again in
+    numpy on the host arrays ``given``): values, error estimates, and the mask of the elements
+    computed."""
+    dtype = given[id(entry)].dtype
+    x = np.array(given[id(entry)], dtype=np.float64)
     indices = list(np.ndindex(*x.shape))
     if len(indices) > max_numeric:
         chosen = rng.choice(len(indices), size=max_numeric, replace=False)
@@ -374,7 +391,7 @@ def _numeric(entry, order, root, values, J_value, max_numeric, rng):
         def J_at(t, index=index):
             moved = x.copy()
             moved[index] = x[index] + t
-            return _J(order, root, {id(entry): moved.astype(np.asarray(entry.data).dtype)})
+            return _J(order, root, {**given, id(entry): moved.astype(dtype)})
         with np.errstate(all="ignore"):
             grad[index], error[index], _ = derivative(J_at, max(abs(float(x[index])), typical), e_J)
     return grad, error, sampled

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import backend
 from ..core.modes import no_grad
 from ..transforms import grad as ag_grad
 from ..core.tensor import Tensor
@@ -153,19 +154,21 @@ def gradcheck(f, inputs, *, eps: float | None = None, rtol: float = 1e-5, atol: 
         raise ValueError(f"gradcheck: order must be 1 or 2, got {order!r}")
     if directions is not None and (not isinstance(directions, int) or directions < 1):
         raise ValueError(f"gradcheck: directions must be None or a positive int, got {directions!r}")
-    arrays, labels = _as_float64(inputs, names)
+    arrays, labels, places = _as_float64(inputs, names)
     rng = np.random.default_rng(seed)
-    scalar_f, notes = _scalar_version(f, arrays, rng)
+    scalar_f, notes = _scalar_version(f, arrays, places, rng)
+    value_at = _evaluate(places)
 
-    checks = _compare(scalar_f, _first_order(scalar_f, arrays), arrays, labels, 1,
+    checks = _compare(value_at, scalar_f, _first_order(scalar_f, arrays, places), arrays, labels, 1,
                       eps, rtol, atol, directions, rng)
     if order == 2:
         u = [rng.standard_normal(a.shape) for a in arrays]
         h = _directional_gradient(scalar_f, u)
         notes.append("order 2 checks d/dx <grad f(x), u> for a fixed random u "
                      "(a Hessian-vector product) against central differences of it")
-        second = [np.asarray(g.data) for g in _as_tuple(ag_grad(h, tuple(range(len(arrays))))(*arrays))]
-        checks += _compare(h, second, arrays, labels, 2, eps, rtol, atol, directions, rng)
+        second = [backend.to_numpy(g.data) for g in _as_tuple(
+            ag_grad(h, tuple(range(len(arrays))))(*_placed(arrays, places)))]
+        checks += _compare(value_at, h, second, arrays, labels, 2, eps, rtol, atol, directions, rng)
     if eps is not None:
         spacing = max((float(np.max(np.spacing(np.abs(a)))) for a in arrays if a.size), default=0.0)
         if eps < 1000 * spacing:
@@ -180,47 +183,89 @@ def gradcheck(f, inputs, *, eps: float | None = None, rtol: float = 1e-5, atol: 
 # ---- pieces -----------------------------------------------------------------------------------
 
 def _as_float64(inputs, names):
-    if isinstance(inputs, (np.ndarray, Tensor, float, int)):
+    """Each input's values as a float64 numpy copy (what the finite differences move, element
+    by element) and where it lives (``_Place``: f is evaluated there, in float64)."""
+    if isinstance(inputs, (np.ndarray, Tensor, float, int)) or backend.is_foreign_array(inputs):
         inputs = [inputs]
-    arrays, labels = [], []
+    arrays, labels, places = [], [], []
     for i, value in enumerate(inputs):
         label = (names[i] if names is not None
                  else (value.name if isinstance(value, Tensor) and value.name else f"x{i}"))
-        data = value.data if isinstance(value, Tensor) else np.asarray(value)
-        if data.dtype == np.float32 or data.dtype == np.float16:
-            warnings.warn(f"gradcheck: input {label} is {data.dtype}; upcast to float64, since "
+        data = value.data if isinstance(value, Tensor) else value
+        if not backend.is_foreign_array(data):
+            data = np.asarray(data)
+        place = _Place(data, label)
+        host = backend.to_numpy(data)
+        if host.dtype == np.float32 or host.dtype == np.float16:
+            warnings.warn(f"gradcheck: input {label} is {host.dtype}; upcast to float64, since "
                           f"finite differences with eps ~1e-6 need float64's precision",
                           PrecisionWarning, stacklevel=3)
-        arrays.append(np.array(data, dtype=np.float64, copy=True))
+        arrays.append(np.array(host, dtype=np.float64, copy=True))
         labels.append(label)
-    return arrays, labels
+        places.append(place)
+    return arrays, labels, places
 
 
-def _scalar_version(f, arrays, rng):
-    """f itself if it returns one element, else x -> sum(v * f(x)) for a fixed random v."""
+class _Place:
+    """Where an input lives: its backend (numpy, torch, CuPy, JAX, Dask, array-api-strict),
+    and for Dask its chunks. ``f`` is evaluated there, in float64, on the finite differences'
+    moved copies: the check is of the engine on that backend, not of a numpy stand-in."""
+
+    def __init__(self, data, label):
+        self.where = backend.of(data)
+        self.chunks = getattr(data, "chunks", None) if self.where.is_dask else None
+        if not self.where.is_numpy:
+            try:
+                backend.default_float(self.where)
+            except TypeError as error:
+                raise TypeError(f"gradcheck: input {label} lives in {self.where.name}, and "
+                                f"finite differences need float64: {error}; or check on the "
+                                f"host: gradcheck(f, [ag.to_numpy(x)])") from None
+
+    def __call__(self, array):
+        """The float64 numpy ``array`` as an array of this place."""
+        if self.where.is_numpy:
+            return array
+        if self.chunks is not None:
+            return self.where.xp.asarray(array).rechunk(self.chunks)
+        return backend.moved(array, self.where)
+
+
+def _placed(arrays, places):
+    return [Tensor(place(a)) for a, place in zip(arrays, places)]
+
+
+def _scalar_version(f, arrays, places, rng):
+    """f itself if it returns one element, else x -> sum(v * f(x)) for a fixed random v (in
+    f's output's backend)."""
     with no_grad():
-        out = f(*[Tensor(a) for a in arrays])
+        out = f(*_placed(arrays, places))
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
-    if out.data.size == 1:
+    if out.size == 1:
         return (lambda *xs: f(*xs).sum()), []
-    v = rng.standard_normal(out.shape)
+    v = backend.moved(rng.standard_normal(out.shape), backend.of(out.data))
     return ((lambda *xs: (f(*xs) * v).sum()),
             [f"f returns shape {out.shape}: checked J = sum(v * f(x)) for a fixed random v"])
 
 
-def _value(scalar_f, arrays) -> float:
-    with no_grad():
-        return float(scalar_f(*[Tensor(a) for a in arrays]).data)
+def _evaluate(places):
+    """J at host arrays: evaluated where the inputs live, read back as a float."""
+    def value(scalar_f, arrays) -> float:
+        with no_grad():
+            out = scalar_f(*_placed(arrays, places))
+        return float(backend.to_numpy(out.data).reshape(-1)[0])
+    return value
 
 
-def _first_order(scalar_f, arrays) -> list:
-    """The ordinary backward() gradient: plain ndarrays, the first-order code path."""
-    leaves = [Tensor(a, requires_grad=True) for a in arrays]
+def _first_order(scalar_f, arrays, places) -> list:
+    """The ordinary backward() gradient, the first-order code path, brought to the host."""
+    leaves = [Tensor(place(a), requires_grad=True) for a, place in zip(arrays, places)]
     J = scalar_f(*leaves)
     if J.requires_grad:
         J.backward()
-    return [leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data) for leaf in leaves]
+    return [backend.to_numpy(leaf.grad) if leaf.grad is not None else np.zeros(leaf.shape)
+            for leaf in leaves]
 
 
 def _directional_gradient(scalar_f, u):
@@ -229,7 +274,7 @@ def _directional_gradient(scalar_f, u):
 
     def h(*xs):
         grads = _as_tuple(ag_grad(scalar_f, argnums)(*xs))
-        return sum((g * u_i).sum() for g, u_i in zip(grads, u))
+        return sum((g * backend.moved(u_i, backend.of(g.data))).sum() for g, u_i in zip(grads, u))
     return h
 
 
@@ -237,11 +282,12 @@ def _as_tuple(value):
     return value if isinstance(value, tuple) else (value,)
 
 
-def _compare(J, analytic, arrays, labels, order, eps, rtol, atol, directions, rng) -> list:
+def _compare(value_at, J, analytic, arrays, labels, order, eps, rtol, atol, directions, rng) -> list:
     if directions is None:
-        return [_elementwise(J, analytic, arrays, i, labels[i], order, eps, rtol, atol)
+        return [_elementwise(value_at, J, analytic, arrays, i, labels[i], order, eps, rtol, atol)
                 for i in range(len(arrays))]
-    return [_along_directions(J, analytic, arrays, labels, order, eps, rtol, atol, directions, rng)]
+    return [_along_directions(value_at, J, analytic, arrays, labels, order, eps, rtol, atol,
+                              directions, rng)]
 
 
 def _difference(J_at, x0: float, eps, e_J: float, size: float) -> tuple:
@@ -258,19 +304,19 @@ def _difference(J_at, x0: float, eps, e_J: float, size: float) -> tuple:
     return value, rounding + 2 * abs(wider - value) / 3
 
 
-def _elementwise(J, analytic, arrays, i, label, order, eps, rtol, atol) -> InputCheck:
+def _elementwise(value_at, J, analytic, arrays, i, label, order, eps, rtol, atol) -> InputCheck:
     x = arrays[i]
     autodiff = np.asarray(analytic[i], dtype=np.float64)
     numeric, tolerance = np.zeros_like(x), np.zeros_like(x)
     coarse = np.zeros(x.shape, dtype=bool)
-    e_J = ROUNDING_OF_J * EPS * abs(_value(J, arrays))
+    e_J = ROUNDING_OF_J * EPS * abs(value_at(J, arrays))
     for index in np.ndindex(*x.shape):
         saved = float(x[index])
 
         def J_at(t, index=index, saved=saved):
             x[index] = saved + t
             try:
-                return _value(J, arrays)
+                return value_at(J, arrays)
             finally:
                 x[index] = saved
         coarse[index] = eps is not None and eps < 1000 * np.spacing(abs(saved))
@@ -279,15 +325,15 @@ def _elementwise(J, analytic, arrays, i, label, order, eps, rtol, atol) -> Input
     return _verdict(label, x.shape, order, autodiff, numeric, tolerance, coarse)
 
 
-def _along_directions(J, analytic, arrays, labels, order, eps, rtol, atol, k, rng) -> InputCheck:
+def _along_directions(value_at, J, analytic, arrays, labels, order, eps, rtol, atol, k, rng) -> InputCheck:
     autodiff, numeric, tolerance = np.zeros(k), np.zeros(k), np.zeros(k)
     size = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
-    e_J = ROUNDING_OF_J * EPS * abs(_value(J, arrays))
+    e_J = ROUNDING_OF_J * EPS * abs(value_at(J, arrays))
     for d in range(k):
         u = [rng.standard_normal(a.shape) for a in arrays]
         norm = np.sqrt(sum(np.sum(v * v) for v in u)) or 1.0
         u = [v / norm for v in u]
-        along = lambda t, u=u: _value(J, [a + t * v for a, v in zip(arrays, u)])  # noqa: E731
+        along = lambda t, u=u: value_at(J, [a + t * v for a, v in zip(arrays, u)])  # noqa: E731
         numeric[d], error = _difference(along, 0.0, eps, e_J, size)
         autodiff[d] = sum(np.sum(np.asarray(g) * v) for g, v in zip(analytic, u))
         tolerance[d] = rtol * abs(numeric[d]) + error + atol

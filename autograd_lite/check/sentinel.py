@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import backend
 from ..core import backward, tensor as tensor_module
 from ..core.graph import Node
 from ..core.tensor import tensor_of
@@ -207,11 +208,18 @@ class Sentinel:
         out = output.data
         arrays = [t.data for t in inputs]
         self._produced.add(output)
-        for t in inputs:
+        if not isinstance(out, np.ndarray) and backend.is_foreign_array(out):
+            where = _watchable(out, op.name)
+            if not _suspect(where.xp, op.name, out, arrays, [
+                    t.data for t in inputs if t.is_leaf and t not in self._produced]):
+                return  # all clear, read in the backend: only a flag came to the host
+            # trouble: what the event describes comes to the host
+            out, arrays = backend.to_numpy(out), [backend.to_numpy(a) for a in arrays]
+        for t, array in zip(inputs, arrays):
             if (t.is_leaf and t not in self._produced and t not in self._reported_leaves
-                    and _has_nonfinite(t.data)):
+                    and _has_nonfinite(array)):
                 self._reported_leaves.add(t)
-                self._event(_nonfinite_event("forward", "leaf", t, (), t.data, None, None))
+                self._event(_nonfinite_event("forward", "leaf", t, (), array, None, None))
         specific = False
         if op.name == "sigmoid":
             flat = (out == 0.0) | (out == 1.0)
@@ -263,7 +271,13 @@ class Sentinel:
         for parent, grad in zip(node.parents, input_grads):
             if grad is None:
                 continue
-            values = np.asarray(grad.data if hasattr(grad, "data") else grad)
+            values = grad.data if hasattr(grad, "data") else grad
+            if not isinstance(values, np.ndarray) and backend.is_foreign_array(values):
+                xp = _watchable(values, f"{op.name} vjp").xp
+                if not _any(xp, _nonfinite(xp, values)):
+                    continue
+                values = backend.to_numpy(values)
+            values = np.asarray(values)
             if not _has_nonfinite(values):
                 continue
             born = _born(values, [] if incoming is None else [incoming], op.name)
@@ -397,6 +411,44 @@ def _born(out, arrays, op_name=""):
     return born if born.any() else None
 
 
+def _watchable(array, op_name):
+    """The backend of ``array``, which the sentinel can watch: every one but Dask's, where
+    reading each operation's values as it runs would compute the graph at every operation."""
+    where = backend.of(array)
+    if where.is_dask:
+        raise TypeError(
+            f"sentinel: {op_name} ran on a Dask array; the sentinel reads every operation's "
+            f"values as it runs, which on Dask would compute the graph at every operation. "
+            f"Watch a sample on the host instead (X[:, :1000].to(np), or ag.to_numpy), or "
+            f"leave the sentinel off for Dask tensors")
+    return where
+
+
+def _suspect(xp, op_name, out, arrays, leaves) -> bool:
+    """Whether anything the forward hook reports may be there, read in the array's own
+    namespace (one flag to the host, the arrays stay where they are): a NaN or Inf in the
+    output or in a leaf, a saturated sigmoid, a log of a value <= 0, an overflowed exp."""
+    if _any(xp, _nonfinite(xp, out)) or any(_any(xp, _nonfinite(xp, a)) for a in leaves):
+        return True
+    if op_name == "sigmoid":
+        return _any(xp, (out == 0.0) | (out == 1.0))
+    if op_name == "log" and _is_float(arrays[0]):
+        return _any(xp, arrays[0] <= 0)
+    return False  # an overflowed exp is an inf in its output: found above
+
+
+def _is_float(array) -> bool:
+    return backend.dtype_kind(array.dtype) in "fc"
+
+
+def _nonfinite(xp, array):
+    return ~xp.isfinite(array) if _is_float(array) else None
+
+
+def _any(xp, mask) -> bool:
+    return mask is not None and bool(xp.any(mask))
+
+
 def _as_tensor(x):
     """A graph entry as a Tensor: a leaf as it is, a node's result as a Tensor made by it."""
     return tensor_of(x) if isinstance(x, Node) else x
@@ -444,8 +496,8 @@ def _expression(t, depth: int) -> str:
     if t.name:
         return repr(t.name)
     if t.op is None:
-        if t.data.size == 1:
-            return f"{float(t.data.reshape(-1)[0]):g}"
+        if t.size == 1 and not backend.of(t.data).is_dask:
+            return f"{float(backend.to_numpy(t.data).reshape(-1)[0]):g}"
         return f"<{'x'.join(map(str, t.shape))} {'leaf' if t.requires_grad else 'constant'}>"
     if depth == 0 or not t.parents:  # too deep, or the graph was freed by backward
         return f"<{t.op}>"

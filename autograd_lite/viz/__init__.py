@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..core.tensor import Tensor
 from . import differences, emit, layers, model as _model
 from .picture import FORMATS, GraphPicture, GraphvizNotFoundError, key_table
-from .walk import display_names, sample_axes, walk
+from .walk import display_names, host_values, sample_axes, walk
 
 DEFAULT_MAX_NODES = 400
 COLORS = (None, "grad", "compare")
@@ -96,7 +96,7 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
         raise ValueError(f"draw(backward=True): {root.name or 'the tensor'!r} does not require a "
                          f"gradient (nothing it was computed from has requires_grad=True, or it "
                          f"was computed under no_grad()), so there is no backward flow to draw")
-    graph, names, flags, scopes, scope_source = prepare(root, samples, clusters)
+    graph, names, flags, scopes, scope_source = prepare(root, samples, clusters, values)
     options = _Options(bool(values), bool(grads), int(max_elements))
     picture = build_model(graph, names, flags, scopes, options, backward, color, compare)
 
@@ -127,10 +127,15 @@ def draw(root, *, backward=False, values=False, grads=False, color=None, compare
                         key_table(graph, picture), root=root, page=page)
 
 
-def prepare(root, samples="auto", clusters=True):
+def prepare(root, samples="auto", clusters=True, values=False, graph=None):
     """What every view of ``root`` starts from: the walk, display names, sample axes, scopes
-    (and where the scopes came from: "name_scope", "seed names" or None)."""
-    graph = walk(root)
+    (and where the scopes came from: "name_scope", "seed names" or None). ``values``: the view
+    shows values, so they are brought to the host now, once (``walk.host_values``), and the
+    names may read them too; without, a Dask graph is drawn by shape, computing nothing.
+    ``graph``: the walk of ``root`` when the caller has made it already."""
+    graph = walk(root) if graph is None else graph
+    if values:
+        host_values(graph)
     names = display_names(graph)
     flags = sample_axes(graph, samples, names)
     scopes, scope_source = layers.scopes_for(graph, names)

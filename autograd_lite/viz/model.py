@@ -9,14 +9,16 @@ operation that made it, ``ub17_1`` the un-broadcast of its input 1 in the backwa
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import backend
 from ..roundoff import number
 from . import text
 from .differences import rank
-from .walk import output_layer, sample_count, wrap
+from .walk import host_values, output_layer, sample_count, value_of, wrap
 
 # Fills: parameters blue, inputs and constants grey, operations pale yellow (forward view);
 # the backward view keeps them, so the same tensor looks the same in both.
@@ -80,9 +82,10 @@ class Model:
 
 
 def tensor_values(graph) -> list:
-    """Every tensor's array, by walk number (the walk gives each one its value, saved by the
-    graph or recomputed from its inputs: the same forward on the same arrays, the same numbers)."""
-    return [tensor.data for tensor in graph.tensors]
+    """Every tensor's array on the host, by walk number (the walk gives each one its value,
+    saved by the graph or recomputed from its inputs: the same forward on the same arrays, the
+    same numbers; ``walk.host_values`` brings another backend's over once)."""
+    return host_values(graph)
 
 
 def _tensor_fill(tensor) -> str:
@@ -119,16 +122,18 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
     """Tensors (boxes) and the operations that made them (ellipses), inputs to root."""
     nodes, edges = {}, []
     shape_texts = [text.format_shape(t.shape, f) for t, f in zip(graph.tensors, flags)]
+    # values only when asked for: a Dask graph is drawn by shape, computing nothing
+    values = tensor_values(graph) if options.values else None
     for k, tensor in enumerate(graph.tensors):
         shape_text = shape_texts[k]
         lines = [(shape_text, "")]
         if options.values:
-            lines += _array_lines("value", tensor.data, options)
+            lines += _array_lines("value", values[k], options)
         if options.grads:
             lines += _grad_lines(tensor, options, is_root=k == graph.root)
         name, atomic = names[k]
         nodes[f"t{k}"] = Node(
-            key=f"t{k}", kind="tensor", title=leaf_title(tensor, name), lines=lines, scope=scopes[k], tensor=k,
+            key=f"t{k}", kind="tensor", title=leaf_title(graph, k, name), lines=lines, scope=scopes[k], tensor=k,
             italic=not tensor.name, role="leaf" if tensor.is_leaf else "result",
             summary=f"{name} {shape_text}" if tensor.name else None,
             attrs={"shape": "box", "style": "filled,rounded", "fillcolor": _tensor_fill(tensor)})
@@ -156,10 +161,11 @@ def build_forward(graph, names, flags, scopes, options) -> Model:
     return Model(nodes, edges, root, layout_edges=_leaves_beside_their_use(graph, scopes))
 
 
-def leaf_title(tensor, name) -> str:
+def leaf_title(graph, k, name) -> str:
     """A box's title: the name, and for eq 76's m (``walk.display_names``) its value too."""
-    if name == "m" and tensor.is_leaf and not tensor.name and tensor.data.size == 1:
-        return f"m = {float(tensor.data.reshape(-1)[0]):g}"
+    tensor = graph.tensors[k]
+    if name == "m" and tensor.is_leaf and not tensor.name and tensor.size == 1:
+        return f"m = {value_of(graph, k):g}"
     return name
 
 
@@ -204,7 +210,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
         if not tensor.requires_grad:
             continue
         shape_text = text.format_shape(tensor.shape, flags[k])
-        title = grad_names[k] + (" = 1" if k == graph.root and tensor.data.size == 1 else "")
+        title = grad_names[k] + (" = 1" if k == graph.root and tensor.size == 1 else "")
         lines = [(shape_text, "")]
         if contributions[k] > 1:
             lines.append((f"sum of {contributions[k]} contributions", "small"))
@@ -362,8 +368,8 @@ def colour_by_gradient(model: Model, graph, names) -> None:
     for node in model.nodes.values():
         if node.kind == "tensor":
             grad = _kept_grad(graph.tensors[node.tensor])
-            if grad is not None and np.size(grad):
-                magnitudes[node.key] = float(np.nanmax(np.abs(grad)))
+            if grad is not None and math.prod(grad.shape):
+                magnitudes[node.key] = float(np.nanmax(np.abs(backend.to_numpy(grad))))
     for node in model.nodes.values():
         if node.kind in ("op", "unbroadcast"):
             node.attrs["fillcolor"] = NEUTRAL_OP_FILL

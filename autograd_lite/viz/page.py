@@ -29,7 +29,7 @@ from ..roundoff import ROUNDING, number
 from . import differences, emit, factors, text
 from . import model as _model
 from .picture import GraphPicture
-from .walk import definition, local_gradients, output_layer, sample_count, wrap
+from .walk import definition, local_gradients, output_layer, sample_count, walk, wrap
 
 # Arrays up to this many elements are embedded in full; a larger one is described by its
 # min, mean and max, and the page says that it was not embedded (never silently cut).
@@ -141,11 +141,14 @@ def build(root, *, compare=None, tolerance=1e-6, samples="auto", clusters=True, 
     """
     from . import caption_lines, prepare  # the package imports this module
 
-    graph, names, flags, scopes, scope_source = prepare(root, samples, clusters)
+    graph = walk(root)
     if len(graph.tensors) > max_tensors:
         raise ValueError(f"page: the graph behind {root.name or 'this tensor'!r} has "
                          f"{len(graph.tensors)} tensors, more than the {max_tensors} a stepping "
                          f"page shows; draw it as a picture (draw(...).render) instead")
+    # the page shows every value: brought to the host once (a Dask graph computed once)
+    graph, names, flags, scopes, scope_source = prepare(root, samples, clusters, values=True,
+                                                        graph=graph)
     if compare is not None and not isinstance(compare, differences.Differences):
         compare = differences.read(compare, tolerance)
     has_backward = bool(root.requires_grad)
@@ -231,7 +234,7 @@ def _tensor_entry(graph, names, shapes, values, k):
             "input or constant" if tensor.is_leaf else f"made by {tensor.op}")
     if name == "m" and tensor.is_leaf and not tensor.name:
         kind = "the number of samples m (eq 76): the columns of X, eq 25"
-        name = _model.leaf_title(tensor, name)
+        name = _model.leaf_title(graph, k, name)
     defined = definition(graph, names, k) if not tensor.is_leaf else ""
     return {"name": name, "gradName": text.gradient_name(name, atomic), "shape": shapes[k],
             "kind": kind, "definition": "" if defined == name else defined,
@@ -412,7 +415,7 @@ def _backward_steps(graph, names, flags, shapes, values, picture, compared, comp
                 "arrays": arrays,
             }
             if complete and seed is not None and name == f"dZ[{N}]":
-                simplified = _seed_simplification(graph, names, N, m, grads[p])
+                simplified = _seed_simplification(graph, names, N, m, grads[p], values)
                 if simplified is not None:
                     step["simplified"] = simplified
             if compared is not None:
@@ -477,14 +480,14 @@ def _convention(name, seed, one_sample) -> str:
             f"nothing more is divided here.")
 
 
-def _seed_simplification(graph, names, N, m, dZ):
+def _seed_simplification(graph, names, N, m, dZ, values):
     """dZ[N] = A[N] − Y (eqs 77-78 for a sigmoid output with log-loss), divided by m as J's
     mean divides it: its values beside autodiff's, when the graph is that network."""
     found = {names[k][0]: k for k in range(len(graph.tensors))}
     a, y = found.get(f"A[{N}]"), found.get("Y")
     if a is None or y is None or m is None or graph.tensors[a].op != "sigmoid":
         return None
-    A, Y = graph.tensors[a].data, graph.tensors[y].data
+    A, Y = values[a], values[y]
     if np.shape(A) != np.shape(Y) or np.shape(dZ) != np.shape(A):
         return None
     users = {graph.tensors[c].op for c in graph.consumers[a]}

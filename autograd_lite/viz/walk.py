@@ -29,10 +29,20 @@ class Walk:
     tensors: list
     parents: list
     consumers: list = field(default_factory=list)
+    host: list | None = None  # every tensor's values on the host, once asked for (host_values)
 
     @property
     def root(self) -> int:
         return len(self.tensors) - 1
+
+
+def host_values(graph: Walk) -> list:
+    """Every tensor's array on the host, by walk number, brought over once and kept on the
+    walk: another backend's arrays are copied, a Dask graph is computed once for all of them.
+    Only a view that shows values asks: a picture drawn by shape computes nothing."""
+    if graph.host is None:
+        graph.host = backend.to_numpy_all(tensor.data for tensor in graph.tensors)
+    return graph.host
 
 
 def walk(root) -> Walk:
@@ -97,7 +107,7 @@ def _use_key(x, consumer_key, position):
     constant (the 1 of ``1 - A``, the 1.0001 of ``y * 1.0001``) is one box per use: a number
     shared by far-apart layers would otherwise tie them together in the picture."""
     if (isinstance(x, Tensor) and not x.requires_grad and x.name is None
-            and x.data.size == 1):
+            and x.size == 1):
         return (consumer_key, position)
     return id(x)
 
@@ -138,8 +148,8 @@ def display_names(graph: Walk) -> list:
                 names[k] = ("m", True)
             elif complement:
                 names[k] = (f"1 − {complement}", False)
-            elif tensor.data.size == 1:
-                names[k] = (f"{float(tensor.data.reshape(-1)[0]):g}", True)
+            elif tensor.size == 1:
+                names[k] = (f"{value_of(graph, k):g}", True)
             else:
                 names[k] = (f"t{k}", True)
         else:
@@ -160,9 +170,9 @@ def _divides_by_m(graph, k, m) -> bool:
     """Whether leaf ``k`` is eq 76's m: an unnamed constant number equal to the count of X's
     columns, used only as a divisor (``.sum() / m``), so its box can say ``m = 5``."""
     tensor = graph.tensors[k]
-    if m is None or tensor.requires_grad or tensor.data.size != 1 or not graph.consumers[k]:
+    if m is None or tensor.requires_grad or tensor.size != 1 or not graph.consumers[k]:
         return False
-    return (float(tensor.data.reshape(-1)[0]) == m
+    return (value_of(graph, k) == m
             and all(graph.tensors[c].op == "div" and graph.parents[c][1] == k
                     for c in graph.consumers[k]))
 
@@ -184,15 +194,27 @@ def _complement_of(graph, names, k):
     """The name of the leaf whose 1 − is this constant (the engine records nothing for
     ``1 - Y`` when Y needs no gradient, so the log-loss's 1 − Y reaches the graph as a bare
     array): an exact elementwise match with a leaf of the same shape and a name."""
-    data = graph.tensors[k].data
-    if not isinstance(data, np.ndarray) or graph.tensors[k].requires_grad:
-        return None
+    tensor = graph.tensors[k]
+    where = backend.of(tensor.data)
+    if tensor.requires_grad or (where.is_dask and graph.host is None):
+        return None  # a Dask constant drawn by shape: its values are not computed
     for j, other in enumerate(graph.tensors):
         if (j != k and other.is_leaf and names[j] is not None and names[j][1]
-                and isinstance(other.data, np.ndarray) and other.data.shape == data.shape
-                and np.array_equal(data, 1 - other.data)):
-            return names[j][0]
+                and other.shape == tensor.shape and backend.of(other.data) is where):
+            if np.array_equal(_host(graph, k), 1 - _host(graph, j)):
+                return names[j][0]
     return None
+
+
+def _host(graph, k):
+    return graph.host[k] if graph.host is not None else backend.to_numpy(graph.tensors[k].data)
+
+
+def value_of(graph: Walk, k: int) -> float:
+    """The value of tensor ``k``, one element (a constant's number, eq 76's m), as a float,
+    brought to the host from any backend: the one value a picture drawn by shape reads (a Dask
+    constant of one element is computed, alone, unless the values are on the host already)."""
+    return float(_host(graph, k).reshape(-1)[0])
 
 
 def inferred_names(graph: Walk) -> dict:
@@ -250,7 +272,7 @@ def inferred_names(graph: Walk) -> dict:
                         and tensors[y].shape == partner.shape):
                     found[y] = "Y"
     # the root, one number made from all of this: the cost J of eq 76
-    if not tensors[-1].name and not tensors[-1].is_leaf and tensors[-1].data.size == 1:
+    if not tensors[-1].name and not tensors[-1].is_leaf and tensors[-1].size == 1:
         found[len(tensors) - 1] = "J"
     # a name two tensors would take, or one the user gave another tensor, is not given at all
     counts = {}
