@@ -348,7 +348,8 @@ def to_numpy_all(arrays) -> list:
     """Each of ``arrays`` as ``to_numpy`` gives it, the Dask ones computed together in ONE
     ``dask.compute`` (the work they share runs once), not one compute each."""
     arrays = list(arrays)
-    lazy = [i for i, a in enumerate(arrays) if array_api_compat.is_dask_array(a)]
+    lazy = [i for i, a in enumerate(arrays)
+            if not isinstance(a, np.ndarray) and _compat().is_dask_array(a)]
     if lazy:
         import dask
         for i, value in zip(lazy, dask.compute(*[arrays[i] for i in lazy])):
