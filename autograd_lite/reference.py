@@ -326,9 +326,7 @@ def _dA_prev_eq64(d, h):
     return product(
         d, quantity="dA", layer=h, left=(f"dZ[{h + 1}]", d.dZ[h + 1]),
         right=(f"W[{h + 1}]", d.W[h + 1]), rule="eq 64, marked wrong in the seed",
-        corrected=f"Corrected, eq 65 (eq 81 for m samples): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
-                  f"{d.W[h + 1].shape[1]} x {d.W[h + 1].shape[0]} times "
-                  f"{d.dZ[h + 1].shape[0]} x m = the shape of A[{h}].")
+        corrected=_eq65(d, h))
 
 
 def _dA_prev_no_transpose(d, h):
@@ -336,9 +334,13 @@ def _dA_prev_no_transpose(d, h):
     return product(
         d, quantity="dA", layer=h, left=(f"W[{h + 1}]", d.W[h + 1]),
         right=(f"dZ[{h + 1}]", d.dZ[h + 1]), rule="eq 65 without its transpose",
-        corrected=f"Corrected, eq 65 (eq 81 for m samples): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
-                  f"{d.W[h + 1].shape[1]} x {d.W[h + 1].shape[0]} times "
-                  f"{d.dZ[h + 1].shape[0]} x m = the shape of A[{h}].")
+        corrected=_eq65(d, h))
+
+
+def _eq65(d, h) -> str:
+    return (f"Corrected, eq 65 (eq 81 for m samples): dA[{h}] = W[{h + 1}]^T dZ[{h + 1}], "
+            f"{d.W[h + 1].shape[1]} x {d.W[h + 1].shape[0]} times "
+            f"{d.dZ[h + 1].shape[0]} x m = the shape of A[{h}].")
 
 
 def _dZ_eq50(d, l):

@@ -29,7 +29,6 @@ missing term) misses by far more.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,11 +40,8 @@ from ..core.tensor import Tensor
 from ..errors import GraphFreedError
 from ..roundoff import EPS
 from .numeric import derivative
-from .verdict import PairDiff, factor_text, finite_or_text, judge, ratio
+from .verdict import Report, factor_text, finite_or_text, judge_ways, ratio, row_dict
 
-PAIR_NAMES = ("autodiff-reference", "autodiff-numeric", "reference-numeric")
-PAIR_TITLES = {"autodiff-reference": "autodiff vs hand", "autodiff-numeric": "autodiff vs numeric",
-               "reference-numeric": "hand vs numeric"}
 RUNS = 3            # Monte Carlo runs of the rounding estimate
 ULPS = 4            # each intermediate moved by up to this many ulps per run
 SAFETY = 16         # the tolerance is this many times the largest move seen
@@ -75,15 +71,13 @@ class DerivationRow:
             self.pairs["autodiff-reference"] is not None
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "name": self.name, "leaf": self.leaf,
-                "shapes": {w: (list(s) if s is not None else None) for w, s in self.shapes.items()},
-                "pairs": {k: (p.to_dict() if p is not None else None) for k, p in self.pairs.items()},
+        return {"label": self.label, "name": self.name, "leaf": self.leaf, **row_dict(self),
                 "numeric_elements": int(self.sampled.sum()) if self.sampled is not None else 0,
                 "explanation": self.explanation or None, "passed": self.passed}
 
 
 @dataclass
-class DerivationComparison:
+class DerivationComparison(Report):
     """The report of ``compare_derivation``: ``rows`` in backward order, ``first_failure``
     (the first row where the hand derivation parts) and its ``explanation``. Read by
     ``ag.draw(..., compare=report)`` and the stepping page like ``compare``'s report."""
@@ -96,19 +90,11 @@ class DerivationComparison:
     wrong: str = ""
     rule: str = RULE
 
+    caller = "compare_derivation"
+
     @property
     def passed(self) -> bool:
         return self.first_failure is None
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def row(self, label: str) -> DerivationRow:
-        for r in self.rows:
-            if r.label == label:
-                return r
-        raise KeyError(f"compare_derivation: no quantity {label!r}; there are "
-                       f"{', '.join(r.label for r in self.rows)}")
 
     def to_dict(self) -> dict:
         first = None
@@ -118,10 +104,7 @@ class DerivationComparison:
                 "rows": [r.to_dict() for r in self.rows], "first_failure": first,
                 "passed": self.passed}
 
-    def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def __str__(self) -> str:
+    def format(self) -> str:
         from .report import format_derivation
         return format_derivation(self)
 
@@ -346,20 +329,11 @@ def _row(label, entry, hand, autodiff, noise, order, root, values, given, J_valu
     if leaf:
         numeric, numeric_error, sampled = _numeric(entry, order, root, given, J_value,
                                                     max_numeric, rng)
-    pairs = {}
+    # the hand value rounds like autodiff's, and by 8 ulps of itself
     fits = hand.shape == shape
-    if fits:
-        pairs["autodiff-reference"] = judge(autodiff, hand, 2 * bound + 8 * EPS * np.abs(hand))
-    else:
-        pairs["autodiff-reference"] = None
-    if numeric is not None:
-        tolerance = bound + numeric_error
-        pairs["autodiff-numeric"] = judge(autodiff[sampled], numeric[sampled], tolerance[sampled])
-        pairs["reference-numeric"] = (judge(hand[sampled], numeric[sampled],
-                                            (tolerance + 8 * EPS * np.abs(hand))[sampled])
-                                      if fits else None)
-    else:
-        pairs["autodiff-numeric"] = pairs["reference-numeric"] = None
+    bounds = {"autodiff": bound, "reference": bound + 8 * EPS * np.abs(hand) if fits else None}
+    pairs = judge_ways({"autodiff": autodiff, "reference": hand, "numeric": numeric}, sampled,
+                       bounds, numeric_error)
     row = DerivationRow(label, name, leaf, {"autodiff": shape, "reference": hand.shape,
                                             "numeric": shape if leaf else None},
                         pairs, values={"autodiff": autodiff, "reference": hand,

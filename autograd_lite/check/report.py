@@ -27,18 +27,10 @@ def format_comparison(c) -> str:
         f"(eqs 77-78, 81-82) are m = {c.m} times these. dW, db are the same in both.",
         "",
     ]
-    header = ["quantity", "eq", "shape"] + ["max|diff|", "relative", ""] * len(PAIR_TITLES)
-    rows = [header]
-    for row in c.rows:
-        cells = [row.label, str(row.equation), _shape(row)]
-        for name in PAIR_TITLES:
-            pair = row.pairs[name]
-            if pair is None:
-                cells += ["-", "-", "n/a"]
-            else:
-                cells += pair_cells(pair)
-        rows.append(cells)
-    lines += _table(rows)
+    table, rows = _pair_table(["quantity", "eq", "shape"],
+                              lambda row: [row.label, str(row.equation), _shape(row)],
+                              c.rows, PAIR_TITLES)
+    lines += table
     lines.append("")
     numeric_note = ""
     sampled = [r for r in c.rows if r.numeric_elements < _size(r)]
@@ -92,6 +84,13 @@ def _shape(row) -> str:
     return text
 
 
+def _hand_shape(row) -> str:
+    shape = "x".join(map(str, row.shapes["autodiff"])) or "scalar"
+    if row.shapes["reference"] != row.shapes["autodiff"]:
+        shape += f" (hand: {'x'.join(map(str, row.shapes['reference'])) or 'scalar'})"
+    return shape
+
+
 def _size(row) -> int:
     size = 1
     for n in row.shapes["autodiff"] or ():
@@ -99,20 +98,33 @@ def _size(row) -> int:
     return size
 
 
-def _table(rows) -> list:
-    """Aligned columns, under a first line that titles each pair's three columns."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+def _pair_table(header, lead, rows, titles) -> tuple:
+    """The table of both reports: per row the cells ``lead(row)`` says which quantity it is
+    (under ``header``), then three per pair of ways in ``titles``' order (max|diff|, relative,
+    verdict), in aligned columns under a first line that titles each pair's three. Returns
+    the lines and the cells."""
+    cells = [header + ["max|diff|", "relative", ""] * len(titles)]
+    for row in rows:
+        line = lead(row)
+        for name in titles:
+            pair = row.pairs[name]
+            line += ["-", "-", "n/a"] if pair is None else pair_cells(pair)
+        cells.append(line)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     widths[-1] = max(widths[-1], 4)  # room for FAIL in the last group, so titles line up
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-    titles, position = "", sum(widths[:3]) + 2 * 3
-    for i, title in enumerate(PAIR_TITLES.values()):
-        group = widths[3 + 3 * i: 6 + 3 * i]
-        titles = titles.ljust(position) + title
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in cells]
+    heading, position = "", sum(widths[:len(header)]) + 2 * len(header)
+    for i, title in enumerate(titles.values()):
+        group = widths[len(header) + 3 * i: len(header) + 3 + 3 * i]
+        heading = heading.ljust(position) + title
         position += sum(group) + 2 * len(group)
-    return [titles] + lines
+    return [heading] + lines, cells
 
 
 def _sentinel(events) -> str:
+    if events is None:
+        return ("sentinel: not run (on Dask it would compute the graph at every operation; "
+                "run check on numpy arrays to watch for saturation)")
     if not events:
         return "sentinel: no saturation, no log of a value <= 0, no overflow, no NaN or Inf"
     first = events[0]
@@ -142,29 +154,9 @@ def format_derivation(c) -> str:
     derivation"): one row per hand-derived quantity, in backward order."""
     lines = [f"compare_derivation: {len(c.rows)} hand-derived quantities of J = {c.J:.12g}, "
              f"in backward order", ""]
-    header = ["quantity", "shape"] + ["max|diff|", "relative", ""] * len(DERIVATION_TITLES)
-    rows = [header]
-    for row in c.rows:
-        shape = "x".join(map(str, row.shapes["autodiff"])) or "scalar"
-        if row.shapes["reference"] != row.shapes["autodiff"]:
-            shape += f" (hand: {'x'.join(map(str, row.shapes['reference'])) or 'scalar'})"
-        cells = [row.label, shape]
-        for name in DERIVATION_TITLES:
-            pair = row.pairs[name]
-            if pair is None:
-                cells += ["-", "-", "n/a"]
-            else:
-                cells += pair_cells(pair)
-        rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    widths[-1] = max(widths[-1], 4)
-    titles, position = "", sum(widths[:2]) + 2 * 2
-    for i, title in enumerate(DERIVATION_TITLES.values()):
-        group = widths[2 + 3 * i: 5 + 3 * i]
-        titles = titles.ljust(position) + title
-        position += sum(group) + 2 * len(group)
-    lines.append(titles)
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    table, rows = _pair_table(["quantity", "shape"], lambda row: [row.label, _hand_shape(row)],
+                              c.rows, DERIVATION_TITLES)
+    lines += table
     lines.append("")
     if c.passed:
         lines.append(f"PASS: the hand derivation agrees with autodiff on all {len(c.rows)} "

@@ -221,39 +221,16 @@ class Sentinel:
                 self._reported_leaves.add(t)
                 self._event(_nonfinite_event("forward", "leaf", t, (), array, None, None))
         specific = False
-        if op.name == "sigmoid":
-            flat = (out == 0.0) | (out == 1.0)
-            if flat.any():
+        rule = SPECIFIC.get(op.name)
+        if rule is not None:
+            kind, affected, detail, category = rule
+            mask = affected(np, out, arrays[0])
+            if mask.any():
                 specific = True
-                at = _first(flat)
-                self._event(Event(
-                    "saturated", "forward", op.name, output, _names(inputs), int(flat.sum()),
-                    out.size, at,
-                    f"z = {float(arrays[0][at]):.6g} gives a = {float(out[at]):g} exactly (eq 7 "
-                    f"rounds once |z| > 36.7): log(a) or log(1 - a) of eq 1 is -inf, and "
-                    f"s'(z) = a(1 - a) (eq 8) is 0. Use binary_cross_entropy_with_logits(Z, Y).",
-                ), SaturationWarning)
-        elif op.name == "log":
-            bad = arrays[0] <= 0
-            if bad.any():
-                specific = True
-                at = _first(bad)
-                self._event(Event(
-                    "log-domain", "forward", op.name, output, _names(inputs), int(bad.sum()),
-                    out.size, at,
-                    f"log({float(arrays[0][at]):g}) = {float(out[at]):g}; its vjp g / x divides "
-                    f"by {float(arrays[0][at]):g} too.",
-                ), SaturationWarning)
-        elif op.name == "exp":
-            overflow = np.isinf(out) & np.isfinite(arrays[0])
-            if overflow.any():
-                specific = True
-                at = _first(overflow)
-                self._event(Event(
-                    "overflow", "forward", op.name, output, _names(inputs), int(overflow.sum()),
-                    out.size, at,
-                    f"exp({float(arrays[0][at]):g}) overflows float64 (its largest is exp(709.78)).",
-                ), NonFiniteWarning)
+                at = _first(mask)
+                self._event(Event(kind, "forward", op.name, output, _names(inputs),
+                                  int(mask.sum()), out.size, at, detail(out, arrays[0], at)),
+                            category)
         if not specific and _has_nonfinite(out):
             born = _born(out, arrays, op.name)
             if born is not None:
@@ -299,6 +276,22 @@ class Sentinel:
             raise SentinelError(event)
         if self.action == "warn":
             warnings.warn(event.describe(), category, stacklevel=_stacklevel_outside_package())
+
+
+# The operations whose trouble has a name of its own: op -> (kind, the mask of the affected
+# elements in namespace xp given the output and the input, what the first one says, warning).
+SPECIFIC = {
+    "sigmoid": ("saturated", lambda xp, out, z: (out == 0.0) | (out == 1.0), lambda out, z, at: (
+        f"z = {float(z[at]):.6g} gives a = {float(out[at]):g} exactly (eq 7 rounds once |z| > "
+        f"36.7): log(a) or log(1 - a) of eq 1 is -inf, and s'(z) = a(1 - a) (eq 8) is 0. Use "
+        f"binary_cross_entropy_with_logits(Z, Y)."), SaturationWarning),
+    "log": ("log-domain", lambda xp, out, x: x <= 0, lambda out, x, at: (
+        f"log({float(x[at]):g}) = {float(out[at]):g}; its vjp g / x divides by "
+        f"{float(x[at]):g} too."), SaturationWarning),
+    "exp": ("overflow", lambda xp, out, x: xp.isinf(out) & xp.isfinite(x), lambda out, x, at: (
+        f"exp({float(x[at]):g}) overflows float64 (its largest is exp(709.78))."),
+        NonFiniteWarning),
+}
 
 
 def sentinel(action: str = "warn", max_events: int = 50) -> Sentinel:
@@ -427,14 +420,12 @@ def _watchable(array, op_name):
 def _suspect(xp, op_name, out, arrays, leaves) -> bool:
     """Whether anything the forward hook reports may be there, read in the array's own
     namespace (one flag to the host, the arrays stay where they are): a NaN or Inf in the
-    output or in a leaf, a saturated sigmoid, a log of a value <= 0, an overflowed exp."""
+    output or in a leaf, or what ``SPECIFIC`` names (a saturated sigmoid, a log of a value
+    <= 0)."""
     if _any(xp, _nonfinite(xp, out)) or any(_any(xp, _nonfinite(xp, a)) for a in leaves):
         return True
-    if op_name == "sigmoid":
-        return _any(xp, (out == 0.0) | (out == 1.0))
-    if op_name == "log" and _is_float(arrays[0]):
-        return _any(xp, arrays[0] <= 0)
-    return False  # an overflowed exp is an inf in its output: found above
+    rule = SPECIFIC.get(op_name)
+    return rule is not None and _any(xp, rule[1](xp, out, arrays[0]))
 
 
 def _is_float(array) -> bool:

@@ -1,6 +1,8 @@
 """How two ways' arrays for one gradient are judged, and how a difference is explained.
 
-Shared by ``compare`` (the seed's network, eqs 77-84) and ``compare_derivation`` (any graph).
+Shared by ``compare`` (the seed's network, eqs 77-84) and ``compare_derivation`` (any graph):
+the three pairs of ways judged the same way (``judge_ways``), and what their reports have in
+common (``Report``: rows in backward order, the verdict, a row by its label, JSON).
 
 The rule (docs/check.md, "How verdicts are decided"): a pair agrees when every element
 differs by at most its tolerance, ``|a_i - b_i| <= t_i``, where ``t_i`` is what the two ways'
@@ -11,9 +13,13 @@ gradient of size 1e-12 is judged against bounds of size about 1e-28, not against
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
+
+# The ways compared, in pairs: "reference" is the hand derivation.
+PAIRS = (("autodiff", "reference"), ("autodiff", "numeric"), ("reference", "numeric"))
 
 
 @dataclass
@@ -71,6 +77,58 @@ def judge(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray) -> PairDiff:
         else:
             relative_roundoff = 1.0 if norms > 0 else 0.0
     return PairDiff(max_abs, relative, passed, roundoff, relative_roundoff, excess)
+
+
+def judge_ways(values: dict, sampled, bounds: dict, numeric_error) -> dict:
+    """Every pair of ``PAIRS`` judged, keyed "autodiff-reference", ...: None where a way has no
+    value or the shapes differ. ``values`` maps a way to its array (or None), ``bounds`` an
+    exact way (autodiff, reference) to how far it may be from the exact value; a pair of exact
+    ways is allowed the sum of their bounds, a pair with finite differences (which check only
+    the elements ``sampled``) the exact way's bound plus ``numeric_error``, their own."""
+    pairs = {}
+    for a, c in PAIRS:
+        left, right = values[a], values[c]
+        if left is None or right is None or left.shape != right.shape:
+            pairs[f"{a}-{c}"] = None
+        elif c == "numeric":
+            tolerance = bounds[a] + numeric_error
+            pairs[f"{a}-{c}"] = judge(left[sampled], right[sampled], tolerance[sampled])
+        else:
+            pairs[f"{a}-{c}"] = judge(left, right, bounds[a] + bounds[c])
+    return pairs
+
+
+class Report:
+    """What the reports of ``compare`` and ``compare_derivation`` share: ``rows`` in backward
+    order, each with a ``label`` (``dW[1]``), ``shapes`` and ``pairs``; ``passed`` (also
+    ``bool(report)``); ``row(label)``; ``to_json()`` of the subclass's ``to_dict()``; and
+    ``str(report)``, the subclass's ``format`` (``check.report``)."""
+
+    caller = "compare"  # the function a wrong label is reported for
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def row(self, label: str):
+        """The row of ``label``, e.g. ``report.row("dW[1]")``."""
+        for r in self.rows:
+            if r.label == label:
+                return r
+        raise KeyError(f"{self.caller}: no quantity {label!r}; there are "
+                       f"{', '.join(r.label for r in self.rows)}")
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def row_dict(row) -> dict:
+    """A row's shapes and pairs as data (lists and dicts, JSON's), as both reports write them."""
+    return {"shapes": {way: (list(s) if s is not None else None) for way, s in row.shapes.items()},
+            "pairs": {name: (p.to_dict() if p is not None else None)
+                      for name, p in row.pairs.items()}}
 
 
 def ratio(a, b):
