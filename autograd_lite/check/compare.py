@@ -31,20 +31,20 @@ judged against bounds as small as itself.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import backend
 from .. import reference as ref
 from ..core.tensor import Tensor
 from .numeric import derivative
 from .sentinel import Sentinel
-from .verdict import PairDiff, factor_text, finite_or_text, judge, ratio
+from .verdict import Report, factor_text, finite_or_text, judge_ways, ratio, row_dict
 
 WAYS = ("autodiff", "reference", "numeric")
-PAIRS = (("autodiff", "reference"), ("autodiff", "numeric"), ("reference", "numeric"))
 
 RULE = ("a pair agrees when every element differs by at most what the two ways' own errors "
         "allow: round-off bounds from the operands (docs/check.md, How verdicts are decided), "
@@ -80,15 +80,13 @@ class Row:
                 "convention": ("dJ/d" + self.quantity[1:] + " (autodiff; the seed's per-sample "
                                "value divided by m)") if self.quantity in ("dA", "dZ")
                               else "dJ/d" + self.quantity[1:] + " (same in both conventions)",
-                "shapes": {way: (list(s) if s is not None else None) for way, s in self.shapes.items()},
-                "pairs": {name: (p.to_dict() if p is not None else None)
-                          for name, p in self.pairs.items()},
+                **row_dict(self),
                 "numeric_elements": self.numeric_elements,
                 "numeric_steps": list(self.steps), "passed": self.passed}
 
 
 @dataclass
-class Comparison:
+class Comparison(Report):
     """The result of ``compare``: rows in backward order, the verdict, and the first parting.
 
     ``str(comparison)`` is the terminal report; ``to_dict()`` / ``to_json()`` the same as data.
@@ -111,17 +109,6 @@ class Comparison:
     def passed(self) -> bool:
         return self.first_failure is None and self.J["passed"]
 
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def row(self, label: str) -> Row:
-        """The row of ``label``, e.g. ``comparison.row("dW[1]")``."""
-        for r in self.rows:
-            if r.label == label:
-                return r
-        raise KeyError(f"compare: no quantity {label!r}; there are "
-                       f"{', '.join(r.label for r in self.rows)}")
-
     def to_dict(self) -> dict:
         first = None
         if self.first_failure is not None:
@@ -142,10 +129,7 @@ class Comparison:
             "passed": self.passed,
         }
 
-    def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def __str__(self) -> str:
+    def format(self) -> str:
         from .report import format_comparison
         return format_comparison(self)
 
@@ -161,10 +145,60 @@ def compare(W, b, X, Y, activations, loss: str = "log-loss", *, rules: ref.Rules
     check every element of a quantity with at most ``max_numeric`` elements, else a random
     (``seed``) sample of that many.
     """
-    W, b, X, Y, activations = ref.validate_network(W, b, X, Y, activations, loss, convention,
-                                                         caller="compare")
-    return compare_ways(W, b, X, Y, activations, loss, _autodiff(W, b, X, Y, activations, loss),
+    given = [list(W), list(b), X, Y]
+    host = on_host(given)
+    W, b, X, Y, activations = ref.validate_network(*host, activations, loss, convention,
+                                                   caller="compare")
+    # autodiff on the arrays' own backends (float64), the other two ways on the host
+    autodiff = _autodiff(*[[as_float64(a) for a in part] if isinstance(part, list)
+                           else as_float64(part) for part in given], activations, loss)
+    return compare_ways(W, b, X, Y, activations, loss, autodiff,
                         rules=rules, convention=convention, max_numeric=max_numeric, seed=seed)
+
+
+def on_host(parts) -> list:
+    """Arrays (and lists of arrays) of any backend as numpy copies, brought over together: a
+    Dask graph computed once. The hand derivation and the finite differences run there (they
+    move elements in place: never in the caller's arrays)."""
+    flat = [a for part in parts for a in (part if isinstance(part, list) else [part])]
+    host = iter(np.array(a, copy=True) for a in backend.to_numpy_all(
+        a.data if isinstance(a, Tensor) else a for a in flat))
+    return [[next(host) for _ in part] if isinstance(part, list) else next(host)
+            for part in parts]
+
+
+def as_float64(array):
+    """``array`` (or a Tensor's) as float64 in its own backend: another backend's array stays
+    there (a Dask array lazy), where the autodiff way runs."""
+    array = array.data if isinstance(array, Tensor) else array
+    if not backend.is_foreign_array(array):
+        return np.asarray(array, dtype=np.float64)
+    xp = backend.namespace(array)
+    return xp.astype(array, backend.default_float(backend.of(array)))
+
+
+def watching(arrays):
+    """The sentinel that records while the autodiff way runs (``events`` afterwards), or, on
+    Dask, where it would compute the graph at every operation, none (``events`` None: the
+    report says it did not watch)."""
+    if any(backend.of(a).is_dask for a in arrays if backend.is_foreign_array(a)):
+        return contextlib.nullcontext(None)
+    return Sentinel(action="record")
+
+
+def events_of(watch):
+    return None if watch is None else [e.to_dict() for e in watch.events]
+
+
+def on_host_with_J(grads: dict, J) -> tuple:
+    """The autodiff way's gradients (quantity -> list by layer) as float64 numpy arrays, and
+    J as a float, brought over together (Dask: the retained dZ[l], dA[l] computed once)."""
+    keys = [(q, l) for q, values in grads.items() for l, v in enumerate(values) if v is not None]
+    J_value, *host = backend.to_numpy_all([J.data] + [grads[q][l] for q, l in keys])
+    out = {q: [None] * len(values) for q, values in grads.items()}
+    for (q, l), array in zip(keys, host):
+        out[q][l] = np.asarray(array, dtype=np.float64)
+    return out, float(J_value.reshape(-1)[0])
 
 
 def compare_ways(W, b, X, Y, activations, loss, autodiff_way, *, rules, convention, max_numeric,
@@ -209,13 +243,14 @@ def compare_ways(W, b, X, Y, activations, loss, autodiff_way, *, rules, conventi
 def _autodiff(W, b, X, Y, activations, loss):
     """Eqs 33-34 and 76 from Tensor operations; dJ/d everything by one backward().
 
-    Runs under the sentinel (record only), so the report can say whether anything saturated.
+    Runs on the arrays' own backends, under the sentinel (record only; not on Dask), so the
+    report can say whether anything saturated; the gradients come back to the host.
     """
     N, m = len(W), X.shape[1]
     Ws = [Tensor(w, requires_grad=True, name=f"W[{l}]") for l, w in enumerate(W, start=1)]
     bs = [Tensor(c, requires_grad=True, name=f"b[{l}]") for l, c in enumerate(b, start=1)]
     Zs, As = [None] * (N + 1), [None] * (N + 1)
-    with Sentinel(action="record") as watch, warnings.catch_warnings():
+    with watching([X, *W]) as watch, warnings.catch_warnings():
         # The sentinel records saturation; the loss's own SaturationWarning would repeat it.
         warnings.simplefilter("ignore")
         A = Tensor(X, name="A[0]")
@@ -227,7 +262,7 @@ def _autodiff(W, b, X, Y, activations, loss):
         J.backward()
     grads = {"dW": [None] + [w.grad for w in Ws], "db": [None] + [c.grad for c in bs],
              "dZ": [None] + [z.grad for z in Zs[1:]], "dA": [None] + [a.grad for a in As[1:]]}
-    return grads, float(J.data), [e.to_dict() for e in watch.events]
+    return (*on_host_with_J(grads, J), events_of(watch))
 
 
 def _activate(Z: Tensor, name: str) -> Tensor:
@@ -337,20 +372,9 @@ def _room(a: float, loss: str) -> float:
 
 def _row(quantity, l, N, values, sampled, bound, numeric_error, steps) -> Row:
     shapes = {way: (None if v is None else tuple(v.shape)) for way, v in values.items()}
-    pairs = {}
-    for a, c in PAIRS:
-        left, right = values[a], values[c]
-        if left is None or right is None or left.shape != right.shape:
-            pairs[f"{a}-{c}"] = None
-            continue
-        if "numeric" in (a, c):
-            # one exact way (within its bound of the exact value) against finite differences
-            # (within their error estimate of it)
-            tolerance = bound + numeric_error
-            pairs[f"{a}-{c}"] = judge(left[sampled], right[sampled], tolerance[sampled])
-        else:
-            # two exact ways, each within its bound of the exact value
-            pairs[f"{a}-{c}"] = judge(left, right, 2 * bound)
+    # each exact way within its round-off bound of the exact value; finite differences within
+    # their error estimate of it
+    pairs = judge_ways(values, sampled, {"autodiff": bound, "reference": bound}, numeric_error)
     return Row(quantity, l, ref.equation_of(quantity, l, N), shapes, pairs, int(sampled.sum()),
                values, sampled, steps)
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from .. import reference as ref
 from ..nn.activations import Activation
 from ..nn.layers import MLP, Linear, Sequential
 from ..core.tensor import Tensor, forward_hooks
-from .compare import Comparison, compare_ways, loss_of
-from .sentinel import Sentinel
+from .compare import (Comparison, as_float64, compare_ways, events_of, loss_of, on_host,
+                      on_host_with_J, watching)
 
 
 def compare_model(model, X, Y, loss: str = "log-loss", *, rules: ref.Rules = ref.SEED_RULES,
@@ -29,11 +27,12 @@ def compare_model(model, X, Y, loss: str = "log-loss", *, rules: ref.Rules = ref
     parameters keep their values and their ``.grad``. Other options as in ``compare``.
     """
     W, b, activations = _chain(model)
-    X = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=np.float64)
-    Y = np.asarray(Y.data if isinstance(Y, Tensor) else Y, dtype=np.float64)
-    W, b, X, Y, activations = ref.validate_network(W, b, X, Y, activations, loss, convention,
-                                                   caller="compare_model")
-    return compare_ways(W, b, X, Y, activations, loss, _autodiff_of_model(model, X, Y, loss),
+    W, b, X_host, Y_host = on_host([W, b, X, Y])  # the hand derivation and numeric: the host
+    W, b, X_host, Y_host, activations = ref.validate_network(
+        W, b, X_host, Y_host, activations, loss, convention, caller="compare_model")
+    # autodiff: the model where it lives, on X and Y where they live (float64)
+    autodiff = _autodiff_of_model(model, as_float64(X), as_float64(Y), loss)
+    return compare_ways(W, b, X_host, Y_host, activations, loss, autodiff,
                         rules=rules, convention=convention, max_numeric=max_numeric, seed=seed)
 
 
@@ -62,8 +61,8 @@ def _chain(model):
             raise ValueError("compare_model: the hand derivation takes softmax over axis 0 "
                              "(samples are columns)")
         activations.append(name)
-    W = [linear.W.data.copy() for linear, _ in pairs]
-    b = [linear.b.data.copy() for linear, _ in pairs]
+    W = [linear.W.data for linear, _ in pairs]  # copied to the host by compare_model
+    b = [linear.b.data for linear, _ in pairs]
     return W, b, activations
 
 
@@ -79,7 +78,7 @@ def _autodiff_of_model(model, X, Y, loss):
     try:
         for p in parameters:
             p.grad = None
-        with Sentinel(action="record") as watch, warnings.catch_warnings():
+        with watching([X, *(p.data for p in parameters)]) as watch, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sentinel records what the loss would warn
             A = model(Tensor(X, name="A[0]"))
             # Names are given after an op runs (`.named("Z[1]")`), so look them up now.
@@ -88,8 +87,7 @@ def _autodiff_of_model(model, X, Y, loss):
                 tensor.retain_grad()
             J = loss_of(A, Tensor(Y, name="Y"), loss, X.shape[1]).named("J")
             J.backward()
-        grads = _gradients_by_layer(model, named)
-        return grads, float(J.data), [event.to_dict() for event in watch.events]
+        return (*on_host_with_J(_gradients_by_layer(model, named), J), events_of(watch))
     finally:
         forward_hooks.remove(record)
         for p, grad in zip(parameters, saved_grads):

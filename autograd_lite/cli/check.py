@@ -17,7 +17,8 @@ import math
 
 from .. import reference as ref
 from ..check import compare, fused_vs_composed
-from .main import UsageError, add_network_options, network_spec, random_network
+from .main import (UsageError, add_network_options, add_wrong_options, network_spec, on_backend,
+                   random_network, wrong_rules)
 
 
 def add_parser(subparsers):
@@ -27,12 +28,8 @@ def add_parser(subparsers):
                     "(autodiff, the seed's hand derivation eqs 77-84, central finite differences) "
                     "and report where they agree and the first quantity where they part.")
     add_network_options(parser)
-    parser.add_argument("--wrong", default=None, choices=sorted(ref.WRONG_VARIANTS),
-                        help="run the hand derivation with one deliberately wrong rule, to see how "
-                             "the report names it: " + "; ".join(
-                                 f"{name}: {text}" for name, (_, text) in ref.WRONG_VARIANTS.items()))
-    parser.add_argument("--wrong-layer", default=None,
-                        help="with --wrong: make the mistake in this layer only (1..N)")
+    add_wrong_options(parser, "run the hand derivation with one deliberately wrong rule, to see "
+                              "how the report names it")
     parser.add_argument("--convention", default="seed", choices=ref.CONVENTIONS,
                         help="where the hand derivation puts eq 76's 1/m: seed (in dW, db; "
                              "eqs 79-80, 83-84) or autodiff (in dA[N], eq 77). Default: seed")
@@ -47,9 +44,9 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     spec = network_spec(args)
-    rules = _rules(args, len(spec.layers) - 1)
+    rules = wrong_rules(args, len(spec.layers) - 1) or ref.SEED_RULES
     max_numeric = _count(args.max_numeric, "--max-numeric")
-    arrays = random_network(spec)
+    arrays = on_backend(random_network(spec), args.backend)
     try:
         result = compare(arrays["W"], arrays["b"], arrays["X"], arrays["Y"], spec.activations,
                          spec.loss, rules=rules, convention=args.convention,
@@ -68,20 +65,6 @@ def run(args) -> int:
             print()
             print(fused)
     return 0 if result.passed else 1
-
-
-def _rules(args, N: int) -> ref.Rules:
-    if args.wrong_layer is not None and args.wrong is None:
-        raise UsageError("--wrong-layer needs --wrong VARIANT")
-    if args.wrong is None:
-        return ref.SEED_RULES
-    layers = None
-    if args.wrong_layer is not None:
-        layer = _count(args.wrong_layer, "--wrong-layer")
-        if layer > N:
-            raise UsageError(f"--wrong-layer must be a layer 1..{N} of this network, got {layer}")
-        layers = [layer]
-    return ref.wrong_rules(args.wrong, layers)
 
 
 def _count(text: str, option: str) -> int:

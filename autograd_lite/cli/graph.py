@@ -30,8 +30,9 @@ from pathlib import Path
 
 from .. import Tensor, name_scope
 from .. import reference as ref
-from .main import (CommandFailed, UsageError, add_network_options, check_output, network_spec,
-                  random_network, write_output)
+from .main import (CommandFailed, UsageError, add_network_options, add_wrong_options,
+                   check_output, network_spec, on_backend, random_network, write_output,
+                   wrong_rules)
 from ..viz import FORMATS, GraphvizNotFoundError, draw
 
 
@@ -57,12 +58,8 @@ def add_parser(subparsers):
                         help="fill each dA, dZ, dW, db by how far the hand derivation (eqs 77-84) "
                              "is from autodiff, as in `autograd-lite check`: green agree, red "
                              "differ, thick border where they first part")
-    parser.add_argument("--wrong", default=None, choices=sorted(ref.WRONG_VARIANTS),
-                        help="with --compare (implied): the hand derivation uses one deliberately "
-                             "wrong rule, to see where it parts on the picture: " + "; ".join(
-                                 f"{name}: {text}" for name, (_, text) in ref.WRONG_VARIANTS.items()))
-    parser.add_argument("--wrong-layer", default=None,
-                        help="with --wrong: make the mistake in this layer only (1..N)")
+    add_wrong_options(parser, "with --compare (implied): the hand derivation uses one "
+                              "deliberately wrong rule, to see where it parts on the picture")
     parser.add_argument("--layers-only", action="store_true",
                         help="collapse each layer to one box (for big networks)")
     parser.add_argument("--max-nodes", default="400",
@@ -125,11 +122,11 @@ def run(args) -> int:
     if args.output is not None:
         check_output("--output", args.output)  # before any work, as train does
 
-    rules = _rules(args, len(spec.layers) - 1)
+    rules = wrong_rules(args, len(spec.layers) - 1) or (ref.SEED_RULES if args.compare else None)
     if rules is not None and args.color == "grad":
         raise UsageError("--color grad and --compare each colour the picture; choose one")
 
-    arrays = random_network(spec)
+    arrays = on_backend(random_network(spec), args.backend)
     network = build_network(spec, arrays)
     report = None if rules is None else _compare(spec, arrays, network, rules)
     if args.grads or args.color == "grad":
@@ -178,23 +175,6 @@ def _in_option_words(picture):
     picture.digraph.body[:] = [rewrite(line) for line in picture.digraph.body]
     for key, value in picture.digraph.graph_attr.items():
         picture.digraph.graph_attr[key] = rewrite(value)
-
-
-def _rules(args, N: int):
-    """The hand derivation's rules for --compare / --wrong, or None without either."""
-    if args.wrong_layer is not None and args.wrong is None:
-        raise UsageError("--wrong-layer needs --wrong VARIANT")
-    if args.wrong is None:
-        return ref.SEED_RULES if args.compare else None
-    if args.wrong_layer is None:
-        return ref.wrong_rules(args.wrong)
-    try:
-        layer = int(args.wrong_layer)
-    except ValueError:
-        raise UsageError(f"--wrong-layer must be a whole number, got {args.wrong_layer!r}") from None
-    if not 1 <= layer <= N:
-        raise UsageError(f"--wrong-layer must be a layer 1..{N} of this network, got {layer}")
-    return ref.wrong_rules(args.wrong, [layer])
 
 
 # Finite differences are the report's third way; the picture colours hand vs autodiff only,

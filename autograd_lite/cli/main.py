@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import math
 import os
 import sys
 from dataclasses import dataclass
 
-from .. import __version__
+from .. import __version__, backend
 from ..io import WriteError, check_writable
-from ..reference import random_problem
+from .. import reference as ref
 
 # name -> module; each module defines add_parser(subparsers) and run(args).
 COMMANDS = {
@@ -91,10 +92,43 @@ def add_network_options(parser, layers=SEED_LAYERS, m=5, losses=LOSSES, activati
                         help="random seed for X, Y and the weights, a whole number >= 0 (default 0)")
     descriptions = {"log-loss": "log-loss (eq 1/76)", "mse": "mse",
                     "cross-entropy": "cross-entropy (softmax output)"}
+    parser.add_argument("--backend", default="numpy", choices=BACKENDS,
+                        help="where the arrays live: " + "; ".join(
+                            f"{name}: {text}" for name, (_, text) in BACKENDS.items())
+                        + " (default numpy). Pictures and reports come to the host")
     parser.add_argument("--loss", default=None, choices=losses,
                         help=", ".join(descriptions[loss] for loss in losses) + (
                             "; default: cross-entropy after a softmax output, else log-loss"
                             if len(losses) > 1 else " (the only loss of this command)"))
+
+
+def add_wrong_options(parser, what):
+    """``--wrong VARIANT`` and ``--wrong-layer L``: the hand derivation with one deliberately
+    wrong rule (``reference.WRONG_VARIANTS``), ``what`` saying what the command then shows."""
+    from .. import reference as ref
+    parser.add_argument("--wrong", default=None, choices=sorted(ref.WRONG_VARIANTS),
+                        help=f"{what}: " + "; ".join(
+                            f"{name}: {text}" for name, (_, text) in ref.WRONG_VARIANTS.items()))
+    parser.add_argument("--wrong-layer", default=None,
+                        help="with --wrong: make the mistake in this layer only (1..N)")
+
+
+def wrong_rules(args, N: int):
+    """The hand derivation's rules for ``--wrong`` (in ``--wrong-layer`` only, if given), or
+    None without ``--wrong``."""
+    if args.wrong_layer is not None and args.wrong is None:
+        raise UsageError("--wrong-layer needs --wrong VARIANT")
+    if args.wrong is None:
+        return None
+    if args.wrong_layer is None:
+        return ref.wrong_rules(args.wrong)
+    try:
+        layer = int(args.wrong_layer)
+    except ValueError:
+        raise UsageError(f"--wrong-layer must be a whole number, got {args.wrong_layer!r}") from None
+    if not 1 <= layer <= N:
+        raise UsageError(f"--wrong-layer must be a layer 1..{N} of this network, got {layer}")
+    return ref.wrong_rules(args.wrong, [layer])
 
 
 def network_spec(args) -> NetworkSpec:
@@ -139,6 +173,57 @@ def network_spec(args) -> NetworkSpec:
     return NetworkSpec(layers, activations, m, seed, loss)
 
 
+# --backend: name -> (the library to import, what it is). The networks these commands build are
+# small: each backend gets the same seeded numpy arrays, moved to it (Dask: X and Y split in
+# chunks of samples, W and b numpy, which Dask embeds, as docs/backends.md does it).
+BACKENDS = {
+    "numpy": ("numpy", "numpy arrays"),
+    "torch": ("torch", "torch CPU tensors"),
+    "array_api_strict": ("array_api_strict", "array-api-strict (the standard, nothing else)"),
+    "dask": ("dask.array", "Dask arrays, X and Y in 4 chunks of samples"),
+    "cupy": ("cupy", "CuPy arrays on the GPU"),
+    "jax": ("jax.numpy", "JAX arrays (needs JAX_ENABLE_X64=1)"),
+}
+EXTRAS = {"torch": "torch", "dask": "dask", "cupy": "gpu"}
+
+
+def on_backend(arrays: dict, name: str) -> dict:
+    """The arrays of ``random_network`` moved to the ``--backend`` ``name``; a backend that
+    cannot run here (not installed, no device, no float64) is a usage error naming the way
+    out."""
+    if name == "numpy":
+        return arrays
+    xp = backend_namespace(name)
+    if name == "dask":
+        m = arrays["X"].shape[1]
+        chunk = max(1, math.ceil(m / 4))
+        return {**arrays, "X": xp.from_array(arrays["X"], chunks=(-1, chunk)),
+                "Y": xp.from_array(arrays["Y"], chunks=(-1, chunk))}
+    where = backend.of(xp.asarray(0.0))
+    return {key: ([backend.moved(a, where) for a in value] if isinstance(value, list)
+                  else backend.moved(value, where)) for key, value in arrays.items()}
+
+
+def backend_namespace(name: str):
+    """The namespace module of the ``--backend`` ``name``, or a usage error naming the way
+    out where it cannot run here (not installed, no device, no float64)."""
+    try:
+        xp = importlib.import_module(BACKENDS[name][0])
+        if name == "cupy" and xp.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("CuPy sees no GPU")
+    except Exception as error:  # noqa: BLE001 - each library fails to import its own way
+        extra = EXTRAS.get(name)
+        how = f"pip install -e '.[{extra}]'" if extra else f"pip install {name.replace('_', '-')}"
+        raise UsageError(f"--backend {name}: {type(error).__name__}: {error}; install it "
+                         f"({how}) or choose another backend") from None
+    if name == "jax":
+        import jax
+        if not jax.config.jax_enable_x64:
+            raise UsageError("--backend jax: JAX computes in float32 unless x64 is on, and these "
+                             "commands work in float64: set JAX_ENABLE_X64=1")
+    return xp
+
+
 def random_network(spec: NetworkSpec) -> dict:
     """Seeded data and parameters for ``spec`` as plain arrays (samples as columns).
 
@@ -146,7 +231,7 @@ def random_network(spec: NetworkSpec) -> dict:
     ``reference.random_problem`` (weights of variance 1/n[l-1] rather than the seed's
     randn * 0.01, so every layer's gradient is large enough for a comparison to mean something).
     """
-    W, b, X, Y = random_problem(spec.layers, spec.activations, spec.m, spec.loss, spec.seed)
+    W, b, X, Y = ref.random_problem(spec.layers, spec.activations, spec.m, spec.loss, spec.seed)
     return {"X": X, "Y": Y, "W": W, "b": b}
 
 

@@ -28,8 +28,8 @@ import sys
 
 import numpy as np
 
-from .main import (UsageError, add_network_options, check_output, network_spec,
-                  write_output)
+from .main import (UsageError, add_network_options, backend_namespace, check_output,
+                   network_spec, on_backend, write_output)
 from ..data import DATASETS, N_INPUTS, make_data
 from ..losses import binary_cross_entropy_with_logits
 from ..nn import MLP
@@ -95,6 +95,8 @@ def run(args) -> int:
     train_set, test_set = (X[:, :split], Y[:, :split]), (X[:, split:], Y[:, split:])
 
     model, optimizer = _build(spec, args, options)
+    if args.backend != "numpy":
+        train_set, test_set = _on_backend(args.backend, model, optimizer, train_set, test_set)
     batch_size = options["batch_size"]
     # NOTE: full batch keeps the column order (no Generator), so a resumed run takes exactly
     # the steps of an uninterrupted one; mini-batches are shuffled by a stream of --seed.
@@ -205,6 +207,17 @@ def _build(spec, args, options):
     if options["momentum"] is not None:
         optimizer.momentum = options["momentum"]
     return model, optimizer
+
+
+def _on_backend(name, model, optimizer, train_set, test_set):
+    """The data on ``--backend`` (Dask: in chunks of samples), and the model with it, its
+    optimizer's state following (Dask: the parameters stay numpy's, which Dask's graphs embed;
+    backward computes their gradients in one compute)."""
+    moved = [on_backend({"X": X, "Y": Y}, name) for X, Y in (train_set, test_set)]
+    if name != "dask":
+        model.to(backend_namespace(name))
+        optimizer.load_state_dict(optimizer.state_dict())  # its buffers where the model is
+    return [(data["X"], data["Y"]) for data in moved]
 
 
 def _train(model, optimizer, train_set, test_set, epochs, every, batch_size, rng, report):

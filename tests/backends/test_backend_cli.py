@@ -1,0 +1,86 @@
+"""``autograd-lite check|graph|train --backend NAME``: the same seeded network on torch,
+array-api-strict, CuPy or Dask says what it says on numpy (the same rows, verdicts and picture;
+numbers to round-off); a backend that cannot run here is refused in one line, exit status 2,
+naming the way out."""
+import importlib
+import json
+
+import pytest
+
+from edges_util import EDGE_BACKENDS, assert_same_numbers
+
+cli_main = importlib.import_module("autograd_lite.cli.main")  # the module: cli.main is main()
+
+
+def run(capsys, *argv):
+    status = cli_main.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def verdicts(report):
+    return [(row["label"], {name: None if pair is None else pair["passed"]
+                            for name, pair in row["pairs"].items()}) for row in report["rows"]]
+
+
+@pytest.mark.parametrize("wrong", [[], ["--wrong", "eq55", "--wrong-layer", "1"]])
+@pytest.mark.parametrize("backend", EDGE_BACKENDS)
+def test_check_on_any_backend_reports_what_numpy_reports(backend, wrong, capsys):
+    expected_status, expected, _ = run(capsys, "check", "--json", *wrong)
+    status, out, err = run(capsys, "check", "--json", "--backend", backend.name, *wrong)
+    assert (status, err) == (expected_status, "")
+    report, expected = json.loads(out), json.loads(expected)
+    assert verdicts(report) == verdicts(expected)
+    assert report["first_failure"] == expected["first_failure"]
+    for row, row_expected in zip(report["rows"], expected["rows"]):
+        assert row["shapes"] == row_expected["shapes"]
+    assert abs(report["J"]["autodiff"] - expected["J"]["autodiff"]) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", EDGE_BACKENDS)
+def test_graph_on_any_backend_draws_numpys_picture(backend, capsys):
+    # with --values (Dask's graph computed once, so its constant 1 − Y is named as numpy's;
+    # drawn by shape it stays an unnamed constant: tests/backends/test_backend_viz.py)
+    for options in (["--values"], ["--backward", "--grads", "--values"],
+                    ["--backward", "--compare", "--values"]):
+        expected = run(capsys, "graph", *options)
+        assert run(capsys, "graph", "--backend", backend.name, *options) == expected, options
+
+
+@pytest.mark.parametrize("backend", EDGE_BACKENDS)
+def test_train_on_any_backend_trains_as_on_numpy(backend, capsys):
+    options = ["train", "--json", "--epochs", "6", "--every", "3", "--optimizer", "adam",
+               "--batch-size", "50"]
+    status, expected, _ = run(capsys, *options)
+    assert status == 0
+    status, out, err = run(capsys, *options, "--backend", backend.name)
+    assert (status, err) == (0, "")
+    assert_same_numbers(json.loads(out)["history"], json.loads(expected)["history"], rtol=1e-9)
+
+
+def test_a_backend_that_is_not_installed_is_refused_naming_the_way_out(capsys, monkeypatch):
+    monkeypatch.setitem(cli_main.BACKENDS, "torch", ("no_such_module_here", "torch CPU tensors"))
+    status, out, err = run(capsys, "check", "--backend", "torch")
+    assert status == 2 and out == ""
+    assert err.startswith("autograd-lite: error: --backend torch: ModuleNotFoundError")
+    assert "pip install -e '.[torch]'" in err and len(err.splitlines()) == 1
+
+
+def test_jax_without_float64_is_refused_naming_the_way_out(capsys):
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    if jax.config.jax_enable_x64:
+        pytest.skip("jax_enable_x64 is on here")
+    status, _, err = run(capsys, "graph", "--backend", "jax")
+    assert status == 2 and "JAX_ENABLE_X64=1" in err and len(err.splitlines()) == 1
+
+
+def test_cupy_without_a_gpu_is_refused_naming_the_way_out(capsys):
+    try:
+        cupy = importlib.import_module("cupy")
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            pytest.skip("CuPy sees a GPU here: its tests run instead")
+    except Exception:  # noqa: BLE001 - not installed, or no driver: refused all the same
+        pass
+    status, _, err = run(capsys, "check", "--backend", "cupy")
+    assert status == 2 and err.startswith("autograd-lite: error: --backend cupy:")
+    assert "pip install -e '.[gpu]'" in err
