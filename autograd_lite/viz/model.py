@@ -9,7 +9,6 @@ operation that made it, ``ub17_1`` the un-broadcast of its input 1 in the backwa
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,10 +98,10 @@ def _array_lines(label, array, options):
     return ([(label, "small")] if label else []) + lines
 
 
-def _grad_lines(tensor, options, label="grad", is_root=False):
+def _grad_lines(tensor, grad, options, label="grad", is_root=False):
+    """The lines of ``tensor``'s kept gradient ``grad`` (on the host; None: none kept)."""
     if not tensor.requires_grad:
         return []
-    grad = _kept_grad(tensor)
     if grad is None:
         if is_root:
             return []  # dJ/dJ = 1: nothing to show
@@ -118,19 +117,33 @@ def _kept_grad(tensor):
     return tensor.grad if tensor.is_leaf else tensor.grad_fn.grad
 
 
+def kept_grads(graph) -> list:
+    """Every kept gradient on the host, by walk number (None where there is none), brought
+    over together (the lazy ones of a Dask graph, a retained dZ[l], computed once) and kept
+    on the walk."""
+    if graph.grads is None:
+        kept = [_kept_grad(t) if t.requires_grad else None for t in graph.tensors]
+        present = [k for k, grad in enumerate(kept) if grad is not None]
+        for k, grad in zip(present, backend.to_numpy_all(kept[k] for k in present)):
+            kept[k] = grad
+        graph.grads = kept
+    return graph.grads
+
+
 def build_forward(graph, names, flags, scopes, options) -> Model:
     """Tensors (boxes) and the operations that made them (ellipses), inputs to root."""
     nodes, edges = {}, []
     shape_texts = [text.format_shape(t.shape, f) for t, f in zip(graph.tensors, flags)]
     # values only when asked for: a Dask graph is drawn by shape, computing nothing
     values = tensor_values(graph) if options.values else None
+    grads = kept_grads(graph) if options.grads else None
     for k, tensor in enumerate(graph.tensors):
         shape_text = shape_texts[k]
         lines = [(shape_text, "")]
         if options.values:
             lines += _array_lines("value", values[k], options)
         if options.grads:
-            lines += _grad_lines(tensor, options, is_root=k == graph.root)
+            lines += _grad_lines(tensor, grads[k], options, is_root=k == graph.root)
         name, atomic = names[k]
         nodes[f"t{k}"] = Node(
             key=f"t{k}", kind="tensor", title=leaf_title(graph, k, name), lines=lines, scope=scopes[k], tensor=k,
@@ -204,6 +217,7 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
     N = output_layer(names)
     one_sample = sample_count(graph, names, flags) == 1
     contributions = [len(graph.consumers[k]) for k in range(len(tensors))]
+    grads = kept_grads(graph) if options.grads else None
     same_as = [None] * len(tensors)  # the end of a chain of pass-throughs: the box it equals
     for k in range(len(tensors) - 1, -1, -1):
         tensor = tensors[k]
@@ -220,8 +234,8 @@ def build_backward(graph, names, flags, scopes, options) -> Model:
             equation = PASS_THROUGH_EQUATIONS.get((tensor.op, tensors[c].op))
             lines.append((f"= {flow_names[k]}: {tensors[c].op} passes it on unchanged"
                           + (f" ({equation})" if equation else ""), "small"))
-        if options.grads and (passed_by[k] is None or _kept_grad(tensor) is not None):
-            lines += _grad_lines(tensor, options, label=None, is_root=k == graph.root)
+        if options.grads and (passed_by[k] is None or grads[k] is not None):
+            lines += _grad_lines(tensor, grads[k], options, label=None, is_root=k == graph.root)
         nodes[f"t{k}"] = Node(
             key=f"t{k}", kind="tensor", title=title, lines=lines, scope=scopes[k], tensor=k,
             italic=not tensor.name, role="leaf" if tensor.is_leaf else "result",
@@ -365,11 +379,12 @@ def colour_by_gradient(model: Model, graph, names) -> None:
     vanishing or exploding gradient stands out. Tensors without a gradient stay white."""
     model.colouring = "grad"
     magnitudes = {}
+    grads = kept_grads(graph)
     for node in model.nodes.values():
         if node.kind == "tensor":
-            grad = _kept_grad(graph.tensors[node.tensor])
-            if grad is not None and math.prod(grad.shape):
-                magnitudes[node.key] = float(np.nanmax(np.abs(backend.to_numpy(grad))))
+            grad = grads[node.tensor]
+            if grad is not None and grad.size:
+                magnitudes[node.key] = float(np.nanmax(np.abs(grad)))
     for node in model.nodes.values():
         if node.kind in ("op", "unbroadcast"):
             node.attrs["fillcolor"] = NEUTRAL_OP_FILL

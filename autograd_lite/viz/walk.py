@@ -30,6 +30,7 @@ class Walk:
     parents: list
     consumers: list = field(default_factory=list)
     host: list | None = None  # every tensor's values on the host, once asked for (host_values)
+    grads: list | None = None  # every kept gradient on the host, once asked for (viz.model)
 
     @property
     def root(self) -> int:

@@ -29,8 +29,18 @@ def _param(name, factory):
     return pytest.param(backend, id=name)
 
 
-# Every backend the edges take: the eager ones, then Dask.
-EDGE_BACKENDS = BACKENDS + [_param("dask", _dask)]
+def _jax():
+    jax = importlib.import_module("jax")
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("jax_enable_x64 is off (the checks compare in float64): set "
+                           "JAX_ENABLE_X64=1 to run these tests on JAX")
+    return ArrayBackend("jax", lambda a: jax.numpy.asarray(a))
+
+
+# Every backend the edges take: the eager ones (numpy first), then Dask, lazy.
+EAGER = BACKENDS + [_param("jax", _jax)]
+DASK = _param("dask", _dask)
+EDGE_BACKENDS = EAGER + [DASK]
 
 
 def seed_arrays(m=5, seed=0):

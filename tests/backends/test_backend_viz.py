@@ -10,7 +10,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite.viz.page import build as build_page
-from edges_util import EDGE_BACKENDS, assert_same_numbers, seed_network
+from edges_util import DASK, EDGE_BACKENDS, assert_same_numbers, seed_network
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz `dot` is not installed (.ci/run installs it)")
@@ -57,7 +57,7 @@ def test_gradients_and_their_colours_on_any_backend_are_numpys(backend):
 
 def test_a_dask_graph_is_drawn_by_shape_computing_nothing():
     pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
-    dask_backend = EDGE_BACKENDS[-1].values[0]
+    dask_backend = DASK.values[0]
     J = seed_network(dask_backend)["J"]
     with computes() as counted:
         for view in ({}, {"backward": True}):
@@ -69,6 +69,18 @@ def test_a_dask_graph_is_drawn_by_shape_computing_nothing():
     with computes() as counted:
         ag.draw(J, values=True)
     assert counted.count == 1, "values are brought to the host in one compute, not one a box"
+
+
+def test_dask_gradients_drawn_come_to_the_host_in_one_compute():
+    pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
+    network = seed_network(DASK.values[0])
+    for name in ("Z1", "A1", "Z2", "A2"):
+        network[name].retain_grad()  # dZ[l], dA[l]: as big as the data, they stay lazy
+    network["J"].backward(retain_graph=True)
+    with computes() as counted:
+        ag.draw(network["J"], backward=True, grads=True, color="grad")
+    network_sized = [graph for graph in counted.graphs if len(graph) > 2]
+    assert len(network_sized) == 1, "the retained gradients come over once, for boxes and colours"
 
 
 @pytest.mark.parametrize("backend", EDGE_BACKENDS)
