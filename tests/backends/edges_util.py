@@ -29,16 +29,8 @@ def _param(name, factory):
     return pytest.param(backend, id=name)
 
 
-def _jax():
-    jax = importlib.import_module("jax")
-    if not jax.config.jax_enable_x64:
-        raise RuntimeError("jax_enable_x64 is off (the checks compare in float64): set "
-                           "JAX_ENABLE_X64=1 to run these tests on JAX")
-    return ArrayBackend("jax", lambda a: jax.numpy.asarray(a))
-
-
 # Every backend the edges take: the eager ones (numpy first), then Dask, lazy.
-EAGER = BACKENDS + [_param("jax", _jax)]
+EAGER = BACKENDS
 DASK = _param("dask", _dask)
 EDGE_BACKENDS = EAGER + [DASK]
 
