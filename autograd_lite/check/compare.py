@@ -139,7 +139,8 @@ def compare(W, b, X, Y, activations, loss: str = "log-loss", *, rules: ref.Rules
     """Gradients of one network three ways, per layer and quantity (see the module docstring).
 
     ``W``, ``b``: lists of the N layers' arrays (W[l] is n[l] x n[l-1], b[l] is n[l] x 1);
-    ``X`` n[0] x m; ``Y`` n[N] x m; ``activations`` one name per layer; ``loss`` as in
+    ``X`` n[0] x m; ``Y`` n[N] x m; of any backend: the autodiff way runs on theirs (float64),
+    the other two on numpy copies; ``activations`` one name per layer; ``loss`` as in
     ``reference``. ``rules`` and ``convention`` are handed to ``reference.derive`` (the
     reference's dA, dZ are converted to dJ/dA, dJ/dZ before comparing). Finite differences
     check every element of a quantity with at most ``max_numeric`` elements, else a random

@@ -118,7 +118,8 @@ def compare_derivation(J, hand, *, m: int | None = None, max_numeric: int = 64,
     hand gradient m times autodiff's is then explained as a missing 1/m. Finite differences
     check at most ``max_numeric`` elements of each leaf (a random, ``seed``, sample beyond).
     J's graph must still be there (call it before ``J.backward()``, or after
-    ``J.backward(retain_graph=True)``); no ``.grad`` is changed.
+    ``J.backward(retain_graph=True)``); no ``.grad`` is changed. On another backend autodiff's
+    gradients are that backend's own; the checks run on host copies (Dask: one compute).
     """
     if not isinstance(J, Tensor):
         raise TypeError(f"compare_derivation: J must be the Tensor of a recorded loss, got "

@@ -136,8 +136,10 @@ def gradcheck(f, inputs, *, eps: float | None = None, rtol: float = 1e-5, atol: 
     - ``f(*tensors)`` returns a Tensor. If it has more than one element, it is contracted with
       a fixed random cotangent v (``J = sum(v * f(x))``), which checks the whole vjp, not only
       the gradient of the sum.
-    - ``inputs``: arrays, numbers or Tensors; float32 is upcast to float64 with a
-      ``PrecisionWarning``. ``names`` labels them in the result (default: a Tensor's own
+    - ``inputs``: arrays, numbers or Tensors of any backend (torch, CuPy, JAX, Dask,
+      array-api-strict): f is evaluated where each input lives, in float64 (a backend without
+      float64 is refused), and the finite differences move host copies of its elements;
+      float32 is upcast to float64 with a ``PrecisionWarning``. ``names`` labels them in the result (default: a Tensor's own
       name, else ``x0``, ``x1``, ...).
     - ``directions=None`` differentiates numerically along every element (2 evaluations per
       element). ``directions=k`` compares k random directional derivatives over all inputs at
