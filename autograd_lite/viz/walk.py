@@ -202,9 +202,18 @@ def _complement_of(graph, names, k):
     for j, other in enumerate(graph.tensors):
         if (j != k and other.is_leaf and names[j] is not None and names[j][1]
                 and other.shape == tensor.shape and backend.of(other.data) is where):
-            if np.array_equal(_host(graph, k), 1 - _host(graph, j)):
+            if _equal(graph, k, j, where):
                 return names[j][0]
     return None
+
+
+def _equal(graph, k, j, where) -> bool:
+    """Whether constant k holds 1 − leaf j, elementwise: on the host values when they are
+    there, else in the tensors' own namespace (one flag comes to the host, not the arrays)."""
+    if graph.host is not None or where.is_numpy:
+        return bool(np.array_equal(_host(graph, k), 1 - _host(graph, j)))
+    xp = where.xp
+    return bool(xp.all(graph.tensors[k].data == 1 - graph.tensors[j].data))
 
 
 def _host(graph, k):
