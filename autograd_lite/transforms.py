@@ -66,7 +66,7 @@ def value_and_grad(f, argnums=0):
                 # The gradients' graphs (for a higher derivative) keep copies of what they saved,
                 # so the arguments can be updated in place (`w.data -= lr * g.data`).
                 release(kept=set())
-        grads = [Tensor._result(backend.namespace(t._data).zeros_like(t._data), None, False) if g is None else g
+        grads = [Tensor._result(_zeros_like(t._data), None, False) if g is None else g
                  for g, t in zip(grads, targets)]
         return value, (grads[0] if single else tuple(grads))
 
@@ -120,6 +120,12 @@ def hvp(f, x, v):
         raise ShapeError(f"hvp: v has shape {v.shape} but x has shape {x_shape}; the Hessian of f "
                          f"at x multiplies a vector of x's own shape")
     return grad(lambda point: (grad(f)(point) * v).sum())(x)
+
+
+def _zeros_like(array):
+    # numpy's own for an ndarray: a gradient on numpy loads no array-API layer
+    return np.zeros_like(array) if isinstance(array, np.ndarray) else \
+        backend.namespace(array).zeros_like(array)
 
 
 def _differentiable(value, position, passed_twice):
