@@ -54,3 +54,29 @@ def test_training_steps_on_the_cluster_follow_numpys(client):
             sgd.step()
     for found, expected in zip(on_cluster, on_numpy):
         assert_close(found.data, expected.data)
+
+
+def test_a_losss_value_checks_run_with_the_clusters_compute(client):
+    """The checks of a loss's inputs ride on the one compute, wherever it runs: probabilities
+    outside [0, 1] are refused and a saturated one warns in the client (a warning raised on a
+    worker would only reach the worker's log), class labels out of range are refused."""
+    m, chunk = 2000, 250
+    A = np.full((1, m), 0.5)
+    A[0, 1500] = 1.5
+    Y = np.zeros((1, m))
+    J = ag.binary_cross_entropy(ag.Tensor(da.from_array(A, chunks=(1, chunk)), requires_grad=True),
+                                ag.Tensor(da.from_array(Y, chunks=(1, chunk))))
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\], got values from 0.5 to 1.5"):
+        J.backward()
+    A[0, 1500] = 1.0                                          # y = 0: +inf, with a warning
+    A_lazy = ag.Tensor(da.from_array(A, chunks=(1, chunk)), requires_grad=True)
+    J = ag.binary_cross_entropy(A_lazy, ag.Tensor(da.from_array(Y, chunks=(1, chunk))))
+    with pytest.warns(ag.SaturationWarning, match=r"1 of 2000 .* \(first at index \(0, 1500\)\)"):
+        J.backward()
+    assert ag.to_numpy(J) == np.inf and type(A_lazy.grad) is da.Array
+    Z = ag.Tensor(da.from_array(np.zeros((3, m)), chunks=(3, chunk)), requires_grad=True)
+    labels = np.ones(m)
+    labels[7] = 3.0
+    J = ag.softmax_cross_entropy(Z, ag.Tensor(da.from_array(labels, chunks=chunk)))
+    with pytest.raises(ValueError, match=r"pick_classes: class labels must be whole numbers in \[0, 3\)"):
+        J.backward()
