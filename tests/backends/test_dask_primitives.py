@@ -1,6 +1,7 @@
 """The primitive guard on Dask: every primitive's forward on Dask arrays computes nothing, its
 backward computes once (the value of the output it starts from: ``backward`` computes J), and
-its output and gradients equal numpy's to 1e-12 relative and stay Dask arrays. The cases are the numpy guard's (tests/ops/test_primitive_contract.py), so a new
+its output and gradients equal numpy's to 1e-12 relative and stay Dask arrays; in float32,
+they stay float32. The cases are the numpy guard's (tests/ops/test_primitive_contract.py), so a new
 primitive is held to this as soon as it has a case there."""
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import dask  # noqa: E402
 import autograd_lite as ag  # noqa: E402
 from autograd_lite import backend  # noqa: E402
 from dask_util import Computes  # noqa: E402
-from test_backend_primitives import CASES, GUARD, _run, _wants  # noqa: E402
+from test_backend_primitives import CASES, GUARD, NOT_FLOATING, _run, _wants  # noqa: E402
 
 
 def lazy(array):
@@ -67,3 +68,20 @@ def test_every_primitive_is_lazy_on_dask_and_equals_numpy(op, k):
     for grad, want in zip(grads, expected_grads):
         assert backend.of(grad).is_dask  # as big as its input: computed when asked
         np.testing.assert_allclose(ag.to_numpy(grad), want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("op, k", CASES)
+def test_every_primitive_keeps_float32_on_dask(op, k):
+    if op.name in NOT_FLOATING:
+        pytest.skip(f"{op.name}'s output is not floating")
+    if op.name in NOT_YET and not (op.name == "reshape" and k != 0):
+        pytest.skip(f"{op.name} on Dask: {NOT_YET[op.name]}")
+    arrays, params = GUARD._case(op, k)
+    arrays = [a.astype(np.float32) if a.dtype == np.float64 and i not in
+              GUARD.CONSTANT_INPUTS.get(op, ()) else a for i, a in enumerate(arrays)]
+    params = {name: value.astype(np.float32) if isinstance(value, np.ndarray)
+              and value.dtype == np.float64 else value for name, value in params.items()}
+    found, grads = _run(op, arrays, params, _wants(op, arrays), lazy)
+    assert found.dtype == np.float32, f"{op.name}: forward gave {found.dtype}"
+    for grad in grads:
+        assert grad.dtype == np.float32, f"{op.name}: a gradient came back {grad.dtype}"
