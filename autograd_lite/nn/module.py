@@ -105,6 +105,8 @@ class Module:
         arrays = [moved_to(getattr(owner, attribute), target, device, f"{type(self).__name__}.to",
                            name) for name, owner, attribute in slots]
         for (_, owner, attribute), array in zip(slots, arrays):
+            if array is getattr(owner, attribute):
+                continue  # there already: not a change (a graph that saved it stays usable)
             if isinstance(owner, Tensor):
                 setattr(owner, attribute, array)
             else:

@@ -78,6 +78,17 @@ def test_model_to_moves_every_parameter_grad_and_buffer_in_place_and_back(b):
     assert type(model.running) is np.ndarray
 
 
+@pytest.mark.parametrize("b", BACKENDS)
+def test_model_to_where_the_model_is_changes_nothing_and_backward_still_runs(b):
+    model = nn.MLP([3, 4, 1], rng=0, like=b.array(np.zeros(1)))
+    J = model(b.array(np.ones((3, 2)))).sum()
+    versions = [p.version for p in model.parameters()]
+    model.to(b.array(np.zeros(1)))
+    assert [p.version for p in model.parameters()] == versions
+    J.backward()
+    assert all(backend.of(p.grad) is where(b) for p in model.parameters())
+
+
 def test_model_to_takes_the_targets_of_tensor_to():
     torch = pytest.importorskip("torch")
     model = nn.MLP([3, 2], rng=0)
