@@ -150,7 +150,7 @@ def release(array=None, kept=None):
     for key in list(_held) if array is None else [id(_root(array))]:
         entry = _held.get(key, [None, False])
         live = [ref() for ref in entry[2:] if ref() is not None and not ref().freed]
-        if kept is not None and any([node not in kept for node in live]):
+        if live and kept is not None and any([node not in kept for node in live]):
             live = [node for node in live if node in kept or _copy_saved(node, entry[0]())]
         if not live and _held.pop(key, None) and entry[1] and entry[0]() is not None:
             entry[0]().setflags(write=True)

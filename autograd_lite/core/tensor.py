@@ -32,7 +32,7 @@ def _record(op, inputs, params):
     """Run ``op`` forward on the inputs' arrays and, if a gradient is needed, record its node.
     The result lives where its inputs live (``backend.join`` refuses two backends)."""
     where = inputs[0]._backend
-    if len(inputs) > 1 and any([t._backend is not where for t in inputs]):
+    if len(inputs) > 1 and (len(inputs) > 2 or inputs[1]._backend is not where):  # join checks
         where = backend.join(op.name, [t._backend for t in inputs])
     data = op.forward(*[t._data for t in inputs], **params)
     data = np.asarray(data) if where is _NUMPY else backend.result(data, where, op.name)
