@@ -40,11 +40,12 @@ class _NumpyNamespace:
         return found
 
 
-# Names array-api-compat's numpy takes from numpy as they are, for every numpy it supports.
+# numpy's own functions that are the standard's as the engine calls them: those array-api-compat's
+# numpy also takes from numpy, and ones_like/zeros_like, which it wraps only to take device=.
 _NUMPY_OWN = frozenset((
     "abs", "all", "any", "broadcast_to", "cos", "exp", "expm1", "float32", "float64", "int64",
     "isfinite", "isinf", "log", "max", "maximum", "mean", "min", "minimum", "ones_like",
-    "result_type", "sin", "sqrt", "square", "stack", "sum", "take", "tanh", "where"))
+    "result_type", "sin", "sqrt", "square", "stack", "sum", "take", "tanh", "where", "zeros_like"))
 numpy_namespace = _NumpyNamespace()
 
 
