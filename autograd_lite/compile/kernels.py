@@ -21,6 +21,7 @@ one to them). Register a kernel for your own primitive with ``KERNELS[MyOp] = Ke
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -36,7 +37,7 @@ from ..ops.shape import Detach, Reshape, Transpose, inverse_permutation
 # the numpy functions generated code may call (bound as globals of the generated function)
 NUMPY = {name: getattr(np, name) for name in (
     "array", "add", "subtract", "multiply", "divide", "matmul", "negative", "exp", "log", "log1p",
-    "tanh", "maximum", "greater", "absolute", "copysign", "heaviside", "sign", "asarray",
+    "tanh", "maximum", "greater", "greater_equal", "absolute", "copysign", "sign", "asarray",
     "broadcast_to", "transpose", "reshape", "power", "sqrt", "where", "zeros", "empty_like",
     "ascontiguousarray")}
 NUMPY["add_reduce"] = np.add.reduce
@@ -239,22 +240,37 @@ def log_vjp(e):                                                                 
     return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.out(0)})"]
 
 
+# numpy's copysign and sign loops go element by element, its absolute, negative and comparisons
+# in vector registers: below this many elements one call of the first costs less than two of
+# the second, above it the vectorized pair does
+_VECTORIZED_FROM = 512
+
+
 def exp_of_minus_abs(e, z):
-    """Lines that set ``{z}_e`` to e^-|z| in z's dtype (|z| negated by one copysign, exactly),
-    and its name: eq 7's exponential in the form that never overflows."""
-    t, dtype = f"{z}_e", e.in_dtypes[0]
-    return [f"{t} = copysign({z}, {e.number(-1.0, dtype)}, {e.buffer(e.in_shapes[0], dtype)})",
-            f"exp({t}, {t})"], t
+    """Lines that set ``{z}_e`` to e^-|z| in z's dtype, and its name: eq 7's exponential in
+    the form that never overflows (-|z| exactly, by copysign or by negating |z|)."""
+    t, dtype, shape = f"{z}_e", e.in_dtypes[0], e.in_shapes[0]
+    out = e.buffer(shape, dtype)
+    if math.prod(shape) < _VECTORIZED_FROM:
+        lines = [f"{t} = copysign({z}, {e.number(-1.0, dtype)}, {out})"]
+    else:
+        lines = [f"{t} = absolute({z}, {out})", f"negative({t}, {t})"]
+    return lines + [f"exp({t}, {t})"], t
 
 
 def sigmoid_of(e, z, t, s, out):
     """Lines that set ``s`` to eq 7 of ``z`` as ``Sigmoid.forward`` writes it,
     ``where(z >= 0, 1, t) / (1 + t)``, given t = e^-|z| (left as it is), written into ``out``.
-    The numerator is max(t, [z >= 0]): 1 where z >= 0 (there t <= 1), t elsewhere (t >= 0),
-    the same numbers as the ``where`` without its masked copy."""
-    h, one = f"{s}_h", e.number(1.0, e.in_dtypes[0])
-    return [f"{s} = add({t}, {one}, {out})",                                       # 1 + e^-|z|
-            f"{h} = heaviside({z}, {one}, {e.buffer(e.in_shapes[0], e.in_dtypes[0])})",  # [z >= 0]
+    The numerator is max(t, h) with h = 1 where z > 0, <= 0 where z < 0 (sign(z), or
+    [z >= 0] as 0.0 and 1.0): 1 where z >= 0 (there t <= 1, and t = 1 at z = 0), t elsewhere
+    (t >= 0), the same numbers as the ``where`` without its masked copy."""
+    h, dtype, shape = f"{s}_h", e.in_dtypes[0], e.in_shapes[0]
+    one = e.number(1.0, dtype)
+    if math.prod(shape) < _VECTORIZED_FROM:
+        signs = f"{h} = sign({z}, {e.buffer(shape, dtype)})"
+    else:
+        signs = f"{h} = greater_equal({z}, {e.number(0.0, dtype)}, {e.buffer(shape, dtype)})"
+    return [f"{s} = add({t}, {one}, {out})", signs,                               # 1 + e^-|z|
             f"maximum({t}, {h}, out={h})", f"divide({h}, {s}, {s})"]
 
 

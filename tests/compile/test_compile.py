@@ -771,22 +771,25 @@ def _bits(a):
     return a.view(f"u{a.dtype.itemsize}")  # -0.0 and 0.0 apart
 
 
+@pytest.mark.parametrize("copies", [1, 40], ids=["small", "large"])
 @pytest.mark.parametrize("z_dtype, y_dtype", [(np.float64, np.float64), (np.float32, np.float32),
                                               (np.float32, np.float64)])
-def test_the_sigmoid_kernels_equal_eq_7_bit_for_bit_at_its_edges(z_dtype, y_dtype):
+def test_the_sigmoid_kernels_equal_eq_7_bit_for_bit_at_its_edges(z_dtype, y_dtype, copies):
     """At 0 and -0, the smallest subnormals, where e^-|z| underflows and at the infinities,
-    the kernels' e^-|z| (one copysign) and numerator max(e^-|z|, heaviside(z, 1)) give eq 7's
-    where(z >= 0, 1, e^-|z|) / (1 + e^-|z|) bit for bit: sigmoid itself, and the fused loss
-    (finite logits: an infinite one takes the eager path), whose sigmoid in eq 78 is z's
-    dtype also where the labels are float64."""
+    the kernels' e^-|z| and numerator max(e^-|z|, h) (h from sign(z) on a small array, from
+    z >= 0 on a large one) give eq 7's where(z >= 0, 1, e^-|z|) / (1 + e^-|z|) bit for bit:
+    sigmoid itself, and the fused loss (finite logits: an infinite one takes the eager path),
+    whose sigmoid in eq 78 is z's dtype also where the labels are float64."""
     tiny = np.finfo(z_dtype).smallest_subnormal
     finite = np.array([0.0, -0.0, tiny, -tiny, 1e-3, -1e-3, 1.0, -1.0, 17.0, -17.0, 30.0, -30.0,
                        88.5, -88.5, 104.0, -104.0, 745.5, -745.5, 800.0, -800.0], z_dtype)
     infinite = np.array([np.inf, -np.inf], z_dtype)
     rng = np.random.default_rng(3)
-    cases = [(ops.SIGMOID, (np.concatenate([finite, infinite]).reshape(2, 11),)),
-             (ops.BCE_WITH_LOGITS, (finite.reshape(2, 10),
-                                    (rng.random((2, 10)) < 0.5).astype(y_dtype)))]
+    every = np.tile(np.concatenate([finite, infinite]), copies)
+    finite = np.tile(finite, copies)
+    cases = [(ops.SIGMOID, (every.reshape(2, -1),)),
+             (ops.BCE_WITH_LOGITS, (finite.reshape(2, -1),
+                                    (rng.random((2, finite.size // 2)) < 0.5).astype(y_dtype)))]
     for op, arrays in cases:
         expected = op.forward(*arrays)
         dtype = expected.dtype  # what reaches a vjp has its output's dtype (backpropagate casts)
