@@ -214,6 +214,21 @@ def test_an_argument_or_a_leaf_moved_to_another_backend_is_refused_once_the_step
     assert W.grad is None
 
 
+def test_an_ndarray_subclass_as_an_argument_or_a_leafs_array_runs_as_the_eager_step():
+    class Marked(np.ndarray):
+        pass
+
+    def world():
+        W = ag.Tensor(np.full(3, 0.5), requires_grad=True)
+        return (lambda x: (W * x).sigmoid().sum()), [W], lambda: []
+
+    def change(w, n):
+        if n == 5:
+            w[1][0].data = np.full(3, 0.25).view(Marked)
+    calls = [(np.arange(3.0).view(Marked) if n < 4 else np.arange(3.0),) for n in range(8)]
+    assert_same_run(world, calls, change)
+
+
 # --- (d) refused while tracing -----------------------------------------------------------------
 
 @pytest.mark.parametrize("leave", [
