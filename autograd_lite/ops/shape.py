@@ -38,6 +38,12 @@ class Reshape(Primitive):
     def forward(self, x, shape):
         try:
             return reshape(x, shape)
+        except NotImplementedError:  # Dask's: it only merges or splits dimensions evenly
+            raise ShapeError(f"reshape: Dask cannot reshape an array of shape {tuple(x.shape)} "
+                             f"into shape {shape} in one step (it only merges or splits "
+                             f"dimensions evenly); reshape in two steps, e.g. to "
+                             f"({math.prod(x.shape)},) first, which puts each row in one "
+                             f"chunk") from None
         except (ValueError, RuntimeError):  # numpy's ValueError, torch's RuntimeError
             raise ShapeError(f"reshape: cannot reshape an array of shape {tuple(x.shape)} "
                              f"({math.prod(x.shape)} elements) into shape {shape}") from None

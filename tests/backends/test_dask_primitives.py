@@ -29,7 +29,7 @@ def lazy(array):
 NOT_YET = {
     "embedding_lookup": "it computes its Dask indices to check and take them (a compute per call)",
     "reshape": "Dask's reshape only merges or splits dimensions evenly: (3, 4) into (4, 3) is "
-               "refused, with a ShapeError that blames the shapes",
+               "refused (test_an_uneven_reshape_is_refused_saying_why)",
 }
 # Dask draws Dropout's mask per chunk (reproducible, lazy), not numpy's values.
 OWN_VALUES = {"dropout_mask"}
@@ -85,3 +85,15 @@ def test_every_primitive_keeps_float32_on_dask(op, k):
     assert found.dtype == np.float32, f"{op.name}: forward gave {found.dtype}"
     for grad in grads:
         assert grad.dtype == np.float32, f"{op.name}: a gradient came back {grad.dtype}"
+
+
+def test_an_uneven_reshape_is_refused_saying_why():
+    x = ag.Tensor(lazy(np.arange(12.0).reshape(3, 4)), requires_grad=True)
+    with Computes() as computes:
+        with pytest.raises(ag.ShapeError, match=r"reshape: Dask cannot reshape an array of shape "
+                                                r"\(3, 4\) into shape \(4, 3\) in one step .* "
+                                                r"to \(12,\) first"):
+            x.reshape(4, 3)
+        flat = x.reshape(12).reshape(4, 3)                   # the way out, still lazy
+    assert computes.count == 0
+    np.testing.assert_array_equal(ag.to_numpy(flat), np.arange(12.0).reshape(4, 3))
