@@ -328,6 +328,9 @@ def to_numpy(array) -> np.ndarray:
         return np.asarray(array)
     import array_api_compat
     if array_api_compat.is_dask_array(array):
+        name, value = getattr(array, "_host_value", (None, None))
+        if name == array.name:  # computed already, by the backward pass that made it
+            return value.copy()
         import dask
         return np.asarray(computed_with_checks(array, dask.compute)[0])
     if array_api_compat.is_torch_array(array):
@@ -553,8 +556,9 @@ def materialize(root_value, found):
     work they share (the forward pass, each dZ[l]) runs once. Its sums over the samples
     (eqs 79-80, 83-84) are Dask's tree reductions; under a ``dask.distributed`` Client it runs
     on the workers. A gradient of a Dask tensor (the data X, a retained dZ[l]) is as big as its
-    tensor: it stays a Dask array. Returns J's value (its computed chunk, still a Dask array, so
-    reading it recomputes nothing) and the pairs.
+    tensor: it stays a Dask array. Returns J's value (its computed chunk, still a Dask array
+    that carries its host value, so reading it with ``to_numpy`` or ``.item()`` starts no
+    compute) and the pairs.
     """
     import array_api_compat
     import dask
@@ -567,7 +571,10 @@ def materialize(root_value, found):
     values = computed_with_checks(root_value, dask.compute, *[found[i][1] for i in lazy])
     for i, value in zip(lazy, values[1:]):
         found[i] = (found[i][0], value)
-    return dask.array.from_array(values[0], chunks=values[0].shape), found
+    value = np.asarray(values[0])
+    root = dask.array.from_array(value, chunks=value.shape)
+    root._host_value = (root.name, value)  # the name: a later ``root[...] = x`` changes it
+    return root, found
 
 
 # A check of values that a Dask graph would have to compute first (a loss's probabilities in
