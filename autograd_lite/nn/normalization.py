@@ -70,8 +70,10 @@ class Buffer(Primitive):
     vjp_reads_inputs = vjp_reads_output = False
 
     def forward(self, x, array, shape):
-        backend.join(self.name, [backend.of(x), backend.of(array)])
-        return reshape(array, shape)
+        where = backend.join(self.name, [backend.of(x), backend.of(array)])
+        out = reshape(array, shape)
+        # numpy statistics beside Dask data: a one-chunk Dask array (its graph embeds them)
+        return out if backend.of(out) is where else where.xp.asarray(out)
 
     def vjp(self, g, inputs, output, wants, array, shape):
         raise RuntimeError("buffer: a module's buffer has no gradient")
@@ -124,9 +126,15 @@ class BatchNorm(Module):
         if X.ndim < 2 or X.shape[0] != self.num_features:
             raise ShapeError(f"BatchNorm({self.num_features}): input must be {self.num_features} x "
                              f"m (or {self.num_features} x H x W x m images), got shape {X.shape}")
+        if X._backend.is_dask and self.training:
+            raise TypeError(
+                f"BatchNorm({self.num_features}): does not train on Dask data: its running "
+                f"statistics would need every batch's statistics computed as it goes by, a "
+                f"compute beside backward's one; use LayerNorm, or give it the batch in memory "
+                f"(ag.to_numpy); in evaluation mode (.eval()) it runs on Dask data")
         for name in ("running_mean", "running_var"):
             where = backend.of(getattr(self, name))
-            if where is not X._backend:
+            if where is not X._backend and not (where.is_numpy and X._backend.is_dask):
                 raise backend.MixedBackendsError(
                     f"BatchNorm({self.num_features}): its {name} lives in "
                     f"{backend.describe(where)}, the input in {backend.describe(X._backend)}; "
