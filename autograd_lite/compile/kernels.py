@@ -398,8 +398,11 @@ def bce_vjp(e):
         if not one_m:
             lines.append(f"divide({d}, {m}, {d})")
     if e.wants[1]:                                                               # -g z / m
+        # A new array, in the dtype numpy's own promotion gives g * -z, as the rule's is: for
+        # float32 logits and a float64 g that is float64 on numpy 2, and float32 on numpy 1
+        # (a 0-d g takes z's dtype there).
         d = e.d[1]
-        lines += [f"{d} = negative({z}, {e.out(1)})", f"multiply({e.g}, {d}, {d})"]
+        lines.append(f"{d} = multiply({e.g}, negative({z}))")
         if not one_m:
             lines.append(f"divide({d}, {m}, {d})")
     return lines
