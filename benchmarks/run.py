@@ -20,7 +20,6 @@ import platform
 import statistics
 import sys
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -218,18 +217,10 @@ def _chain_per_op(n_ops, repeats):
 # --- peak memory ----------------------------------------------------------------------------------
 
 def peak_memory(step):
-    """Peak bytes allocated above the starting level during one step (tracemalloc sees numpy)."""
-    step()  # warm: the first step may allocate lazily
-    gc.collect()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        step()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return peak - before
+    """Peak bytes allocated above the starting level during one step (tracemalloc sees numpy),
+    after a first, warming step: the first step may allocate lazily."""
+    step()
+    return backends.traced_peak(step)
 
 
 # --- the convolution layer ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 from .. import backend
 from ..errors import GraphFreedError
 from .graph import Node, release
-from .hooks import backward_hooks, observers  # noqa: F401 - backward_hooks: this thread's
+from .hooks import backward_hooks, observers  # noqa: F401 - backward_hooks: registered here
 
 
 def sum_to_shape(grad, shape, op_name):
@@ -152,8 +152,6 @@ def run_vjp(node, grad, as_tensor=None):
     for hook in observers.backward:  # this thread's observers (core.hooks)
         hook(node, input_grads)
     return input_grads
-
-
 
 
 def _describe(node) -> str:

@@ -82,16 +82,23 @@ def test_every_primitive_equals_numpy_on_every_backend(op, k, b):
         np.testing.assert_allclose(ag.to_numpy(grad), want, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("b", BACKENDS)
-@pytest.mark.parametrize("op, k", CASES)
-def test_every_primitives_vjp_keeps_float32(op, k, b):
-    if op.name in NOT_FLOATING:
-        pytest.skip(f"{op.name}'s output is not floating")
+def float32_case(op, k):
+    """The guard's case k of ``op`` with its float64 inputs and parameters made float32 (the
+    constant inputs, such as labels, keep their dtype)."""
     arrays, params = GUARD._case(op, k)
     arrays = [a.astype(np.float32) if a.dtype == np.float64 and i not in
               GUARD.CONSTANT_INPUTS.get(op, ()) else a for i, a in enumerate(arrays)]
     params = {name: value.astype(np.float32) if isinstance(value, np.ndarray)
               and value.dtype == np.float64 else value for name, value in params.items()}
+    return arrays, params
+
+
+@pytest.mark.parametrize("b", BACKENDS)
+@pytest.mark.parametrize("op, k", CASES)
+def test_every_primitives_vjp_keeps_float32(op, k, b):
+    if op.name in NOT_FLOATING:
+        pytest.skip(f"{op.name}'s output is not floating")
+    arrays, params = float32_case(op, k)
     if _refused(op, params, b):
         pytest.skip(f"{b.name} refuses {op.name} (tested above): {REFUSED[b.name, op.name]}")
     found, grads = _run(op, arrays, params, _wants(op, arrays), b.array)

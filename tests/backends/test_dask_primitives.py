@@ -14,7 +14,8 @@ import dask  # noqa: E402
 import autograd_lite as ag  # noqa: E402
 from autograd_lite import backend  # noqa: E402
 from dask_util import Computes  # noqa: E402
-from test_backend_primitives import CASES, GUARD, NOT_FLOATING, _run, _wants  # noqa: E402
+from test_backend_primitives import (CASES, GUARD, NOT_FLOATING, _run, _wants,  # noqa: E402
+                                     float32_case)
 
 
 def lazy(array):
@@ -76,11 +77,7 @@ def test_every_primitive_keeps_float32_on_dask(op, k):
         pytest.skip(f"{op.name}'s output is not floating")
     if op.name in NOT_YET and not (op.name == "reshape" and k != 0):
         pytest.skip(f"{op.name} on Dask: {NOT_YET[op.name]}")
-    arrays, params = GUARD._case(op, k)
-    arrays = [a.astype(np.float32) if a.dtype == np.float64 and i not in
-              GUARD.CONSTANT_INPUTS.get(op, ()) else a for i, a in enumerate(arrays)]
-    params = {name: value.astype(np.float32) if isinstance(value, np.ndarray)
-              and value.dtype == np.float64 else value for name, value in params.items()}
+    arrays, params = float32_case(op, k)
     found, grads = _run(op, arrays, params, _wants(op, arrays), lazy)
     assert found.dtype == np.float32, f"{op.name}: forward gave {found.dtype}"
     for grad in grads:
