@@ -11,6 +11,7 @@ from ..errors import ShapeError
 from ..core.modes import grad_mode
 from ..core.tensor import Tensor
 from ..ops import Primitive, data_of
+from ..ops.base import is_array
 from ..ops.shape import index_add
 from . import init as initialisers
 from .module import Module
@@ -22,11 +23,19 @@ class Lookup(Primitive):
     shape), made C-contiguous, in W's namespace (the standard's ``take``). The indices are an
     input, checked in ``forward`` (in range, no negative index wrapping around), so a compiled
     step reads and checks each call's. The gradient adds g's columns back at their indices
-    (repeats add up); the indices have none."""
+    (repeats add up); the indices have none.
+
+    Dask indices stay lazy both ways: each chunk of indices picks its columns in a task of its
+    own, and the gradient is a sum over the chunks (each adds its columns into a table of W's
+    shape; Dask adds the tables in a tree, as it sums eqs 79-80 over the samples), so
+    backward's one compute brings a numpy W its gradient. Each task checks its chunk, so bad
+    indices are refused by the compute that reads them."""
     name = "embedding_lookup"
     vjp_reads_output = False
 
     def forward(self, W, indices):
+        if _lazy(W, indices):
+            return _lazy_columns(W, indices, CHUNK_LABEL)
         index = _checked(indices, W.shape[1], self.name)
         if isinstance(W, np.ndarray):
             return np.ascontiguousarray(W[:, index])
@@ -36,6 +45,8 @@ class Lookup(Primitive):
 
     def vjp(self, g, inputs, output, wants):
         W, indices = inputs
+        if is_array(g) and _lazy(g, data_of(indices)):
+            return _lazy_added_columns(g, data_of(indices), W.shape[1], CHUNK_LABEL), None
         index = _checked(data_of(indices), W.shape[1], self.name)
         return index_add(g, W.shape, (slice(None), index)), None
 
@@ -44,6 +55,47 @@ class Lookup(Primitive):
 
 
 LOOKUP = Lookup()
+CHUNK_LABEL = f"{LOOKUP.name} (a chunk of Dask indices)"  # a task sees its chunk's values only
+
+
+def _lazy(*arrays):
+    return any(backend.is_foreign_array(a) and backend.of(a).is_dask for a in arrays)
+
+
+def _lazy_columns(W, indices, label):
+    """``W[:, indices]`` for Dask indices (or a Dask W): one ``np.take`` per chunk of indices,
+    each chunk checked in its task, with all of W (its columns are one block)."""
+    import dask.array as da
+    axes = tuple(range(1, indices.ndim + 1))
+    return da.blockwise(_columns, (0,) + axes, W, (0, -1), indices, axes, concatenate=True,
+                        n=W.shape[1], label=label, dtype=W.dtype,
+                        meta=np.empty((0,) * (indices.ndim + 1), dtype=W.dtype))
+
+
+def _lazy_added_columns(g, indices, n, label):
+    """The gradient of ``_lazy_columns``: zeros of W's shape with g's columns added at their
+    indices, as a Dask reduction: each chunk adds its columns into a table of its own (one
+    block per chunk along new axes), then Dask's tree sum adds the tables."""
+    import dask.array as da
+    axes = tuple(range(1, indices.ndim + 1))
+    tables = da.blockwise(_added_columns, (0,) + axes + (-1,), g, (0,) + axes, indices, axes,
+                          new_axes={-1: n}, adjust_chunks=dict.fromkeys(axes, 1),
+                          n=n, label=label, dtype=g.dtype,
+                          meta=np.empty((0,) * (indices.ndim + 2), dtype=g.dtype))
+    return tables.sum(axis=axes)
+
+
+def _columns(W, indices, n, label):
+    """One chunk's ``W[:, indices]`` (a Dask task: numpy blocks in, numpy out)."""
+    return np.take(W, _checked(indices, n, label), axis=1)
+
+
+def _added_columns(g, indices, n, label):
+    """One chunk's gradient table: g's columns added at their indices into zeros (d, n),
+    shaped (d, 1, ..., 1, n) as the block of its chunk (a Dask task)."""
+    table = np.zeros((g.shape[0], n), dtype=g.dtype)
+    np.add.at(table, (slice(None), _checked(indices, n, label)), g)
+    return table.reshape((g.shape[0],) + (1,) * indices.ndim + (n,))
 
 
 def _checked(indices, n, label):
@@ -93,6 +145,12 @@ class Embedding(Module):
         data = indices.data if isinstance(indices, Tensor) else indices
         if backend.is_foreign_array(data):  # in W's backend (numpy indices, lists join any)
             backend.join(layer, [self.W._backend, backend.of(data)])
+            if backend.of(data).is_dask:  # values unread here: each task checks its chunk
+                if backend.dtype_kind(data.dtype) not in "iuf":
+                    raise ShapeError(f"Embedding: indices must be whole numbers, got dtype "
+                                     f"{data.dtype}")
+                return LOOKUP(self.W, indices if isinstance(indices, Tensor)
+                              else Tensor(data, dtype=data.dtype))
         else:
             data = np.asarray(data)
         xp = np if isinstance(data, np.ndarray) else backend.namespace(data)

@@ -28,7 +28,6 @@ def lazy(array):
 
 # What Dask cannot do yet, and why (each skipped case says so when it runs).
 NOT_YET = {
-    "embedding_lookup": "it computes its Dask indices to check and take them (a compute per call)",
     "reshape": "Dask's reshape only merges or splits dimensions evenly: (3, 4) into (4, 3) is "
                "refused (test_an_uneven_reshape_is_refused_saying_why)",
 }
