@@ -3,6 +3,7 @@ checked by hand (also ``python examples/seed_network.py``, which runs this modul
 
     autograd-lite demo                       # m = 5, then 2000 steps of training
     autograd-lite demo --html backprop.html  # and the stepping page of the demo's own graph
+    autograd-lite demo --backend torch       # the same network on torch (or dask, ...)
 
 1. Forward (eqs 26-29) with the seed's names W[1], b[1], Z[1], A[1], W[2], b[2], Z[2], A[2],
    printing every shape beside what eqs 35-38 say it must be.
@@ -11,7 +12,10 @@ checked by hand (also ``python examples/seed_network.py``, which runs this modul
 3. Training by gradient descent, eqs 74-75, on a small separable problem until the loss falls.
 
 ``--html FILE`` writes the page (``viz.page``) that steps through step 1 and 2 on the very
-graph and numbers printed: forward op by op, then backward vjp by vjp. Exit status: 0 when
+graph and numbers printed: forward op by op, then backward vjp by vjp. ``--backend NAME`` runs
+autodiff and the training on another array library, as ``check``, ``graph`` and ``train`` do
+(``cli.main.BACKENDS``: the same seeded arrays moved there); the hand derivation stays numpy's,
+on the very arrays that were moved, so it prints what numpy prints up to round-off. Exit status: 0 when
 autodiff agrees with the hand derivation and the loss fell, 1 otherwise (or when the page
 cannot be written), 2 for bad options.
 """
@@ -25,16 +29,31 @@ import numpy as np
 
 import autograd_lite as ag
 
+from .. import backend
 from ..roundoff import ROUNDING, number
 
 
+def parameter_arrays(rng, n=(3, 4, 1)) -> dict:
+    """W[l] (n[l] x n[l-1]) and b[l] (n[l] x 1), eqs 35-36, as numpy arrays: the seed's small
+    random init."""
+    W = [rng.standard_normal((n[1], n[0])) * 0.01, rng.standard_normal((n[2], n[1])) * 0.01]
+    return {"W": W, "b": [np.zeros((n[1], 1)), np.zeros((n[2], 1))]}
+
+
 def make_parameters(rng, n=(3, 4, 1)):
-    """W[l] (n[l] x n[l-1]) and b[l] (n[l] x 1), eqs 35-36; the seed's small random init."""
-    W1 = ag.Tensor(rng.standard_normal((n[1], n[0])) * 0.01, requires_grad=True, name="W[1]")
-    b1 = ag.Tensor(np.zeros((n[1], 1)), requires_grad=True, name="b[1]")
-    W2 = ag.Tensor(rng.standard_normal((n[2], n[1])) * 0.01, requires_grad=True, name="W[2]")
-    b2 = ag.Tensor(np.zeros((n[2], 1)), requires_grad=True, name="b[2]")
-    return W1, b1, W2, b2
+    """W[1], b[1], W[2], b[2] as Tensors that require a gradient (``parameter_arrays``)."""
+    return as_tensors(parameter_arrays(rng, n))[2]
+
+
+def as_tensors(arrays: dict) -> tuple:
+    """X, Y and the parameters (W[1], b[1], W[2], b[2]) of a network's arrays (``X``, ``Y``,
+    lists ``W`` and ``b``, as ``cli.main.on_backend`` takes them; X, Y may be missing) as
+    named Tensors, in whatever backend the arrays live."""
+    X, Y = (ag.Tensor(arrays[k], name=k) if k in arrays else None for k in ("X", "Y"))
+    parameters = tuple(ag.Tensor(array, requires_grad=True, name=f"{kind}[{l}]")
+                       for l, pair in enumerate(zip(arrays["W"], arrays["b"]), start=1)
+                       for kind, array in zip("Wb", pair))
+    return X, Y, parameters
 
 
 def forward(X, Y, W1, b1, W2, b2):
@@ -110,7 +129,8 @@ def show_gradients(parameters, by_hand, bounds):
     above = []   # differences larger than rounding can make them
     for parameter in parameters:
         hand = by_hand[parameter.name]
-        difference = float(np.abs(parameter.grad - hand).max())
+        grad = ag.to_numpy(parameter.grad)  # another backend's gradient, on the host
+        difference = float(np.abs(grad - hand).max())
         bound = bounds[parameter.name]
         agree = agree and difference <= AGREEMENT * bound
         if difference > bound:
@@ -118,7 +138,7 @@ def show_gradients(parameters, by_hand, bounds):
         equation = {"W[1]": 83, "b[1]": 84, "W[2]": 79, "b[2]": 80}[parameter.name]
         print(f"  d{parameter.name} (eq {equation}), max |autodiff - hand| "
               f"{_is(number(difference, bound))}")
-        for auto_row, hand_row in zip(parameter.grad, hand):
+        for auto_row, hand_row in zip(grad, hand):
             print(f"    autodiff {_row(auto_row)}   hand {_row(hand_row)}")
     largest = number(max(above)) if above else number(0.0, max(bounds.values()))
     print(f"  largest difference {_is(largest)} ({'agree' if agree else 'DISAGREE'}; "
@@ -147,7 +167,9 @@ def train(X, Y, parameters, steps, alpha):
                 parameter.grad = None
         history.append(J.item())
         if step % max(1, steps // 10) == 0:
-            accuracy = np.mean((A2.data > 0.5) == (Y.data > 0.5))
+            # on the host (a Dask forward computed once more, for the printed steps only)
+            A2_host, Y_host = backend.to_numpy_all([A2.data, Y.data])
+            accuracy = np.mean((A2_host > 0.5) == (Y_host > 0.5))
             print(f"  step {step:5d}   J = {J.item():.6f}   accuracy = {accuracy:.0%}")
     return history
 
@@ -162,6 +184,7 @@ def add_parser(subparsers):
 
 
 def add_options(parser):
+    from .main import add_backend_option
     parser.add_argument("--m", default="5", help="samples for the gradient comparison (default 5)")
     parser.add_argument("--seed", default="0", help="random seed (default 0)")
     parser.add_argument("--steps", default="2000", help="gradient-descent steps (default 2000)")
@@ -169,10 +192,11 @@ def add_options(parser):
     parser.add_argument("--html", default=None, metavar="FILE",
                         help="also write the page that steps through this network's forward and "
                              "backward pass (needs Graphviz's dot)")
+    add_backend_option(parser)
 
 
 def run(args) -> int:
-    from .main import MAX_NUMBERS, UsageError, check_output
+    from .main import MAX_NUMBERS, UsageError, backend_namespace, check_output
     try:
         m, seed, steps = int(args.m), int(args.seed), int(args.steps)
         alpha = float(args.alpha)
@@ -193,28 +217,36 @@ def run(args) -> int:
         raise UsageError(f"--html {args.html!r}: the page is an .html file")
     if args.html is not None:
         check_output("--html", args.html)  # before any work, as graph and train do
-    return demo(m, seed, steps, alpha, args.html)
+    if args.backend != "numpy":
+        backend_namespace(args.backend)  # one that cannot run here is refused before any work
+    return demo(m, seed, steps, alpha, args.html, args.backend)
 
 
-def demo(m=5, seed=0, steps=2000, alpha=1.0, html=None) -> int:
+def demo(m=5, seed=0, steps=2000, alpha=1.0, html=None, on="numpy") -> int:
+    """The demo on the ``--backend`` ``on``: the same seeded numpy draws, moved there."""
+    from .main import on_backend
     rng = np.random.default_rng(seed)
-    X = ag.Tensor(rng.standard_normal((3, m)), name="X")                       # eq 25
-    Y = ag.Tensor((rng.random((1, m)) > 0.5).astype(np.float64), name="Y")
-    parameters = make_parameters(rng)
+    data = {"X": rng.standard_normal((3, m)),                                  # eq 25
+            "Y": (rng.random((1, m)) > 0.5).astype(np.float64)}
+    drawn = {**data, **parameter_arrays(rng)}
+    X, Y, parameters = as_tensors(on_backend(drawn, on))
     Z1, A1, Z2, A2, J = forward(X, Y, *parameters)
     show_shapes(m, [parameters[0], parameters[1], Z1, A1, parameters[2], parameters[3], Z2, A2])
-    print(f"  J = {J.item():.6f} (eqs 1, 76)")
     status = 0
     if html is not None:
         status = _write_page(J, html)
-
+    # J is read after backward, which computes it (on Dask reading it before would run the
+    # forward pass twice)
     J.backward()
-    arrays = (X.data, Y.data, *(p.data for p in parameters))
+    print(f"  J = {J.item():.6f} (eqs 1, 76)")
+
+    # eqs 77-84 by hand on the numpy arrays drawn: the values every backend was given
+    arrays = (drawn["X"], drawn["Y"], *(a for pair in zip(drawn["W"], drawn["b"]) for a in pair))
     agree = show_gradients(parameters, hand_derivation(*arrays), roundoff_bounds(*arrays))
 
     X_train, Y_train = separable_problem(rng, 200)
-    history = train(ag.Tensor(X_train, name="X"), ag.Tensor(Y_train, name="Y"),
-                    make_parameters(rng), steps, alpha)
+    history = train(*as_tensors(on_backend({"X": X_train, "Y": Y_train,
+                                            **parameter_arrays(rng)}, on)), steps, alpha)
     print(f"  loss fell from {history[0]:.4f} to {history[-1]:.4f}")
     if html is not None and status == 0:
         print(f"\nwrote {html}: open it in a browser to step through the forward and backward pass")

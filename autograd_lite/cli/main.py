@@ -92,14 +92,20 @@ def add_network_options(parser, layers=SEED_LAYERS, m=5, losses=LOSSES, activati
                         help="random seed for X, Y and the weights, a whole number >= 0 (default 0)")
     descriptions = {"log-loss": "log-loss (eq 1/76)", "mse": "mse",
                     "cross-entropy": "cross-entropy (softmax output)"}
-    parser.add_argument("--backend", default="numpy", choices=BACKENDS,
-                        help="where the arrays live: " + "; ".join(
-                            f"{name}: {text}" for name, (_, text) in BACKENDS.items())
-                        + " (default numpy). Pictures and reports come to the host")
+    add_backend_option(parser)
     parser.add_argument("--loss", default=None, choices=losses,
                         help=", ".join(descriptions[loss] for loss in losses) + (
                             "; default: cross-entropy after a softmax output, else log-loss"
                             if len(losses) > 1 else " (the only loss of this command)"))
+
+
+def add_backend_option(parser):
+    """``--backend NAME``: where the command's arrays live (``BACKENDS``); ``on_backend``
+    moves them there."""
+    parser.add_argument("--backend", default="numpy", choices=BACKENDS,
+                        help="where the arrays live: " + "; ".join(
+                            f"{name}: {text}" for name, (_, text) in BACKENDS.items())
+                        + " (default numpy). Pictures and reports come to the host")
 
 
 def add_wrong_options(parser, what):
@@ -188,7 +194,8 @@ EXTRAS = {"torch": "torch", "dask": "dask", "cupy": "gpu"}
 
 
 def on_backend(arrays: dict, name: str) -> dict:
-    """The arrays of ``random_network`` moved to the ``--backend`` ``name``; a backend that
+    """A network's arrays (``random_network``'s, or the demo's: X, Y, lists W and b) moved to
+    the ``--backend`` ``name``; a backend that
     cannot run here (not installed, no device, no float64) is a usage error naming the way
     out."""
     if name == "numpy":

@@ -1,13 +1,14 @@
-"""``autograd-lite check|graph|train --backend NAME``: the same seeded network on torch,
-array-api-strict, CuPy or Dask says what it says on numpy (the same rows, verdicts and picture;
-numbers to round-off); a backend that cannot run here is refused in one line, exit status 2,
-naming the way out."""
+"""``autograd-lite check|graph|train|demo --backend NAME``: the same seeded network on torch,
+array-api-strict, JAX, CuPy or Dask says what it says on numpy (the same rows, verdicts and
+picture; numbers to round-off); a backend that cannot run here is refused in one line, exit
+status 2, naming the way out."""
 import importlib
 import json
 
 import pytest
 
 from edges_util import EDGE_BACKENDS, assert_same_numbers
+from report_text import assert_same_report
 
 cli_main = importlib.import_module("autograd_lite.cli.main")  # the module: cli.main is main()
 
@@ -58,9 +59,24 @@ def test_train_on_any_backend_trains_as_on_numpy(backend, capsys):
     assert_same_numbers(json.loads(out)["history"], json.loads(expected)["history"], rtol=1e-9)
 
 
-def test_a_backend_that_is_not_installed_is_refused_naming_the_way_out(capsys, monkeypatch):
+@pytest.mark.parametrize("backend", EDGE_BACKENDS)
+def test_demo_on_any_backend_prints_what_numpy_prints(backend, capsys):
+    """The seed's network (eqs 26-29), its gradients beside eqs 77-84 and a few steps of eqs
+    74-75: every line, verdict and shape as on numpy, numbers to round-off (another BLAS sums
+    in another order)."""
+    options = ["demo", "--m", "4", "--steps", "10"]
+    expected_status, expected, _ = run(capsys, *options)
+    status, out, err = run(capsys, *options, "--backend", backend.name)
+    assert (status, err) == (expected_status, "") and status == 0
+    assert "(agree;" in out and "loss fell from" in out
+    assert_same_report(expected, out, rtol=1e-9)
+
+
+@pytest.mark.parametrize("command", ["check", "demo"])
+def test_a_backend_that_is_not_installed_is_refused_naming_the_way_out(command, capsys,
+                                                                      monkeypatch):
     monkeypatch.setitem(cli_main.BACKENDS, "torch", ("no_such_module_here", "torch CPU tensors"))
-    status, out, err = run(capsys, "check", "--backend", "torch")
+    status, out, err = run(capsys, command, "--backend", "torch")
     assert status == 2 and out == ""
     assert err.startswith("autograd-lite: error: --backend torch: ModuleNotFoundError")
     assert "pip install -e '.[torch]'" in err and len(err.splitlines()) == 1
