@@ -195,9 +195,8 @@ EXTRAS = {"torch": "torch", "dask": "dask", "cupy": "gpu"}
 
 def on_backend(arrays: dict, name: str) -> dict:
     """A network's arrays (``random_network``'s, or the demo's: X, Y, lists W and b) moved to
-    the ``--backend`` ``name``; a backend that
-    cannot run here (not installed, no device, no float64) is a usage error naming the way
-    out."""
+    the ``--backend`` ``name``; a backend that cannot run here (not installed, no device, no
+    float64) is a usage error naming the way out."""
     if name == "numpy":
         return arrays
     xp = backend_namespace(name)
