@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import backend
+from .. import backend, ops
 from ..core.graph import Node
 from ..core.tensor import Tensor
 
@@ -197,8 +197,8 @@ def _complement_of(graph, names, k):
     array): an exact elementwise match with a leaf of the same shape and a name."""
     tensor = graph.tensors[k]
     where = backend.of(tensor.data)
-    if tensor.requires_grad or (where.is_dask and graph.host is None):
-        return None  # a Dask constant drawn by shape: its values are not computed
+    if tensor.requires_grad:
+        return None
     for j, other in enumerate(graph.tensors):
         if (j != k and other.is_leaf and names[j] is not None and names[j][1]
                 and other.shape == tensor.shape and backend.of(other.data) is where):
@@ -209,11 +209,25 @@ def _complement_of(graph, names, k):
 
 def _equal(graph, k, j, where) -> bool:
     """Whether constant k holds 1 − leaf j, elementwise: on the host values when they are
-    there, else in the tensors' own namespace (one flag comes to the host, not the arrays)."""
+    there, else in the tensors' own namespace (one flag comes to the host, not the arrays);
+    a Dask graph drawn by shape by how it is made, computing nothing (``_dask_complement``)."""
     if graph.host is not None or where.is_numpy:
         return bool(np.array_equal(_host(graph, k), 1 - _host(graph, j)))
+    if where.is_dask:
+        return _dask_complement(graph.tensors[k].data, graph.tensors[j].data)
     xp = where.xp
     return bool(xp.all(graph.tensors[k].data == 1 - graph.tensors[j].data))
+
+
+def _dask_complement(constant, leaf) -> bool:
+    """Whether the Dask array ``constant`` is ``1 − leaf``, read from its recipe rather than
+    its values: Dask names an array by a hash of the operation and inputs that make it, so
+    ``1 − leaf`` made again, lazily, the way the engine makes it (the number in the leaf's
+    dtype, then ``sub``: ``Tensor.__rsub__``) or the way Dask itself does (``1 - leaf`` or
+    ``1.0 - leaf`` of the raw array), has the constant's name exactly when it is that
+    constant."""
+    ones = (backend.constant(1, backend.of(leaf), leaf.dtype), 1, 1.0)
+    return any(ops.SUB.forward(one, leaf).name == constant.name for one in ones)
 
 
 def _host(graph, k):

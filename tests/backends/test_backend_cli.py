@@ -40,9 +40,9 @@ def test_check_on_any_backend_reports_what_numpy_reports(backend, wrong, capsys)
 
 @pytest.mark.parametrize("backend", EDGE_BACKENDS)
 def test_graph_on_any_backend_draws_numpys_picture(backend, capsys):
-    # with --values (Dask's graph computed once, so its constant 1 − Y is named as numpy's;
-    # drawn by shape it stays an unnamed constant: tests/backends/test_backend_viz.py)
-    for options in (["--values"], ["--backward", "--grads", "--values"],
+    # by shape (Dask's graph not run: tests/backends/test_dask_edges.py) and with values
+    # (Dask's graph computed once)
+    for options in ([], ["--values"], ["--backward", "--grads", "--values"],
                     ["--backward", "--compare", "--values"]):
         expected = run(capsys, "graph", *options)
         assert run(capsys, "graph", "--backend", backend.name, *options) == expected, options

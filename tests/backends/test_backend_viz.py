@@ -34,12 +34,10 @@ def computes():
 @pytest.mark.parametrize("backend", EDGE_BACKENDS)
 def test_a_picture_on_any_backend_is_numpys_picture(backend, view):
     """The README's network, parameters named only: X, Y, Z[l], A[l], J, m and the constant
-    1 − Y are inferred, on every backend as on numpy (Dask's 1 − Y only once its values are
-    asked for: by shape, it is an unnamed constant, as the Dask test below says)."""
+    1 − Y are inferred, on every backend as on numpy (Dask's by shape too, without running
+    its graph: test_a_dask_graph_is_drawn_by_shape_computing_nothing)."""
     expected = ag.draw(seed_network(None)["J"], **VIEWS[view]).source
     J = seed_network(backend)["J"]
-    if backend.name == "dask" and not VIEWS[view].get("values"):
-        pytest.skip("drawn by shape: see test_a_dask_graph_is_drawn_by_shape_computing_nothing")
     assert ag.draw(J, **VIEWS[view]).source == expected
 
 
