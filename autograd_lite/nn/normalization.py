@@ -103,6 +103,9 @@ class BatchNorm(Module):
       them, ``running = (1 - momentum) running + momentum batch``, with the unbiased variance
       (N / (N - 1) sigma²) for ``running_var``. A batch of one sample per feature is refused.
     - evaluation (``module.eval()``): mu and sigma² are the running statistics (constants).
+    - on Dask data (with numpy running statistics, as ``model.to`` leaves them) mu and sigma²
+      are lazy, in the graph, and the running statistics move when the batch is computed
+      (``backward()``'s one compute brings its mean and variance), not at the forward pass.
 
     gamma starts at 1 and beta at 0 (shape (n, 1), like b of eq 33); the running statistics
     are buffers: saved and loaded with the parameters, never trained.
@@ -126,12 +129,6 @@ class BatchNorm(Module):
         if X.ndim < 2 or X.shape[0] != self.num_features:
             raise ShapeError(f"BatchNorm({self.num_features}): input must be {self.num_features} x "
                              f"m (or {self.num_features} x H x W x m images), got shape {X.shape}")
-        if X._backend.is_dask and self.training:
-            raise TypeError(
-                f"BatchNorm({self.num_features}): does not train on Dask data: its running "
-                f"statistics would need every batch's statistics computed as it goes by, a "
-                f"compute beside backward's one; use LayerNorm, or give it the batch in memory "
-                f"(ag.to_numpy); in evaluation mode (.eval()) it runs on Dask data")
         for name in ("running_mean", "running_var"):
             where = backend.of(getattr(self, name))
             if where is not X._backend and not (where.is_numpy and X._backend.is_dask):
@@ -150,8 +147,11 @@ class BatchNorm(Module):
                                  f"(call .eval() to use the running statistics)")
             mean = X.mean(axis=axes, keepdims=True)
             var = reduce.var(X, axis=axes, keepdims=True)
-            self._update("running_mean", mean, 1.0)
-            self._update("running_var", var, count / (count - 1))
+            if X._backend.is_dask and backend.writable(self.running_mean):
+                self._update_when_computed(mean.data, var.data, count / (count - 1))
+            else:
+                self._update("running_mean", mean, 1.0)
+                self._update("running_var", var, count / (count - 1))
             X_hat = (X - mean) / sqrt(var + self.eps)
         else:
             X_hat = ((X - BUFFER(X, array=self.running_mean, shape=kept))
@@ -165,6 +165,23 @@ class BatchNorm(Module):
         updated = RUNNING_AVERAGE(batch, running=running, momentum=self.momentum, scale=scale)
         if not backend.writable(running):
             object.__setattr__(self, name, updated.data)
+
+    def _update_when_computed(self, mean, var, scale):
+        """Move numpy running statistics towards a Dask batch's: its mean and variance are
+        known only when the graph runs, so the update rides on the compute that first computes
+        them (``backward()``'s one, which brings them as two small n x 1 summaries), in the
+        order the batches went forward. Dask names an array by what it is made of, so the same
+        layer on the same input twice in one graph gives one name: each forward is counted."""
+        awaiting = self.__dict__.setdefault("_awaiting_statistics", {})
+        awaiting.setdefault(var.name, []).append(self.momentum)
+
+        def update(mean_value, var_value):
+            for momentum in awaiting.pop(var.name, ()):
+                RUNNING_AVERAGE.forward(mean_value, self.running_mean, momentum, 1.0)
+                RUNNING_AVERAGE.forward(var_value, self.running_var, momentum, scale)
+
+        # var itself among the summaries: held until that compute, whoever drops its tensor
+        backend.check_when_computed(var, update, mean, var)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}"

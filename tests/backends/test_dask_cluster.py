@@ -80,3 +80,34 @@ def test_a_losss_value_checks_run_with_the_clusters_compute(client):
     J = ag.softmax_cross_entropy(Z, ag.Tensor(da.from_array(labels, chunks=chunk)))
     with pytest.raises(ValueError, match=r"pick_classes: class labels must be whole numbers in \[0, 3\)"):
         J.backward()
+
+
+def test_embedding_and_batchnorm_train_on_the_cluster_as_on_numpy(client):
+    """Embedding's lookups and table gradients run as tasks on the workers; BatchNorm's batch
+    statistics come back with the step's compute and move its running statistics in the
+    client, as the numpy run moves them."""
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(0, 6, (2, 1000))
+    Y = (tokens[0] < tokens[1]).astype(np.float64)[None, :]
+
+    def model():
+        return ag.nn.Sequential(ag.nn.Embedding(6, 4, rng=0), ag.nn.BatchNorm(4), ag.nn.Tanh(),
+                                ag.nn.Flatten(), ag.nn.Linear(8, 1, rng=1))
+
+    runs = []
+    for tokens_, Y_ in ((tokens, Y), (da.from_array(tokens, chunks=(2, 250)),
+                                      da.from_array(Y, chunks=(1, 250)))):
+        net = model()
+        sgd = ag.optim.SGD(net, lr=0.5)
+        for _ in range(2):
+            sgd.zero_grad()
+            ag.binary_cross_entropy_with_logits(net(tokens_), Y_).backward()
+            sgd.step()
+        runs.append(net)
+    on_numpy, on_cluster = runs
+    for (name, found), (_, expected) in zip(on_cluster.named_buffers(), on_numpy.named_buffers()):
+        assert_close(found, expected)
+    for (name, found), (_, expected) in zip(on_cluster.named_parameters(),
+                                            on_numpy.named_parameters()):
+        assert type(found.data) is np.ndarray
+        assert_close(found.data, expected.data)

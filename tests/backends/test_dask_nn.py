@@ -120,3 +120,81 @@ def test_bad_dask_indices_are_refused_by_the_compute_that_reads_them(bad, found)
 def test_indices_neither_integer_nor_float_are_refused_when_given():
     with pytest.raises(ag.ShapeError, match=r"Embedding: indices must be whole numbers, got dtype bool"):
         nn.Embedding(3, 2)(da.from_array(np.array([True, False])))
+
+
+# --- BatchNorm ----------------------------------------------------------------------------------
+
+def mlp():
+    """eq 33's affine layer, BatchNorm over the samples, ReLU, and a logit per sample."""
+    return nn.Sequential(nn.Linear(3, 5, rng=0), nn.BatchNorm(5), nn.ReLU(), nn.Linear(5, 1, rng=1))
+
+
+def cnn():
+    """2 x 4 x 4 images: a 3x3 convolution, BatchNorm over the samples and pixels of each
+    channel, ReLU, then a logit per sample."""
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=0), nn.BatchNorm(3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(3 * 4 * 4, 1, rng=1))
+
+
+def samples(shape):
+    rng = np.random.default_rng(4)
+    X = 2.0 * rng.standard_normal(shape + (M,)) + 1.0       # statistics far from 0 and 1
+    Y = (X.reshape(-1, M).sum(axis=0) > X.size / M)[None, :].astype(np.float64)
+    return X, Y
+
+
+def assert_same_model(found, expected):
+    for (name, a), (_, b) in zip(found.named_buffers(), expected.named_buffers()):
+        assert type(a) is np.ndarray, name
+        assert_close(a, b)
+    for (name, p), (_, q) in zip(found.named_parameters(), expected.named_parameters()):
+        # the bias before a BatchNorm gets a zero gradient: round-off only, not relative
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("make, shape", [(mlp, (3,)), (cnn, (2, 4, 4))], ids=["mlp", "cnn"])
+def test_a_batchnorm_network_trains_on_dask_data_with_one_compute_per_step(make, shape):
+    X, Y = samples(shape)
+    models = {"numpy": make(), "dask": make()}
+    data = {"numpy": (X, Y), "dask": (lazy(X), lazy(Y))}
+    for name, model in models.items():
+        optimizer = optim.SGD(model, lr=0.1, momentum=0.9)
+        for step in range(3):
+            with Computes() as computes:
+                optimizer.zero_grad()
+                J = ag.binary_cross_entropy_with_logits(model(data[name][0]), data[name][1])
+                J.backward()
+                optimizer.step()
+                J.item()
+            assert computes.count == (name == "dask"), f"{name} step {step}"
+    assert_same_model(models["dask"], models["numpy"])
+    assert not np.allclose(models["numpy"][1].running_mean, 0.0)
+    for model in models.values():
+        model.eval()
+    with Computes() as computes:
+        out = models["dask"](lazy(X))                    # the running statistics: numpy's
+        assert computes.count == 0
+    assert_close(ag.to_numpy(out), models["numpy"](X).data)
+
+
+def test_the_running_statistics_move_once_when_the_batch_is_computed():
+    X, _ = samples((3,))
+    layer, expected = nn.BatchNorm(3), nn.BatchNorm(3)
+    Z = layer(lazy(X))
+    assert np.array_equal(layer.running_mean, np.zeros((3, 1)))  # the batch is not known yet
+    Z.sum().backward()
+    expected(X)
+    assert_close(layer.running_mean, expected.running_mean)
+    assert_close(layer.running_var, expected.running_var)
+    ag.to_numpy(Z)                                               # the same batch computed again
+    assert_close(layer.running_mean, expected.running_mean)
+    assert_close(layer.running_var, expected.running_var)
+
+
+def test_one_layer_twice_on_one_input_moves_its_statistics_twice_as_on_numpy():
+    X, _ = samples((3,))
+    layer, expected = nn.BatchNorm(3, momentum=0.3), nn.BatchNorm(3, momentum=0.3)
+    (layer(lazy(X)) * layer(lazy(X))).sum().backward()         # Dask names both batches alike
+    expected(X), expected(X)
+    assert_close(layer.running_mean, expected.running_mean)
+    assert_close(layer.running_var, expected.running_var)
