@@ -19,9 +19,9 @@ import numpy as np
 from ..core.tensor import Tensor
 from .early_stopping import EarlyStopping
 from .history import History
-from .metrics import Outputs, evaluate, metric_name
+from .metrics import EpochMetric, evaluate, metric_name
 from .progress import Log, ProgressBar
-from .shuffler import Shuffler, as_array, batches, check_samples, columns, on_host
+from .shuffler import Shuffler, as_array, batches, check_samples, columns
 
 
 @dataclass
@@ -98,10 +98,15 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, **options):
     for epoch in range(first, last + 1):
         if getattr(model, "training", None) is False and hasattr(model, "train"):
             model.train()  # fit trains; evaluate() puts it back after each validation
-        total, outputs, order, made_by = 0.0, [], [], None
+        total, made_by = 0.0, None
+        epoch_metric = EpochMetric(watch.metric) if watch.metric is not None else None
         for batch, index in enumerate(batches(m, batch_size, plan.rng), start=1):
-            output = model(Tensor(columns(X, index)))
-            J = loss_fn(output, columns(Y, index))
+            X_batch, Y_batch = columns(X, index), columns(Y, index)
+            output = model(Tensor(X_batch))
+            J = loss_fn(output, Y_batch)
+            if epoch_metric is not None:  # before backward: on Dask its compute brings them
+                epoch_metric.add(output, X_batch, Y_batch)
+                made_by = output.op
             try:
                 optimizer.zero_grad()
                 J.backward()  # J read after: on Dask this is the step's one compute, J included
@@ -116,15 +121,10 @@ def fit(model, loss_fn, X, Y, optimizer, epochs, batch_size=None, **options):
                 bar.clear()
                 raise _stopped(error, epoch, batch, history, started) from None
             total += value * len(index)
-            if watch.metric is not None:
-                outputs.append(output.data)
-                order.append(index)
-                made_by = output.op
             bar.update((epoch - first) * per_epoch + batch, f"epoch {epoch}/{last} loss {value:.4f}")
         values = {}
-        if watch.metric is not None:
-            values[metric_name(watch.metric)] = watch.metric(
-                Outputs.of(outputs, made_by), on_host(columns(Y, np.concatenate(order))))
+        if epoch_metric is not None:
+            values[metric_name(watch.metric)] = epoch_metric.value(made_by)
         if watch.validation is not None:
             scores = evaluate(model, loss_fn, *watch.validation, watch.metric)
             values.update({f"val_{key}": value for key, value in scores.items()})
