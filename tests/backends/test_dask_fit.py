@@ -104,3 +104,28 @@ def test_a_batch_the_steps_compute_does_not_read_is_scored_in_one_compute_at_the
                                        progress=False, verbose=False))
     assert computes.count == 2                                       # one per epoch
     assert histories[1].metrics["accuracy"] == histories[0].metrics["accuracy"]
+
+
+def test_fit_trains_a_batchnorm_model_on_dask_data_as_on_numpy_with_one_compute_per_step():
+    """BatchNorm's running statistics move with each step's compute and validation reads them
+    (evaluation mode): the history, the parameters and the statistics follow numpy's."""
+    (X, Y), validation = data(0, 2), data(1, 2)
+    runs = []
+    for make in (np.asarray, lazy):
+        model = nn.Sequential(nn.Linear(3, 6, rng=0), nn.BatchNorm(6), nn.ReLU(),
+                              nn.Linear(6, 1, rng=1))
+        with Computes() as computes:
+            history = train.fit(model, ag.binary_cross_entropy_with_logits, make(X), make(Y),
+                                optim.SGD(model, lr=0.1), 2, batch_size=CHUNK,
+                                metric=train.accuracy,
+                                validation=tuple(make(v) for v in validation),
+                                progress=False, verbose=False)
+        runs.append((model, history, computes.count))
+    (expected_model, expected, _), (model, history, count) = runs
+    assert count == 2 * (M // CHUNK) + 2
+    for key, values in expected.metrics.items():
+        assert_close(history.metrics[key], values)
+    for (name, found), (_, wanted) in zip(model.named_buffers(), expected_model.named_buffers()):
+        assert_close(found, wanted)
+    for p, q in zip(model.parameters(), expected_model.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=1e-15)

@@ -157,6 +157,32 @@ def test_accuracy_for_logits_probabilities_indices_and_one_hot():
         train.accuracy(scores, np.zeros(3))
 
 
+@pytest.mark.parametrize("metric", [train.accuracy, train.accuracy_of_probabilities])
+@pytest.mark.parametrize("kind", ["logits", "probabilities", "indices", "one-hot"])
+@pytest.mark.parametrize("cuts", [[], [1], [3, 4], [2, 5, 6]])
+def test_accuracy_from_its_batches_summaries_equals_accuracy_of_all_outputs(metric, kind, cuts):
+    """What fit and evaluate use on Dask: the summaries of each batch, combined, give the
+    accuracy of all the outputs at once, exactly, including which threshold one unit takes
+    (decided over every batch) and the refusal when nothing tells."""
+    rng = np.random.default_rng(len(cuts))
+    m, made_by = 7, None
+    if kind in ("logits", "probabilities"):
+        output = rng.standard_normal((1, m)) if kind == "logits" else rng.random((1, m))
+        Y = (rng.random((1, m)) < 0.5).astype(np.float64)
+    else:
+        output, classes = rng.standard_normal((3, m)), rng.integers(0, 3, m)
+        Y = classes.astype(np.float64) if kind == "indices" else np.eye(3)[:, classes]
+    parts = [metric.summaries(o, y) for o, y in zip(np.split(output, cuts, axis=1),
+                                                     np.split(Y, cuts, axis=-1))]
+    host = [[np.asarray(v) for v in part] for part in parts]
+    if kind == "probabilities" and metric is train.accuracy:          # nothing tells which
+        with pytest.raises(ValueError, match=r"the 7 outputs all lie in \[0, 1\]"):
+            metric.of_summaries(host, made_by)
+        made_by = "sigmoid"
+    expected = metric(train.metrics.Outputs.of([output], made_by), Y)
+    assert metric.of_summaries(host, made_by) == expected
+
+
 def test_fit_checks_its_inputs():
     model = nn.MLP([2, 1], rng=np.random.default_rng(0))
     sgd = optim.SGD(model, lr=0.1)
