@@ -583,14 +583,25 @@ def validate_network(W, b, X, Y, activations, loss, convention="seed", caller="d
 
     ``caller`` starts each message ("derive", "compare") so the error names the operation.
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"{caller}: convention must be one of {CONVENTIONS}, not {convention!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"{caller}: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    activations = check_network(W, b, X, Y, activations, loss, convention, caller)
     W = [np.asarray(w, dtype=np.float64) for w in W]
     b = [np.asarray(c, dtype=np.float64) for c in b]
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
+    if loss == "cross-entropy" and not np.allclose(Y.sum(axis=0), 1.0):
+        raise ValueError(f"{caller}: cross-entropy needs Y columns that sum to 1 (one-hot labels)")
+    return W, b, X, Y, activations
+
+
+def check_network(W, b, X, Y, activations, loss, convention="seed", caller="derive") -> tuple:
+    """The activations as a tuple, or the ValueError of ``validate_network`` for everything but
+    the values: it reads only names and shapes, so arrays of any backend (a Dask graph, not
+    computed), Tensors and nested lists pass through it as they are. ``compare`` checks a
+    network with it before running autodiff, and brings the values over once, afterwards."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"{caller}: convention must be one of {CONVENTIONS}, not {convention!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"{caller}: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     activations = tuple(activations)
     N = len(W)
     if N == 0:
@@ -602,24 +613,24 @@ def validate_network(W, b, X, Y, activations, loss, convention="seed", caller="d
         if name not in ACTIVATIONS:
             raise ValueError(f"{caller}: unknown activation {name!r}; "
                              f"choose one of {', '.join(ACTIVATIONS)}")
-    if X.ndim != 2:
-        raise ValueError(f"{caller}: X must be n[0] x m (samples as columns, eq 25), got shape {X.shape}")
-    n_prev = X.shape[0]
+    X_shape = tuple(np.shape(X))
+    if len(X_shape) != 2:
+        raise ValueError(f"{caller}: X must be n[0] x m (samples as columns, eq 25), got shape {X_shape}")
+    n_prev = X_shape[0]
     for l, (w, c) in enumerate(zip(W, b), start=1):
-        if w.ndim != 2 or w.shape[1] != n_prev:
-            raise ValueError(f"{caller}: W[{l}] must be n[{l}] x {n_prev} (eq 35), got shape {w.shape}")
-        if c.shape != (w.shape[0], 1):
-            raise ValueError(f"{caller}: b[{l}] must be {w.shape[0]} x 1 (eq 36), got shape {c.shape}")
-        n_prev = w.shape[0]
-    if Y.shape != (n_prev, X.shape[1]):
-        raise ValueError(f"{caller}: Y must be n[{N}] x m = {n_prev} x {X.shape[1]} like A[{N}], "
-                         f"got shape {Y.shape}")
+        w_shape, c_shape = tuple(np.shape(w)), tuple(np.shape(c))
+        if len(w_shape) != 2 or w_shape[1] != n_prev:
+            raise ValueError(f"{caller}: W[{l}] must be n[{l}] x {n_prev} (eq 35), got shape {w_shape}")
+        if c_shape != (w_shape[0], 1):
+            raise ValueError(f"{caller}: b[{l}] must be {w_shape[0]} x 1 (eq 36), got shape {c_shape}")
+        n_prev = w_shape[0]
+    if tuple(np.shape(Y)) != (n_prev, X_shape[1]):
+        raise ValueError(f"{caller}: Y must be n[{N}] x m = {n_prev} x {X_shape[1]} like A[{N}], "
+                         f"got shape {tuple(np.shape(Y))}")
     if activations[-1] not in LOSSES[loss].outputs:
         raise ValueError(f"{caller}: {loss} needs a {' or '.join(LOSSES[loss].outputs)} output, "
                          f"not {activations[-1]}")
-    if loss == "cross-entropy" and not np.allclose(Y.sum(axis=0), 1.0):
-        raise ValueError(f"{caller}: cross-entropy needs Y columns that sum to 1 (one-hot labels)")
-    return W, b, X, Y, activations
+    return activations
 
 
 # --------------------------------------------------------------------------------------------

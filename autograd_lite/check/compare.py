@@ -147,25 +147,46 @@ def compare(W, b, X, Y, activations, loss: str = "log-loss", *, rules: ref.Rules
     (``seed``) sample of that many.
     """
     given = [list(W), list(b), X, Y]
-    host = on_host(given)
-    W, b, X, Y, activations = ref.validate_network(*host, activations, loss, convention,
-                                                   caller="compare")
+    # shapes first, values after autodiff: on Dask, what the other two ways need comes over
+    # with autodiff's gradients, in the one compute after backward's own
+    activations = ref.check_network(*given, activations, loss, convention, caller="compare")
     # autodiff on the arrays' own backends (float64), the other two ways on the host
     autodiff = _autodiff(*[[as_float64(a) for a in part] if isinstance(part, list)
                            else as_float64(part) for part in given], activations, loss)
+    host, autodiff = with_autodiff_on_host(given, autodiff)
+    W, b, X, Y, activations = ref.validate_network(*host, activations, loss, convention,
+                                                   caller="compare")
     return compare_ways(W, b, X, Y, activations, loss, autodiff,
                         rules=rules, convention=convention, max_numeric=max_numeric, seed=seed)
 
 
 def on_host(parts) -> list:
-    """Arrays (and lists of arrays) of any backend as numpy copies, brought over together: a
-    Dask graph computed once. The hand derivation and the finite differences run there (they
-    move elements in place: never in the caller's arrays)."""
-    flat = [a for part in parts for a in (part if isinstance(part, list) else [part])]
+    """Arrays or Tensors (and lists of them; None stays None) of any backend as numpy copies,
+    brought over together: a Dask graph computed once. The hand derivation and the finite
+    differences run there (they move elements in place: never in the caller's arrays)."""
+    flat = [a for part in parts for a in (part if isinstance(part, list) else [part])
+            if a is not None]
     host = iter(np.array(a, copy=True) for a in backend.to_numpy_all(
         a.data if isinstance(a, Tensor) else a for a in flat))
-    return [[next(host) for _ in part] if isinstance(part, list) else next(host)
-            for part in parts]
+
+    def take(a):
+        return None if a is None else next(host)
+    return [[take(a) for a in part] if isinstance(part, list) else take(part) for part in parts]
+
+
+def with_autodiff_on_host(given, autodiff) -> tuple:
+    """The arrays ``given`` (W, b, X, Y of any backend) as numpy copies, and the autodiff way
+    ``(grads, J, sentinel events)`` with its gradients as float64 numpy arrays and J as a
+    float: all brought over together. On Dask that is ONE compute after backward's own (which
+    computed J and the numpy leaves' dW, db): X and Y, and the retained dZ[l], dA[l], whose
+    shared forward pass then runs once."""
+    grads, J, events = autodiff
+    quantities = list(grads)
+    host = on_host([*given, J, *(grads[q] for q in quantities)])
+    n = len(given)
+    host_grads = {q: [None if g is None else np.asarray(g, dtype=np.float64) for g in values]
+                  for q, values in zip(quantities, host[n + 1:])}
+    return host[:n], (host_grads, float(host[n].reshape(-1)[0]), events)
 
 
 def as_float64(array):
@@ -189,17 +210,6 @@ def watching(arrays):
 
 def events_of(watch):
     return None if watch is None else [e.to_dict() for e in watch.events]
-
-
-def on_host_with_J(grads: dict, J) -> tuple:
-    """The autodiff way's gradients (quantity -> list by layer) as float64 numpy arrays, and
-    J as a float, brought over together (Dask: the retained dZ[l], dA[l] computed once)."""
-    keys = [(q, l) for q, values in grads.items() for l, v in enumerate(values) if v is not None]
-    J_value, *host = backend.to_numpy_all([J.data] + [grads[q][l] for q, l in keys])
-    out = {q: [None] * len(values) for q, values in grads.items()}
-    for (q, l), array in zip(keys, host):
-        out[q][l] = np.asarray(array, dtype=np.float64)
-    return out, float(J_value.reshape(-1)[0])
 
 
 def compare_ways(W, b, X, Y, activations, loss, autodiff_way, *, rules, convention, max_numeric,
@@ -245,7 +255,8 @@ def _autodiff(W, b, X, Y, activations, loss):
     """Eqs 33-34 and 76 from Tensor operations; dJ/d everything by one backward().
 
     Runs on the arrays' own backends, under the sentinel (record only; not on Dask), so the
-    report can say whether anything saturated; the gradients come back to the host.
+    report can say whether anything saturated. Returns ``(grads, J, sentinel events)``, the
+    gradients where backward left them (``with_autodiff_on_host`` brings them over).
     """
     N, m = len(W), X.shape[1]
     Ws = [Tensor(w, requires_grad=True, name=f"W[{l}]") for l, w in enumerate(W, start=1)]
@@ -263,7 +274,7 @@ def _autodiff(W, b, X, Y, activations, loss):
         J.backward()
     grads = {"dW": [None] + [w.grad for w in Ws], "db": [None] + [c.grad for c in bs],
              "dZ": [None] + [z.grad for z in Zs[1:]], "dA": [None] + [a.grad for a in As[1:]]}
-    return (*on_host_with_J(grads, J), events_of(watch))
+    return grads, J, events_of(watch)
 
 
 def _activate(Z: Tensor, name: str) -> Tensor:

@@ -13,8 +13,8 @@ from .. import reference as ref
 from ..nn.activations import Activation
 from ..nn.layers import MLP, Linear, Sequential
 from ..core.tensor import Tensor, forward_hooks
-from .compare import (Comparison, as_float64, compare_ways, events_of, loss_of, on_host,
-                      on_host_with_J, watching)
+from .compare import (Comparison, as_float64, compare_ways, events_of, loss_of, watching,
+                      with_autodiff_on_host)
 
 
 def compare_model(model, X, Y, loss: str = "log-loss", *, rules: ref.Rules = ref.SEED_RULES,
@@ -27,11 +27,15 @@ def compare_model(model, X, Y, loss: str = "log-loss", *, rules: ref.Rules = ref
     parameters keep their values and their ``.grad``. Other options as in ``compare``.
     """
     W, b, activations = _chain(model)
-    W, b, X_host, Y_host = on_host([W, b, X, Y])  # the hand derivation and numeric: the host
-    W, b, X_host, Y_host, activations = ref.validate_network(
-        W, b, X_host, Y_host, activations, loss, convention, caller="compare_model")
+    # shapes first, values after autodiff, brought over with its gradients (as compare does)
+    activations = ref.check_network(W, b, X, Y, activations, loss, convention,
+                                    caller="compare_model")
     # autodiff: the model where it lives, on X and Y where they live (float64)
     autodiff = _autodiff_of_model(model, as_float64(X), as_float64(Y), loss)
+    # the hand derivation and numeric: the host
+    (W, b, X_host, Y_host), autodiff = with_autodiff_on_host([W, b, X, Y], autodiff)
+    W, b, X_host, Y_host, activations = ref.validate_network(
+        W, b, X_host, Y_host, activations, loss, convention, caller="compare_model")
     return compare_ways(W, b, X_host, Y_host, activations, loss, autodiff,
                         rules=rules, convention=convention, max_numeric=max_numeric, seed=seed)
 
@@ -68,8 +72,8 @@ def _chain(model):
 
 def _autodiff_of_model(model, X, Y, loss):
     """The model's forward pass, with every Z[l] and A[l] it names kept (``retain_grad``), and
-    one backward of eq 76's J. Returns ``(grads, J, sentinel events)`` as ``compare_ways``
-    expects, with the model's parameters' ``.grad`` as they were before."""
+    one backward of eq 76's J. Returns ``(grads, J, sentinel events)`` as ``compare``'s
+    ``_autodiff`` does, with the model's parameters' ``.grad`` as they were before."""
     parameters = model.parameters()
     saved_grads = [p.grad for p in parameters]
     made = []
@@ -87,7 +91,7 @@ def _autodiff_of_model(model, X, Y, loss):
                 tensor.retain_grad()
             J = loss_of(A, Tensor(Y, name="Y"), loss, X.shape[1]).named("J")
             J.backward()
-        return (*on_host_with_J(_gradients_by_layer(model, named), J), events_of(watch))
+        return _gradients_by_layer(model, named), J, events_of(watch)
     finally:
         forward_hooks.remove(record)
         for p, grad in zip(parameters, saved_grads):

@@ -118,6 +118,49 @@ def test_compare_derivation_computes_a_dask_graph_once():
     assert computes.count == 1, "J, autodiff's gradients and the leaves' values: one compute"
 
 
+def _verdicts(report):
+    return [(row.label, {name: None if pair is None else pair.passed
+                         for name, pair in row.pairs.items()}) for row in report.rows]
+
+
+@pytest.mark.parametrize("wrong", [None, "eq55"])
+@pytest.mark.parametrize("through", ["compare", "compare_model"])
+def test_compare_on_dask_computes_twice_and_reports_what_numpy_reports(through, wrong):
+    """backward's own compute (J, dW[l], db[l]), then ONE more for everything else: X and Y for
+    the hand derivation and finite differences, and the retained dZ[l], dA[l] (eqs 77-84)."""
+    pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
+    from dask_util import Computes
+    arrays = seed_arrays(m=8)
+    X, Y = arrays["X"], arrays["Y"]
+    rules = ag.reference.wrong_rules(wrong) if wrong else ag.reference.SEED_RULES
+
+    def run(X, Y):
+        if through == "compare":
+            return check.compare([arrays["W1"], arrays["W2"]], [arrays["b1"], arrays["b2"]], X, Y,
+                                 ["sigmoid", "sigmoid"], rules=rules)
+        model = ag.nn.MLP([3, 4, 1], activations="sigmoid")
+        for linear, l in zip(model.layers, (1, 2)):
+            linear.W.data, linear.b.data = arrays[f"W{l}"].copy(), arrays[f"b{l}"].copy()
+        return check.compare_model(model, X, Y, rules=rules)
+    expected = run(X, Y)
+    dask_array = DASK.values[0].array
+    with Computes() as computes:
+        found = run(dask_array(X), dask_array(Y))
+    assert computes.count == 2, [len(graph) for graph in computes.graphs]
+    assert _verdicts(found) == _verdicts(expected) and found.passed == (wrong is None)
+    assert (found.first_failure is None) == (expected.first_failure is None)
+    if wrong:
+        assert found.first_failure.label == expected.first_failure.label
+        assert found.explanation == expected.explanation
+    for row, row_expected in zip(found.rows, expected.rows):
+        for way, value in row_expected.values.items():
+            if value is None:  # a wrong rule's quantity that does not type-check
+                assert row.values[way] is None
+            else:
+                np.testing.assert_allclose(row.values[way], value, rtol=1e-9, atol=1e-15)
+    assert abs(found.J["autodiff"] - expected.J["autodiff"]) <= 1e-12
+
+
 def saturating(backend):
     """A sigmoid pushed to exactly 1 (z = 50 > 36.7, eq 7) and the log-loss of eq 1 composed
     with log: saturation forward, log of 0, then NaN in the backward pass."""

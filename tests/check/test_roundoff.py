@@ -37,7 +37,8 @@ def moved_by_round_off(monkeypatch, seed, ulps=4):
     J_of = ref.J_of
     monkeypatch.setattr(ref, "J_of", lambda *a, **k: float(move(J_of(*a, **k))))
     W, b, X, Y = seed_problem()
-    grads, J, events = compare_module._autodiff(W, b, X, Y, SEED["activations"], "log-loss")
+    _, (grads, J, events) = compare_module.with_autodiff_on_host(
+        [W, b, X, Y], compare_module._autodiff(W, b, X, Y, SEED["activations"], "log-loss"))
     grads = {q: [None if g is None else move(g) for g in per_layer] for q, per_layer in grads.items()}
     result = compare_module.compare_ways(
         W, b, X, Y, SEED["activations"], "log-loss", (grads, J, events), rules=ref.SEED_RULES,
