@@ -34,9 +34,10 @@ import numpy as np
 from .. import backend
 from ..core.modes import no_grad
 from ..transforms import grad as ag_grad
+from ..transforms import value_and_grad as ag_value_and_grad
 from ..core.tensor import Tensor
 from ..roundoff import EPS
-from .numeric import derivative
+from .numeric import lockstep, search
 
 ROUNDING_OF_J = 16   # J is allowed this many eps of its size (a dozen operations)
 
@@ -139,8 +140,10 @@ def gradcheck(f, inputs, *, eps: float | None = None, rtol: float = 1e-5, atol: 
     - ``inputs``: arrays, numbers or Tensors of any backend (torch, CuPy, JAX, Dask,
       array-api-strict): f is evaluated where each input lives, in float64 (a backend without
       float64 is refused), and the finite differences move host copies of its elements;
-      float32 is upcast to float64 with a ``PrecisionWarning``. ``names`` labels them in the result (default: a Tensor's own
-      name, else ``x0``, ``x1``, ...).
+      float32 is upcast to float64 with a ``PrecisionWarning``. On Dask the evaluations are
+      lazy and computed together, one ``dask.compute`` per round of the step search (a few,
+      whatever the number of elements). ``names`` labels them in the result (default: a
+      Tensor's own name, else ``x0``, ``x1``, ...).
     - ``directions=None`` differentiates numerically along every element (2 evaluations per
       element). ``directions=k`` compares k random directional derivatives over all inputs at
       once instead (2k evaluations): the fast mode for large inputs.
@@ -159,18 +162,19 @@ def gradcheck(f, inputs, *, eps: float | None = None, rtol: float = 1e-5, atol: 
     arrays, labels, places = _as_float64(inputs, names)
     rng = np.random.default_rng(seed)
     scalar_f, notes = _scalar_version(f, arrays, places, rng)
-    value_at = _evaluate(places)
 
-    checks = _compare(value_at, scalar_f, _first_order(scalar_f, arrays, places), arrays, labels, 1,
-                      eps, rtol, atol, directions, rng)
+    checks = _compare(scalar_f, *_first_order(scalar_f, arrays, places), arrays, places, labels,
+                      1, eps, rtol, atol, directions, rng)
     if order == 2:
         u = [rng.standard_normal(a.shape) for a in arrays]
         h = _directional_gradient(scalar_f, u)
         notes.append("order 2 checks d/dx <grad f(x), u> for a fixed random u "
                      "(a Hessian-vector product) against central differences of it")
-        second = [backend.to_numpy(g.data) for g in _as_tuple(
-            ag_grad(h, tuple(range(len(arrays))))(*_placed(arrays, places)))]
-        checks += _compare(value_at, h, second, arrays, labels, 2, eps, rtol, atol, directions, rng)
+        value, second = ag_value_and_grad(h, tuple(range(len(arrays))))(*_placed(arrays, places))
+        # the value with the gradients: on Dask one compute for all of them
+        value, *second = backend.to_numpy_all([value.data] + [g.data for g in _as_tuple(second)])
+        checks += _compare(h, second, _float(value), arrays, places, labels, 2, eps, rtol, atol,
+                           directions, rng)
     if eps is not None:
         spacing = max((float(np.max(np.spacing(np.abs(a)))) for a in arrays if a.size), default=0.0)
         if eps < 1000 * spacing:
@@ -189,22 +193,23 @@ def _as_float64(inputs, names):
     by element) and where it lives (``_Place``: f is evaluated there, in float64)."""
     if isinstance(inputs, (np.ndarray, Tensor, float, int)) or backend.is_foreign_array(inputs):
         inputs = [inputs]
-    arrays, labels, places = [], [], []
+    labels, places, given = [], [], []
     for i, value in enumerate(inputs):
         label = (names[i] if names is not None
                  else (value.name if isinstance(value, Tensor) and value.name else f"x{i}"))
         data = value.data if isinstance(value, Tensor) else value
         if not backend.is_foreign_array(data):
             data = np.asarray(data)
-        place = _Place(data, label)
-        host = backend.to_numpy(data)
+        labels.append(label)
+        places.append(_Place(data, label))
+        given.append(data)
+    arrays = []
+    for label, host in zip(labels, backend.to_numpy_all(given)):  # Dask: one compute for all
         if host.dtype == np.float32 or host.dtype == np.float16:
             warnings.warn(f"gradcheck: input {label} is {host.dtype}; upcast to float64, since "
                           f"finite differences with eps ~1e-6 need float64's precision",
                           PrecisionWarning, stacklevel=3)
         arrays.append(np.array(host, dtype=np.float64, copy=True))
-        labels.append(label)
-        places.append(place)
     return arrays, labels, places
 
 
@@ -229,8 +234,37 @@ class _Place:
         if self.where.is_numpy:
             return array
         if self.chunks is not None:
-            return self.where.xp.asarray(array).rechunk(self.chunks)
+            return self.where.xp.from_array(array, chunks=self.chunks)
         return backend.moved(array, self.where)
+
+    def with_element(self, array, index, value):
+        """``array`` (host, float64) with the element at ``index`` set to ``value``, here. On
+        Dask the change is a task of the lazy graph (only the chunk holding the element is
+        copied, when it runs), so a round of evaluations holds no copy of the input each."""
+        if self.chunks is None:
+            changed = array.copy()
+            changed[index] = value
+            return self(changed)
+        meta = np.empty((0,) * array.ndim, dtype=array.dtype)
+        return self(array).map_blocks(_with_element, index, value, dtype=array.dtype, meta=meta)
+
+    def along(self, array, t, direction):
+        """``array + t direction`` (host arrays), here: on Dask computed lazily, chunk by chunk,
+        with numpy's arithmetic, so the values are the host sum's."""
+        if self.chunks is None:
+            return self(array + t * direction)
+        return self(array) + t * self(direction)
+
+
+def _with_element(block, index, value, block_info=None):
+    """A chunk of a Dask input with the input's element ``index`` set to ``value`` if the chunk
+    holds it (a copy), else the chunk as it is."""
+    location = block_info[0]["array-location"]  # (start, stop) of the chunk along each axis
+    if not all(start <= i < stop for i, (start, stop) in zip(index, location)):
+        return block
+    block = block.copy()
+    block[tuple(i - start for i, (start, _) in zip(index, location))] = value
+    return block
 
 
 def _placed(arrays, places):
@@ -251,23 +285,32 @@ def _scalar_version(f, arrays, places, rng):
             [f"f returns shape {out.shape}: checked J = sum(v * f(x)) for a fixed random v"])
 
 
-def _evaluate(places):
-    """J at host arrays: evaluated where the inputs live, read back as a float."""
-    def value(scalar_f, arrays) -> float:
-        with no_grad():
-            out = scalar_f(*_placed(arrays, places))
-        return float(backend.to_numpy(out.data).reshape(-1)[0])
-    return value
+def _float(array) -> float:
+    return float(np.asarray(array).reshape(-1)[0])
 
 
-def _first_order(scalar_f, arrays, places) -> list:
-    """The ordinary backward() gradient, the first-order code path, brought to the host."""
+def _values(J, points) -> list:
+    """J at each point (a list of the inputs' arrays, where they live) as floats. On eager
+    backends each J is computed as it is called; a Dask J is a lazy graph, and all of them
+    are read in ONE ``dask.compute`` (``backend.to_numpy_all``): Dask's scheduler runs the
+    evaluations side by side and shares what they have in common (the unmoved inputs)."""
+    with no_grad():
+        outputs = [J(*[Tensor(a) for a in point]).data for point in points]
+    return [_float(value) for value in backend.to_numpy_all(outputs)]
+
+
+def _first_order(scalar_f, arrays, places) -> tuple:
+    """The ordinary backward() gradient, the first-order code path, and J's value there,
+    brought to the host together (a Dask input's gradient is lazy: one compute for all of
+    them; J's value came out of backward's own)."""
     leaves = [Tensor(place(a), requires_grad=True) for a, place in zip(arrays, places)]
     J = scalar_f(*leaves)
     if J.requires_grad:
         J.backward()
-    return [backend.to_numpy(leaf.grad) if leaf.grad is not None else np.zeros(leaf.shape)
-            for leaf in leaves]
+    value, *grads = backend.to_numpy_all(
+        [J.data] + [leaf.grad for leaf in leaves if leaf.grad is not None])
+    return [grads.pop(0) if leaf.grad is not None else np.zeros(leaf.shape)
+            for leaf in leaves], _float(value)
 
 
 def _directional_gradient(scalar_f, u):
@@ -284,65 +327,78 @@ def _as_tuple(value):
     return value if isinstance(value, tuple) else (value,)
 
 
-def _compare(value_at, J, analytic, arrays, labels, order, eps, rtol, atol, directions, rng) -> list:
+def _compare(J, analytic, J_value, arrays, places, labels, order, eps, rtol, atol, directions,
+             rng) -> list:
+    """Autodiff's gradient ``analytic`` against finite differences of ``J`` (``J_value`` at
+    the point): per element of every input, or along ``directions`` random directions. Every
+    element's (or direction's) step search runs in lockstep with the others
+    (``numeric.lockstep``): each round reads J at all of their stencils at once, so on Dask
+    the computes number the rounds of the longest search (a handful), not the elements."""
+    e_J = ROUNDING_OF_J * EPS * abs(J_value)
     if directions is None:
-        return [_elementwise(value_at, J, analytic, arrays, i, labels[i], order, eps, rtol, atol)
-                for i in range(len(arrays))]
-    return [_along_directions(value_at, J, analytic, arrays, labels, order, eps, rtol, atol,
-                              directions, rng)]
+        points = [(i, index) for i, x in enumerate(arrays) for index in np.ndindex(*x.shape)]
+
+        def moved(i, index, t):
+            return [p.with_element(a, index, float(a[index]) + t) if j == i else p(a)
+                    for j, (a, p) in enumerate(zip(arrays, places))]
+        makers = [lambda t, i=i, index=index: moved(i, index, t) for i, index in points]
+        sizes = [abs(float(arrays[i][index])) for i, index in points]
+    else:
+        # random unit directions over all inputs at once (the same draws, in the same order,
+        # as one direction at a time)
+        units = []
+        for _ in range(directions):
+            u = [rng.standard_normal(a.shape) for a in arrays]
+            norm = np.sqrt(sum(np.sum(v * v) for v in u)) or 1.0
+            units.append([v / norm for v in u])
+        makers = [lambda t, u=u: [p.along(a, t, v) for a, v, p in zip(arrays, u, places)]
+                  for u in units]
+        size = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+        sizes = [size] * directions
+
+    def evaluate(batch):
+        values = iter(_values(J, [makers[k](t) for k, offsets in batch for t in offsets]))
+        return [[next(values) for _ in offsets] for _, offsets in batch]
+    found = lockstep([_difference(eps, e_J, size) for size in sizes], evaluate)
+
+    if directions is not None:
+        autodiff = np.array([sum(np.sum(np.asarray(g) * v) for g, v in zip(analytic, u))
+                             for u in units])
+        numeric = np.array([value for value, _ in found])
+        tolerance = rtol * np.abs(numeric) + np.array([error for _, error in found]) + atol
+        coarse = np.full(directions, eps is not None and eps < 1000 * np.spacing(size))
+        check = _verdict(", ".join(labels), (directions,), order, autodiff, numeric, tolerance,
+                         coarse)
+        check.name = f"{', '.join(labels)} along {directions} directions"
+        return [check]
+    checks = []
+    for i, x in enumerate(arrays):
+        numeric, tolerance = np.zeros_like(x), np.zeros_like(x)
+        coarse = np.zeros(x.shape, dtype=bool)
+        for (j, index), (value, error) in zip(points, found):
+            if j == i:
+                numeric[index] = value
+                tolerance[index] = rtol * abs(value) + error + atol
+                coarse[index] = eps is not None and eps < 1000 * np.spacing(abs(float(x[index])))
+        checks.append(_verdict(labels[i], x.shape, order, np.asarray(analytic[i], dtype=np.float64),
+                               numeric, tolerance, coarse))
+    return checks
 
 
-def _difference(J_at, x0: float, eps, e_J: float, size: float) -> tuple:
-    """dJ/dx by finite differences and the error they carry: a fixed step ``eps`` (central,
-    truncation estimated at 2h), or, with eps None, the searched five-point stencil of
-    ``check.numeric`` (step from 1e-3 |x|, at most 10 |x|; x = 0 counts as |x| = 1)."""
+def _difference(eps, e_J: float, size: float):
+    """dJ/dx by finite differences and the error they carry, as a generator of
+    ``numeric.search``'s kind (it yields the offsets it needs J at and is sent J there): a
+    fixed step ``eps`` (central, truncation estimated at 2h), or, with eps None, the searched
+    five-point stencil of ``check.numeric`` (step from 1e-3 |x|, at most 10 |x|; x = 0 counts
+    as |x| = 1). Returns ``(value, error)``."""
     if eps is None:
-        value, error, _ = derivative(J_at, size, e_J)
+        value, error, _ = yield from search(size, e_J)
         return value, error
-    plus, minus = J_at(eps), J_at(-eps)
+    plus, minus, plus2, minus2 = yield (eps, -eps, 2 * eps, -2 * eps)
     value = (plus - minus) / (2 * eps)
-    wider = (J_at(2 * eps) - J_at(-2 * eps)) / (4 * eps)
+    wider = (plus2 - minus2) / (4 * eps)
     rounding = ROUNDING_OF_J * EPS * max(abs(plus), abs(minus), e_J / EPS) / eps
     return value, rounding + 2 * abs(wider - value) / 3
-
-
-def _elementwise(value_at, J, analytic, arrays, i, label, order, eps, rtol, atol) -> InputCheck:
-    x = arrays[i]
-    autodiff = np.asarray(analytic[i], dtype=np.float64)
-    numeric, tolerance = np.zeros_like(x), np.zeros_like(x)
-    coarse = np.zeros(x.shape, dtype=bool)
-    e_J = ROUNDING_OF_J * EPS * abs(value_at(J, arrays))
-    for index in np.ndindex(*x.shape):
-        saved = float(x[index])
-
-        def J_at(t, index=index, saved=saved):
-            x[index] = saved + t
-            try:
-                return value_at(J, arrays)
-            finally:
-                x[index] = saved
-        coarse[index] = eps is not None and eps < 1000 * np.spacing(abs(saved))
-        numeric[index], error = _difference(J_at, saved, eps, e_J, abs(saved))
-        tolerance[index] = rtol * abs(numeric[index]) + error + atol
-    return _verdict(label, x.shape, order, autodiff, numeric, tolerance, coarse)
-
-
-def _along_directions(value_at, J, analytic, arrays, labels, order, eps, rtol, atol, k, rng) -> InputCheck:
-    autodiff, numeric, tolerance = np.zeros(k), np.zeros(k), np.zeros(k)
-    size = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
-    e_J = ROUNDING_OF_J * EPS * abs(value_at(J, arrays))
-    for d in range(k):
-        u = [rng.standard_normal(a.shape) for a in arrays]
-        norm = np.sqrt(sum(np.sum(v * v) for v in u)) or 1.0
-        u = [v / norm for v in u]
-        along = lambda t, u=u: value_at(J, [a + t * v for a, v in zip(arrays, u)])  # noqa: E731
-        numeric[d], error = _difference(along, 0.0, eps, e_J, size)
-        autodiff[d] = sum(np.sum(np.asarray(g) * v) for g, v in zip(analytic, u))
-        tolerance[d] = rtol * abs(numeric[d]) + error + atol
-    coarse = np.full(k, eps is not None and eps < 1000 * np.spacing(size))
-    check = _verdict(", ".join(labels), (k,), order, autodiff, numeric, tolerance, coarse)
-    check.name = f"{', '.join(labels)} along {k} directions"
-    return check
 
 
 def _verdict(label, shape, order, autodiff, numeric, tolerance, coarse) -> InputCheck:

@@ -45,14 +45,12 @@ def test_gradcheck_evaluates_f_in_its_inputs_backend():
 @pytest.mark.parametrize("order", [1, 2])
 @pytest.mark.parametrize("backend", EDGE_BACKENDS)
 def test_gradcheck_on_any_backend_passes_a_right_vjp_and_fails_a_wrong_one(backend, order):
-    if backend.name == "dask" and order == 2:
-        pytest.skip("on Dask every evaluation of f is a compute (about 50 of them for order 2, "
-                    "seconds each on a loaded machine); order 1 runs gradcheck's Dask path")
     rng = np.random.default_rng(0)
     x = backend.array(rng.uniform(0.5, 1.5, (2, 3)))
     W = backend.array(rng.standard_normal((3, 2)))
-    # on Dask every evaluation of f is a compute: random directions keep them few
-    how = {"directions": 2} if backend.name == "dask" else {}
+    # Dask builds a graph per evaluation of f (order 2: of its gradient too), which takes
+    # seconds for every element's stencils: random directions keep order 2 short there
+    how = {"directions": 2} if backend.name == "dask" and order == 2 else {}
     right = check.gradcheck(lambda x, W: (Cube()(x) @ W).sigmoid(), [x, W], order=order, **how)
     assert right, right
     wrong = check.gradcheck(lambda x, W: (Cube(wrong=True)(x) @ W).sigmoid(), [x, W],
@@ -64,6 +62,45 @@ def test_gradcheck_on_any_backend_passes_a_right_vjp_and_fails_a_wrong_one(backe
                                [ag.to_numpy(x), ag.to_numpy(W)], order=order, **how)
     np.testing.assert_allclose(wrong.worst.autodiff, on_numpy.worst.autodiff, rtol=1e-9)
     np.testing.assert_allclose(wrong.worst.numeric, on_numpy.worst.numeric, rtol=1e-6)
+
+
+def shifted_cubes(n, c=1.1):
+    """f(x) = Σ x_i³ − (n − 1) c³ at x = (c, ..., c): J = c³ and dJ/dx_i = 3c² whatever n, so
+    every element's step search is the one element's, step for step."""
+    def f(x):
+        return Cube()(x).sum() - (n - 1) * c ** 3
+    return f, np.full(n, c)
+
+
+@pytest.mark.parametrize("how", [{}, {"eps": 1e-6}, {"directions": 3}])
+def test_gradcheck_on_dask_computes_a_few_times_whatever_the_number_of_elements(how):
+    """The evaluations of f at every element's stencil are built lazily and computed together,
+    one ``dask.compute`` per round of the step search: the inputs, backward's own compute,
+    the gradients with J, then one per round (a fixed eps: one round), however many elements."""
+    da = pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
+    from dask_util import Computes
+    counts = []
+    for n in (1, 9):
+        f, x = shifted_cubes(n)
+        with Computes() as computes:
+            result = check.gradcheck(f, [da.from_array(x, chunks=4)], **how)
+        assert result, result
+        counts.append(computes.count)
+    assert counts[0] == counts[1], counts
+    assert counts[1] == 4 if "eps" in how else counts[1] <= 8, counts
+
+
+def test_gradcheck_on_dask_fails_a_wrong_vjp_at_the_element_numpy_names():
+    da = pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
+    from dask_util import Computes
+    x = np.linspace(0.5, 1.5, 7)
+    expected = check.gradcheck(lambda x: Cube(wrong=True)(x).sum(), [x])
+    with Computes() as computes:
+        wrong = check.gradcheck(lambda x: Cube(wrong=True)(x).sum(), [da.from_array(x, chunks=3)])
+    assert not wrong and computes.count <= 8
+    assert wrong.worst.worst_index == expected.worst.worst_index == (6,)
+    np.testing.assert_allclose(wrong.worst.numeric, expected.worst.numeric, rtol=1e-9)
+    assert wrong.worst.autodiff == pytest.approx(1.5 ** 2)  # x² g: the factor 3 forgotten
 
 
 @pytest.mark.parametrize("backend", EDGE_BACKENDS)
