@@ -100,8 +100,9 @@ def _accuracy_summaries(output, Y):
     n, m = _checked_shapes(output, Y)
     xp, yp = backend.namespace(output), backend.namespace(Y)
 
-    def count(mask):
-        return xp.sum(xp.astype(mask, xp.int64))
+    def count(mask):  # in the mask's namespace: Dask's where labels or outputs are Dask
+        mp = backend.namespace(mask)
+        return mp.sum(mp.astype(mask, mp.int64))
     if n == 1:
         truth = yp.reshape(Y, (-1,)) > 0.5
         return (m, count((output[0] > 0.0) == truth), count((output[0] > 0.5) == truth),
@@ -153,20 +154,22 @@ class EpochMetric:
 
     def add(self, output, X_batch, Y_batch):
         """The batch ``X_batch`` (its data), its labels and the model's output (a Tensor)."""
-        if not (backend.is_foreign_array(X_batch) and backend.of(X_batch).is_dask):
+        # a Dask X_batch is read by the loss's compute whatever the loss (the output need not
+        # be: a fused sigmoid is computed from its logits); else Dask labels are
+        key = next((a for a in (X_batch, Y_batch)
+                    if backend.is_foreign_array(a) and backend.of(a).is_dask), None)
+        if key is None:
             self.eager.append((output.data, Y_batch))
             return
         summaries = getattr(self.metric, "summaries", _outputs_and_labels)(output.data, Y_batch)
         slot = len(self.lazy)
         self.lazy.append(summaries)
         self.host.append(None)
-        self.keys.append(X_batch)  # held until computed: a dropped key's summaries are forgotten
+        self.keys.append(key)  # held until computed: a dropped key's summaries are forgotten
 
         def keep(*values):
             self.host[slot], self.keys[slot] = values, None
-        # X_batch: read by the loss's compute whatever the loss (the output may not be: a fused
-        # sigmoid is computed from its logits)
-        backend.check_when_computed(X_batch, keep, *summaries)
+        backend.check_when_computed(key, keep, *summaries)
 
     def value(self, made_by):
         """The metric over every batch given; ``made_by`` is the operation that made the

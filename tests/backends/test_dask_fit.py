@@ -68,6 +68,7 @@ def test_a_metric_and_validation_add_no_compute_to_the_steps_and_one_per_evaluat
     steps = 3 * (M // (batch_size or M))
     assert computes.count == steps + 3, f"{computes.count} computes for {steps} steps, 3 epochs"
     assert history.metrics.keys() == expected.metrics.keys()
+    assert_close(history.loss, expected.loss)
     for key, values in expected.metrics.items():
         if key.endswith("accuracy"):
             assert history.metrics[key] == values, key      # the same counts over the same m
@@ -123,9 +124,26 @@ def test_fit_trains_a_batchnorm_model_on_dask_data_as_on_numpy_with_one_compute_
         runs.append((model, history, computes.count))
     (expected_model, expected, _), (model, history, count) = runs
     assert count == 2 * (M // CHUNK) + 2
+    assert_close(history.loss, expected.loss)
     for key, values in expected.metrics.items():
         assert_close(history.metrics[key], values)
     for (name, found), (_, wanted) in zip(model.named_buffers(), expected_model.named_buffers()):
         assert_close(found, wanted)
     for p, q in zip(model.parameters(), expected_model.parameters()):
         np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=1e-15)
+
+
+def test_dask_labels_beside_numpy_samples_are_scored_by_the_steps_compute():
+    X, Y = data(0, 2)
+    runs = []
+    for make in (np.asarray, lazy):
+        model = nn.MLP([3, 4, 1], ["tanh", "identity"], rng=0)
+        with Computes() as computes:
+            history = train.fit(model, ag.binary_cross_entropy_with_logits, X, make(Y),
+                                optim.SGD(model, lr=0.1), 2, batch_size=CHUNK,
+                                metric=train.accuracy, progress=False, verbose=False)
+        runs.append((history, computes.count))
+    (expected, _), (history, count) = runs
+    assert count == 2 * (M // CHUNK)
+    assert history.metrics["accuracy"] == expected.metrics["accuracy"]
+    assert_close(history.loss, expected.loss)
