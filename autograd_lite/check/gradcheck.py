@@ -293,7 +293,9 @@ def _values(J, points) -> list:
     """J at each point (a list of the inputs' arrays, where they live) as floats. On eager
     backends each J is computed as it is called; a Dask J is a lazy graph, and all of them
     are read in ONE ``dask.compute`` (``backend.to_numpy_all``): Dask's scheduler runs the
-    evaluations side by side and shares what they have in common (the unmoved inputs)."""
+    evaluations side by side and shares what they have in common (the unmoved inputs).
+    ``points`` may be a generator: each point is made when it is evaluated and dropped
+    after, so a round holds J's outputs, never a moved copy of the inputs per evaluation."""
     with no_grad():
         outputs = [J(*[Tensor(a) for a in point]).data for point in points]
     return [_float(value) for value in backend.to_numpy_all(outputs)]
@@ -357,7 +359,7 @@ def _compare(J, analytic, J_value, arrays, places, labels, order, eps, rtol, ato
         sizes = [size] * directions
 
     def evaluate(batch):
-        values = iter(_values(J, [makers[k](t) for k, offsets in batch for t in offsets]))
+        values = iter(_values(J, (makers[k](t) for k, offsets in batch for t in offsets)))
         return [[next(values) for _ in offsets] for _, offsets in batch]
     found = lockstep([_difference(eps, e_J, size) for size in sizes], evaluate)
 

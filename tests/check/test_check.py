@@ -270,6 +270,21 @@ def test_gradcheck_upcasts_float32_with_a_warning():
     assert result.passed
 
 
+def test_gradcheck_holds_one_moved_copy_of_an_input_at_a_time():
+    """Each element is moved in a copy that lives as long as its own evaluation of f: the
+    evaluations a round gathers (every element's stencil) keep f's outputs, not the copies
+    (3000 elements, 4 evaluations each: held together, 288 MB of copies)."""
+    import tracemalloc
+    x = np.linspace(0.5, 1.5, 3000)
+    tracemalloc.start()
+    try:
+        assert check.gradcheck(lambda a: (a * a).sum(), [x], eps=1e-6)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30e6, f"gradcheck held {peak / 1e6:.0f} MB"
+
+
 def test_gradcheck_refuses_a_function_that_returns_no_tensor():
     with pytest.raises(TypeError, match="f must return a Tensor, got ndarray"):
         check.gradcheck(lambda x: x.data, [X3])
