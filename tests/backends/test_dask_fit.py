@@ -147,3 +147,19 @@ def test_dask_labels_beside_numpy_samples_are_scored_by_the_steps_compute():
     assert count == 2 * (M // CHUNK)
     assert history.metrics["accuracy"] == expected.metrics["accuracy"]
     assert_close(history.loss, expected.loss)
+
+
+def test_evaluate_computes_a_saturated_chunk_again_with_recording_on_as_on_numpy():
+    """Under no_grad the loss cannot see the sigmoid (+inf for a = 1, y = 0): that chunk alone
+    is computed again with recording on, giving the fused, finite loss fit trains on."""
+    linear = nn.Linear(1, 1, rng=0)
+    model = nn.Sequential(linear, nn.Sigmoid())
+    linear.W.data, linear.b.data = np.array([[100.0]]), np.array([[0.0]])
+    X, Y = np.array([[1.0, -1.0, 0.02, -0.01]]), np.zeros((1, 4))  # z = 100: a = 1, y = 0
+    expected = train.evaluate(model, ag.binary_cross_entropy, X, Y, batch_size=2)
+    X_lazy, Y_lazy = da.from_array(X, chunks=(1, 2)), da.from_array(Y, chunks=(1, 2))
+    with Computes() as computes:
+        found = train.evaluate(model, ag.binary_cross_entropy, X_lazy, Y_lazy, batch_size=2)
+    assert computes.count == 2              # every chunk, then the saturated one again
+    assert np.isfinite(found["loss"])
+    assert_close(found["loss"], expected["loss"])
