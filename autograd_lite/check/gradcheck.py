@@ -346,8 +346,7 @@ def _compare(J, analytic, J_value, arrays, places, labels, order, eps, rtol, ato
         makers = [lambda t, i=i, index=index: moved(i, index, t) for i, index in points]
         sizes = [abs(float(arrays[i][index])) for i, index in points]
     else:
-        # random unit directions over all inputs at once (the same draws, in the same order,
-        # as one direction at a time)
+        # k random unit directions, each over all inputs at once, drawn in order from rng
         units = []
         for _ in range(directions):
             u = [rng.standard_normal(a.shape) for a in arrays]
