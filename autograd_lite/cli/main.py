@@ -190,7 +190,7 @@ BACKENDS = {
     "cupy": ("cupy", "CuPy arrays on the GPU"),
     "jax": ("jax.numpy", "JAX arrays (needs JAX_ENABLE_X64=1)"),
 }
-EXTRAS = {"torch": "torch", "dask": "dask", "cupy": "gpu"}
+EXTRAS = {"torch": "torch", "dask": "dask", "cupy": "gpu", "jax": "jax"}  # pyproject's extras
 
 
 def on_backend(arrays: dict, name: str) -> dict:

@@ -72,14 +72,15 @@ def test_demo_on_any_backend_prints_what_numpy_prints(backend, capsys):
     assert_same_report(expected, out, rtol=1e-9)
 
 
+@pytest.mark.parametrize("name, extra", [("torch", "torch"), ("dask", "dask"), ("jax", "jax")])
 @pytest.mark.parametrize("command", ["check", "demo"])
-def test_a_backend_that_is_not_installed_is_refused_naming_the_way_out(command, capsys,
-                                                                      monkeypatch):
-    monkeypatch.setitem(cli_main.BACKENDS, "torch", ("no_such_module_here", "torch CPU tensors"))
-    status, out, err = run(capsys, command, "--backend", "torch")
+def test_a_backend_that_is_not_installed_is_refused_naming_the_way_out(command, name, extra,
+                                                                      capsys, monkeypatch):
+    monkeypatch.setitem(cli_main.BACKENDS, name, ("no_such_module_here", f"{name} arrays"))
+    status, out, err = run(capsys, command, "--backend", name)
     assert status == 2 and out == ""
-    assert err.startswith("autograd-lite: error: --backend torch: ModuleNotFoundError")
-    assert "pip install -e '.[torch]'" in err and len(err.splitlines()) == 1
+    assert err.startswith(f"autograd-lite: error: --backend {name}: ModuleNotFoundError")
+    assert f"pip install -e '.[{extra}]'" in err and len(err.splitlines()) == 1
 
 
 def test_jax_without_float64_is_refused_naming_the_way_out(capsys):
