@@ -12,7 +12,8 @@ import numpy as np
 from .. import backend
 from ..errors import GraphFreedError
 from .graph import Node, release
-from .hooks import backward_hooks, observers  # noqa: F401 - backward_hooks: registered here
+from .hooks import backward_hooks  # noqa: F401 - registered here
+from .modes import per_thread
 
 
 def sum_to_shape(grad, shape, op_name):
@@ -61,13 +62,14 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
     consumers = count_consumers(root)
     grads = {root: root_grad}
     ready = [root]
+    observers = per_thread.modes.backward  # this thread's (core.hooks)
     while ready:
         x = ready.pop()
         grad = grads.pop(x, None)
         yield x, grad
         if not isinstance(x, Node):
             continue  # a leaf: nothing behind it
-        input_grads = run_vjp(x, grad, as_tensor)
+        input_grads = run_vjp(x, grad, as_tensor, observers)
         if not (keep_graph or as_tensor):
             x.free()
         for parent, parent_grad in zip(x.parents, input_grads):
@@ -75,11 +77,9 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
                 continue
             if parent_grad is not None:
                 parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
-                if isinstance(parent_grad, (np.ndarray, np.generic)) and parent_grad.dtype != parent.dtype:
-                    parent_grad = parent_grad.astype(parent.dtype)  # dJ/dx has x's dtype
-                if parent in grads:  # a shared subexpression: its gradients add up
-                    parent_grad = grads[parent] + parent_grad
-                grads[parent] = parent_grad
+                if isinstance(parent_grad, (np.ndarray, np.generic)) and parent_grad.dtype is not parent.dtype:
+                    parent_grad = _of_dtype(parent_grad, parent.dtype)  # dJ/dx has x's dtype
+                grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
             consumers[parent] -= 1
             if consumers[parent] == 0:
                 ready.append(parent)
@@ -134,10 +134,17 @@ def _unusable(node):
         f"backward() (eqs 74-75: backward, then the update)")
 
 
-def run_vjp(node, grad, as_tensor=None):
+def _of_dtype(grad, dtype):
+    """``grad`` cast to ``dtype`` (numpy dtypes compared by identity first: equal ones are
+    usually the same object)."""
+    return grad if grad.dtype == dtype else grad.astype(dtype)
+
+
+def run_vjp(node, grad, as_tensor=None, observers=()):
     """One gradient per parent from ``node``'s vjp, given ``grad`` = dJ/d(its output); None for
     a parent that needs none. With ``as_tensor`` the saved arrays go in as Tensors made by
-    their nodes, so the vjp records new nodes. This thread's ``backward_hooks`` see each call."""
+    their nodes, so the vjp records new nodes. ``observers`` (this thread's ``backward_hooks``)
+    see each call."""
     wants = tuple([parent.requires_grad for parent in node.parents])
     if grad is None:
         return (None,) * len(wants)
@@ -149,7 +156,7 @@ def run_vjp(node, grad, as_tensor=None):
         if output is not None:
             output = as_tensor(node, output)
     input_grads = node.op.vjp(grad, inputs, output, wants, **node.params)
-    for hook in observers.backward:  # this thread's observers (core.hooks)
+    for hook in observers:
         hook(node, input_grads)
     return input_grads
 
@@ -165,7 +172,7 @@ def accumulated(previous, grad, dtype):
     the user kept is never changed behind their back."""
     if isinstance(grad, np.ndarray) or backend.of(grad).is_numpy:
         if previous is None:
-            return np.array(grad, dtype=dtype, copy=True)
+            return np.array(grad, dtype)  # a copy
         return np.asarray(previous + grad, dtype=dtype)
     where = backend.of(grad)
     return backend.copied(grad if previous is None else previous + grad, where, dtype)

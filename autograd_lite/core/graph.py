@@ -20,7 +20,6 @@ import weakref
 import numpy as np
 
 from .. import backend
-from .modes import current_scope
 
 
 class Node:
@@ -41,18 +40,16 @@ class Node:
     """
 
     # Until told otherwise: no name, no retained gradient, not freed by a backward pass.
-    name = None
-    retains_grad = False
-    grad = None
-    freed = False
+    __slots__ = ("op", "params", "parents", "saved_inputs", "saved_output", "shape", "dtype",
+                 "requires_grad", "name", "scope", "retains_grad", "grad", "freed", "__weakref__")
 
-    def __init__(self, op, params, inputs, output, requires_grad):
-        self.op, self.params = op, params
+    def __init__(self, op, params, inputs, output, requires_grad, scope):
+        self.name, self.grad, self.retains_grad, self.freed = None, None, False, False
+        self.op, self.params, self.scope = op, params, scope
         self.parents = tuple([t.grad_fn or t for t in inputs])
         self.saved_inputs = hold(self, inputs) if op.vjp_reads_inputs else None
         self.saved_output = output if op.vjp_reads_output else None
         self.shape, self.dtype, self.requires_grad = output.shape, output.dtype, requires_grad
-        self.scope = current_scope()
 
     def value(self):
         """The output's array: the saved one, or recomputed exactly from the parents (the same

@@ -6,21 +6,14 @@ op; ``backward_hooks``: ``hook(node, input_grads)`` after every vjp in backward.
 thread, like grad mode: a sentinel or a trace in one thread never sees another thread's ops,
 and a hook added in one thread is never called from another. Each reads as a list of this
 thread's hooks (``append``, ``remove``, ``len``, iteration). What the engine loops over is a
-tuple (``observers.forward``), so a hook that removes itself while it is called changes
+tuple (``per_thread.modes.forward``), so a hook that removes itself while it is called changes
 nothing mid-loop.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import MutableSequence
 
-
-class _Observers(threading.local):
-    forward = ()
-    backward = ()
-
-
-observers = _Observers()
+from .modes import per_thread
 
 
 class HookList(MutableSequence):
@@ -30,10 +23,10 @@ class HookList(MutableSequence):
         self.kind = kind
 
     def _hooks(self) -> tuple:
-        return getattr(observers, self.kind)
+        return getattr(per_thread.modes, self.kind)
 
     def _replace(self, hooks) -> None:
-        setattr(observers, self.kind, tuple(hooks))
+        setattr(per_thread.modes, self.kind, tuple(hooks))
 
     def __getitem__(self, index):
         return self._hooks()[index]

@@ -1,4 +1,5 @@
-"""Grad mode (``no_grad``, ``enable_grad``) and name scopes: per thread, as in PyTorch.
+"""Grad mode (``no_grad``, ``enable_grad``), name scopes and the observers of every op: per
+thread, as in PyTorch.
 
 ``no_grad()`` in one thread never stops another from recording; tensors made inside
 ``with ag.name_scope("layer 1"):`` remember the scope, so pictures can group them.
@@ -10,20 +11,47 @@ import inspect
 import threading
 
 
-class GradMode(threading.local):
-    enabled = True
-    # The ag.compile trace running in this thread (compile.trace.Trace), else None. While set,
-    # an op on constants records its node too (its result still needs no gradient) and tells
-    # the trace, so the trace sees every op of the step; a value leaving the graph is refused.
-    trace = None
+class Modes:
+    """One thread's modes, as plain attributes: the engine reads ``per_thread.modes`` once per
+    op (a thread-local read costs as much as a dozen plain ones), then these.
+
+    - ``enabled``: operations are recorded (``no_grad`` sets it False, ``enable_grad`` True);
+    - ``trace``: the ag.compile trace running in this thread (compile.trace.Trace), else None.
+      While set, an op on constants records its node too (its result still needs no gradient)
+      and tells the trace, so the trace sees every op of the step; a value leaving the graph is
+      refused;
+    - ``scope``: the active name scopes, outermost first (``name_scope``);
+    - ``forward``, ``backward``: this thread's observers of every op, tuples (``core.hooks``).
+    """
+
+    def __init__(self):
+        self.enabled, self.trace, self.scope, self.forward, self.backward = True, None, (), (), ()
 
 
-grad_mode = GradMode()
+class _PerThread(threading.local):
+    def __init__(self):  # runs in each thread the first time it reads per_thread
+        self.modes = Modes()
+
+
+per_thread = _PerThread()
+
+
+class _ThisThreadsModes:
+    """``grad_mode.enabled``, ``grad_mode.trace``: this thread's (``per_thread.modes``)."""
+
+    def __getattr__(self, name):
+        return getattr(per_thread.modes, name)
+
+    def __setattr__(self, name, value):
+        setattr(per_thread.modes, name, value)
+
+
+grad_mode = _ThisThreadsModes()
 
 
 def is_grad_enabled() -> bool:
     """True when operations are recorded in this thread (the default)."""
-    return grad_mode.enabled
+    return per_thread.modes.enabled
 
 
 class _GradModeContext:
@@ -48,12 +76,12 @@ class _GradModeContext:
         return cls()(function)
 
     def __enter__(self):
-        self._previous = is_grad_enabled()
-        grad_mode.enabled = self.enabled
+        modes = per_thread.modes
+        self._previous, modes.enabled = modes.enabled, self.enabled
         return self
 
     def __exit__(self, *exc_info):
-        grad_mode.enabled = self._previous
+        per_thread.modes.enabled = self._previous
         return False
 
     def __call__(self, function):
@@ -138,18 +166,11 @@ class enable_grad(_GradModeContext):
 
 # --- name scopes ------------------------------------------------------------------------------
 # Tensors made inside `with ag.name_scope("layer 1"):` remember the scope, so pictures can group
-# them (viz) and reports can say where a tensor lives. Per thread, like grad mode.
-
-class _ScopeState(threading.local):
-    stack = ()
-
-
-_scope_state = _ScopeState()
-
+# them (viz) and reports can say where a tensor lives.
 
 def current_scope():
     """The innermost active name scope of this thread as a tuple of names, e.g. ('layer 1',)."""
-    return _scope_state.stack
+    return per_thread.modes.scope
 
 
 class name_scope:
@@ -164,10 +185,10 @@ class name_scope:
         self.name = name
 
     def __enter__(self):
-        self._previous = current_scope()
-        _scope_state.stack = self._previous + (self.name,)
+        modes = per_thread.modes
+        self._previous, modes.scope = modes.scope, modes.scope + (self.name,)
         return self
 
     def __exit__(self, *exc_info):
-        _scope_state.stack = self._previous
+        per_thread.modes.scope = self._previous
         return False

@@ -21,8 +21,8 @@ from ..ops import compare, elementwise, reduce, shape as shape_ops
 from ..ops.base import refuse_numpy_extras, single_axis
 from .backward import accumulated, backpropagate
 from .graph import Node, release
-from .hooks import forward_hooks, observers  # noqa: F401 - forward_hooks: this thread's, as a list
-from .modes import current_scope, grad_mode
+from .hooks import forward_hooks  # noqa: F401 - this thread's observers, as a list
+from .modes import grad_mode, per_thread
 
 _NUMPY = backend.NUMPY
 
@@ -36,12 +36,13 @@ def _record(op, inputs, params):
         where = backend.join(op.name, [t._backend for t in inputs])
     data = op.forward(*[t._data for t in inputs], **params)
     data = np.asarray(data) if where is _NUMPY else backend.result(data, where, op.name)
-    requires_grad = op.differentiable and grad_mode.enabled and any([t.requires_grad for t in inputs])
-    node = Node(op, params, inputs, data, requires_grad) if requires_grad else None
-    if grad_mode.trace is not None:  # ag.compile traces: every op is recorded, the trace told
-        node = grad_mode.trace.recorded(node or Node(op, params, inputs, data, requires_grad))
+    modes = per_thread.modes  # this thread's grad mode, name scope, trace and observers
+    requires_grad = op.differentiable and modes.enabled and any([t.requires_grad for t in inputs])
+    node = Node(op, params, inputs, data, requires_grad, modes.scope) if requires_grad else None
+    if modes.trace is not None:  # ag.compile traces: every op is recorded, the trace told
+        node = modes.trace.recorded(node or Node(op, params, inputs, data, requires_grad, modes.scope))
     output = Tensor._result(data, node, requires_grad, where)
-    for hook in observers.forward:  # this thread's observers (core.hooks)
+    for hook in modes.forward:  # this thread's observers (core.hooks)
         hook(op, inputs, output)
     return output
 
@@ -151,8 +152,7 @@ class Tensor:
         self._data, self._backend = backend.new_array(data, dtype)
         if requires_grad and backend.dtype_kind(self._data.dtype) != "f":
             raise TypeError(_no_gradient_for(self._data.dtype, dtype))
-        self.requires_grad = bool(requires_grad)
-        self._name, self._scope = name, current_scope()
+        self.requires_grad, self._name, self._scope = bool(requires_grad), name, per_thread.modes.scope
 
     @classmethod
     def _result(cls, data, grad_fn, requires_grad, where=None):
@@ -162,7 +162,7 @@ class Tensor:
         tensor = cls.__new__(cls)
         tensor._data, tensor._backend = data, where or backend.of(data)
         tensor.grad_fn, tensor.requires_grad = grad_fn, requires_grad
-        tensor._scope = current_scope()  # read for a leaf; a result's is its node's
+        tensor._scope = () if grad_fn else per_thread.modes.scope  # a result's is its node's
         return tensor
 
     # --- what it is -----------------------------------------------------------------------
@@ -186,9 +186,10 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self._data = _checked_data(self, value)
-        self._backend = _NUMPY if type(self._data) is np.ndarray else backend.of(self._data)
-        self._version += 1
+        if type(value) is not np.ndarray or value.dtype.kind != "f":  # floats fit every tensor
+            value = _checked_data(self, value)
+        self._data, self._version = value, self._version + 1
+        self._backend = _NUMPY if type(value) is np.ndarray else backend.of(value)
 
     @property
     def version(self) -> int:
@@ -365,14 +366,14 @@ class Tensor:
                 f"backward: {self._label()} does not require a gradient: none of the tensors it "
                 f"was computed from has requires_grad=True, or it was computed under no_grad()")
         if grad is None:
-            if self.size != 1:
+            if math.prod(self.shape) != 1:
                 raise ValueError(
                     f"backward: {self._label()} has shape {self.shape}; backward() with no "
                     f"argument needs a single-element tensor such as a loss J. Pass grad=, an "
                     f"array of shape {self.shape} holding dJ/d(this tensor) (np.ones({self.shape}) "
                     f"differentiates the sum), or reduce first with .sum() or .mean()")
-            grad = np.ones_like(self._data) if self._backend is _NUMPY else \
-                self._backend.xp.ones_like(self._data)
+            grad = np.array(1.0, self.dtype).reshape(self.shape) if self._backend is _NUMPY \
+                else self._backend.xp.ones_like(self._data)  # dJ/dJ = 1
         else:
             grad = as_tensor(grad, self)
             backend.join("backward", [self._backend, grad._backend])
@@ -411,35 +412,35 @@ class Tensor:
 
     # --- arithmetic ---------------------------------------------------------------------------
     def __add__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.ADD, (self, other), {})
 
     def __radd__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.ADD, (other, self), {})
 
     def __sub__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.SUB, (self, other), {})
 
     def __rsub__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.SUB, (other, self), {})
 
     def __mul__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.MUL, (self, other), {})
 
     def __rmul__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.MUL, (other, self), {})
 
     def __truediv__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.DIV, (self, other), {})
 
     def __rtruediv__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.DIV, (other, self), {})
 
     def __pow__(self, exponent):
@@ -453,11 +454,11 @@ class Tensor:
         return NotImplemented if other is None else _record(ops.POW, (other, self), {})
 
     def __matmul__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.MATMUL, (self, other), {})
 
     def __rmatmul__(self, other):
-        other = _operand(other, self)
+        other = other if isinstance(other, Tensor) else _operand(other, self)
         return NotImplemented if other is None else _record(ops.MATMUL, (other, self), {})
 
     # In place: see the class docstring. Python rebinds the name to what these return.
@@ -580,14 +581,14 @@ class Tensor:
         """Sum over ``axis`` (None: all; an int, negative, or a tuple). ``np.sum(t)`` works too
         (``dtype`` and ``out`` exist only for numpy's sake and must be left unset)."""
         refuse_numpy_extras("sum", dtype=dtype, out=out)
-        return _record(ops.SUM, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "sum"),
+        return _record(ops.SUM, (self,), {"axis": ops.normalize_axis(axis, self._data.ndim, "sum"),
                                           "keepdims": bool(keepdims)})
 
     def mean(self, axis=None, keepdims=False, dtype=None, out=None):
         """Mean over ``axis``; ``J = L.mean()`` over the m columns is eq 76. ``np.mean(t)``
         works too (``dtype`` and ``out`` must be left unset)."""
         refuse_numpy_extras("mean", dtype=dtype, out=out)
-        return _record(ops.MEAN, (self,), {"axis": ops.normalize_axis(axis, self.ndim, "mean"),
+        return _record(ops.MEAN, (self,), {"axis": ops.normalize_axis(axis, self._data.ndim, "mean"),
                                            "keepdims": bool(keepdims)})
 
     def softmax(self, axis=0):
@@ -700,8 +701,6 @@ def _no_gradient_for(dtype, asked) -> str:
 def _checked_data(tensor, value) -> np.ndarray:
     """``value`` as a Tensor's new ``.data``: an ndarray (a numpy scalar for a 0-d tensor) of a
     real floating dtype for a floating tensor, of a real dtype for an integer constant."""
-    if type(value) is np.ndarray and value.dtype.kind == "f":
-        return value  # floats: right for every tensor
     if isinstance(value, np.generic):
         value = np.asarray(value)
     label = tensor._label()

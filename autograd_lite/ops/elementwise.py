@@ -71,7 +71,7 @@ class Sigmoid(Primitive):
         # 1 / (1 + e^-z) as written; for z < 0 the same fraction times e^z / e^z
         xp = namespace(z)
         e = xp.exp(-xp.abs(z))
-        one = xp.ones_like(e)  # of e's dtype: numpy 1 makes a 0-d float32 and 1.0 float64
+        one = 1.0 if e.ndim else xp.ones_like(e)  # numpy 1 makes a 0-d float32 and 1.0 float64
         return xp.where(z >= 0, one, e) / (one + e)
 
     def vjp(self, g, inputs, output, wants):

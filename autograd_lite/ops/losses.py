@@ -87,7 +87,7 @@ class BinaryCrossEntropyWithLogits(Primitive):
         if np.isinf(z).any():
             return np.asarray(np.sum(self._at_infinite_logits(z, y)) / m)
         per_element = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        return np.asarray(np.sum(per_element) / m)
+        return np.asarray(per_element.sum() / m)
 
     @staticmethod
     def _in_namespace(z, y):
