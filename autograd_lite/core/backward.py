@@ -67,7 +67,7 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
         x = ready.pop()
         grad = grads.pop(x, None)
         yield x, grad
-        if not isinstance(x, Node):
+        if type(x) is not Node:  # (Node has no subclasses; isinstance of a Tensor is slower)
             continue  # a leaf: nothing behind it
         input_grads = run_vjp(x, grad, as_tensor, observers)
         if not (keep_graph or as_tensor):
@@ -98,7 +98,7 @@ def count_consumers(root) -> dict:
             raise _unusable(x)
         for parent in x.parents:
             if parent.requires_grad:
-                if parent not in consumers and isinstance(parent, Node):
+                if parent not in consumers and type(parent) is Node:
                     nodes.append(parent)
                 consumers[parent] = consumers.get(parent, 0) + 1
     return consumers
@@ -109,7 +109,7 @@ def _changed_leaf(node):
     operator or ``.data = ...`` replaced its array; a graph another backward made let go of
     its arrays kept copies), or None."""
     for parent, saved in zip(node.parents, node.saved_inputs):
-        if not isinstance(parent, Node) and parent._data is not saved and _differ(parent._data, saved):
+        if type(parent) is not Node and parent._data is not saved and _differ(parent._data, saved):
             return parent  # a leaf whose array is not the very one saved, with other values
     return None
 

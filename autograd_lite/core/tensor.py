@@ -388,7 +388,7 @@ class Tensor:
         for x, x_grad in found:
             if x_grad is None:
                 continue
-            if isinstance(x, Tensor):  # a leaf that requires a gradient
+            if type(x) is not Node:  # a leaf that requires a gradient
                 x._grad = accumulated(x._grad, x_grad, x._data.dtype)
             elif x.retains_grad:
                 x.grad = accumulated(x.grad, x_grad, x.dtype)
