@@ -61,8 +61,7 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
     """
     consumers = count_consumers(root)
     grads = {root: root_grad}
-    ready = [root]
-    observers = per_thread.modes.backward  # this thread's (core.hooks)
+    ready, observers = [root], per_thread.modes.backward  # this thread's observers (core.hooks)
     while ready:
         x = ready.pop()
         grad = grads.pop(x, None)
@@ -148,17 +147,21 @@ def run_vjp(node, grad, as_tensor=None, observers=()):
     wants = tuple([parent.requires_grad for parent in node.parents])
     if grad is None:
         return (None,) * len(wants)
-    inputs, output = node.saved_inputs, node.saved_output
-    if as_tensor is not None:
-        if inputs is not None:
-            inputs = tuple(p if not isinstance(p, Node) else as_tensor(p, array)
-                           for p, array in zip(node.parents, inputs))
-        if output is not None:
-            output = as_tensor(node, output)
+    inputs, output = (node.saved_inputs, node.saved_output) if as_tensor is None else \
+        _saved_as_tensors(node, as_tensor)
     input_grads = node.op.vjp(grad, inputs, output, wants, **node.params)
     for hook in observers:
         hook(node, input_grads)
     return input_grads
+
+
+def _saved_as_tensors(node, as_tensor):
+    """``node``'s saved arrays as Tensors made by their nodes (a leaf's is the leaf itself)."""
+    inputs, output = node.saved_inputs, node.saved_output
+    if inputs is not None:
+        inputs = tuple(p if type(p) is not Node else as_tensor(p, array)
+                       for p, array in zip(node.parents, inputs))
+    return inputs, (None if output is None else as_tensor(node, output))
 
 
 def _describe(node) -> str:
@@ -170,9 +173,7 @@ def accumulated(previous, grad, dtype):
     ``.grad`` never shares memory with an array the engine or another ``.grad`` holds (add's
     vjp hands the same g to both inputs), and later ones are added out of place, so a ``.grad``
     the user kept is never changed behind their back."""
-    if isinstance(grad, np.ndarray) or backend.of(grad).is_numpy:
-        if previous is None:
-            return np.array(grad, dtype)  # a copy
-        return np.asarray(previous + grad, dtype=dtype)
+    if isinstance(grad, np.ndarray) or backend.of(grad).is_numpy:  # the first one copied
+        return np.array(grad, dtype) if previous is None else np.asarray(previous + grad, dtype=dtype)
     where = backend.of(grad)
     return backend.copied(grad if previous is None else previous + grad, where, dtype)

@@ -387,7 +387,7 @@ class Tensor:
             self._data, found = backend.materialize(self._data, found)  # and every small grad
         for x, x_grad in found:
             if x_grad is None:
-                continue
+                continue  # no path carried a gradient
             if type(x) is not Node:  # a leaf that requires a gradient
                 x._grad = accumulated(x._grad, x_grad, x._data.dtype)
             elif x.retains_grad:
