@@ -40,6 +40,10 @@ from ..roundoff import EPS
 from .numeric import lockstep, search
 
 ROUNDING_OF_J = 16   # J is allowed this many eps of its size (a dozen operations)
+# Dask evaluations of f read in one compute, at most: a round of a large input's step searches
+# (six evaluations per element) comes in a few computes, and the graphs held at once (about
+# 0.1 MB an evaluation) stay around 100 MB
+EVALUATIONS_PER_COMPUTE = 1000
 
 
 class PrecisionWarning(UserWarning):
@@ -291,14 +295,20 @@ def _float(array) -> float:
 
 def _values(J, points) -> list:
     """J at each point (a list of the inputs' arrays, where they live) as floats. On eager
-    backends each J is computed as it is called; a Dask J is a lazy graph, and all of them
-    are read in ONE ``dask.compute`` (``backend.to_numpy_all``): Dask's scheduler runs the
-    evaluations side by side and shares what they have in common (the unmoved inputs).
-    ``points`` may be a generator: each point is made when it is evaluated and dropped
-    after, so a round holds J's outputs, never a moved copy of the inputs per evaluation."""
+    backends each J is computed as it is called; a Dask J is a lazy graph, and they are read
+    together, ``EVALUATIONS_PER_COMPUTE`` at a time, each batch in ONE ``dask.compute``
+    (``backend.to_numpy_all``): Dask's scheduler runs the evaluations side by side and shares
+    what they have in common (the unmoved inputs). ``points`` may be a generator: each point
+    is made when it is evaluated and dropped after, so a round holds J's outputs (a Dask one
+    its graph), never a moved copy of the inputs per evaluation."""
+    values, outputs = [], []
     with no_grad():
-        outputs = [J(*[Tensor(a) for a in point]).data for point in points]
-    return [_float(value) for value in backend.to_numpy_all(outputs)]
+        for point in points:
+            outputs.append(J(*[Tensor(a) for a in point]).data)
+            if len(outputs) == EVALUATIONS_PER_COMPUTE:
+                values += [_float(value) for value in backend.to_numpy_all(outputs)]
+                outputs = []
+    return values + [_float(value) for value in backend.to_numpy_all(outputs)]
 
 
 def _first_order(scalar_f, arrays, places) -> tuple:

@@ -4,6 +4,7 @@ array-api-strict as on numpy); compare_derivation checks a hand derivation of a 
 graph against that backend's own autodiff; the sentinel reads each operation's values in its
 own namespace (only a flag comes to the host) and refuses Dask, where reading them would
 compute the graph at every operation."""
+import importlib
 import warnings
 
 import numpy as np
@@ -88,6 +89,24 @@ def test_gradcheck_on_dask_computes_a_few_times_whatever_the_number_of_elements(
         counts.append(computes.count)
     assert counts[0] == counts[1], counts
     assert counts[1] == 4 if "eps" in how else counts[1] <= 8, counts
+
+
+def test_gradcheck_on_dask_reads_a_large_round_in_batches_with_the_same_result(monkeypatch):
+    """A round's evaluations come over at most EVALUATIONS_PER_COMPUTE at a time (so the
+    graphs held at once stay bounded): 4 elements x 4 evaluations (a fixed eps) in batches of
+    5 are 4 computes after the first three, and the same verdict and numbers."""
+    da = pytest.importorskip("dask.array", reason="dask is not installed: pip install -e '.[dask]'")
+    from dask_util import Computes
+    gradcheck_module = importlib.import_module("autograd_lite.check.gradcheck")
+    x = np.linspace(0.5, 1.5, 4)
+    whole = check.gradcheck(lambda x: Cube(wrong=True)(x).sum(), [da.from_array(x, chunks=3)],
+                            eps=1e-6)
+    monkeypatch.setattr(gradcheck_module, "EVALUATIONS_PER_COMPUTE", 5)
+    with Computes() as computes:
+        batched = check.gradcheck(lambda x: Cube(wrong=True)(x).sum(),
+                                  [da.from_array(x, chunks=3)], eps=1e-6)
+    assert computes.count == 3 + 4
+    assert batched.to_dict() == whole.to_dict() and not batched
 
 
 def test_gradcheck_on_dask_fails_a_wrong_vjp_at_the_element_numpy_names():
