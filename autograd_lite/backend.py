@@ -579,7 +579,8 @@ def materialize(root_value, found):
 
 # A check of values that a Dask graph would have to compute first (a loss's probabilities in
 # [0, 1], class labels in range) runs with the compute that needs them, not before: the name of
-# the lazy result it guards -> (a weak reference to that result, the check, its lazy inputs).
+# the lazy result it guards -> (a weak reference to that result, [(a check, its lazy inputs),
+# ...]). One array may carry several (a data set's finiteness and a metric's counts).
 _CHECKS = {}
 
 
@@ -588,15 +589,17 @@ def check_when_computed(array, check, *values):
     ``array``, inside the one compute that first computes ``array`` or anything made from it
     (``backward()``'s, ``ag.to_numpy``'s, ``.item()``'s), so checking costs no compute of its
     own. ``values`` are small lazy summaries (a min, a count), computed in that same pass over
-    the chunks. ``check`` raises or warns: an error stops the compute's caller, and is raised
-    again by every later compute until the values are right."""
+    the chunks. ``check`` raises or warns, or takes the values (BatchNorm's running statistics,
+    a metric's counts): every check given for one array runs, each once. An error stops the
+    compute's caller, and is raised again by every later compute until the values are
+    right."""
     if isinstance(array, np.ndarray) or not _compat().is_dask_array(array):
         check(*[to_numpy(value) for value in values])
         return
-    for name, (alive, _, _) in list(_CHECKS.items()):  # forget the checks of dropped results
+    for name, (alive, _) in list(_CHECKS.items()):  # forget the checks of dropped results
         if alive() is None:
             _CHECKS.pop(name, None)
-    _CHECKS[array.name] = (weakref.ref(array), check, values)
+    _CHECKS.setdefault(array.name, (weakref.ref(array), []))[1].append((check, values))
 
 
 def computed_with_checks(array, compute, *more):
@@ -611,13 +614,19 @@ def computed_with_checks(array, compute, *more):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning,
                                 message="(divide by zero|overflow|underflow|invalid value) encountered")
-        values = compute(array, *more, *[v for _, (_, _, checked) in pending for v in checked])
+        values = compute(array, *more, *[v for _, (_, checks) in pending
+                                         for _, checked in checks for v in checked])
     start = 1 + len(more)
-    for name, (_, check, checked) in pending:
-        check(*[np.asarray(v) for v in values[start:start + len(checked)]])
-        start += len(checked)
-        _CHECKS.pop(name, None)  # ran and passed: a second compute of the same values need not
+    for name, (_, checks) in pending:
+        while checks:  # in order, each dropped once it ran: a later compute need not run it
+            check, checked = checks[0]
+            check(*[np.asarray(v) for v in values[start:start + len(checked)]])
+            start += len(checked)
+            del checks[0]
+        _CHECKS.pop(name, None)
     return values[:1 + len(more)]
+
+
 def padded(x, widths, value):
     """``x`` padded with ``value``, ``widths`` a (before, after) pair per axis."""
     if isinstance(x, np.ndarray):

@@ -229,3 +229,33 @@ def test_a_training_step_with_every_optimizer_is_one_compute(optimizer, loss):
     for found, expected in zip(runs["dask"], runs["numpy"]):
         assert type(found.data) is np.ndarray
         assert_close(found.data, expected.data)
+
+
+def test_every_check_given_for_one_dask_array_runs_once_in_its_compute():
+    """Two checks of one array (a data set's finiteness and a metric's counts, say) both run,
+    each once, in the compute that computes the array, and a failing one is raised again by
+    the next compute while the one that ran is not run twice."""
+    import dask.array as da
+    from autograd_lite import backend
+    x = da.from_array(np.arange(6.0), chunks=3)
+    seen = []
+    backend.check_when_computed(x, lambda total: seen.append(("sum", float(total))), x.sum())
+    backend.check_when_computed(x, lambda top: seen.append(("max", float(top))), x.max())
+    J = ag.Tensor(x).sum()
+    with Computes() as computes:
+        assert J.item() == 15.0
+    assert computes.count == 1
+    assert seen == [("sum", 15.0), ("max", 5.0)]
+    assert J.item() == 15.0 and len(seen) == 2  # ran once each
+
+    y = da.from_array(np.arange(4.0), chunks=2)
+    ran = []
+
+    def refuse(total):
+        raise ValueError(f"refused: {total}")
+    backend.check_when_computed(y, lambda n: ran.append(float(n)), y.size * 1.0)
+    backend.check_when_computed(y, refuse, y.sum())
+    for _ in range(2):
+        with pytest.raises(ValueError, match="refused: 6"):
+            ag.to_numpy(ag.Tensor(y) * 2)
+    assert ran == [4.0]
