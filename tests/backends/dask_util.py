@@ -3,6 +3,7 @@ counter of Dask computes, shared by the Dask tests."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import autograd_lite as ag
 
@@ -62,3 +63,17 @@ class Computes(Callback):
     @property
     def count(self):
         return len(self.graphs)
+
+
+@pytest.fixture
+def threaded_scheduler():
+    """Dask's threaded scheduler for the test (a module uses it with ``autouse``)."""
+    import dask
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def lazy_columns(array, chunk):
+    """A numpy array as a Dask array chunked along the samples (the last axis)."""
+    import dask.array as da
+    return da.from_array(array, chunks=array.shape[:-1] + (chunk,))

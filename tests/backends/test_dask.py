@@ -9,20 +9,17 @@ da = pytest.importorskip("dask.array", reason="dask is not installed: pip instal
 import dask  # noqa: E402
 
 import autograd_lite as ag  # noqa: E402
-from dask_util import Computes, assert_close, seed_loss, seed_parameters, seed_problem  # noqa: E402
+from dask_util import (  # noqa: E402,F401 - threaded_scheduler: a fixture
+    Computes, assert_close, seed_loss, seed_parameters, seed_problem, lazy_columns, threaded_scheduler)
 
 M, CHUNK = 1000, 125  # 8 chunks of columns
 
 
-@pytest.fixture(autouse=True)
-def threaded_scheduler():
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")
 
 
 def lazy(array, chunk=CHUNK):
-    """A numpy array as a Dask array chunked along the samples (the last axis)."""
-    return da.from_array(array, chunks=array.shape[:-1] + (chunk,))
+    return lazy_columns(array, chunk)
 
 
 def numpy_gradients(X, Y, arrays, loss="fused"):

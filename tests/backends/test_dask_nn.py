@@ -11,20 +11,16 @@ import dask  # noqa: E402
 
 import autograd_lite as ag  # noqa: E402
 from autograd_lite import nn, optim  # noqa: E402
-from dask_util import Computes, assert_close  # noqa: E402
+from dask_util import Computes, assert_close, lazy_columns, threaded_scheduler  # noqa: E402,F401
 
 M, CHUNK, TOKENS, VOCABULARY = 96, 16, 3, 7
 
 
-@pytest.fixture(autouse=True)
-def threaded_scheduler():
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")
 
 
 def lazy(array, chunk=CHUNK):
-    """A numpy array as a Dask array chunked along the samples (the last axis)."""
-    return da.from_array(array, chunks=array.shape[:-1] + (chunk,))
+    return lazy_columns(array, chunk)
 
 
 # --- Embedding ----------------------------------------------------------------------------------
@@ -68,13 +64,14 @@ def test_an_embedding_of_dask_indices_computes_nothing_until_backward_which_comp
         assert_close(found.grad, wanted.grad)
 
 
-def test_training_with_dask_indices_follows_numpy_with_one_compute_per_step():
-    tokens, labels = tokens_and_labels()
-    models = {"numpy": Bag(), "dask": Bag()}
-    data = {"numpy": (tokens, labels), "dask": (lazy(tokens), lazy(labels))}
+def train_side_by_side(models, X, Y, make_optimizer, steps=3):
+    """Train ``models["numpy"]`` on X, Y and ``models["dask"]`` on them as Dask arrays, the
+    same steps (the fused log-loss, eqs 1, 7 and 76): each Dask step is exactly one compute,
+    each numpy step none."""
+    data = {"numpy": (X, Y), "dask": (lazy(X), lazy(Y))}
     for name, model in models.items():
-        optimizer = optim.Adam(model, lr=0.05)
-        for step in range(3):
+        optimizer = make_optimizer(model)
+        for step in range(steps):
             with Computes() as computes:
                 optimizer.zero_grad()
                 J = ag.binary_cross_entropy_with_logits(model(data[name][0]), data[name][1])
@@ -82,6 +79,12 @@ def test_training_with_dask_indices_follows_numpy_with_one_compute_per_step():
                 optimizer.step()
                 J.item()
             assert computes.count == (name == "dask"), f"{name} step {step}"
+
+
+def test_training_with_dask_indices_follows_numpy_with_one_compute_per_step():
+    tokens, labels = tokens_and_labels()
+    models = {"numpy": Bag(), "dask": Bag()}
+    train_side_by_side(models, tokens, labels, lambda model: optim.Adam(model, lr=0.05))
     for found, expected in zip(models["dask"].parameters(), models["numpy"].parameters()):
         assert type(found.data) is np.ndarray
         assert_close(found.data, expected.data)
@@ -156,17 +159,7 @@ def assert_same_model(found, expected):
 def test_a_batchnorm_network_trains_on_dask_data_with_one_compute_per_step(make, shape):
     X, Y = samples(shape)
     models = {"numpy": make(), "dask": make()}
-    data = {"numpy": (X, Y), "dask": (lazy(X), lazy(Y))}
-    for name, model in models.items():
-        optimizer = optim.SGD(model, lr=0.1, momentum=0.9)
-        for step in range(3):
-            with Computes() as computes:
-                optimizer.zero_grad()
-                J = ag.binary_cross_entropy_with_logits(model(data[name][0]), data[name][1])
-                J.backward()
-                optimizer.step()
-                J.item()
-            assert computes.count == (name == "dask"), f"{name} step {step}"
+    train_side_by_side(models, X, Y, lambda model: optim.SGD(model, lr=0.1, momentum=0.9))
     assert_same_model(models["dask"], models["numpy"])
     assert not np.allclose(models["numpy"][1].running_mean, 0.0)
     for model in models.values():
