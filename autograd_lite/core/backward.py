@@ -66,7 +66,7 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
         x = ready.pop()
         grad = grads.pop(x, None)
         yield x, grad
-        if type(x) is not Node:  # (Node has no subclasses; isinstance of a Tensor is slower)
+        if type(x) is not Node:  # (Node has no subclasses; a failed isinstance costs more)
             continue  # a leaf: nothing behind it
         input_grads = run_vjp(x, grad, as_tensor, observers)
         if not (keep_graph or as_tensor):
@@ -76,8 +76,8 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
                 continue
             if parent_grad is not None:
                 parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
-                if isinstance(parent_grad, (np.ndarray, np.generic)) and parent_grad.dtype is not parent.dtype:
-                    parent_grad = _of_dtype(parent_grad, parent.dtype)  # dJ/dx has x's dtype
+                if isinstance(parent_grad, (np.ndarray, np.generic)) and parent_grad.dtype != parent.dtype:
+                    parent_grad = parent_grad.astype(parent.dtype)  # dJ/dx has x's dtype
                 grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
             consumers[parent] -= 1
             if consumers[parent] == 0:
@@ -90,7 +90,7 @@ def count_consumers(root) -> dict:
     it: its gradient is complete once that many contributions have arrived. Refuses a graph an
     earlier backward freed, before any work."""
     consumers = {root: 0}
-    nodes = [root] if isinstance(root, Node) else []
+    nodes = [root] if type(root) is Node else []
     while nodes:
         x = nodes.pop()
         if x.freed or (x.saved_inputs is not None and _changed_leaf(x) is not None):
@@ -131,12 +131,6 @@ def _unusable(node):
         f"version is now {leaf.version}), and {_describe(node)} needs the values it had then "
         f"for its gradient. Run the forward pass again after changing it, or change it after "
         f"backward() (eqs 74-75: backward, then the update)")
-
-
-def _of_dtype(grad, dtype):
-    """``grad`` cast to ``dtype`` (numpy dtypes compared by identity first: equal ones are
-    usually the same object)."""
-    return grad if grad.dtype == dtype else grad.astype(dtype)
 
 
 def run_vjp(node, grad, as_tensor=None, observers=()):

@@ -39,7 +39,6 @@ class Node:
     a Tensor for it), so a learner can always walk the graph and read every value.
     """
 
-    # Until told otherwise: no name, no retained gradient, not freed by a backward pass.
     __slots__ = ("op", "params", "parents", "saved_inputs", "saved_output", "shape", "dtype",
                  "requires_grad", "name", "scope", "retains_grad", "grad", "freed", "__weakref__")
 

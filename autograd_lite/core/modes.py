@@ -13,7 +13,7 @@ import threading
 
 class Modes:
     """One thread's modes, as plain attributes: the engine reads ``per_thread.modes`` once per
-    op (a thread-local read costs as much as a dozen plain ones), then these.
+    op (a thread-local read costs several plain ones), then these.
 
     - ``enabled``: operations are recorded (``no_grad`` sets it False, ``enable_grad`` True);
     - ``trace``: the ag.compile trace running in this thread (compile.trace.Trace), else None.
