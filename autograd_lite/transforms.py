@@ -13,7 +13,7 @@ from .core.backward import backpropagate
 from .core.graph import release
 from .core.modes import enable_grad
 from .errors import ShapeError
-from .core.tensor import Tensor, tensor_of
+from .core.tensor import Tensor, sharing, tensor_of
 
 
 def value_and_grad(f, argnums=0):
@@ -144,5 +144,5 @@ def _differentiable(value, position, passed_twice):
     if isinstance(value, Tensor):
         if value.requires_grad:
             return value.reshape(value.shape) if passed_twice else value
-        return Tensor._result(value._data, None, True)
+        return sharing(value._data, requires_grad=True)
     return Tensor(value, requires_grad=True)

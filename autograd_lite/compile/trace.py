@@ -53,7 +53,7 @@ from . import replay
 from ..core.backward import accumulated, backpropagate
 from ..core.graph import Node, topological_order
 from ..core.modes import enable_grad, grad_mode
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, sharing
 
 
 class GraphChangedError(RuntimeError):
@@ -327,7 +327,7 @@ def _read_arguments(args):
                     f"arguments only: pass .detach() of it, or compute it inside the step")
             position = first.setdefault(id(value), i)
             if position == i:
-                proxy = Tensor._result(value.data, None, value.requires_grad)
+                proxy = sharing(value.data, value.requires_grad)
                 proxy.name = value.name
             else:
                 proxy = proxies[position]
@@ -342,7 +342,7 @@ def _read_arguments(args):
                 raise UncompilableError(
                     f"compile: argument {i} is an array of dtype {value.dtype}; a compiled step "
                     f"takes arrays of booleans, integers or real floating-point numbers")
-            proxies[i] = Tensor._result(value, None, False)
+            proxies[i] = sharing(value)
             signature.append(("data", value.shape, value.dtype.str, False, i))
             continue
         signature.append(("static", _static_key(value, i)))

@@ -8,10 +8,11 @@ tensor or a backward rule saved it, by ordinary reference counting: ``Z = W @ A 
 A = Z.sigmoid()`` lets Z's array go when Z is rebound, because sigmoid's rule (eq 8) reads only
 its output A.
 
-An array a node saved is read-only until backward has used it (``hold``, ``release``): a write
-into it (``W.data[...] = 0``, ``W.data *= 10``, a numpy ``out=``) would change what the vjp
-reads and give a wrong gradient, so numpy refuses it. The lock is on the array's memory (its
-root base), so a view saved for ``x @ W.T`` locks W's array too.
+An array the user holds is read-only while a node saved it, until backward has used it
+(``hold``, ``release``): a write into it (``W.data[...] = 0``, ``W.data *= 10``, a numpy
+``out=``) would change what the vjp reads and give a wrong gradient, so numpy refuses it. The
+lock is on the array's memory (its root base), so a view saved for ``x @ W.T`` locks W's
+array too.
 """
 from __future__ import annotations
 
@@ -98,33 +99,60 @@ def _known_value(parent):
     return parent._data if not isinstance(parent, Node) else parent.saved_output
 
 
-# --- saved arrays are read-only while a live node holds them ---------------------------------
-# id(root array) -> [a weak reference to the root, whether it was writable, then a weak reference
-# to each node holding it]. Weak, so a graph dropped without backward holds nothing: ``release``
-# (after each backward, and when a leaf's ``.data`` is read) makes the array writable again.
+# --- arrays a user can write into are read-only while a live node saves them ----------------
+# Only an array handed to the user can be written into behind the engine's back: ``.data``
+# (``np.asarray(t)``, ``t.numpy()``) hands one out, and ``t.data = array`` takes one the user
+# holds (``hand_out``). The tensor remembers it (``t._handed_out``), and so does this module,
+# for the views of that memory other tensors hold (``x @ W.T`` saves a view of W's array).
+# ``_handed``: id(root array) -> a weak reference to it, for each root handed out.
+# ``_held``: id(root array) -> [a weak reference to the root, whether it was writable, then a
+# weak reference to each node holding it]. Weak, so an array or a graph dropped holds nothing:
+# ``release`` (after each backward, and when ``.data`` is read) makes the array writable again.
+_handed: dict = {}
 _held: dict = {}
 
 
+def hand_out(array):
+    """Note that the user may keep ``array``, or a view of its memory, from now on."""
+    root = array if array.base is None else _root(array)
+    if not handed_out(root):
+        if len(_handed) >= _sweep.at:
+            _sweep()
+        _handed[id(root)] = weakref.ref(root)
+
+
+def handed_out(array) -> bool:
+    """Whether ``array``'s memory was handed to the user (``hand_out``)."""
+    root = array if array.base is None else _root(array)
+    return id(root) in _handed and _handed[id(root)]() is root
+
+
 def hold(node, inputs) -> tuple:
-    """The arrays of ``inputs`` for ``node`` to save. Those a user can write into are made
-    read-only while ``node`` is alive and not freed: a leaf's array (``W.data``, ``X.data``)
-    and the memory any view shares (``x @ W.T`` saves a view of W's). A result's own array is
-    only reached through its Tensor, whose ``.data`` hands it out read-only while its node
-    lives, so it needs no lock. Another backend's array has no read-only flag: a leaf replaced
-    since is still refused by backward."""
+    """The arrays of ``inputs`` for ``node`` to save. Those whose memory was handed to the
+    user (a leaf's ``W.data``, a view of it such as ``W.T``) are read-only while ``node`` is
+    alive and not freed, since a write would change what the vjp reads; the rest only the
+    engine can reach (``ag.Tensor`` copies the array it is given, and a result's ``.data`` is
+    a read-only view while its node lives). Another backend's array has no read-only flag: a
+    leaf replaced since is still refused by backward."""
     for t in inputs:
-        if type(t._data) is np.ndarray and (t.grad_fn is None or t._data.base is not None):
-            root = t._data if t._data.base is None else _root(t._data)
-            entry = _held.get(id(root))
-            if entry is None or entry[0]() is not root:  # held by none (or a gone array's id)
-                if len(_held) >= _sweep.at:  # forward passes without backward: forget the gone
-                    _sweep()
-                entry = _held[id(root)] = [weakref.ref(root), root.flags.writeable]
-                root.setflags(write=False)
-            elif len(entry) > 64:  # forward passes without backward: forget their dead nodes
-                entry[2:] = [ref for ref in entry[2:] if ref() is not None and not ref().freed]
-            entry.append(weakref.ref(node))
+        if t._handed_out or type(t._data) is np.ndarray and t._data.base is not None \
+                and handed_out(t._data):  # a view of memory handed out through another tensor
+            _lock(t._data, node)
     return tuple([t._data for t in inputs])
+
+
+def _lock(array, node):
+    """``array``'s memory read-only while ``node`` holds it."""
+    root = array if array.base is None else _root(array)
+    entry = _held.get(id(root))
+    if entry is None or entry[0]() is not root:  # held by none (or a gone array's id)
+        if len(_held) >= _sweep.at:  # forward passes without backward: forget the gone
+            _sweep()
+        entry = _held[id(root)] = [weakref.ref(root), root.flags.writeable]
+        root.setflags(False)  # write=False: numpy reads a keyword several times slower
+    elif len(entry) > 64:  # forward passes without backward: forget their dead nodes
+        entry[2:] = [ref for ref in entry[2:] if ref() is not None and not ref().freed]
+    entry.append(weakref.ref(node))
 
 
 def _root(array):
@@ -149,14 +177,17 @@ def release(array=None, kept=None):
         if live and kept is not None and any([node not in kept for node in live]):
             live = [node for node in live if node in kept or _copy_saved(node, entry[0]())]
         if not live and _held.pop(key, None) and entry[1] and entry[0]() is not None:
-            entry[0]().setflags(write=True)
+            entry[0]().setflags(True)  # write=True
 
 
 def _sweep():
-    """Release what no live node holds, so the table stays as small as the live graphs even
-    when backward never runs (evaluation in grad mode); the next sweep waits for it to double."""
+    """Forget the arrays that are gone and release what no live node holds, so the tables stay
+    as small as what is alive even when backward never runs (evaluation in grad mode); the
+    next sweep waits for them to double."""
+    for key in [key for key, ref in _handed.items() if ref() is None]:
+        del _handed[key]
     release()
-    _sweep.at = max(1024, 2 * len(_held))
+    _sweep.at = max(1024, 2 * len(_handed), 2 * len(_held))
 
 
 _sweep.at = 1024

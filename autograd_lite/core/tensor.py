@@ -20,7 +20,7 @@ from ..errors import ShapeError
 from ..ops import compare, elementwise, reduce, shape as shape_ops
 from ..ops.base import refuse_numpy_extras, single_axis
 from .backward import accumulated, backpropagate
-from .graph import Node, release
+from .graph import Node, hand_out, handed_out, release
 from .hooks import forward_hooks  # noqa: F401 - this thread's observers, as a list
 from .modes import grad_mode, per_thread
 
@@ -60,7 +60,21 @@ def apply(op, inputs, params):
 def tensor_of(node, data=None):
     """A Tensor for ``node``'s output (``data``, or ``node.value()``), made by that node, so
     gradients can flow through it again (higher order) and a learner can walk the graph."""
-    return Tensor._result(node.value() if data is None else data, node, node.requires_grad)
+    data = node.value() if data is None else data
+    tensor = Tensor._result(data, node, node.requires_grad)
+    tensor._handed_out = type(data) is np.ndarray and handed_out(data)  # then a graph locks it
+    return tensor
+
+
+def sharing(array, requires_grad=False):
+    """A Tensor holding ``array`` itself, not a copy, for a caller that keeps it too (an
+    argument of ``ag.grad`` or of a compiled step): a graph that saves it locks it, as it
+    locks an array ``.data`` handed out (``core.graph.hold``)."""
+    tensor = Tensor._result(array, None, requires_grad)
+    if type(array) is np.ndarray:
+        hand_out(array)
+        tensor._handed_out = True
+    return tensor
 
 
 def as_tensor(value, like=None):
@@ -141,6 +155,7 @@ class Tensor:
     _name = None
     _scope = ()
     _version = 0
+    _handed_out = False  # whether the user may hold its array (``.data`` gave it out)
 
     # numpy functions and ufuncs given a Tensor record the matching op or refuse: never a
     # silent conversion to an ndarray that would drop the gradient. core.numpy_interop, the
@@ -168,12 +183,14 @@ class Tensor:
     # --- what it is -----------------------------------------------------------------------
     @property
     def data(self):
-        """The array: an ndarray, or the array of the backend the tensor lives in. While a
-        graph that has not been backpropagated saved an ndarray, it is read-only (a write would
-        change what backward reads, so numpy refuses it): a leaf's array until ``backward()``
-        or until that graph is dropped, a result's (a read-only view of it) until backward has
-        passed it. Assigning (``W.data = new``, ``W.data -= lr * W.grad``) takes an array of a
-        real floating dtype for a floating tensor, and counts as a change (``version``)."""
+        """The array: an ndarray, or the array of the backend the tensor lives in. An ndarray
+        handed out here is read-only while a graph that has not been backpropagated saved it
+        (a write would change what backward reads, so numpy refuses it), until ``backward()``
+        or until that graph is dropped; a result's is a read-only view until backward has
+        passed it. The first time, the tensor takes a copy of the engine's array to hand out,
+        so a graph that saved the engine's keeps what it saw. Assigning (``W.data = new``,
+        ``W.data -= lr * W.grad``) takes an array of a real floating dtype for a floating
+        tensor, and counts as a change (``version``)."""
         array = self._data
         if type(array) is not np.ndarray:
             return array  # another backend's array (no read-only flag), or an ndarray subclass
@@ -182,14 +199,21 @@ class Tensor:
             array.flags.writeable = False
         elif not array.flags.writeable:
             release(array)  # writable again if the graph that saved it is gone or freed
+        elif not self._handed_out:  # the engine's own, which a live graph may have saved:
+            self._data = array = array.copy(order="K")  # the tensor takes a copy to hand out,
+            self._handed_out = True  # which a graph that saves it from now on locks
+            hand_out(array)
         return array
 
     @data.setter
     def data(self, value):
         if type(value) is not np.ndarray or value.dtype.kind != "f":  # floats fit every tensor
             value = _checked_data(self, value)
+        if type(value) is np.ndarray and value is not self._data:
+            hand_out(value)  # the caller holds it: a graph that saves it locks it
         self._data, self._version = value, self._version + 1
         self._backend = _NUMPY if type(value) is np.ndarray else backend.of(value)
+        self._handed_out = type(value) is np.ndarray
 
     @property
     def version(self) -> int:
@@ -281,7 +305,7 @@ class Tensor:
             raise ValueError(f"item: {self._label()} has shape {self.shape}; only a tensor with "
                              f"one element converts to a Python number")
         if grad_mode.trace is not None: grad_mode.trace.leaves(self, "t.item()")
-        return self.numpy().item()
+        return backend.to_numpy(self._data).item()  # a number: no array handed out
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray: the tensor's own array for numpy (not a copy); another
@@ -291,9 +315,9 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         if grad_mode.trace is not None: grad_mode.trace.leaves(self, "np.asarray(t)")
-        data = self.numpy()
         if copy:
-            return np.array(data, dtype=dtype, copy=True)
+            return np.array(backend.to_numpy(self._data), dtype=dtype, copy=True)
+        data = self.numpy()
         return data if dtype is None else data.astype(dtype, copy=False)
 
     def __len__(self):
@@ -306,7 +330,7 @@ class Tensor:
             raise ValueError(f"the truth value of {self._label()} with shape {self.shape} is "
                              f"ambiguous; use .data.any() or .data.all()")
         if grad_mode.trace is not None: grad_mode.trace.leaves(self, "bool(t)")
-        return bool(self.numpy())
+        return bool(backend.to_numpy(self._data))
 
     def to(self, target, device=None) -> "Tensor":
         """This tensor in another backend: ``t.to(torch)``, ``t.to(torch, device="cuda")``,
@@ -336,7 +360,8 @@ class Tensor:
         if where.is_dask:  # shown by shape, never computed just to be printed
             body = f"<dask array shape={self.shape}, chunks={self.data.chunksize}>"
         else:
-            body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(", threshold=40)
+            body = np.array2string(backend.to_numpy(self._data), separator=", ", prefix="Tensor(",
+                                   threshold=40)
         extras = [] if where.is_numpy else [f"backend={where!r}"]
         if self.name:
             extras.append(f"name={self.name!r}")
@@ -408,7 +433,9 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same values with no history: a constant for the engine."""
-        return _record(ops.DETACH, (self,), {})
+        detached = _record(ops.DETACH, (self,), {})
+        detached._handed_out = self._handed_out  # the same array
+        return detached
 
     # --- arithmetic ---------------------------------------------------------------------------
     def __add__(self, other):
@@ -501,7 +528,7 @@ class Tensor:
         if value.dtype != self.dtype:  # float32 -= float64 stays float32, as numpy's in place
             value = self._backend.xp.astype(value, self.dtype)
         self._data = np.asarray(value) if self._backend is backend.NUMPY else value
-        self._version += 1
+        self._version, self._handed_out = self._version + 1, False  # a new array of its own
         return self
 
     def __neg__(self):

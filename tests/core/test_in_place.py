@@ -4,10 +4,13 @@ a live graph saved can give a wrong gradient.
 - ``with ag.no_grad(): p -= lr * p.grad`` changes the Tensor ``p`` itself (eqs 74-75), so a
   loop over the parameters trains; outside no_grad a leaf that requires grad is refused.
 - ``Tensor.version`` counts every change the engine sees (in-place operators, ``.data = ``).
-- An array a live graph saved is read-only until backward has used it: ``W.data *= 10`` or
-  ``W.data[...] = 0`` between the forward pass and backward is refused at the write, and a
-  leaf whose values were replaced since (``W -= ...``, ``W.data = ...``) is refused by
-  backward, naming it. After backward, or once the graph is dropped, writes work again.
+- No write into an array a live graph saved can change its gradient. An array the user holds
+  (``.data`` handed it out, or ``.data = `` took it) is read-only while a live graph saves it:
+  ``W.data *= 10`` or ``W.data[...] = 0`` between the forward pass and backward is refused at
+  the write. The first ``.data`` of an array only the engine held hands out the tensor's own
+  copy, so the graph keeps what it saw; a leaf whose values changed since (through that copy,
+  ``W -= ...``, ``W.data = ...``) is refused by backward, naming it. After backward, or once
+  the graph is dropped, writes work again.
 """
 import gc
 
@@ -176,30 +179,83 @@ def _dX_numpy(W1, b1, W2, b2):
     return W1.T @ dZ1
 
 
-@pytest.mark.parametrize("write", [
-    "W.data *= 10", "W.data[...] = 0", "W.data[0, 0] = 5", "np.multiply(W.data, 2, out=W.data)",
-    "W.numpy()[:] = 1", "np.asarray(W)[0] = 3", "W.data.fill(0)"])
-def test_a_raw_write_into_a_saved_leaf_array_is_refused_and_the_gradient_stays_right(write):
+WRITES = ["W.data *= 10", "W.data[...] = 0", "W.data[0, 0] = 5", "np.multiply(W.data, 2, out=W.data)",
+          "W.numpy()[:] = 1", "np.asarray(W)[0] = 3", "W.data.fill(0)"]
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_raw_write_into_a_saved_array_the_user_holds_is_refused_at_the_write(write):
     params = seed_network()
     W = params[0]
+    held = W.data  # handed out before the forward pass, as an update loop's W.data is
     X = ag.Tensor(X_, requires_grad=True)
     J = loss(params, X)
     with pytest.raises(ValueError, match="read-only"):
         exec(write, {"np": np}, {"W": W})
+    with pytest.raises(ValueError, match="read-only"):
+        held[0, 0] = 5.0  # the handle taken earlier too
     J.backward()
     assert_close(X.grad, _dX_numpy(W1_, np.zeros((4, 1)), W2_, np.zeros((1, 1))), "dJ/dX",
                  rtol=1e-12, atol=1e-14)
     exec(write, {"np": np}, {"W": W})  # after backward the array is writable again
+    assert W.data is held
 
 
-def test_a_write_through_a_view_the_graph_saved_is_refused():
+@pytest.mark.parametrize("write", WRITES)
+def test_a_write_after_the_forward_pass_goes_to_a_copy_and_backward_refuses_it(write):
+    params = seed_network()
+    W = params[0]
+    J = loss(params)  # saved W's array, which no one but the engine could reach
+    exec(write, {"np": np}, {"W": W})  # .data hands out a copy: the saved values stay
+    with pytest.raises(RuntimeError, match=r"'W\[1\]' was changed in place after the forward "
+                                           r"pass that saved it"):
+        J.backward()
+    assert all(p.grad is None for p in params)  # refused before any work
+    J = loss(params)
+    J.backward()  # a new forward pass with the new values is fine
+    assert W.grad is not None
+
+
+def test_reading_data_between_forward_and_backward_changes_nothing():
+    params = seed_network()
+    X = ag.Tensor(X_, requires_grad=True)
+    J = loss(params, X)
+    np.testing.assert_array_equal(params[0].data, W1_)  # a copy is handed out, equal
+    assert params[0].data is params[0].data  # the same one every time
+    J.backward()
+    assert_close(X.grad, _dX_numpy(W1_, np.zeros((4, 1)), W2_, np.zeros((1, 1))), "dJ/dX",
+                 rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("held_before", [True, False])
+def test_a_write_into_memory_a_saved_view_shares_is_refused(held_before):
     W = ag.Tensor(np.ones((2, 3)), requires_grad=True, name="W")
+    if held_before:
+        W.data
     X = ag.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     J = (X @ W.T).sum()  # matmul saved a transposed view of W's array
+    if held_before:
+        with pytest.raises(ValueError, match="read-only"):
+            W.data[0, 0] = 5.0
+        J.backward()
+        np.testing.assert_array_equal(X.grad, np.full((2, 3), 2.0))
+    else:
+        W.data[0, 0] = 5.0  # W's own copy: the view the graph saved keeps the forward's values
+        with pytest.raises(RuntimeError, match="'W' was changed in place"):
+            J.backward()
+
+
+def test_a_tensor_sharing_an_array_the_user_holds_locks_it_too():
+    W = ag.Tensor(np.ones((2, 2)), requires_grad=True)
+    held = W.data
+    x = ag.Tensor(np.ones((2, 2)), requires_grad=True)
+    J = (W.detach() * x).sum()  # detach shares W's array
     with pytest.raises(ValueError, match="read-only"):
-        W.data[0, 0] = 5.0
+        held[0, 0] = 5.0
     J.backward()
-    np.testing.assert_array_equal(X.grad, np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(x.grad, np.ones((2, 2)))
+    g = ag.grad(lambda w: (w * w * x).sum())(W.detach())  # ag.grad's argument shares it too
+    np.testing.assert_array_equal(g.data, 2 * np.ones((2, 2)))
 
 
 def test_a_write_into_a_saved_result_is_refused():
