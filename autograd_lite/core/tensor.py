@@ -504,28 +504,33 @@ class Tensor:
     def _in_place(self, other, ufunc, symbol, recorded):
         """``self <symbol> other``: the values change (a new array in the same Tensor, so no
         array a graph or the user holds is written into), unless a gradient is recorded."""
-        operand = _operand(other, self)
-        if operand is None:
-            return NotImplemented
-        if grad_mode.enabled and (self.requires_grad or operand.requires_grad):
-            if self.requires_grad and self.grad_fn is None:
-                raise RuntimeError(
-                    f"{symbol}: {self._label()} is a leaf that requires grad, used in an in-place "
-                    f"operation while gradients are recorded (backward could not tell its old "
-                    f"value from its new one). Update parameters under no_grad, as eqs 74-75 "
-                    f"do: `with ag.no_grad(): W -= alpha * W.grad`; or write `W2 = W - ...` "
-                    f"for a new tensor")
-            return recorded(self, operand)  # a new result: the name is rebound to it
-        backend.join(symbol, [self._backend, operand._backend])
-        value = ufunc(self._data, operand._data)
+        if type(other) is np.ndarray and other.dtype.kind == "f" and self._backend is _NUMPY \
+                and not (per_thread.modes.enabled and self.requires_grad):
+            operand = other  # a floating ndarray (``lr * p.grad``), read once: no Tensor copy
+        else:
+            operand = _operand(other, self)
+            if operand is None:
+                return NotImplemented
+            if grad_mode.enabled and (self.requires_grad or operand.requires_grad):
+                if self.requires_grad and self.grad_fn is None:
+                    raise RuntimeError(
+                        f"{symbol}: {self._label()} is a leaf that requires grad, used in an "
+                        f"in-place operation while gradients are recorded (backward could not "
+                        f"tell its old value from its new one). Update parameters under no_grad, "
+                        f"as eqs 74-75 do: `with ag.no_grad(): W -= alpha * W.grad`; or write "
+                        f"`W2 = W - ...` for a new tensor")
+                return recorded(self, operand)  # a new result: the name is rebound to it
+            backend.join(symbol, [self._backend, operand._backend])
+            operand = operand._data
+        value = ufunc(self._data, operand)
         if tuple(value.shape) != tuple(self.shape):
             raise ShapeError(f"{symbol}: {self._label()} has shape {tuple(self.shape)} but the "
                              f"result has shape {tuple(value.shape)}; in place, the other operand "
                              f"must broadcast to {tuple(self.shape)}")
-        if _kind_order(value.dtype) > _kind_order(self.dtype):  # as numpy's same_kind casting
-            raise TypeError(f"{symbol}: the result has dtype {value.dtype}, which {self._label()} "
-                            f"of dtype {self.dtype} cannot hold in place")
         if value.dtype != self.dtype:  # float32 -= float64 stays float32, as numpy's in place
+            if _kind_order(value.dtype) > _kind_order(self.dtype):  # numpy's same_kind casting
+                raise TypeError(f"{symbol}: the result has dtype {value.dtype}, which "
+                                f"{self._label()} of dtype {self.dtype} cannot hold in place")
             value = self._backend.xp.astype(value, self.dtype)
         self._data = np.asarray(value) if self._backend is backend.NUMPY else value
         self._version, self._handed_out = self._version + 1, False  # a new array of its own
