@@ -371,3 +371,27 @@ def test_in_place_on_a_result_under_no_grad_changes_it_and_its_graph_keeps_its_v
     J.backward()
     s = 1 / (1 + np.exp(-3.0 * np.array([1.0, 2.0])))
     np.testing.assert_allclose(W.grad, s + W.data * 3.0 * s * (1 - s))  # the forward's values
+
+
+def test_arrays_only_the_engine_holds_take_no_lock():
+    W = ag.Tensor(W1_, requires_grad=True)
+    X = ag.Tensor(X_)
+    Z = W @ X  # as in the README's step: every array was made or copied by the engine
+    saved = Z.grad_fn.saved_inputs[0]
+    assert saved is W._data and saved.flags.writeable and X._data.flags.writeable
+    held = W.data  # handed out now: a copy of W's own, which the next forward pass locks
+    assert not np.shares_memory(held, saved)
+    Z.sum().backward()
+    Z = W @ X
+    assert not held.flags.writeable and X._data.flags.writeable
+    Z.sum().backward()
+    assert held.flags.writeable
+
+
+def test_arrays_handed_out_and_gone_leave_no_growing_table():
+    from autograd_lite.core import graph
+    W = ag.Tensor(np.ones((2, 2)), requires_grad=True)
+    for _ in range(5000):
+        W.data = np.ones((2, 2))  # a new array the caller holds, every time
+        (W * W).sum().backward()
+    assert len(graph._handed) <= 2048
