@@ -308,8 +308,9 @@ class Tensor:
         return backend.to_numpy(self._data).item()  # a number: no array handed out
 
     def numpy(self) -> np.ndarray:
-        """The data as an ndarray: the tensor's own array for numpy (not a copy); another
-        backend's brought to the host (a Dask array computed), as ``ag.to_numpy``."""
+        """The data as an ndarray: the tensor's own array for numpy, as ``.data`` hands it
+        out (writes into it change the tensor); another backend's brought to the host (a Dask
+        array computed), as ``ag.to_numpy``."""
         if grad_mode.trace is not None: grad_mode.trace.leaves(self, "t.numpy()")
         return self.data if self._backend is backend.NUMPY else backend.to_numpy(self._data)
 
