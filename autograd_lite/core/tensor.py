@@ -187,8 +187,9 @@ class Tensor:
         handed out here is read-only while a graph that has not been backpropagated saved it
         (a write would change what backward reads, so numpy refuses it), until ``backward()``
         or until that graph is dropped; a result's is a read-only view until backward has
-        passed it. The first time, the tensor takes a copy of the engine's array to hand out,
-        so a graph that saved the engine's keeps what it saw. Assigning (``W.data = new``,
+        passed it. The first time, if only the engine held that memory, the tensor takes a copy
+        of it to hand out, so a graph that saved the engine's array keeps what it saw (a view
+        of memory handed out already is handed out as it is). Assigning (``W.data = new``,
         ``W.data -= lr * W.grad``) takes an array of a real floating dtype for a floating
         tensor, and counts as a change (``version``)."""
         array = self._data
@@ -199,10 +200,11 @@ class Tensor:
             array.flags.writeable = False
         elif not array.flags.writeable:
             release(array)  # writable again if the graph that saved it is gone or freed
-        elif not self._handed_out:  # the engine's own, which a live graph may have saved:
-            self._data = array = array.copy(order="K")  # the tensor takes a copy to hand out,
-            self._handed_out = True  # which a graph that saves it from now on locks
-            hand_out(array)
+        elif not self._handed_out:
+            if not handed_out(array):  # the engine's own memory, which a live graph may have
+                self._data = array = array.copy(order="K")  # saved: the tensor takes a copy
+                hand_out(array)  # to hand out, which a graph that saves it from now on locks
+            self._handed_out = True  # (memory handed out already, a view of W's, is shared)
         return array
 
     @data.setter

@@ -395,3 +395,30 @@ def test_arrays_handed_out_and_gone_leave_no_growing_table():
         W.data = np.ones((2, 2))  # a new array the caller holds, every time
         (W * W).sum().backward()
     assert len(graph._handed) <= 2048
+
+
+def test_a_view_of_memory_already_handed_out_is_handed_out_as_it_is():
+    W = ag.Tensor(np.ones((3, 2)), requires_grad=True)
+    W.data  # handed out (an update loop reads it every step)
+    with ag.no_grad():
+        V = W[:2]
+    V.data[...] = 5.0  # a numpy view of W's memory, as PyTorch's view of W's storage
+    np.testing.assert_array_equal(W.data[:2], 5.0)
+    x = ag.Tensor(np.ones((2, 2)), requires_grad=True)
+    J = (V * x).sum()  # saves V's view of W's memory: locked
+    with pytest.raises(ValueError, match="read-only"):
+        W.data[0, 0] = 1.0
+    J.backward()
+    np.testing.assert_array_equal(x.grad, 5.0)
+
+
+@pytest.mark.xfail(strict=True, reason="numpy keeps a write flag per array object: a numpy view "
+                   "taken before the forward pass stays writable when its memory is locked")
+def test_a_write_through_a_numpy_view_taken_before_the_forward_pass_is_refused():
+    W = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    x = ag.Tensor(np.ones((2, 1)), requires_grad=True)
+    row = W.data[0]  # a numpy view of W's memory, taken while nothing saved it
+    J = (W @ x).sum()
+    with pytest.raises((ValueError, RuntimeError)):
+        row[:] = 5.0
+        J.backward()
