@@ -104,9 +104,10 @@ def test_a_constant_changes_in_place_outside_no_grad_too():
 
 def test_in_place_on_a_leaf_that_requires_grad_is_refused_outside_no_grad():
     W = ag.Tensor([1.0, 2.0], requires_grad=True, name="W[1]")
-    for statement in ("W -= 1.0", "W += 1.0", "W *= 2.0", "W /= 2.0"):
+    for statement in ("W -= 1.0", "W += 1.0", "W *= 2.0", "W /= 2.0", "W -= np.ones(2)",
+                      "W *= np.full(2, 2.0, dtype=np.float32)"):
         with pytest.raises(RuntimeError, match=r"'W\[1\]' is a leaf that requires grad.*no_grad"):
-            exec(statement, {}, {"W": W})
+            exec(statement, {"np": np}, {"W": W})
     np.testing.assert_array_equal(W.data, [1.0, 2.0])
     assert W.version == 0
 
