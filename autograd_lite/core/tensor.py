@@ -514,7 +514,7 @@ class Tensor:
             operand = _operand(other, self)
             if operand is None:
                 return NotImplemented
-            if grad_mode.enabled and (self.requires_grad or operand.requires_grad):
+            if per_thread.modes.enabled and (self.requires_grad or operand.requires_grad):
                 if self.requires_grad and self.grad_fn is None:
                     raise RuntimeError(
                         f"{symbol}: {self._label()} is a leaf that requires grad, used in an "

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..core.graph import Node
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, tensor_of
 
 
 @dataclass
@@ -99,7 +99,7 @@ def _as_tensors(order, parents):
             arrays = x.saved_inputs or [tensors[p].data for p in inputs]
             value = x.op.forward(*arrays, **x.params)  # in its backend: a Dask value stays
             value = value if backend.is_foreign_array(value) else np.asarray(value)  # lazy
-        tensors.append(Tensor._result(value, x, x.requires_grad))
+        tensors.append(tensor_of(x, value))
     return tensors
 
 
