@@ -355,9 +355,18 @@ def test_ag_grad_lets_its_argument_be_updated_in_place():
 def test_forward_passes_without_backward_leave_no_growing_table_of_locks():
     from autograd_lite.core import graph
     W = ag.Tensor(RNG.standard_normal((3, 3)), requires_grad=True)
-    for _ in range(5000):  # evaluation in grad mode: a new constant every pass, never backward
-        (W @ ag.Tensor(RNG.standard_normal((3, 2)))).sum()
-    assert len(graph._held) <= 2048
+    W.data  # handed out: every pass locks it
+    outputs = []
+    while len(graph._held) < graph._sweep.at:  # evaluation in grad mode, never backward
+        x = ag.Tensor(RNG.standard_normal((3, 2)))
+        x.data  # handed out too: locked by its pass
+        outputs.append((W @ x).sum())
+    del outputs, x  # the graphs go
+    x = ag.Tensor(RNG.standard_normal((3, 2)))
+    x.data
+    J = (W @ x).sum()  # the next lock sweeps the table: W's and this x's entries are left
+    assert len(graph._held) == 2
+    del J
     W.data[0, 0] = 1.0  # nothing left locked
 
 
@@ -391,11 +400,14 @@ def test_arrays_only_the_engine_holds_take_no_lock():
 
 def test_arrays_handed_out_and_gone_leave_no_growing_table():
     from autograd_lite.core import graph
-    W = ag.Tensor(np.ones((2, 2)), requires_grad=True)
-    for _ in range(5000):
-        W.data = np.ones((2, 2))  # a new array the caller holds, every time
-        (W * W).sum().backward()
-    assert len(graph._handed) <= 2048
+    tensors = []
+    while len(graph._handed) < graph._sweep.at:  # handed out, then gone
+        tensors.append(ag.Tensor(np.ones(2)))
+        tensors[-1].data
+    del tensors
+    last = ag.Tensor(np.ones(2))
+    last.data  # the next hand-out sweeps the gone ones
+    assert all(ref() is not None for ref in graph._handed.values())
 
 
 def test_a_view_of_memory_already_handed_out_is_handed_out_as_it_is():
