@@ -247,8 +247,8 @@ _VECTORIZED_FROM = 512
 
 
 def exp_of_minus_abs(e, z):
-    """Lines that set ``{z}_e`` to e^-|z| in z's dtype, and its name: eq 7's exponential in
-    the form that never overflows (-|z| exactly, by copysign or by negating |z|)."""
+    """Lines that set ``{z}_e`` to e^-|z| in z's dtype, and its name: the fused log-loss's
+    exponential, which never overflows (-|z| exactly, by copysign or by negating |z|)."""
     t, dtype, shape = f"{z}_e", e.in_dtypes[0], e.in_shapes[0]
     out = e.buffer(shape, dtype)
     if math.prod(shape) < _VECTORIZED_FROM:
@@ -258,27 +258,20 @@ def exp_of_minus_abs(e, z):
     return lines + [f"exp({t}, {t})"], t
 
 
-def sigmoid_of(e, z, t, s, out):
-    """Lines that set ``s`` to eq 7 of ``z`` as ``Sigmoid.forward`` writes it,
-    ``where(z >= 0, 1, t) / (1 + t)``, given t = e^-|z| (left as it is), written into ``out``.
-    The numerator is max(t, h) with h = 1 where z > 0, <= 0 where z < 0 (sign(z), or
-    [z >= 0] as 0.0 and 1.0): 1 where z >= 0 (there t <= 1, and t = 1 at z = 0), t elsewhere
-    (t >= 0), the same numbers as the ``where`` without its masked copy."""
-    h, dtype, shape = f"{s}_h", e.in_dtypes[0], e.in_shapes[0]
-    one = e.number(1.0, dtype)
-    if math.prod(shape) < _VECTORIZED_FROM:
-        signs = f"{h} = sign({z}, {e.buffer(shape, dtype)})"
-    else:
-        signs = f"{h} = greater_equal({z}, {e.number(0.0, dtype)}, {e.buffer(shape, dtype)})"
-    return [f"{s} = add({t}, {one}, {out})", signs,                               # 1 + e^-|z|
-            f"maximum({t}, {h}, out={h})", f"divide({h}, {s}, {s})"]
+def sigmoid_of(e, z, s, out):
+    """Lines that set ``s`` to eq 7 of ``z`` as ``Sigmoid.forward`` writes it, 1 / (1 + e^-z),
+    in place in ``out``. Where e^-z overflows (z < -709 in float64) the replay's numpy raises
+    FloatingPointError and the step runs eagerly, where the forward takes its form for very
+    negative z."""
+    one = e.number(1.0, e.in_dtypes[0])
+    return [f"{s} = negative({z}, {out})", f"exp({s}, {s})", f"add({s}, {one}, {s})",
+            f"divide({one}, {s}, {s})"]
 
 
 def sigmoid_forward(e):
     if not e.out_shape or e.dtype.kind != "f":
         return call_forward(e)
-    lines, t = exp_of_minus_abs(e, e.x[0])
-    return lines + sigmoid_of(e, e.x[0], t, e.o, e.result())
+    return sigmoid_of(e, e.x[0], e.o, e.result())
 
 
 def sigmoid_vjp(e):                                                          # eq 8: g s (1 - s)
@@ -370,7 +363,7 @@ def detach_forward(e):
 
 def bce_forward(e):
     """Eqs 1, 76 as forward writes them: max(z, 0) - z y + log(1 + e^-|z|), summed, / m
-    (m in z's dtype). e^-|z| is kept for the vjp, whose sigmoid (eq 78) starts from it."""
+    (m in z's dtype)."""
     z, y = e.x
     shape, dtype = e.in_shapes[0], e.in_dtypes[0]
     t, u, l = f"{e.o}_t", f"{e.o}_u", f"{e.o}_l"  # scratch arrays of Z's shape
@@ -391,7 +384,7 @@ def bce_vjp(e):
     lines = []
     if e.wants[0]:                                                 # eq 78: (s(Z) - Y) g / m
         d, s = e.d[0], f"{e.o}_s"
-        lines += sigmoid_of(e, z, f"{z}_e", s, e.buffer(e.in_shapes[0], e.in_dtypes[0]))
+        lines += sigmoid_of(e, z, s, e.buffer(e.in_shapes[0], e.in_dtypes[0]))
         lines.append(f"{d} = subtract({s}, {y}, {e.out(0)})")
         if not e.g_is_one:  # x * 1.0 is x exactly: skipped for the loss itself
             lines.append(f"multiply({d}, {e.g}, {d})")

@@ -67,12 +67,14 @@ class Sigmoid(Primitive):
     vjp_reads_inputs = False  # eq 8 from the output s alone
 
     def forward(self, z):
-        # eq 7, written with e = e^-|z| <= 1, which never overflows: for z >= 0 it is
-        # 1 / (1 + e^-z) as written; for z < 0 the same fraction times e^z / e^z
         xp = namespace(z)
-        e = xp.exp(-xp.abs(z))
+        try:
+            with errstate(xp, over="raise"):  # numpy traps e^-z's overflow (z < -709 in float64)
+                e = xp.exp(-z)
+        except FloatingPointError:
+            return _sigmoid_of_very_negative(xp, z)
         one = 1.0 if e.ndim else xp.ones_like(e)  # numpy 1 makes a 0-d float32 and 1.0 float64
-        return xp.where(z >= 0, one, e) / (one + e)
+        return one / (one + e)  # eq 7 as written
 
     def vjp(self, g, inputs, output, wants):
         return (g * output * (1.0 - output),)  # eq 8: g s (1 - s)
@@ -80,6 +82,15 @@ class Sigmoid(Primitive):
     def formula(self, i, g, names, params, input_shapes):
         out = names[-1]
         return f"{g} ∘ {out}(1 − {out})"  # eq 8
+
+
+def _sigmoid_of_very_negative(xp, z):
+    """Eq 7 where e^-z overflows: for z < 0 the same fraction times e^z / e^z, e^z / (1 + e^z),
+    written with e = e^-|z| <= 1 for every z, so it never overflows and keeps the tiny values
+    of s(z) (e^-711, not 0)."""
+    e = xp.exp(-xp.abs(z))
+    one = 1.0 if e.ndim else xp.ones_like(e)
+    return xp.where(z >= 0, one, e) / (one + e)
 
 
 class Tanh(Primitive):

@@ -1,5 +1,7 @@
 """ag.compile: a traced, replayed step gives the eager engine's J and gradients, and refuses a
 graph that changes. (Its speed is measured in benchmarks/, never here.)"""
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -775,14 +777,14 @@ def _bits(a):
 @pytest.mark.parametrize("z_dtype, y_dtype", [(np.float64, np.float64), (np.float32, np.float32),
                                               (np.float32, np.float64)])
 def test_the_sigmoid_kernels_equal_eq_7_bit_for_bit_at_its_edges(z_dtype, y_dtype, copies):
-    """At 0 and -0, the smallest subnormals, where e^-|z| underflows and at the infinities,
-    the kernels' e^-|z| and numerator max(e^-|z|, h) (h from sign(z) on a small array, from
-    z >= 0 on a large one) give eq 7's where(z >= 0, 1, e^-|z|) / (1 + e^-|z|) bit for bit:
-    sigmoid itself, and the fused loss (finite logits: an infinite one takes the eager path),
-    whose sigmoid in eq 78 is z's dtype also where the labels are float64."""
+    """At 0 and -0, the smallest subnormals, where e^-z underflows, just above where it
+    overflows and at the infinities, the kernels' 1 / (1 + e^-z) gives the primitive's eq 7 bit
+    for bit: sigmoid itself, and the fused loss (finite logits: an infinite one takes the eager
+    path), whose sigmoid in eq 78 is z's dtype also where the labels are float64."""
     tiny = np.finfo(z_dtype).smallest_subnormal
+    edge = 88.0 if z_dtype == np.float32 else 709.0  # e^edge is finite, e^(edge + 1) is not
     finite = np.array([0.0, -0.0, tiny, -tiny, 1e-3, -1e-3, 1.0, -1.0, 17.0, -17.0, 30.0, -30.0,
-                       88.5, -88.5, 104.0, -104.0, 745.5, -745.5, 800.0, -800.0], z_dtype)
+                       edge, -edge, 745.5, 800.0], z_dtype)
     infinite = np.array([np.inf, -np.inf], z_dtype)
     rng = np.random.default_rng(3)
     every = np.tile(np.concatenate([finite, infinite]), copies)
@@ -803,6 +805,26 @@ def test_the_sigmoid_kernels_equal_eq_7_bit_for_bit_at_its_edges(z_dtype, y_dtyp
             for found, rule in zip(grads, op.vjp(g, arrays, expected, (True,) * len(arrays))):
                 assert found.dtype == rule.dtype
                 np.testing.assert_array_equal(_bits(found), _bits(rule))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_sigmoid_kernel_whose_exponential_overflows_leaves_the_step_to_eager(dtype):
+    """Where e^-z overflows (z < -709 in float64, -88 in float32) the kernels' eq 7 raises in
+    the replay, which then runs the step eagerly; there the primitive gives e^z / (1 + e^z),
+    its tiny values kept, without a warning."""
+    z = np.array([[-1.0, -740.0 if dtype == np.float64 else -95.0, 3.0]], dtype)
+    y = np.array([[0.0, 1.0, 1.0]], dtype)
+    for op, arrays in ((ops.SIGMOID, (z,)), (ops.BCE_WITH_LOGITS, (z, y))):
+        with pytest.raises(FloatingPointError):
+            run_kernel(op, arrays, {}, np.ones((), dtype), root=True) if op is ops.BCE_WITH_LOGITS \
+                else run_kernel(op, arrays, {}, np.ones_like(z))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = ops.SIGMOID.forward(z)
+    assert s.dtype == dtype and 0 < s[0, 1] < np.finfo(dtype).tiny  # a subnormal, not 0
+    exact = np.exp(z.astype(np.float64)) / (1 + np.exp(z.astype(np.float64)))
+    np.testing.assert_allclose(s, exact, rtol=1e-6 if dtype == np.float32 else 1e-15,
+                               atol=np.finfo(dtype).smallest_subnormal)  # a subnormal's rounding
 
 
 def test_a_number_the_dtype_cannot_hold_exactly_stays_a_python_number():
