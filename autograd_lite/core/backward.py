@@ -7,6 +7,8 @@ what that input has received. ``Tensor.backward`` and ``ag.grad`` are two uses o
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import backend
@@ -27,7 +29,9 @@ def sum_to_shape(grad, shape, op_name):
     if grad.shape == shape:
         return grad
     axes = unbroadcast_axes(shape, grad.shape, op_name)
-    if not isinstance(grad, np.ndarray) and backend.is_foreign_array(grad):  # no methods there
+    if isinstance(grad, np.ndarray):  # numpy's sum itself, without ndarray.sum's Python wrapper
+        return np.add.reduce(grad, axes, keepdims=True).reshape(shape)
+    if backend.is_foreign_array(grad):  # another backend's array: no methods there
         xp = backend.namespace(grad)
         return xp.reshape(xp.sum(grad, axis=axes, keepdims=True), shape)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
@@ -37,7 +41,12 @@ def unbroadcast_axes(input_shape, output_shape, op_name="unbroadcast_axes") -> t
     """The axes of ``output_shape`` that broadcasting ``input_shape`` repeated (e.g. ``(1,)``
     for a bias b (n, 1) added to Z (n, m): eq 80): the axes it added on the left (None in
     ``padded``), and each axis where the input has length 1 and the output does not."""
-    padded = (None,) * (len(output_shape) - len(input_shape)) + tuple(input_shape)
+    return _unbroadcast_axes(tuple(input_shape), tuple(output_shape), op_name)
+
+
+@functools.lru_cache(maxsize=4096)  # a network meets the same few pairs of shapes at every step
+def _unbroadcast_axes(input_shape, output_shape, op_name):
+    padded = (None,) * (len(output_shape) - len(input_shape)) + input_shape
     if len(padded) == len(output_shape) and all(n in (None, 1, m) for n, m in zip(padded, output_shape)):
         return tuple(axis for axis, (n, m) in enumerate(zip(padded, output_shape)) if n != m)
     raise RuntimeError(
