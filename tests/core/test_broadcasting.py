@@ -116,6 +116,27 @@ def test_sum_to_shape_refuses_a_shape_broadcasting_cannot_explain():
         sum_to_shape(np.ones((1, 5)), (4, 5), "add")
 
 
+def test_each_pair_of_shapes_gets_its_own_axes_and_a_refusal_every_time():
+    """The axes of a pair of shapes are worked out once and kept: the same pairs in a new
+    order give the same sums, and a pair broadcasting cannot explain is refused at every call,
+    under the name of the op that asked."""
+    pairs = [((4, 1), (4, 5)), ((5,), (4, 5)), ((1, 5), (4, 5)), ((), (4, 5)), ((4, 5), (4, 5))]
+    rng = np.random.default_rng(0)
+    for shape, target in pairs + pairs[::-1]:
+        g = rng.standard_normal(target)
+        expected = g
+        while expected.ndim > len(shape):  # the axes broadcasting added on the left
+            expected = expected.sum(axis=0)
+        for axis, n in enumerate(shape):  # and those where the input had length 1
+            if n == 1:
+                expected = expected.sum(axis=axis, keepdims=True)
+        np.testing.assert_allclose(sum_to_shape(g, shape, "add"), expected, rtol=1e-13, atol=1e-14)
+    for op_name in ("mul", "mul", "div"):
+        with pytest.raises(RuntimeError, match=rf"{op_name}: its vjp returned a gradient of shape "
+                                               r"\(3,\) for an input of shape \(4,\)"):
+            sum_to_shape(np.ones(3), (4,), op_name)
+
+
 def test_sum_to_shape_returns_a_matching_gradient_unchanged():
     g = np.ones((2, 3))
     assert sum_to_shape(g, (2, 3), "add") is g

@@ -128,6 +128,21 @@ def test_sigmoid_is_stable_and_silent_for_huge_inputs(scale):
     assert_close(Z.grad, A.data * (1 - A.data), "eq 8", rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_is_eq_7_as_written_wherever_its_exponential_is_finite(dtype):
+    """1 / (1 + e^-z) itself, bit for bit, for z down to where e^-z overflows (-709 in float64,
+    -88 in float32); the dtype is kept, a 0-d array's too."""
+    edge = 88.0 if dtype == np.float32 else 709.0
+    z = np.concatenate([np.linspace(-edge, edge, 101), [0.0, -0.0, 1e-300, -1e-300]]).astype(dtype)
+    A = ag.Tensor(z, dtype=dtype).sigmoid()
+    assert A.dtype == dtype
+    np.testing.assert_array_equal(A.data, (1 / (1 + np.exp(-z))).astype(dtype))
+    scalar = ag.Tensor(np.asarray(-3.0, dtype), dtype=dtype).sigmoid()
+    assert scalar.dtype == dtype and scalar.shape == ()
+    one = dtype(1.0)  # numpy 1 makes 1.0 + a float32 scalar a float64
+    assert scalar.item() == (one / (one + np.exp(np.asarray(3.0, dtype)))).item()
+
+
 def test_sigmoid_of_large_negative_input_keeps_relative_precision():
     # e^-z / (1 + e^-z) computed as e^z / (1 + e^z) for z < 0: tiny values, not rounded to 0.
     A = ag.Tensor([-30.0, -300.0, -700.0]).sigmoid()
