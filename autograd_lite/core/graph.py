@@ -43,11 +43,11 @@ class Node:
     __slots__ = ("op", "params", "parents", "saved_inputs", "saved_output", "shape", "dtype",
                  "requires_grad", "name", "scope", "retains_grad", "grad", "freed", "__weakref__")
 
-    def __init__(self, op, params, inputs, output, requires_grad, scope):
+    def __init__(self, op, params, inputs, arrays, output, requires_grad, scope):
         self.name, self.grad, self.retains_grad, self.freed = None, None, False, False
         self.op, self.params, self.scope = op, params, scope
         self.parents = tuple([t.grad_fn or t for t in inputs])
-        self.saved_inputs = hold(self, inputs) if op.vjp_reads_inputs else None
+        self.saved_inputs = hold(self, inputs, arrays) if op.vjp_reads_inputs else None
         self.saved_output = output if op.vjp_reads_output else None
         self.shape, self.dtype, self.requires_grad = output.shape, output.dtype, requires_grad
 
@@ -105,11 +105,12 @@ def _known_value(parent):
 # holds (``hand_out``). The tensor remembers it (``t._handed_out``), and so does this module,
 # for the views of that memory other tensors hold (``x @ W.T`` saves a view of W's array).
 # ``_handed``: id(root array) -> a weak reference to it, for each root handed out.
-# ``_held``: id(root array) -> [a weak reference to the root, whether it was writable, then a
-# weak reference to each node holding it]. Weak, so an array or a graph dropped holds nothing:
-# ``release`` (after each backward, and when ``.data`` is read) makes the array writable again.
+# ``locked``: id(root array) -> [a weak reference to the root, whether it was writable, then a
+# weak reference to each node holding it], for each array a live node holds read-only. Weak,
+# so an array or a graph dropped holds nothing: ``release`` (after each backward, and when
+# ``.data`` is read) makes the array writable again.
 _handed: dict = {}
-_held: dict = {}
+locked: dict = {}
 
 
 def hand_out(array):
@@ -127,28 +128,28 @@ def handed_out(array) -> bool:
     return id(root) in _handed and _handed[id(root)]() is root
 
 
-def hold(node, inputs) -> tuple:
-    """The arrays of ``inputs`` for ``node`` to save. Those whose memory was handed to the
-    user (a leaf's ``W.data``, a view of it such as ``W.T``) are read-only while ``node`` is
-    alive and not freed, since a write would change what the vjp reads; the rest only the
-    engine can reach (``ag.Tensor`` copies the array it is given, and a result's ``.data`` is
-    a read-only view while its node lives). Another backend's array has no read-only flag: a
-    leaf replaced since is still refused by backward."""
+def hold(node, inputs, arrays) -> tuple:
+    """The arrays of ``inputs`` the forward pass read (``arrays``), for ``node`` to save. Those
+    whose memory was handed to the user (a leaf's ``W.data``, a view of it such as ``W.T``) are
+    read-only while ``node`` is alive and not freed, since a write would change what the vjp
+    reads; the rest only the engine can reach (``ag.Tensor`` copies the array it is given, and
+    a result's ``.data`` is a read-only view while its node lives). Another backend's array
+    has no read-only flag: a leaf replaced since is still refused by backward."""
     for t in inputs:
         if t._handed_out or type(t._data) is np.ndarray and t._data.base is not None \
                 and handed_out(t._data):  # a view of memory handed out through another tensor
             _lock(t._data, node)
-    return tuple([t._data for t in inputs])
+    return tuple(arrays)
 
 
 def _lock(array, node):
     """``array``'s memory read-only while ``node`` holds it."""
     root = array if array.base is None else _root(array)
-    entry = _held.get(id(root))
+    entry = locked.get(id(root))
     if entry is None or entry[0]() is not root:  # held by none (or a gone array's id)
-        if len(_held) >= _sweep.at:  # forward passes without backward: forget the gone
+        if len(locked) >= _sweep.at:  # forward passes without backward: forget the gone
             _sweep()
-        entry = _held[id(root)] = [weakref.ref(root), root.flags.writeable]
+        entry = locked[id(root)] = [weakref.ref(root), root.flags.writeable]
         root.setflags(False)  # write=False: numpy reads a keyword several times slower
     elif len(entry) > 64:  # forward passes without backward: forget their dead nodes
         entry[2:] = [ref for ref in entry[2:] if ref() is not None and not ref().freed]
@@ -171,12 +172,12 @@ def release(array=None, kept=None):
     output kept for printing): it gets its own copies of the arrays it holds, so it stops
     blocking the update of eqs 74-75, and still backpropagates through the values its forward
     pass saw (a leaf changed since is refused then, by value)."""
-    for key in list(_held) if array is None else [id(_root(array))]:
-        entry = _held.get(key, [None, False])
+    for key in list(locked) if array is None else [id(_root(array))]:
+        entry = locked.get(key, [None, False])
         live = [ref() for ref in entry[2:] if ref() is not None and not ref().freed]
         if live and kept is not None and any([node not in kept for node in live]):
             live = [node for node in live if node in kept or _copy_saved(node, entry[0]())]
-        if not live and _held.pop(key, None) and entry[1] and entry[0]() is not None:
+        if not live and locked.pop(key, None) and entry[1] and entry[0]() is not None:
             entry[0]().setflags(True)  # write=True
 
 
@@ -187,7 +188,7 @@ def _sweep():
     for key in [key for key, ref in _handed.items() if ref() is None]:
         del _handed[key]
     release()
-    _sweep.at = max(1024, 2 * len(_handed), 2 * len(_held))
+    _sweep.at = max(1024, 2 * len(_handed), 2 * len(locked))
 
 
 _sweep.at = 1024

@@ -20,7 +20,7 @@ from ..errors import ShapeError
 from ..ops import compare, elementwise, reduce, shape as shape_ops
 from ..ops.base import refuse_numpy_extras, single_axis
 from .backward import accumulated, backpropagate
-from .graph import Node, hand_out, handed_out, release
+from .graph import Node, hand_out, handed_out, locked, release
 from .hooks import forward_hooks  # noqa: F401 - this thread's observers, as a list
 from .modes import grad_mode, per_thread
 
@@ -34,13 +34,14 @@ def _record(op, inputs, params):
     where = inputs[0]._backend
     if len(inputs) > 1 and (len(inputs) > 2 or inputs[1]._backend is not where):  # join checks
         where = backend.join(op.name, [t._backend for t in inputs])
-    data = op.forward(*[t._data for t in inputs], **params)
+    arrays = [t._data for t in inputs]
+    data = op.forward(*arrays, **params)
     data = np.asarray(data) if where is _NUMPY else backend.result(data, where, op.name)
     modes = per_thread.modes  # this thread's grad mode, name scope, trace and observers
     requires_grad = op.differentiable and modes.enabled and any([t.requires_grad for t in inputs])
-    node = Node(op, params, inputs, data, requires_grad, modes.scope) if requires_grad else None
+    node = Node(op, params, inputs, arrays, data, requires_grad, modes.scope) if requires_grad else None
     if modes.trace is not None:  # ag.compile traces: every op is recorded, the trace told
-        node = modes.trace.recorded(node or Node(op, params, inputs, data, requires_grad, modes.scope))
+        node = modes.trace.recorded(node or Node(op, params, inputs, arrays, data, requires_grad, modes.scope))
     output = Tensor._result(data, node, requires_grad, where)
     for hook in modes.forward:  # this thread's observers (core.hooks)
         hook(op, inputs, output)
@@ -198,9 +199,9 @@ class Tensor:
         if self.grad_fn is not None and self.requires_grad and not self.grad_fn.freed:
             array = array.view()  # a result a live graph may have saved: read-only to the user
             array.flags.writeable = False
-        elif not array.flags.writeable:
+        elif locked and not array.flags.writeable:  # (when nothing is locked, nothing to release)
             release(array)  # writable again if the graph that saved it is gone or freed
-        elif not self._handed_out:
+        elif not self._handed_out and array.flags.writeable:  # (a read-only array stays so)
             if not handed_out(array):  # the engine's own memory, which a live graph may have
                 self._data = array = array.copy(order="K")  # saved: the tensor takes a copy
                 hand_out(array)  # to hand out, which a graph that saves it from now on locks
@@ -209,9 +210,12 @@ class Tensor:
 
     @data.setter
     def data(self, value):
+        if value is self._data:  # written in place (``W.data -= ...``): the array handed out
+            self._version += 1
+            return
         if type(value) is not np.ndarray or value.dtype.kind != "f":  # floats fit every tensor
             value = _checked_data(self, value)
-        if type(value) is np.ndarray and value is not self._data:
+        if type(value) is np.ndarray:
             hand_out(value)  # the caller holds it: a graph that saves it locks it
         self._data, self._version = value, self._version + 1
         self._backend = _NUMPY if type(value) is np.ndarray else backend.of(value)
@@ -525,18 +529,19 @@ class Tensor:
                 return recorded(self, operand)  # a new result: the name is rebound to it
             backend.join(symbol, [self._backend, operand._backend])
             operand = operand._data
-        value = ufunc(self._data, operand)
-        if tuple(value.shape) != tuple(self.shape):
+        value, before = ufunc(self._data, operand), self._data
+        if value.shape != before.shape:
             raise ShapeError(f"{symbol}: {self._label()} has shape {tuple(self.shape)} but the "
                              f"result has shape {tuple(value.shape)}; in place, the other operand "
                              f"must broadcast to {tuple(self.shape)}")
-        if value.dtype != self.dtype:  # float32 -= float64 stays float32, as numpy's in place
+        if value.dtype != before.dtype:  # float32 -= float64 stays float32, as numpy's in place
             if _kind_order(value.dtype) > _kind_order(self.dtype):  # numpy's same_kind casting
                 raise TypeError(f"{symbol}: the result has dtype {value.dtype}, which "
                                 f"{self._label()} of dtype {self.dtype} cannot hold in place")
             value = self._backend.xp.astype(value, self.dtype)
-        self._data = np.asarray(value) if self._backend is backend.NUMPY else value
-        self._version, self._handed_out = self._version + 1, False  # a new array of its own
+        if type(value) is not np.ndarray and self._backend is _NUMPY:
+            value = np.asarray(value)  # numpy gives a 0-d result as a number
+        self._data, self._version, self._handed_out = value, self._version + 1, False  # its own
         return self
 
     def __neg__(self):

@@ -27,7 +27,7 @@ def test_the_lines_the_readme_step_runs_stay_few_and_documented():
     rows, total = _reading_path_table()
     assert [name for name, _ in rows[:2]] == ["core/tensor.py", "core/graph.py"]
     assert all(name.startswith(("core/", "ops/", "backend.py")) for name, _ in rows), rows
-    assert total <= 160, rows
+    assert total <= 161, rows
     documented = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert f"**in all** | **{total}**" in documented, "update the table in docs/architecture.md"
 

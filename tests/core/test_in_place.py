@@ -357,7 +357,7 @@ def test_forward_passes_without_backward_leave_no_growing_table_of_locks():
     W = ag.Tensor(RNG.standard_normal((3, 3)), requires_grad=True)
     W.data  # handed out: every pass locks it
     outputs = []
-    while len(graph._held) < graph._sweep.at:  # evaluation in grad mode, never backward
+    while len(graph.locked) < graph._sweep.at:  # evaluation in grad mode, never backward
         x = ag.Tensor(RNG.standard_normal((3, 2)))
         x.data  # handed out too: locked by its pass
         outputs.append((W @ x).sum())
@@ -365,7 +365,7 @@ def test_forward_passes_without_backward_leave_no_growing_table_of_locks():
     x = ag.Tensor(RNG.standard_normal((3, 2)))
     x.data
     J = (W @ x).sum()  # the next lock sweeps the table: W's and this x's entries are left
-    assert len(graph._held) == 2
+    assert len(graph.locked) == 2
     del J
     W.data[0, 0] = 1.0  # nothing left locked
 
