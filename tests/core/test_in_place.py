@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
+from autograd_lite.core import graph
 from autograd_lite.errors import ShapeError
 from gradcheck_util import assert_close
 
@@ -167,6 +168,43 @@ def test_version_counts_every_change_the_engine_sees():
     assert W.version == 4
     (W * 2).sum()  # reading and using it changes nothing
     assert W.version == 4
+
+
+def test_an_in_place_write_through_data_keeps_the_array_and_counts_once():
+    """``W.data -= x`` writes into the array ``.data`` handed out and gives it back: the tensor
+    keeps that very array (a handle taken before sees the change), one change is counted, and
+    a graph built next saves and locks it as any handed-out array."""
+    W = ag.Tensor([[1.0, 2.0]], requires_grad=True)
+    handle = W.data
+    W.data -= 0.5
+    assert W.data is handle and W.version == 1
+    np.testing.assert_array_equal(handle, [[0.5, 1.5]])
+    J = (W * 2.0).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        handle[0, 0] = 9.0
+    J.backward()
+    W.data -= 0.5
+    np.testing.assert_array_equal(W.data, [[0.0, 1.0]])
+    assert W.version == 2
+
+
+@pytest.mark.parametrize("lock_elsewhere", [False, True])
+def test_a_read_only_array_of_a_tensor_is_handed_out_as_it_is(lock_elsewhere):
+    """A tensor whose own array is read-only (a broadcast view, made without a gradient) hands
+    out that array, still read-only and not copied, whether or not a graph elsewhere locks
+    something."""
+    other = ag.Tensor([1.0, 2.0], requires_grad=True)
+    other.data  # handed out, so a graph that saves it locks it
+    J = (other * other).sum() if lock_elsewhere else None
+    assert graph.locked or not lock_elsewhere
+    with ag.no_grad():
+        t = ag.Tensor([1.0, 2.0]).broadcast_to((3, 2))
+    array = t.data
+    assert not array.flags.writeable and np.shares_memory(array, t._data)
+    with pytest.raises(ValueError, match="read-only"):
+        array[0, 0] = 5.0
+    if J is not None:
+        J.backward()
 
 
 # --- arrays a live graph saved --------------------------------------------------------------------
@@ -353,7 +391,6 @@ def test_ag_grad_lets_its_argument_be_updated_in_place():
 
 
 def test_forward_passes_without_backward_leave_no_growing_table_of_locks():
-    from autograd_lite.core import graph
     W = ag.Tensor(RNG.standard_normal((3, 3)), requires_grad=True)
     W.data  # handed out: every pass locks it
     outputs = []
@@ -399,7 +436,6 @@ def test_arrays_only_the_engine_holds_take_no_lock():
 
 
 def test_arrays_handed_out_and_gone_leave_no_growing_table():
-    from autograd_lite.core import graph
     tensors = []
     while len(graph._handed) < graph._sweep.at:  # handed out, then gone
         tensors.append(ag.Tensor(np.ones(2)))
