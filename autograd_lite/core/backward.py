@@ -56,6 +56,8 @@ def _unbroadcast_axes(input_shape, output_shape, op_name):
 
 # --- the traversal --------------------------------------------------------------------------
 
+_NDARRAYS = (np.ndarray, np.generic)  # numpy's arrays and its numbers
+
 def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
     """Reverse mode from the node ``root`` seeded with ``root_grad`` (= dJ/droot).
 
@@ -84,8 +86,10 @@ def backpropagate(root, root_grad, *, keep_graph=False, as_tensor=None):
             if not parent.requires_grad:
                 continue
             if parent_grad is not None:
-                parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
-                if isinstance(parent_grad, (np.ndarray, np.generic)) and parent_grad.dtype != parent.dtype:
+                if parent_grad.shape != parent.shape:  # eq 80: summed over what was broadcast
+                    parent_grad = sum_to_shape(parent_grad, parent.shape, x.op.name)
+                if parent_grad.dtype is not parent.dtype and isinstance(parent_grad, _NDARRAYS) \
+                        and parent_grad.dtype != parent.dtype:  # (a usual dtype is one object)
                     parent_grad = parent_grad.astype(parent.dtype)  # dJ/dx has x's dtype
                 grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
             consumers[parent] -= 1
