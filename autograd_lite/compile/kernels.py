@@ -37,7 +37,7 @@ from ..ops.shape import Detach, Reshape, Transpose, inverse_permutation
 # the numpy functions generated code may call (bound as globals of the generated function)
 NUMPY = {name: getattr(np, name) for name in (
     "array", "add", "subtract", "multiply", "divide", "matmul", "negative", "exp", "log", "log1p",
-    "tanh", "maximum", "greater", "greater_equal", "absolute", "copysign", "sign", "asarray",
+    "tanh", "maximum", "greater", "absolute", "copysign", "asarray",
     "broadcast_to", "transpose", "reshape", "power", "sqrt", "where", "zeros", "empty_like",
     "ascontiguousarray")}
 NUMPY["add_reduce"] = np.add.reduce
@@ -240,9 +240,9 @@ def log_vjp(e):                                                                 
     return [f"{e.d[0]} = divide({e.g}, {e.x[0]}, {e.out(0)})"]
 
 
-# numpy's copysign and sign loops go element by element, its absolute, negative and comparisons
-# in vector registers: below this many elements one call of the first costs less than two of
-# the second, above it the vectorized pair does
+# numpy's copysign loop goes element by element, its absolute and negative in vector registers:
+# below this many elements one call of the first costs less than two of the second, above it
+# the vectorized pair does
 _VECTORIZED_FROM = 512
 
 

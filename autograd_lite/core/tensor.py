@@ -529,12 +529,12 @@ class Tensor:
                 return recorded(self, operand)  # a new result: the name is rebound to it
             backend.join(symbol, [self._backend, operand._backend])
             operand = operand._data
-        value, before = ufunc(self._data, operand), self._data
-        if value.shape != before.shape:
+        value = ufunc(self._data, operand)
+        if value.shape != self._data.shape:
             raise ShapeError(f"{symbol}: {self._label()} has shape {tuple(self.shape)} but the "
                              f"result has shape {tuple(value.shape)}; in place, the other operand "
                              f"must broadcast to {tuple(self.shape)}")
-        if value.dtype != before.dtype:  # float32 -= float64 stays float32, as numpy's in place
+        if value.dtype != self._data.dtype:  # float32 -= float64 stays float32, as in numpy
             if _kind_order(value.dtype) > _kind_order(self.dtype):  # numpy's same_kind casting
                 raise TypeError(f"{symbol}: the result has dtype {value.dtype}, which "
                                 f"{self._label()} of dtype {self.dtype} cannot hold in place")
