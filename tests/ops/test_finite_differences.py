@@ -143,6 +143,26 @@ def test_sigmoid_is_eq_7_as_written_wherever_its_exponential_is_finite(dtype):
     assert scalar.item() == (one / (one + np.exp(np.asarray(3.0, dtype)))).item()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_sigmoid_past_the_overflow_is_eq_7_wherever_it_can_be_and_e_to_the_z_elsewhere(dtype):
+    """An array where e^-z overflows in some elements (past -709 in float64, -88 in float32,
+    -11 in float16) and not in others, nan among them: eq 7 as written bit for bit wherever
+    e^-z is finite, e^z (its tiny value, not 0) where it is not, and no warning."""
+    edge = float(np.log(np.finfo(dtype).max))
+    z = np.array([-3 * edge, -edge - 0.5, -edge + 0.5, -2.5, -0.3, 0.0, 0.3, 2 * edge, np.nan,
+                  -np.inf, np.inf], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = ag.Tensor(z, dtype=dtype).sigmoid().data
+    assert s.dtype == dtype
+    with np.errstate(over="ignore"):
+        e = np.exp(-z)
+    finite = np.isfinite(e) | np.isnan(z)
+    np.testing.assert_array_equal(s[finite], (1 / (1 + e))[finite].astype(dtype))
+    np.testing.assert_array_equal(s[~finite], np.exp(z[~finite]))
+    assert s[1] > 0 or dtype == np.float16  # e^-(edge + 0.5) is a subnormal, kept
+
+
 def test_sigmoid_of_large_negative_input_keeps_relative_precision():
     # e^-z / (1 + e^-z) computed as e^z / (1 + e^z) for z < 0: tiny values, not rounded to 0.
     A = ag.Tensor([-30.0, -300.0, -700.0]).sigmoid()
