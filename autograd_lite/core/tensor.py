@@ -78,6 +78,35 @@ def sharing(array, requires_grad=False):
     return tensor
 
 
+def array_of(tensor):
+    """``tensor``'s array for the engine's own code that reads it and keeps nothing of it (an
+    optimizer, a saver): unlike ``.data`` it is not handed out, so the graphs that save it
+    later do not lock it (``core.graph.hold``)."""
+    return tensor._data
+
+
+def assign(tensor, value):
+    """``tensor.data = value`` for the engine's own code, whose ``value`` is a new array nothing
+    else holds (an optimizer's update, a file's values): checked and counted as a change as
+    that is, and the tensor's own, as an in-place operator's result is, so the graphs that save
+    it do not lock it."""
+    _assigned(tensor, value, handed_out=False)
+
+
+def _assigned(tensor, value, handed_out):
+    if value is tensor._data:  # written in place (``W.data -= ...``): the array handed out
+        tensor._version += 1
+        return
+    if type(value) is not np.ndarray or value.dtype.kind != "f":  # floats fit every tensor
+        value = _checked_data(tensor, value)
+    handed_out = handed_out and type(value) is np.ndarray
+    if handed_out:
+        hand_out(value)
+    tensor._data, tensor._version = value, tensor._version + 1
+    tensor._backend = _NUMPY if type(value) is np.ndarray else backend.of(value)
+    tensor._handed_out = handed_out
+
+
 def as_tensor(value, like=None):
     """``value`` as a Tensor: Tensors pass through; numbers and arrays become constants
     (no gradient), copied. Beside a floating Tensor ``like`` (numpy 2's promotion rules, as
@@ -210,16 +239,7 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        if value is self._data:  # written in place (``W.data -= ...``): the array handed out
-            self._version += 1
-            return
-        if type(value) is not np.ndarray or value.dtype.kind != "f":  # floats fit every tensor
-            value = _checked_data(self, value)
-        if type(value) is np.ndarray:
-            hand_out(value)  # the caller holds it: a graph that saves it locks it
-        self._data, self._version = value, self._version + 1
-        self._backend = _NUMPY if type(value) is np.ndarray else backend.of(value)
-        self._handed_out = type(value) is np.ndarray
+        _assigned(self, value, handed_out=True)  # the caller holds it: a graph that saves it locks it
 
     @property
     def version(self) -> int:

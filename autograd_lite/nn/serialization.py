@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from .. import backend, io
+from ..core.tensor import array_of
 from ..errors import ShapeError
 
 UNCHANGED = "the model is unchanged"
@@ -31,7 +32,7 @@ def named_generators(module) -> list:
 
 def state(module) -> dict:
     """Parameters, then buffers (copies), then generator states (JSON text), by dotted name."""
-    result = {name: backend.copy_of(parameter.data) for name, parameter in module.named_parameters()}
+    result = {name: backend.copy_of(array_of(parameter)) for name, parameter in module.named_parameters()}
     result.update((name, backend.copy_of(array)) for name, array in module.named_buffers())
     result.update((name, io.generator_text(generator)) for name, generator in named_generators(module))
     return result

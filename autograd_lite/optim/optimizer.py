@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from .. import backend, io
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, array_of, assign
 from ..errors import ShapeError
 
 SWITCH = "Switch check.sentinel() on to see the operation that made the first one."
@@ -51,7 +51,7 @@ class Optimizer(io.Declared):
         self.last_skipped = None                 # the message of the last one
 
     def update(self, value, grad, state):
-        """The new value of one parameter; reads and sets its buffers in ``state``."""
+        """The new value of one parameter, a new array; reads and sets its buffers in ``state``."""
         raise NotImplementedError
 
     def zero_grad(self):
@@ -71,7 +71,7 @@ class Optimizer(io.Declared):
             if grad.shape != p[i].shape:
                 raise ValueError(f"{owner}: {self._who(i)} has shape {tuple(p[i].shape)} but its .grad "
                                  f"has shape {tuple(grad.shape)}; nothing was changed")
-            backend.refuse_mixed(lambda: f"{owner}: {self._who(i)}", p[i].data, {".grad": grad, **self.state[i]}, MOVED)
+            backend.refuse_mixed(lambda: f"{owner}: {self._who(i)}", array_of(p[i]), {".grad": grad, **self.state[i]}, MOVED)
         bad = [i for i, grad in grads.items() if not backend.all_finite(grad)]
         if bad:
             counts = "; ".join("{} of shape {}: {} nan and {} inf of {}".format(
@@ -86,15 +86,16 @@ class Optimizer(io.Declared):
             return False
         states = {i: dict(self.state[i]) for i in grads}
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
-            values = {i: self.update(p[i].data, grad, states[i]) for i, grad in grads.items()}
+            values = {i: self.update(array_of(p[i]), grad, states[i]) for i, grad in grads.items()}
         broken = [i for i, value in values.items() if not backend.all_finite(value)]
         if broken:
             raise FloatingPointError(
                 f"{owner}: the gradients are finite but the update would make "
                 f"{', '.join(map(self._who, broken))} non-finite (an overflow: is the learning "
                 f"rate {self.lr} too large?); no parameter and no optimizer state changed")
-        for i, value in values.items():
-            p[i].data, self.state[i] = value, states[i]
+        for i, value in values.items():  # the parameters' own arrays: a forward pass locks none
+            assign(p[i], value)
+            self.state[i] = states[i]
         self.steps += 1
         for see in step_observers:
             see(self, [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backend, io
+from ..core.tensor import array_of, assign
 
 
 class EarlyStopping:
@@ -59,12 +60,12 @@ class EarlyStopping:
                 model.load_state_dict(self.best_weights, allow_nonfinite=True)
             else:
                 for parameter, value in zip(model.parameters(), self.best_weights.values()):
-                    parameter.data = backend.copy_of(value)
+                    assign(parameter, backend.copy_of(value))
 
 
 def _weights(model) -> dict:
     """Copies of the parameters and buffers: a Module's by dotted name, else by position."""
     if hasattr(model, "named_buffers"):
-        return {**{name: backend.copy_of(p.data) for name, p in model.named_parameters()},
+        return {**{name: backend.copy_of(array_of(p)) for name, p in model.named_parameters()},
                 **{name: backend.copy_of(array) for name, array in model.named_buffers()}}
-    return {index: backend.copy_of(p.data) for index, p in enumerate(model.parameters())}
+    return {index: backend.copy_of(array_of(p)) for index, p in enumerate(model.parameters())}

@@ -435,6 +435,68 @@ def test_arrays_only_the_engine_holds_take_no_lock():
     assert held.flags.writeable
 
 
+def _locks_taken_by_a_forward_pass(params):
+    J = loss(params)
+    taken = [p for p in params if not p._data.flags.writeable]
+    J.backward()
+    return taken
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_an_optimizer_step_keeps_the_parameters_arrays_the_engine_s_own(kind):
+    """An optimizer reads W without handing it out and gives W a new array of its own, as an
+    in-place operator does: counted as a change, and no later forward pass locks it. A W the
+    user took through ``.data`` before is W's own again after the step; the one they hold is
+    the old array, which the step left alone."""
+    params = seed_network()
+    held = params[0].data  # handed out: the next forward pass locks it
+    optimizer = getattr(ag.optim, kind)(params, lr=0.1)
+    assert _locks_taken_by_a_forward_pass(params) == [params[0]]
+    versions = [p.version for p in params]
+    old = held.copy()
+    optimizer.step()
+    assert [p.version for p in params] == [v + 1 for v in versions]
+    np.testing.assert_array_equal(held, old)  # not written into: W has a new array
+    for _ in range(3):
+        assert _locks_taken_by_a_forward_pass(params) == []
+        optimizer.step()
+    assert not graph.locked
+    params[0].data  # handed out again: locked again
+    assert _locks_taken_by_a_forward_pass(params) == [params[0]]
+
+
+def test_saving_and_early_stopping_read_the_parameters_without_handing_them_out(tmp_path):
+    from autograd_lite.train import EarlyStopping
+    model = ag.nn.MLP([3, 4, 1])
+    X = ag.Tensor(X_)
+    model.state_dict()
+    model.save(tmp_path / "model.npz")
+    stopper = EarlyStopping(monitor="loss", patience=2)
+    stopper.start()
+    stopper.update(0, {"loss": 1.0}, model)  # the best weights so far: copies
+    J = model(X).sum()
+    assert all(p._data.flags.writeable for p in model.parameters())  # none was locked
+    J.backward()
+    stopper.update(1, {"loss": 2.0}, model)
+    stopper.restore(model)
+    np.testing.assert_array_equal(model.state_dict()["layers.0.W"], stopper.best_weights["layers.0.W"])
+
+
+def test_assign_checks_and_counts_as_data_does_and_keeps_the_array_the_tensor_s_own():
+    from autograd_lite.core.tensor import array_of, assign
+    W = ag.Tensor(W1_, requires_grad=True)
+    assert array_of(W) is W._data and not W._handed_out  # a read hands nothing out
+    new = np.ones((4, 3))
+    assign(W, new)
+    assert W._data is new and W.version == 1 and not W._handed_out
+    Z = W @ ag.Tensor(X_)
+    assert new.flags.writeable  # the graph saved it without a lock: only the engine holds it
+    Z.sum().backward()
+    with pytest.raises(TypeError, match=r"\.data of .*real floating dtype"):
+        assign(W, np.ones((4, 3), dtype=np.int64))
+    assert W._data is new and W.version == 1  # refused: nothing changed
+
+
 def test_arrays_handed_out_and_gone_leave_no_growing_table():
     tensors = []
     while len(graph._handed) < graph._sweep.at:  # handed out, then gone
