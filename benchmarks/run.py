@@ -27,8 +27,9 @@ import autograd_lite as ag
 
 from . import backends, conv, torch_column
 from .workloads import (WORKLOADS, compiled_composed_step_function, compiled_step_function,
-                        engine_composed_step, engine_loss, engine_problem, engine_step, nn_loss,
-                        nn_problem, nn_step, numpy_composed_step, numpy_grads, numpy_step)
+                        engine_composed_step, engine_data_step, engine_loss, engine_problem,
+                        engine_step, nn_loss, nn_problem, nn_step, numpy_composed_step, numpy_grads,
+                        numpy_step)
 
 
 # --- gradients equal before timing --------------------------------------------------------------
@@ -90,6 +91,9 @@ def _implementations_and_parameters(workload):
     X_t, Y_t, W_t, b_t = engine_problem(X, Y, W, b)
     steps["autograd_lite"] = lambda: engine_step(W_t, b_t, X_t, Y_t)
     parameters["autograd_lite"] = lambda: [p.data for p in W_t + b_t]
+    X_d, Y_d, W_d, b_d = engine_problem(X, Y, W, b)
+    steps[".data update"] = lambda: engine_data_step(W_d, b_d, X_d, Y_d)
+    parameters[".data update"] = lambda: [p.data for p in W_d + b_d]
     X_n, Y_n, model, optimizer = nn_problem(X, Y, W, b)
     steps["nn"] = lambda: nn_step(model, optimizer, X_n, Y_n)
     parameters["nn"] = lambda: ([linear.W.data for linear in model.layers]
@@ -278,8 +282,9 @@ def main(argv=None):
 
         has_torch = torch_column.available()
         header = ("| workload | numpy us | autograd_lite us | ratio | ratio quartiles | "
-                  "nn + optim us | nn ratio | compiled us | compiled ratio |")
-        rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
+                  "nn + optim us | nn ratio | compiled us | compiled ratio | .data update us | "
+                  ".data ratio |")
+        rule = "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
         if has_torch:
             header += " torch us | torch ratio |"
             rule += " ---: | ---: |"
@@ -297,6 +302,8 @@ def main(argv=None):
             row += f" {nn_us:,.1f} | {nn_us / numpy_us:.2f}x |"
             compiled_us = statistics.median(times["compiled"]) * 1e6
             row += f" {compiled_us:,.1f} | {compiled_us / numpy_us:.2f}x |"
+            data_us = statistics.median(times[".data update"]) * 1e6
+            row += f" {data_us:,.1f} | {data_us / numpy_us:.2f}x |"
             if has_torch:
                 torch_us = statistics.median(times["torch"]) * 1e6
                 row += f" {torch_us:,.1f} | {torch_us / numpy_us:.2f}x |"

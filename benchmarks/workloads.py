@@ -13,7 +13,9 @@ Both implementations do the same math on the same seeded data and initial weight
 - update, eqs 74-75: ``W -= alpha dW``, ``b -= alpha db``, in place.
 
 ``numpy_step`` is the floor: what a learner writes by hand from the seed. ``engine_step`` is the
-same step written with plain ``ag.Tensor`` operations and ``J.backward()``.
+same step written with plain ``ag.Tensor`` operations and ``J.backward()``, updated as the
+README writes it (in place under ``ag.no_grad()``, as the torch column under
+``torch.no_grad()``); ``engine_data_step`` updates through ``.data`` instead.
 """
 from __future__ import annotations
 
@@ -162,18 +164,33 @@ def engine_loss(W, b, X, Y):
 
 
 def engine_step(W, b, X, Y, alpha=ALPHA):
-    """One SGD step: forward, ``J.backward()``, then eqs 74-75 on ``.data``; returns J."""
+    """One SGD step: forward, ``J.backward()``, then eqs 74-75 as the README writes them;
+    returns J."""
     J = engine_loss(W, b, X, Y)
     J.backward()
     sgd_update(W, b, alpha)
     return J
 
 
-def sgd_update(W, b, alpha=ALPHA):
-    """Eqs 74-75 on the leaves' ``.data``, in place, then ``.grad`` reset for the next step."""
+def engine_data_step(W, b, X, Y, alpha=ALPHA):
+    """``engine_step`` with eqs 74-75 written on ``.data``, which hands W's array to the user:
+    every later forward pass that saves it locks it until backward (the cost of refusing a
+    write that would change the gradient)."""
+    J = engine_loss(W, b, X, Y)
+    J.backward()
     for p in W + b:
         p.data -= alpha * p.grad
         p.grad = None
+    return J
+
+
+def sgd_update(W, b, alpha=ALPHA):
+    """Eqs 74-75 as the README writes them, in place under ``ag.no_grad()``, then ``.grad``
+    reset for the next step."""
+    with ag.no_grad():
+        for p in W + b:
+            p -= alpha * p.grad
+            p.grad = None
 
 
 # --- the stretch: the same step traced once and replayed (ag.compile) ------------------------------
