@@ -7,6 +7,7 @@ log_softmax are stable for huge inputs and act on axis 0 (samples are columns), 
 log-loss has gradient exactly (sigmoid(Z) - Y) / m (eq 78 with eq 76's 1/m). Broadcasting
 patterns live in test_broadcasting.py, second derivatives in test_higher_order.py.
 """
+import math
 import warnings
 
 import numpy as np
@@ -161,6 +162,29 @@ def test_sigmoid_past_the_overflow_is_eq_7_wherever_it_can_be_and_e_to_the_z_els
     np.testing.assert_array_equal(s[finite], (1 / (1 + e))[finite].astype(dtype))
     np.testing.assert_array_equal(s[~finite], np.exp(z[~finite]))
     assert s[1] > 0 or dtype == np.float16  # e^-(edge + 0.5) is a subnormal, kept
+
+
+@FAST
+@given(dtype=st.sampled_from([np.float64, np.float32]), data=st.data(),
+       shape=st.sampled_from([(), (1,), (3, 4), (2, 1, 5)]))
+def test_sigmoid_is_eq_7_or_its_tail_for_any_values(dtype, shape, data):
+    """Any values, the overflow's edge and past it included: eq 7 as written bit for bit
+    where e^-z is finite, e^z where it is not, the dtype and shape kept, and no warning."""
+    edge = float(np.log(np.finfo(dtype).max))
+    values = st.one_of(st.floats(-3 * edge, 3 * edge, width=np.finfo(dtype).bits),
+                       st.floats(-edge - 1, -edge + 1, width=np.finfo(dtype).bits),
+                       st.sampled_from([np.inf, -np.inf, np.nan]))
+    z = np.asarray(data.draw(st.lists(values, min_size=max(1, math.prod(shape)),
+                                      max_size=max(1, math.prod(shape)))), dtype).reshape(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = ops.SIGMOID.forward(z)
+    assert s.dtype == dtype and s.shape == shape
+    with np.errstate(over="ignore"):
+        e = np.exp(-z)
+        one = dtype(1.0)
+        expected = np.where(np.isinf(e) & ~np.isnan(z), np.exp(z), one / (one + e))
+    np.testing.assert_array_equal(s, expected)
 
 
 def test_sigmoid_of_large_negative_input_keeps_relative_precision():
