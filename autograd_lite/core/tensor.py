@@ -80,16 +80,25 @@ def sharing(array, requires_grad=False):
 
 def array_of(tensor):
     """``tensor``'s array for the engine's own code that reads it and keeps nothing of it (an
-    optimizer, a saver): unlike ``.data`` it is not handed out, so the graphs that save it
-    later do not lock it (``core.graph.hold``)."""
-    return tensor._data
+    optimizer's update, a saver): unlike ``.data`` it is not handed out, so the graphs that
+    save it later do not lock it (``core.graph.hold``). A numpy array comes as a read-only
+    view, so a write into it (which a graph that saved it could not see) is refused."""
+    array = tensor._data
+    if type(array) is not np.ndarray:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def assign(tensor, value):
     """``tensor.data = value`` for the engine's own code, whose ``value`` is a new array nothing
     else holds (an optimizer's update, a file's values): checked and counted as a change as
     that is, and the tensor's own, as an in-place operator's result is, so the graphs that save
-    it do not lock it."""
+    it do not lock it. A numpy view or read-only array (``array_of``'s, given back) is copied
+    first, so the tensor's array is always its own and writable."""
+    if type(value) is np.ndarray and (value.base is not None or not value.flags.writeable):
+        value = value.copy()
     _assigned(tensor, value, handed_out=False)
 
 

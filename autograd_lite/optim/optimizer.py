@@ -51,7 +51,8 @@ class Optimizer(io.Declared):
         self.last_skipped = None                 # the message of the last one
 
     def update(self, value, grad, state):
-        """The new value of one parameter, a new array; reads and sets its buffers in ``state``."""
+        """The new value of one parameter, from ``value`` (its array, read-only); reads and sets
+        its buffers in ``state``."""
         raise NotImplementedError
 
     def zero_grad(self):

@@ -465,6 +465,37 @@ def test_an_optimizer_step_keeps_the_parameters_arrays_the_engine_s_own(kind):
     assert _locks_taken_by_a_forward_pass(params) == [params[0]]
 
 
+def test_an_update_rule_that_writes_into_the_parameter_is_refused_and_nothing_changes():
+    """An optimizer's own update rule gets the parameter's array read-only: writing into it
+    (which a graph that saved the array could not see) is refused at the write, before any
+    parameter changes; a rule that gives the array back unchanged leaves the parameter with a
+    writable array of its own."""
+    class InPlaceSGD(ag.optim.SGD):
+        def update(self, value, grad, state):
+            value -= self.lr * grad
+            return value
+
+    class KeepSGD(ag.optim.SGD):
+        def update(self, value, grad, state):
+            return value
+
+    params = seed_network()
+    J = loss(params)
+    J.backward(retain_graph=True)
+    before = [p._data.copy() for p in params]
+    with pytest.raises(ValueError, match="read-only"):
+        InPlaceSGD(params, lr=0.1).step()
+    for p, old in zip(params, before):
+        np.testing.assert_array_equal(p._data, old)
+    assert [p.version for p in params] == [0, 0, 0, 0]
+    KeepSGD(params, lr=0.1).step()
+    for p, old in zip(params, before):
+        np.testing.assert_array_equal(p._data, old)
+        assert p.version == 1 and p._data.flags.writeable and p._data.base is None
+    J.backward()  # the values the graph saved are the parameters' values
+    params[0].data -= 1.0  # writable, handed out as usual
+
+
 def test_saving_and_early_stopping_read_the_parameters_without_handing_them_out(tmp_path):
     from autograd_lite.train import EarlyStopping
     model = ag.nn.MLP([3, 4, 1])
@@ -485,7 +516,9 @@ def test_saving_and_early_stopping_read_the_parameters_without_handing_them_out(
 def test_assign_checks_and_counts_as_data_does_and_keeps_the_array_the_tensor_s_own():
     from autograd_lite.core.tensor import array_of, assign
     W = ag.Tensor(W1_, requires_grad=True)
-    assert array_of(W) is W._data and not W._handed_out  # a read hands nothing out
+    read = array_of(W)  # a read-only view of W's own array, handed out to no one
+    assert read.base is W._data and not read.flags.writeable and not W._handed_out
+    assert W._data.flags.writeable
     new = np.ones((4, 3))
     assign(W, new)
     assert W._data is new and W.version == 1 and not W._handed_out
